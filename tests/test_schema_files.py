@@ -154,7 +154,7 @@ def test_special_create_carries_the_split_sum_and_time_window_annotations() -> N
     assert efficient["x-time-window"] == {"future": True, "max_days": 7}
 
 
-# --------------------------------------------------------------------------- seed examples (verbatim)
+# ------------------------------------------------------------------------- seed examples, verbatim
 
 SEED_CREATE_REQUEST = {
     "out_order_no": "ORDER20241119120135",
@@ -190,7 +190,7 @@ SEED_CREATE_RESPONSE = {
         "order_efficient_time": "20241119130135",
         "pay_order_no": "21092211012001970631000488056",
         "total_amount": "100",
-        "counter_url": "http://q.huijingcai.top/b/pay?merchantNo=8221210594300JY&merchantOrderNo=08F4542EEC6A4497BC419161747A92FQ&payOrderNo=21092211012001970631000488056",
+        "counter_url": "http://q.huijingcai.top/b/pay?merchantNo=8221210594300JY&merchantOrderNo=08F4542EEC6A4497BC419161747A92FQ&payOrderNo=21092211012001970631000488056",  # noqa: E501
     },
 }
 SEED_QUERY_REQUEST = {"out_order_no": "ORDER20241119120135"}
@@ -235,10 +235,22 @@ def with_data(response: dict[str, Any]) -> dict[str, Any]:
             {**SEED_CREATE_REQUEST, "order_efficient_time": "20991231235959"},
             id="create-request-far-future",
         ),
-        pytest.param("v1/create.req.schema.json", SEED_FRONTEND_CREATE_REQUEST, id="frontend-create-request"),
-        pytest.param("v1/create.resp.schema.json", with_data(SEED_CREATE_RESPONSE), id="create-response"),
+        pytest.param(
+            "v1/create.req.schema.json",
+            SEED_FRONTEND_CREATE_REQUEST,
+            id="frontend-create-request",
+        ),
+        pytest.param(
+            "v1/create.resp.schema.json",
+            with_data(SEED_CREATE_RESPONSE),
+            id="create-response",
+        ),
         pytest.param("v1/query.req.schema.json", SEED_QUERY_REQUEST, id="query-request"),
-        pytest.param("v1/query.resp.schema.json", with_data(SEED_QUERY_RESPONSE), id="query-response"),
+        pytest.param(
+            "v1/query.resp.schema.json",
+            with_data(SEED_QUERY_RESPONSE),
+            id="query-response",
+        ),
         pytest.param("v1/close.req.schema.json", SEED_CLOSE_REQUEST, id="close-request"),
         pytest.param("v1/close.resp.schema.json", SEED_CLOSE_RESPONSE, id="close-response"),
         pytest.param(
@@ -271,11 +283,20 @@ def test_seed_example_validates(name: str, instance: Any) -> None:
     [
         pytest.param("v1/create.resp.schema.json", SEED_CREATE_RESPONSE, id="create-without-data"),
         pytest.param("v1/query.resp.schema.json", SEED_QUERY_RESPONSE, id="query-without-data"),
-        pytest.param("v1/query.req.schema.json", {"merchant_no": "8222900701106PZ"}, id="query-without-order-number"),
+        pytest.param(
+            "v1/query.req.schema.json",
+            {"merchant_no": "8222900701106PZ"},
+            id="query-without-order-number",
+        ),
         pytest.param("v1/notify_ack.schema.json", {"code": "SUCCESS"}, id="ack-in-v3-words"),
         pytest.param(
             "v1/query.resp.schema.json",
-            with_data({**SEED_QUERY_RESPONSE, "resp_data": {**SEED_QUERY_RESPONSE["resp_data"], "order_status": "2"}}),
+            with_data(
+                {
+                    **SEED_QUERY_RESPONSE,
+                    "resp_data": {**SEED_QUERY_RESPONSE["resp_data"], "order_status": "2"},
+                }
+            ),
             id="query-with-v3-status",
         ),
     ],
@@ -306,7 +327,13 @@ SPECIAL_CREATE = {
 }
 SPLIT = [
     {"out_sub_order_no": "SUB1", "merchant_no": "82229007392000A", "amount": 60},
-    {"out_sub_order_no": "SUB2", "merchant_no": "8222900701106PZ", "amount": "40", "term_no": "D9296400", "settle_type": "0"},
+    {
+        "out_sub_order_no": "SUB2",
+        "merchant_no": "8222900701106PZ",
+        "amount": "40",
+        "term_no": "D9296400",
+        "settle_type": "0",
+    },
 ]
 QUERY_RESP_DATA = {
     "pay_order_no": "21092211012001970631000488056",
@@ -386,6 +413,12 @@ NOTIFY = {
         "request_ip": "127.0.0.1",
     },
 }
+LAKALA_ERROR = {
+    "code": "BBS11184",
+    "msg": "该商户已停用",
+    "resp_time": "20241119120135",
+    "resp_data": None,
+}
 RESPONSE_HEADERS = {
     "lklapi-appid": "OP00000003",
     "lklapi-serial": "00dfba8194c41b84cf",
@@ -399,8 +432,16 @@ RESPONSE_HEADERS = {
 @pytest.mark.parametrize(
     ("name", "instance"),
     [
-        pytest.param("v3/special_create.req.schema.json", SPECIAL_CREATE, id="special-create-string-amount"),
-        pytest.param("v3/special_create.req.schema.json", {**SPECIAL_CREATE, "total_amount": 1}, id="special-create-integer-amount"),
+        pytest.param(
+            "v3/special_create.req.schema.json",
+            SPECIAL_CREATE,
+            id="special-create-string-amount",
+        ),
+        pytest.param(
+            "v3/special_create.req.schema.json",
+            {**SPECIAL_CREATE, "total_amount": 1},
+            id="special-create-integer-amount",
+        ),
         pytest.param("v3/create.req.schema.json", SPECIAL_CREATE, id="legacy-create"),
         pytest.param(
             "v3/special_create.req.schema.json",
@@ -409,7 +450,11 @@ RESPONSE_HEADERS = {
         ),
         pytest.param(
             "v3/special_create.req.schema.json",
-            {**SPECIAL_CREATE, "split_mark": 0, "order_scene_field": {"order_scene_type": "HB_FQ", "scene_info": "{}"}},
+            {
+                **SPECIAL_CREATE,
+                "split_mark": 0,
+                "order_scene_field": {"order_scene_type": "HB_FQ", "scene_info": "{}"},
+            },
             id="special-create-unsplit-with-scene",
         ),
         pytest.param(
@@ -419,7 +464,12 @@ RESPONSE_HEADERS = {
         ),
         pytest.param(
             "v3/special_create.req.schema.json#/$defs/envelope",
-            {"req_time": "20241119120135", "version": "3.0", "out_org_code": "OP00000003", "req_data": SPECIAL_CREATE},
+            {
+                "req_time": "20241119120135",
+                "version": "3.0",
+                "out_org_code": "OP00000003",
+                "req_data": SPECIAL_CREATE,
+            },
             id="special-create-envelope",
         ),
         pytest.param(
@@ -429,23 +479,47 @@ RESPONSE_HEADERS = {
         ),
         pytest.param(
             "v3/special_create.resp.schema.json",
-            {**SEED_CREATE_RESPONSE["resp_data"], "merchant_no": "82229007392000A", "total_amount": "1"},
+            {
+                **SEED_CREATE_RESPONSE["resp_data"],
+                "merchant_no": "82229007392000A",
+                "total_amount": "1",
+            },
             id="special-create-resp-string-amount",
         ),
         pytest.param(
             "v3/create.resp.schema.json#/$defs/envelope",
-            {**SEED_CREATE_RESPONSE, "resp_data": {**SEED_CREATE_RESPONSE["resp_data"], "total_amount": 100}},
+            {
+                **SEED_CREATE_RESPONSE,
+                "resp_data": {**SEED_CREATE_RESPONSE["resp_data"], "total_amount": 100},
+            },
             id="create-resp-envelope",
         ),
-        pytest.param("v3/query.req.schema.json", {"merchant_no": "82229007392000A", "out_order_no": "ORDER1"}, id="query-by-out-order-no"),
-        pytest.param("v3/query.req.schema.json", {"merchant_no": "82229007392000A", "pay_order_no": "2109221101"}, id="query-by-pay-order-no"),
+        pytest.param(
+            "v3/query.req.schema.json",
+            {"merchant_no": "82229007392000A", "out_order_no": "ORDER1"},
+            id="query-by-out-order-no",
+        ),
+        pytest.param(
+            "v3/query.req.schema.json",
+            {"merchant_no": "82229007392000A", "pay_order_no": "2109221101"},
+            id="query-by-pay-order-no",
+        ),
         pytest.param("v3/query.resp.schema.json", QUERY_RESP_DATA, id="query-resp"),
         pytest.param(
             "v3/query.resp.schema.json#/$defs/envelope",
-            {"code": "000000", "msg": "操作成功", "resp_time": "20241119120400", "resp_data": QUERY_RESP_DATA},
+            {
+                "code": "000000",
+                "msg": "操作成功",
+                "resp_time": "20241119120400",
+                "resp_data": QUERY_RESP_DATA,
+            },
             id="query-resp-envelope",
         ),
-        pytest.param("v3/close.req.schema.json", {"merchant_no": "82229007392000A", "pay_order_no": "2109221101"}, id="close-req"),
+        pytest.param(
+            "v3/close.req.schema.json",
+            {"merchant_no": "82229007392000A", "pay_order_no": "2109221101"},
+            id="close-req",
+        ),
         pytest.param(
             "v3/close.resp.schema.json",
             {
@@ -458,26 +532,36 @@ RESPONSE_HEADERS = {
             id="close-resp",
         ),
         pytest.param("v3/notify.schema.json", NOTIFY, id="notify"),
-        pytest.param("v3/notify_ack.schema.json", {"code": "SUCCESS", "message": "执行成功"}, id="notify-ack"),
+        pytest.param(
+            "v3/notify_ack.schema.json",
+            {"code": "SUCCESS", "message": "执行成功"},
+            id="notify-ack",
+        ),
         pytest.param("v3/response_headers.schema.json", RESPONSE_HEADERS, id="response-headers"),
         pytest.param(
             "v3/notify_headers.schema.json",
-            {"authorization": 'LKLAPI-SHA256withRSA timestamp="1732000000",nonce_str="bGfguYYXFzbO",signature="abc+/=="'},
+            {
+                "authorization": 'LKLAPI-SHA256withRSA timestamp="1732000000",'
+                'nonce_str="bGfguYYXFzbO",signature="abc+/=="'
+            },
             id="notify-headers",
         ),
         pytest.param(
             "v3/notify_headers.schema.json",
-            {"authorization": 'LKLAPI-SHA256withRSA signature="abc==",nonce_str="n0nce",timestamp="1732000000"'},
+            {
+                "authorization": 'LKLAPI-SHA256withRSA signature="abc==",'
+                'nonce_str="n0nce",timestamp="1732000000"'
+            },
             id="notify-headers-other-key-order",
         ),
         pytest.param(
             "v3/response.schema.json",
-            {"code": "BBS11184", "msg": "该商户已停用", "resp_time": "20241119120135", "resp_data": None},
+            LAKALA_ERROR,
             id="response-envelope-error",
         ),
         pytest.param(
             "error.schema.json",
-            {"code": "BBS11184", "msg": "该商户已停用", "resp_time": "20241119120135", "resp_data": None},
+            LAKALA_ERROR,
             id="error",
         ),
     ],
@@ -498,7 +582,7 @@ def test_v3_shape_validates(name: str, instance: Any) -> None:
     ],
 )
 def test_content_schema_judges_the_parsed_json_string(fragment: str, text: str, ok: bool) -> None:
-    # The sandbox's validator applies contentSchema to the parsed string; check the subschema itself.
+    # The sandbox's validator applies contentSchema to the parsed string; check the subschema.
     found = errors(f"common.schema.json#/$defs/{fragment}/contentSchema", json.loads(text))
     assert (found == []) is ok
 
@@ -519,66 +603,275 @@ def without(base: dict[str, Any], *keys: str) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("name", "instance"),
     [
-        pytest.param("v1/create.req.schema.json", changed(V1_CREATE, total_amount=1_000_000_000_000), id="amount-13-digits"),
-        pytest.param("v1/create.req.schema.json", changed(V1_CREATE, total_amount="1000000000000"), id="amount-13-digit-string"),
-        pytest.param("v1/create.req.schema.json", changed(V1_CREATE, total_amount=-1), id="amount-negative"),
-        pytest.param("v1/create.req.schema.json", changed(V1_CREATE, total_amount=0), id="amount-zero"),
-        pytest.param("v1/create.req.schema.json", changed(V1_CREATE, total_amount="0"), id="amount-zero-string"),
-        pytest.param("v1/create.req.schema.json", changed(V1_CREATE, total_amount=1.5), id="amount-float"),
-        pytest.param("v1/create.req.schema.json", changed(V1_CREATE, total_amount="1.5"), id="amount-decimal-string"),
-        pytest.param("v1/create.req.schema.json", changed(V1_CREATE, total_amount=""), id="amount-empty-string"),
-        pytest.param("v1/create.req.schema.json", changed(V1_CREATE, total_amount="-1"), id="amount-negative-string"),
-        pytest.param("v1/create.req.schema.json", changed(V1_CREATE, total_amount=True), id="amount-boolean"),
-        pytest.param("v1/create.req.schema.json", without(V1_CREATE, "total_amount"), id="amount-missing"),
-        pytest.param("v1/create.req.schema.json", changed(V1_CREATE, out_order_no=""), id="out-order-no-empty"),
-        pytest.param("v1/create.req.schema.json", changed(V1_CREATE, out_order_no="A" * 33), id="out-order-no-33-chars"),
-        pytest.param("v1/create.req.schema.json", changed(V1_CREATE, order_info="商" * 65), id="order-info-65-chinese-chars"),
-        pytest.param("v1/create.req.schema.json", changed(V1_CREATE, order_info=""), id="order-info-empty"),
-        pytest.param("v1/create.req.schema.json", changed(V1_CREATE, notify_url="javascript:alert(1)"), id="notify-url-javascript"),
-        pytest.param("v1/create.req.schema.json", changed(V1_CREATE, notify_url="ftp://example.com/n"), id="notify-url-ftp"),
-        pytest.param("v1/create.req.schema.json", changed(V1_CREATE, callback_url="data:text/html,hi"), id="callback-url-data"),
-        pytest.param("v1/create.req.schema.json", changed(V1_CREATE, notify_url="https://a.example/" + "x" * 256), id="notify-url-too-long"),
-        pytest.param("v1/create.req.schema.json", changed(V1_CREATE, payment_method="PAYPAL"), id="payment-method-paypal"),
-        pytest.param("v1/create.req.schema.json", changed(V1_CREATE, support_refund=2), id="support-refund-2"),
-        pytest.param("v1/create.req.schema.json", changed(V1_CREATE, support_refund="yes"), id="support-refund-yes"),
-        pytest.param("v1/create.req.schema.json", changed(V1_CREATE, support_cancel=True), id="support-cancel-boolean"),
-        pytest.param("v1/create.req.schema.json", changed(V1_CREATE, order_efficient_time="2024-11-19"), id="datetime-with-dashes"),
-        pytest.param("v1/create.req.schema.json", changed(V1_CREATE, order_efficient_time=20241119130135), id="datetime-as-number"),
-        pytest.param("v3/special_create.req.schema.json", without(SPECIAL_CREATE, "merchant_no"), id="v3-merchant-no-missing"),
-        pytest.param("v3/special_create.req.schema.json", without(SPECIAL_CREATE, "order_efficient_time"), id="v3-efficient-time-missing"),
-        pytest.param("v3/special_create.req.schema.json", changed(SPECIAL_CREATE, total_amount=1.5), id="v3-amount-float"),
-        pytest.param("v3/special_create.req.schema.json", changed(SPECIAL_CREATE, notify_url="https://a.example/" + "x" * 111), id="v3-notify-url-129-chars"),
-        pytest.param("v3/special_create.req.schema.json", changed(SPECIAL_CREATE, split_mark="1"), id="split-mark-string-without-split-info"),
-        pytest.param("v3/special_create.req.schema.json", changed(SPECIAL_CREATE, split_mark=1), id="split-mark-integer-without-split-info"),
-        pytest.param("v3/special_create.req.schema.json", changed(SPECIAL_CREATE, split_mark="1", out_split_info=SPLIT[:1]), id="split-info-one-entry"),
-        pytest.param("v3/special_create.req.schema.json", changed(SPECIAL_CREATE, split_mark="1", out_split_info=SPLIT * 11), id="split-info-22-entries"),
+        pytest.param(
+            "v1/create.req.schema.json",
+            changed(V1_CREATE, total_amount=1_000_000_000_000),
+            id="amount-13-digits",
+        ),
+        pytest.param(
+            "v1/create.req.schema.json",
+            changed(V1_CREATE, total_amount="1000000000000"),
+            id="amount-13-digit-string",
+        ),
+        pytest.param(
+            "v1/create.req.schema.json",
+            changed(V1_CREATE, total_amount=-1),
+            id="amount-negative",
+        ),
+        pytest.param(
+            "v1/create.req.schema.json",
+            changed(V1_CREATE, total_amount=0),
+            id="amount-zero",
+        ),
+        pytest.param(
+            "v1/create.req.schema.json",
+            changed(V1_CREATE, total_amount="0"),
+            id="amount-zero-string",
+        ),
+        pytest.param(
+            "v1/create.req.schema.json",
+            changed(V1_CREATE, total_amount=1.5),
+            id="amount-float",
+        ),
+        pytest.param(
+            "v1/create.req.schema.json",
+            changed(V1_CREATE, total_amount="1.5"),
+            id="amount-decimal-string",
+        ),
+        pytest.param(
+            "v1/create.req.schema.json",
+            changed(V1_CREATE, total_amount=""),
+            id="amount-empty-string",
+        ),
+        pytest.param(
+            "v1/create.req.schema.json",
+            changed(V1_CREATE, total_amount="-1"),
+            id="amount-negative-string",
+        ),
+        pytest.param(
+            "v1/create.req.schema.json",
+            changed(V1_CREATE, total_amount=True),
+            id="amount-boolean",
+        ),
+        pytest.param(
+            "v1/create.req.schema.json",
+            without(V1_CREATE, "total_amount"),
+            id="amount-missing",
+        ),
+        pytest.param(
+            "v1/create.req.schema.json",
+            changed(V1_CREATE, out_order_no=""),
+            id="out-order-no-empty",
+        ),
+        pytest.param(
+            "v1/create.req.schema.json",
+            changed(V1_CREATE, out_order_no="A" * 33),
+            id="out-order-no-33-chars",
+        ),
+        pytest.param(
+            "v1/create.req.schema.json",
+            changed(V1_CREATE, order_info="商" * 65),
+            id="order-info-65-chinese-chars",
+        ),
+        pytest.param(
+            "v1/create.req.schema.json",
+            changed(V1_CREATE, order_info=""),
+            id="order-info-empty",
+        ),
+        pytest.param(
+            "v1/create.req.schema.json",
+            changed(V1_CREATE, notify_url="javascript:alert(1)"),
+            id="notify-url-javascript",
+        ),
+        pytest.param(
+            "v1/create.req.schema.json",
+            changed(V1_CREATE, notify_url="ftp://example.com/n"),
+            id="notify-url-ftp",
+        ),
+        pytest.param(
+            "v1/create.req.schema.json",
+            changed(V1_CREATE, callback_url="data:text/html,hi"),
+            id="callback-url-data",
+        ),
+        pytest.param(
+            "v1/create.req.schema.json",
+            changed(V1_CREATE, notify_url="https://a.example/" + "x" * 256),
+            id="notify-url-too-long",
+        ),
+        pytest.param(
+            "v1/create.req.schema.json",
+            changed(V1_CREATE, payment_method="PAYPAL"),
+            id="payment-method-paypal",
+        ),
+        pytest.param(
+            "v1/create.req.schema.json",
+            changed(V1_CREATE, support_refund=2),
+            id="support-refund-2",
+        ),
+        pytest.param(
+            "v1/create.req.schema.json",
+            changed(V1_CREATE, support_refund="yes"),
+            id="support-refund-yes",
+        ),
+        pytest.param(
+            "v1/create.req.schema.json",
+            changed(V1_CREATE, support_cancel=True),
+            id="support-cancel-boolean",
+        ),
+        pytest.param(
+            "v1/create.req.schema.json",
+            changed(V1_CREATE, order_efficient_time="2024-11-19"),
+            id="datetime-with-dashes",
+        ),
+        pytest.param(
+            "v1/create.req.schema.json",
+            changed(V1_CREATE, order_efficient_time=20241119130135),
+            id="datetime-as-number",
+        ),
         pytest.param(
             "v3/special_create.req.schema.json",
-            changed(SPECIAL_CREATE, split_mark="1", out_split_info=[SPLIT[0], without(SPLIT[1], "amount")]),
+            without(SPECIAL_CREATE, "merchant_no"),
+            id="v3-merchant-no-missing",
+        ),
+        pytest.param(
+            "v3/special_create.req.schema.json",
+            without(SPECIAL_CREATE, "order_efficient_time"),
+            id="v3-efficient-time-missing",
+        ),
+        pytest.param(
+            "v3/special_create.req.schema.json",
+            changed(SPECIAL_CREATE, total_amount=1.5),
+            id="v3-amount-float",
+        ),
+        pytest.param(
+            "v3/special_create.req.schema.json",
+            changed(SPECIAL_CREATE, notify_url="https://a.example/" + "x" * 111),
+            id="v3-notify-url-129-chars",
+        ),
+        pytest.param(
+            "v3/special_create.req.schema.json",
+            changed(SPECIAL_CREATE, split_mark="1"),
+            id="split-mark-string-without-split-info",
+        ),
+        pytest.param(
+            "v3/special_create.req.schema.json",
+            changed(SPECIAL_CREATE, split_mark=1),
+            id="split-mark-integer-without-split-info",
+        ),
+        pytest.param(
+            "v3/special_create.req.schema.json",
+            changed(SPECIAL_CREATE, split_mark="1", out_split_info=SPLIT[:1]),
+            id="split-info-one-entry",
+        ),
+        pytest.param(
+            "v3/special_create.req.schema.json",
+            changed(SPECIAL_CREATE, split_mark="1", out_split_info=SPLIT * 11),
+            id="split-info-22-entries",
+        ),
+        pytest.param(
+            "v3/special_create.req.schema.json",
+            changed(
+                SPECIAL_CREATE,
+                split_mark="1",
+                out_split_info=[SPLIT[0], without(SPLIT[1], "amount")],
+            ),
             id="split-entry-without-amount",
         ),
-        pytest.param("v3/special_create.req.schema.json", changed(SPECIAL_CREATE, counter_param={"pay_mode": "ALIPAY"}), id="counter-param-object-not-string"),
-        pytest.param("v3/special_create.req.schema.json", changed(SPECIAL_CREATE, counter_param="x" * 1025), id="counter-param-too-long"),
-        pytest.param("v3/special_create.req.schema.json", changed(SPECIAL_CREATE, order_scene_field={"order_scene_type": "XX"}), id="order-scene-type-unknown"),
-        pytest.param("v3/request.schema.json", {"req_time": "20241119120135", "version": "1.0", "req_data": {}}, id="envelope-wrong-version"),
-        pytest.param("v3/request.schema.json", {"req_time": "20241119120135", "version": "3.0"}, id="envelope-without-req-data"),
-        pytest.param("v3/request.schema.json", {"req_time": "2024-11-19", "version": "3.0", "req_data": {}}, id="envelope-bad-req-time"),
-        pytest.param("v3/query.req.schema.json", {"merchant_no": "82229007392000A"}, id="query-without-order-number"),
-        pytest.param("v3/query.req.schema.json", {"out_order_no": "ORDER1"}, id="query-without-merchant"),
-        pytest.param("v3/query.resp.schema.json", changed(QUERY_RESP_DATA, order_status="SUCCESS"), id="query-resp-v1-status"),
-        pytest.param("v3/query.resp.schema.json", changed(QUERY_RESP_DATA, order_status=2), id="query-resp-integer-status"),
+        pytest.param(
+            "v3/special_create.req.schema.json",
+            changed(SPECIAL_CREATE, counter_param={"pay_mode": "ALIPAY"}),
+            id="counter-param-object-not-string",
+        ),
+        pytest.param(
+            "v3/special_create.req.schema.json",
+            changed(SPECIAL_CREATE, counter_param="x" * 1025),
+            id="counter-param-too-long",
+        ),
+        pytest.param(
+            "v3/special_create.req.schema.json",
+            changed(SPECIAL_CREATE, order_scene_field={"order_scene_type": "XX"}),
+            id="order-scene-type-unknown",
+        ),
+        pytest.param(
+            "v3/request.schema.json",
+            {"req_time": "20241119120135", "version": "1.0", "req_data": {}},
+            id="envelope-wrong-version",
+        ),
+        pytest.param(
+            "v3/request.schema.json",
+            {"req_time": "20241119120135", "version": "3.0"},
+            id="envelope-without-req-data",
+        ),
+        pytest.param(
+            "v3/request.schema.json",
+            {"req_time": "2024-11-19", "version": "3.0", "req_data": {}},
+            id="envelope-bad-req-time",
+        ),
+        pytest.param(
+            "v3/query.req.schema.json",
+            {"merchant_no": "82229007392000A"},
+            id="query-without-order-number",
+        ),
+        pytest.param(
+            "v3/query.req.schema.json",
+            {"out_order_no": "ORDER1"},
+            id="query-without-merchant",
+        ),
         pytest.param(
             "v3/query.resp.schema.json",
-            changed(QUERY_RESP_DATA, order_trade_info_list=[changed(QUERY_RESP_DATA["order_trade_info_list"][0], trade_status="Z")]),
+            changed(QUERY_RESP_DATA, order_status="SUCCESS"),
+            id="query-resp-v1-status",
+        ),
+        pytest.param(
+            "v3/query.resp.schema.json",
+            changed(QUERY_RESP_DATA, order_status=2),
+            id="query-resp-integer-status",
+        ),
+        pytest.param(
+            "v3/query.resp.schema.json",
+            changed(
+                QUERY_RESP_DATA,
+                order_trade_info_list=[
+                    changed(QUERY_RESP_DATA["order_trade_info_list"][0], trade_status="Z")
+                ],
+            ),
             id="query-resp-bad-trade-status",
         ),
-        pytest.param("v3/close.resp.schema.json", {"merchant_no": "M", "out_order_no": "O", "pay_order_no": "1", "order_status": "2"}, id="close-resp-not-closed"),
-        pytest.param("v3/notify.schema.json", changed(NOTIFY, order_trade_info=[NOTIFY["order_trade_info"]]), id="notify-trade-as-list"),
-        pytest.param("v3/notify_ack.schema.json", {"code": "FAIL", "message": "失败"}, id="notify-ack-fail"),
-        pytest.param("v3/response_headers.schema.json", without(RESPONSE_HEADERS, "lklapi-signature"), id="headers-without-signature"),
-        pytest.param("v3/response_headers.schema.json", changed(RESPONSE_HEADERS, **{"lklapi-serial": "00dfbz"}), id="headers-serial-not-hex"),
-        pytest.param("v3/response_headers.schema.json", changed(RESPONSE_HEADERS, **{"lklapi-timestamp": "1732000000000"}), id="headers-timestamp-millis"),
-        pytest.param("v3/response_headers.schema.json", changed(RESPONSE_HEADERS, **{"lklapi-signature": "not base64!"}), id="headers-signature-not-base64"),
+        pytest.param(
+            "v3/close.resp.schema.json",
+            {"merchant_no": "M", "out_order_no": "O", "pay_order_no": "1", "order_status": "2"},
+            id="close-resp-not-closed",
+        ),
+        pytest.param(
+            "v3/notify.schema.json",
+            changed(NOTIFY, order_trade_info=[NOTIFY["order_trade_info"]]),
+            id="notify-trade-as-list",
+        ),
+        pytest.param(
+            "v3/notify_ack.schema.json",
+            {"code": "FAIL", "message": "失败"},
+            id="notify-ack-fail",
+        ),
+        pytest.param(
+            "v3/response_headers.schema.json",
+            without(RESPONSE_HEADERS, "lklapi-signature"),
+            id="headers-without-signature",
+        ),
+        pytest.param(
+            "v3/response_headers.schema.json",
+            changed(RESPONSE_HEADERS, **{"lklapi-serial": "00dfbz"}),
+            id="headers-serial-not-hex",
+        ),
+        pytest.param(
+            "v3/response_headers.schema.json",
+            changed(RESPONSE_HEADERS, **{"lklapi-timestamp": "1732000000000"}),
+            id="headers-timestamp-millis",
+        ),
+        pytest.param(
+            "v3/response_headers.schema.json",
+            changed(RESPONSE_HEADERS, **{"lklapi-signature": "not base64!"}),
+            id="headers-signature-not-base64",
+        ),
         pytest.param(
             "v3/notify_headers.schema.json",
             {"authorization": 'LKLAPI-SHA256withRSA timestamp="1732000000",nonce_str="n0nce"'},
@@ -589,9 +882,21 @@ def without(base: dict[str, Any], *keys: str) -> dict[str, Any]:
             {"authorization": 'Bearer timestamp="1732000000",nonce_str="n0nce",signature="abc=="'},
             id="notify-auth-wrong-scheme",
         ),
-        pytest.param("error.schema.json", {"code": "000000", "msg": "操作成功", "resp_time": "20241119120135"}, id="error-with-success-code"),
-        pytest.param("v1/notify.schema.json", changed(SEED_NOTIFY, total_amount=100), id="v1-notify-integer-amount"),
-        pytest.param("v1/close.resp.schema.json", changed(SEED_CLOSE_RESPONSE, code="BBS10000"), id="v1-close-error-code"),
+        pytest.param(
+            "error.schema.json",
+            {"code": "000000", "msg": "操作成功", "resp_time": "20241119120135"},
+            id="error-with-success-code",
+        ),
+        pytest.param(
+            "v1/notify.schema.json",
+            changed(SEED_NOTIFY, total_amount=100),
+            id="v1-notify-integer-amount",
+        ),
+        pytest.param(
+            "v1/close.resp.schema.json",
+            changed(SEED_CLOSE_RESPONSE, code="BBS10000"),
+            id="v1-close-error-code",
+        ),
     ],
 )
 def test_bad_value_is_rejected(name: str, instance: Any) -> None:
@@ -601,16 +906,56 @@ def test_bad_value_is_rejected(name: str, instance: Any) -> None:
 @pytest.mark.parametrize(
     ("name", "instance"),
     [
-        pytest.param("v1/create.req.schema.json", changed(V1_CREATE, total_amount=999_999_999_999), id="amount-12-digits"),
-        pytest.param("v1/create.req.schema.json", changed(V1_CREATE, total_amount="999999999999"), id="amount-12-digit-string"),
-        pytest.param("v1/create.req.schema.json", changed(V1_CREATE, total_amount="1"), id="amount-string-one"),
-        pytest.param("v1/create.req.schema.json", changed(V1_CREATE, out_order_no="A" * 32), id="out-order-no-32-chars"),
-        pytest.param("v1/create.req.schema.json", changed(V1_CREATE, order_info="商" * 64), id="order-info-64-chinese-chars"),
-        pytest.param("v1/create.req.schema.json", changed(V1_CREATE, support_refund="0"), id="support-refund-string"),
-        pytest.param("v1/create.req.schema.json", changed(V1_CREATE, notify_url="http://localhost:8000/notify"), id="notify-url-localhost"),
-        pytest.param("v1/create.req.schema.json", changed(V1_CREATE, payment_method="ALIPAY_HK"), id="payment-method-alipay-hk"),
-        pytest.param("v3/special_create.req.schema.json", changed(SPECIAL_CREATE, notify_url="https://a.example/" + "x" * 110), id="v3-notify-url-128-chars"),
-        pytest.param("v3/special_create.req.schema.json", changed(SPECIAL_CREATE, split_mark="0"), id="split-mark-zero-alone"),
+        pytest.param(
+            "v1/create.req.schema.json",
+            changed(V1_CREATE, total_amount=999_999_999_999),
+            id="amount-12-digits",
+        ),
+        pytest.param(
+            "v1/create.req.schema.json",
+            changed(V1_CREATE, total_amount="999999999999"),
+            id="amount-12-digit-string",
+        ),
+        pytest.param(
+            "v1/create.req.schema.json",
+            changed(V1_CREATE, total_amount="1"),
+            id="amount-string-one",
+        ),
+        pytest.param(
+            "v1/create.req.schema.json",
+            changed(V1_CREATE, out_order_no="A" * 32),
+            id="out-order-no-32-chars",
+        ),
+        pytest.param(
+            "v1/create.req.schema.json",
+            changed(V1_CREATE, order_info="商" * 64),
+            id="order-info-64-chinese-chars",
+        ),
+        pytest.param(
+            "v1/create.req.schema.json",
+            changed(V1_CREATE, support_refund="0"),
+            id="support-refund-string",
+        ),
+        pytest.param(
+            "v1/create.req.schema.json",
+            changed(V1_CREATE, notify_url="http://localhost:8000/notify"),
+            id="notify-url-localhost",
+        ),
+        pytest.param(
+            "v1/create.req.schema.json",
+            changed(V1_CREATE, payment_method="ALIPAY_HK"),
+            id="payment-method-alipay-hk",
+        ),
+        pytest.param(
+            "v3/special_create.req.schema.json",
+            changed(SPECIAL_CREATE, notify_url="https://a.example/" + "x" * 110),
+            id="v3-notify-url-128-chars",
+        ),
+        pytest.param(
+            "v3/special_create.req.schema.json",
+            changed(SPECIAL_CREATE, split_mark="0"),
+            id="split-mark-zero-alone",
+        ),
     ],
 )
 def test_boundary_value_is_accepted(name: str, instance: Any) -> None:
