@@ -1,0 +1,182 @@
+"""Lakala's v3 counter wire: ``/api/v3/ccss/counter/order/{special_create,create,query,close}``.
+
+Signed both ways: the request's ``Authorization`` is checked (strict / warn / off), and every
+answer, errors included, carries the ``Lklapi-*`` headers signed with the platform key.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from sandbox import signing
+from sandbox.engine import Order, request_hash
+from sandbox.envelopes import dumps, envelope, error_body, parse_object, read_body
+from sandbox.errors import SandboxError
+from sandbox.runtime import Sandbox
+
+PREFIX = "/api/v3/ccss/counter/order/"
+OK_MSG = "操作成功"
+WARNING_HEADER = "X-Sandbox-Signature-Warning"
+
+
+def verify_request(sb: Sandbox, header: str | None, body: bytes) -> tuple[str, str | None]:
+    """(appid to answer as, warning or None); raises in strict mode."""
+    mode = sb.settings.signature
+    appid = sb.settings.appid
+    try:
+        fields = signing.parse_authorization(header)
+        appid = fields.get("appid", appid)
+    except ValueError as exc:
+        fields, problem = {}, SandboxError("SIGNATURE_MISSING", reason=str(exc))
+    else:
+        problem = _check_fields(sb, fields, body)
+    if problem is None or mode == "off":
+        return appid, None
+    if mode == "warn":
+        return appid, _ascii(f"{problem.code} {problem.kind.name}: {problem.message}")
+    raise problem
+
+
+def _check_fields(sb: Sandbox, fields: dict[str, str], body: bytes) -> SandboxError | None:
+    missing = [k for k in ("appid", "serial_no", "timestamp", "nonce_str", "signature")
+               if not fields.get(k)]
+    if missing:
+        return SandboxError("SIGNATURE_MISSING", reason="missing " + ", ".join(missing))
+    cert = sb.keys.find(fields["appid"], fields["serial_no"])
+    if cert is None:
+        return SandboxError("UNKNOWN_APP", appid=fields["appid"], serial=fields["serial_no"])
+    if not fields["timestamp"].isdigit():
+        return SandboxError("SIGNATURE_MISSING", reason="timestamp must be Unix seconds")
+    skew = int(fields["timestamp"]) - int(time.time())
+    if abs(skew) > sb.settings.signature_max_skew:
+        return SandboxError("SIGNATURE_EXPIRED", timestamp=fields["timestamp"], skew=skew,
+                            limit=sb.settings.signature_max_skew)
+    signed = signing.request_string(fields["appid"], fields["serial_no"], fields["timestamp"],
+                                    fields["nonce_str"], body)
+    if not signing.verify(signing.certificate_public_key(cert), signed, fields["signature"]):
+        text = signed.decode("utf-8", "replace")
+        return SandboxError("SIGNATURE_INVALID", serial=signing.serial_hex(cert),
+                            subject=cert.subject.rfc4514_string(),
+                            signed=text if len(text) < 4000 else text[:4000] + "…")
+    return None
+
+
+def _ascii(text: str) -> str:
+    return text.encode("ascii", "backslashreplace").decode().replace("\n", "\\n")[:2000]
+
+
+def channel_id(sb: Sandbox, order: Order) -> str:
+    return str(order.data.get("channel_id") or sb.settings.channel_id)
+
+
+def create_data(sb: Sandbox, order: Order) -> dict[str, Any]:
+    return {
+        "merchant_no": order.merchant_no, "channel_id": channel_id(sb, order),
+        "out_order_no": order.out_order_no, "order_create_time": order.data["order_create_time"],
+        "order_efficient_time": order.data["order_efficient_time"],
+        "pay_order_no": order.pay_order_no, "total_amount": str(order.total_amount),
+        "counter_url": order.counter_url,
+    }
+
+
+def trade_view(trade: dict[str, Any], *, log_key: str = "log_No") -> dict[str, Any]:
+    view = dict(trade)
+    view[log_key] = view.pop("log_no")
+    return view
+
+
+def query_data(sb: Sandbox, order: Order) -> dict[str, Any]:
+    d = order.data
+    return {
+        "pay_order_no": order.pay_order_no, "out_order_no": order.out_order_no,
+        "channel_id": channel_id(sb, order), "trans_merchant_no": order.merchant_no,
+        "trans_term_no": d.get("term_no") or sb.settings.term_no,
+        "merchant_no": order.merchant_no, "term_no": d.get("term_no") or sb.settings.term_no,
+        "order_status": str(order.status), "order_info": d["order_info"],
+        "total_amount": order.total_amount, "order_create_time": d["order_create_time"],
+        "order_efficient_time": d["order_efficient_time"],
+        "counter_param": d.get("counter_param"), "counter_remark": d.get("counter_remark"),
+        "busi_type_param": d.get("busi_type_param"), "split_mark": _opt_str(d.get("split_mark")),
+        "split_info": None, "out_split_info": d.get("out_split_info"),
+        "goods_mark": d.get("goods_mark"), "goods_field": d.get("goods_field"),
+        "order_trade_info_list": [trade_view(t) for t in order.trades],
+    }
+
+
+def _opt_str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def close_data(sb: Sandbox, order: Order) -> dict[str, Any]:
+    return {"merchant_no": order.merchant_no, "out_order_no": order.out_order_no,
+            "pay_order_no": order.pay_order_no, "channel_id": channel_id(sb, order),
+            "order_status": str(order.status)}
+
+
+def _create(sb: Sandbox, request: Request, req: dict[str, Any]) -> dict[str, Any]:
+    order, _ = sb.engine.create("v3", req, request_hash=request_hash(req),
+                                base_url=sb.base_url(request),
+                                options={"headers": dict(request.headers)})
+    return create_data(sb, order)
+
+
+def _lookup(sb: Sandbox, req: dict[str, Any]) -> Order:
+    return sb.engine.find(str(req["merchant_no"]), out_order_no=req.get("out_order_no"),
+                          pay_order_no=req.get("pay_order_no"))
+
+
+def _query(sb: Sandbox, request: Request, req: dict[str, Any]) -> dict[str, Any]:
+    return query_data(sb, _lookup(sb, req))
+
+
+def _close(sb: Sandbox, request: Request, req: dict[str, Any]) -> dict[str, Any]:
+    order = sb.engine.apply(_lookup(sb, req).pay_order_no, "close", source="api")
+    return close_data(sb, order)
+
+
+Handler = Callable[[Sandbox, Request, dict[str, Any]], dict[str, Any]]
+OPERATIONS: dict[str, Handler] = {"special_create": _create, "create": _create,
+                                  "query": _query, "close": _close}
+
+
+def signed_response(sb: Sandbox, appid: str, body: dict[str, Any], status: int = 200,
+                    extra_headers: dict[str, str] | None = None) -> Response:
+    raw = dumps(body)
+    headers = signing.response_headers(sb.keys.platform_key, appid, sb.keys.platform_serial, raw)
+    headers.update(extra_headers or {})
+    return Response(raw, status_code=status, headers=headers,
+                    media_type="application/json; charset=utf-8")
+
+
+def endpoint(operation: str) -> Callable[[Request], Any]:
+    handler = OPERATIONS[operation]
+
+    async def handle(request: Request) -> Response:
+        sb: Sandbox = request.app.state.sandbox
+        appid, warning = sb.settings.appid, None
+        try:
+            body = await read_body(request, sb.settings.max_body_bytes)
+            appid, warning = verify_request(sb, request.headers.get("authorization"), body)
+            message = parse_object(body)
+            sb.schemas.check("v3/request", message)
+            sb.schemas.check(f"v3/{operation}.req", message["req_data"], prefix="req_data")
+            req = sb.schemas.coerce(f"v3/{operation}.req", message["req_data"])
+            out = envelope("v3", "000000", OK_MSG, sb.clock.now14(), handler(sb, request, req))
+            sb.check_outgoing("v3/response", out)
+            sb.check_outgoing(f"v3/{operation}.resp", out["resp_data"])
+            status = 200
+        except SandboxError as error:
+            status, out = error_body("v3", error, sb.clock.now14())
+        return signed_response(sb, appid, out, status,
+                               {WARNING_HEADER: warning} if warning else None)
+
+    return handle
+
+
+routes = [Route(PREFIX + op, endpoint(op), methods=["POST"]) for op in OPERATIONS]

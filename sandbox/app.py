@@ -1,0 +1,62 @@
+"""``create_app(settings)``: every surface of one sandbox on one Starlette app."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from sandbox import admin, api_v1, api_v3
+from sandbox.config import Settings
+from sandbox.envelopes import dialect_of, error_body, json_response
+from sandbox.errors import SandboxError
+from sandbox.runtime import Sandbox
+
+log = logging.getLogger("lakala_sandbox")
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    """Build the app; schemas, keys and storage are loaded here, before the first request."""
+    settings = settings or Settings.from_env()
+    sandbox = Sandbox(settings)
+    app = Starlette(
+        routes=[*api_v3.routes, *api_v1.routes, *admin.routes],
+        exception_handlers={HTTPException: _http_error, SandboxError: _sandbox_error,
+                            Exception: _internal_error},
+    )
+    app.state.sandbox = sandbox
+    return app
+
+
+def _render(request: Request, error: SandboxError) -> Response:
+    sb: Sandbox = request.app.state.sandbox
+    status, body = error_body(dialect_of(request.url.path), error, sb.clock.now14(),
+                              data_alias=sb.settings.v1_data_alias)
+    return json_response(body, status)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 405:
+        error = SandboxError("METHOD_NOT_ALLOWED", method=request.method, path=request.url.path)
+    elif exc.status_code == 404:
+        error = SandboxError("NOT_FOUND", path=request.url.path)
+    else:
+        error = SandboxError("INVALID_PARAM", field="request", rule=str(exc.detail))
+    response = _render(request, error)
+    if exc.status_code == 405 and exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+async def _sandbox_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, SandboxError)
+    return _render(request, exc)
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return _render(request, SandboxError("INTERNAL", reason=type(exc).__name__))

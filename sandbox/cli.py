@@ -1,0 +1,115 @@
+"""``lakala-sandbox``: serve the sandbox, sign a request body, and the other commands."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from sandbox import __version__
+from sandbox.config import Settings
+
+Command = Callable[[argparse.Namespace], int]
+COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Command]] = {}
+
+
+def command(name: str, configure: Callable[[argparse.ArgumentParser], None]) -> Callable[[Command], Command]:
+    """Register a subcommand: ``configure`` adds its arguments, the function runs it."""
+
+    def register(run: Command) -> Command:
+        COMMANDS[name] = (configure, run)
+        return run
+
+    return register
+
+
+def _serve_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default 8090)")
+    p.add_argument("--data-dir", help="where keys and the SQLite store live; :memory: for none "
+                                      "(default ./.lakala-sandbox)")
+    p.add_argument("--seed", type=int, help="make order/trade numbers and payer data reproducible")
+    p.add_argument("--signature", choices=["strict", "warn", "off"],
+                   help="v3 request signature checking (default strict)")
+    p.add_argument("--strict-responses", action="store_true", default=None,
+                   help="validate every response against schemas/ before sending it")
+    p.add_argument("--public-url", help="base URL for counter_url links (default: the host called)")
+    p.add_argument("--admin-token", help="require this token on /sandbox/api (then any address may call)")
+    p.add_argument("--apps", dest="apps_file", help="YAML/JSON file registering more appid certificates")
+    p.add_argument("--merchant-no", help="v1 default merchant_no (default 8222900701106PZ)")
+    p.add_argument("--clock-start", help="start the sandbox clock at yyyyMMddHHmmss (Beijing time)")
+    p.add_argument("--clock-speed", type=float, help="run the sandbox clock N times faster")
+    p.add_argument("--scenarios", dest="scenarios_dir", help="a folder of scenario YAML files")
+    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    names = set(Settings.__dataclass_fields__)
+    return Settings.from_env().replace(**{k: v for k, v in vars(args).items() if k in names})
+
+
+@command("serve", _serve_args)
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from sandbox.app import create_app
+
+    settings = settings_from(args)
+    app = create_app(settings)
+    where = "memory" if settings.in_memory else str(settings.data_path)
+    print(f"lakala-sandbox {__version__} on http://{settings.host}:{settings.port} "
+          f"(data: {where}, signatures: {settings.signature})", flush=True)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level,
+                access_log=args.log_level == "debug")
+    return 0
+
+
+def _sign_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("body", help="the exact request body to sign, or @FILE, or - for stdin")
+    p.add_argument("--key", help="merchant private key PEM (default: <data-dir>/merchant_private_key.pem)")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--appid", default=None)
+    p.add_argument("--serial-no", default=None)
+
+
+@command("sign", _sign_args)
+def sign(args: argparse.Namespace) -> int:
+    """Print the Authorization header value for a v3 request body."""
+    from sandbox import signing
+    from sandbox.keys import MERCHANT_KEY
+
+    settings = Settings.from_env().replace(data_dir=args.data_dir)
+    key_path = Path(args.key) if args.key else settings.data_path / MERCHANT_KEY
+    if args.body == "-":
+        body = sys.stdin.buffer.read()
+    elif args.body.startswith("@"):
+        body = Path(args.body[1:]).read_bytes()
+    else:
+        body = args.body.encode()
+    try:
+        key = signing.load_private_key(key_path.read_bytes())
+    except (OSError, ValueError) as exc:
+        print(f"lakala-sandbox sign: cannot load the merchant key {key_path}: {exc}\n"
+              "Start the sandbox once (it creates the key) or pass --key.", file=sys.stderr)
+        return 2
+    print(signing.sign_request(key, args.appid or settings.appid,
+                               args.serial_no or settings.serial_no, body))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="lakala-sandbox",
+                                     description="A local sandbox for Lakala's hosted counter.")
+    parser.add_argument("--version", action="version", version=f"lakala-sandbox {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (configure, run) in COMMANDS.items():
+        p = sub.add_parser(name, help=(run.__doc__ or "").strip().splitlines()[0] if run.__doc__ else None)
+        configure(p)
+        p.set_defaults(run=run)
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args))
+    except ValueError as exc:
+        print(f"lakala-sandbox {args.command}: {exc}", file=sys.stderr)
+        return 2

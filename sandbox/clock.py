@@ -1,0 +1,118 @@
+"""The one clock that business times, expiry, scenario waits and the notify ladder read.
+
+Virtual time runs from an anchor: ``virtual = anchor_virtual + (wall - anchor_wall) * speed``.
+Advancing moves the anchor, so the clock keeps running afterwards at its speed.
+Signature timestamps do not use this clock: they stay wall time so freshness checks hold.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+FORMAT_14 = "%Y%m%d%H%M%S"
+
+
+class Clock:
+    def __init__(
+        self,
+        *,
+        tz: str = "Asia/Shanghai",
+        start: float | None = None,
+        speed: float = 1.0,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        if speed <= 0:
+            raise ValueError("clock speed must be positive")
+        self.tz = ZoneInfo(tz)
+        self._wall = wall
+        self._lock = threading.Lock()
+        self._start = start
+        self._speed = speed
+        self._anchor_wall = wall()
+        self._anchor_virtual = self._anchor_wall if start is None else start
+        self._advanced = 0.0
+
+    @property
+    def speed(self) -> float:
+        return self._speed
+
+    @property
+    def advanced(self) -> float:
+        """Seconds added by advance() since the last reset."""
+        return self._advanced
+
+    def timestamp(self) -> float:
+        with self._lock:
+            return self._anchor_virtual + (self._wall() - self._anchor_wall) * self._speed
+
+    def offset(self) -> float:
+        """How far virtual time is ahead of wall time, in seconds (negative when behind)."""
+        return self.timestamp() - self._wall()
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.timestamp(), self.tz)
+
+    def advance(self, seconds: float) -> float:
+        if seconds < 0:
+            raise ValueError("the clock only moves forward")
+        with self._lock:
+            self._anchor_virtual += seconds
+            self._advanced += seconds
+        return self.timestamp()
+
+    def set(self, timestamp: float) -> float:
+        """Jump to an absolute time (forward or back)."""
+        with self._lock:
+            current = self._anchor_virtual + (self._wall() - self._anchor_wall) * self._speed
+            self._advanced += timestamp - current
+            self._anchor_wall = self._wall()
+            self._anchor_virtual = timestamp
+        return timestamp
+
+    def set_speed(self, speed: float) -> None:
+        if speed <= 0:
+            raise ValueError("clock speed must be positive")
+        with self._lock:
+            now_wall = self._wall()
+            self._anchor_virtual += (now_wall - self._anchor_wall) * self._speed
+            self._anchor_wall = now_wall
+            self._speed = speed
+
+    def reset(self) -> None:
+        """Back to the start: wall time (or the configured start), speed kept."""
+        with self._lock:
+            self._anchor_wall = self._wall()
+            self._anchor_virtual = self._anchor_wall if self._start is None else self._start
+            self._advanced = 0.0
+
+    def format(self, timestamp: float) -> str:
+        return datetime.fromtimestamp(timestamp, self.tz).strftime(FORMAT_14)
+
+    def parse(self, text: str) -> float:
+        """``yyyyMMddHHmmss`` in the clock's zone to a Unix timestamp; ValueError if impossible."""
+        if len(text) != 14 or not text.isdigit():
+            raise ValueError(f"{text!r} is not yyyyMMddHHmmss")
+        return datetime.strptime(text, FORMAT_14).replace(tzinfo=self.tz).timestamp()
+
+    def now14(self) -> str:
+        return self.format(self.timestamp())
+
+    def describe(self) -> dict[str, object]:
+        ts = self.timestamp()
+        return {
+            "now": self.format(ts),
+            "iso": datetime.fromtimestamp(ts, self.tz).isoformat(timespec="seconds"),
+            "timestamp": round(ts, 3),
+            "timezone": str(self.tz),
+            "speed": self._speed,
+            "advanced_seconds": round(self._advanced, 3),
+            "offset_seconds": round(ts - self._wall(), 3),
+        }
+
+
+def duration_text(seconds: float) -> str:
+    return str(timedelta(seconds=round(seconds)))

@@ -1,0 +1,94 @@
+"""Settings, read from the environment in this one place (prefix ``LAKALA_SANDBOX_``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+ENV_PREFIX = "LAKALA_SANDBOX_"
+
+SignatureMode = Literal["strict", "warn", "off"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the sandbox can be told. ``create_app(Settings(...))`` builds a server from it.
+
+    ``data_dir=":memory:"`` keeps orders in an in-memory SQLite database and keys in memory.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8090
+    data_dir: str = ".lakala-sandbox"
+    seed: int | None = None
+    signature: SignatureMode = "strict"
+    signature_max_skew: int = 300
+    strict_responses: bool = False
+    public_url: str | None = None
+    merchant_no: str = "8222900701106PZ"
+    channel_id: str = "25"
+    term_no: str = "D9296400"
+    appid: str = "OP00000003"
+    serial_no: str = "00dfba8194c41b84cf"
+    apps_file: str | None = None
+    v1_data_alias: bool = True
+    v1_tokens: tuple[str, ...] = ()
+    v1_validity_seconds: int = 3600
+    admin_token: str | None = None
+    timezone: str = "Asia/Shanghai"
+    clock_start: str | None = None
+    clock_speed: float = 1.0
+    scenarios_dir: str | None = None
+    max_body_bytes: int = 1024 * 1024
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def in_memory(self) -> bool:
+        return self.data_dir == ":memory:"
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir).expanduser().resolve()
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Settings from ``LAKALA_SANDBOX_<FIELD>`` variables; unset ones keep their defaults."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            raw = environ.get(ENV_PREFIX + f.name.upper())
+            if raw is None or f.name == "extra":
+                continue
+            values[f.name] = _parse(f.name, raw, cls.__dataclass_fields__[f.name].default)
+        return cls(**values)
+
+
+def _parse(name: str, raw: str, default: Any) -> Any:
+    if name == "v1_tokens":
+        return tuple(t.strip() for t in raw.split(",") if t.strip())
+    if isinstance(default, bool):
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"{ENV_PREFIX}{name.upper()} must be true or false, not {raw!r}")
+    if isinstance(default, int) or name in ("seed",):
+        try:
+            return int(raw)
+        except ValueError:
+            raise ValueError(f"{ENV_PREFIX}{name.upper()} must be an integer, not {raw!r}") from None
+    if isinstance(default, float):
+        try:
+            return float(raw)
+        except ValueError:
+            raise ValueError(f"{ENV_PREFIX}{name.upper()} must be a number, not {raw!r}") from None
+    if name == "signature" and raw not in ("strict", "warn", "off"):
+        raise ValueError(f"{ENV_PREFIX}SIGNATURE must be strict, warn or off, not {raw!r}")
+    return raw

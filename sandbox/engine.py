@@ -1,0 +1,353 @@
+"""The one order engine both API dialects, the page and the scenarios drive.
+
+States (Lakala's ``order_status``): 0 待支付, 1 支付中, 2 支付成功, 3 支付失败, 4 已过期, 5 已取消,
+6 退款, 7 已关闭. An order in 0/1 past ``order_efficient_time`` (on its own clock) reads as 4
+without any background job. Every change runs in one SQLite transaction under the store lock, then
+listeners (notifier, scenarios) hear about it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from sandbox import ids as ids_module
+from sandbox.clock import Clock
+from sandbox.errors import SandboxError
+from sandbox.ids import Ids
+from sandbox.store import Store
+
+STATUS_NAMES = {0: "待支付", 1: "支付中", 2: "支付成功", 3: "支付失败", 4: "已过期", 5: "已取消",
+                6: "已退款", 7: "已关闭"}
+STATUS_V1 = {0: "WAIT_PAY", 1: "PAYING", 2: "SUCCESS", 3: "FAILED", 4: "EXPIRED", 5: "CANCELLED",
+             6: "REFUNDED", 7: "CLOSED"}
+ACTIONS = ("paying", "pay", "fail", "cancel", "close", "expire", "refund")
+OPEN = (0, 1)
+
+
+@dataclass
+class Order:
+    seq: int
+    pay_order_no: str
+    merchant_no: str
+    out_order_no: str
+    dialect: str
+    stored_status: int
+    request_hash: str
+    created_ts: float
+    efficient_ts: float
+    clock_offset: float
+    updated_ts: float
+    data: dict[str, Any]
+    trades: list[dict[str, Any]] = field(default_factory=list)
+    status: int = 0
+
+    @property
+    def total_amount(self) -> int:
+        return int(self.data["total_amount"])
+
+    @property
+    def counter_url(self) -> str:
+        return str(self.data["counter_url"])
+
+    def flag(self, name: str) -> bool:
+        return str(self.data.get(name, 0)) == "1"
+
+    def last_trade(self, trade_type: str = "PAY") -> dict[str, Any] | None:
+        return next((t for t in self.trades if t["trade_type"] == trade_type), None)
+
+
+@dataclass(frozen=True)
+class Change:
+    """What listeners hear after a committed change. ``options`` carries e.g. a click's notify policy."""
+
+    order: Order
+    action: str
+    old_status: int | None
+    new_status: int
+    trade: dict[str, Any] | None
+    source: str
+    options: dict[str, Any]
+
+
+Listener = Callable[[Change], None]
+
+
+class Engine:
+    def __init__(self, store: Store, clock: Clock, ids: Ids, pay_modes: list[str]) -> None:
+        self.store = store
+        self.clock = clock
+        self.ids = ids
+        self.pay_modes = pay_modes
+        self.listeners: list[Listener] = []
+
+    # -- time -------------------------------------------------------------------------------
+    def now_for(self, order: Order) -> float:
+        """An order's own time: the sandbox clock plus the order's private offset."""
+        return self.clock.timestamp() + order.clock_offset
+
+    def advance_order(self, pay_order_no: str, seconds: float) -> Order:
+        if seconds < 0:
+            raise ValueError("the clock only moves forward")
+        with self.store.transaction() as conn:
+            self._load(conn, pay_order_no)
+            conn.execute("UPDATE orders SET clock_offset = clock_offset + ? WHERE pay_order_no = ?",
+                         (seconds, pay_order_no))
+        return self.get(pay_order_no)
+
+    # -- create -----------------------------------------------------------------------------
+    def create(self, dialect: str, req: dict[str, Any], *, request_hash: str, base_url: str,
+               extra: dict[str, Any] | None = None, source: str = "api",
+               options: dict[str, Any] | None = None) -> tuple[Order, bool]:
+        """Create from a validated, coerced v3-shaped ``req``; (order, False) for an identical repeat."""
+        merchant_no, out_order_no = str(req["merchant_no"]), str(req["out_order_no"])
+        with self.store.transaction() as conn:
+            row = conn.execute("SELECT pay_order_no, request_hash FROM orders "
+                               "WHERE merchant_no = ? AND out_order_no = ?",
+                               (merchant_no, out_order_no)).fetchone()
+            if row is not None:
+                if row["request_hash"] != request_hash:
+                    raise SandboxError("ORDER_EXISTS", out_order_no=out_order_no,
+                                       merchant_no=merchant_no)
+                return self._load(conn, row["pay_order_no"]), False
+            now = self.clock.timestamp()
+            now_dt = self.clock.now()
+            pay_order_no = self.ids.pay_order_no(now_dt)
+            while conn.execute("SELECT 1 FROM orders WHERE pay_order_no = ?",
+                               (pay_order_no,)).fetchone():
+                pay_order_no = self.ids.pay_order_no(now_dt)
+            data = dict(req)
+            data.update(extra or {})
+            data["order_create_time"] = self.clock.format(now)
+            data["counter_url"] = base_url.rstrip("/") + "/b/pay?" + urlencode(
+                {"merchantNo": merchant_no, "merchantOrderNo": out_order_no,
+                 "payOrderNo": pay_order_no})
+            efficient_ts = self.clock.parse(str(req["order_efficient_time"]))
+            conn.execute(
+                "INSERT INTO orders (pay_order_no, merchant_no, out_order_no, dialect, status, "
+                "request_hash, created_ts, efficient_ts, updated_ts, data) "
+                "VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?, ?)",
+                (pay_order_no, merchant_no, out_order_no, dialect, request_hash, now,
+                 efficient_ts, now, _dumps(data)))
+            order = self._load(conn, pay_order_no)
+        self._emit(Change(order, "create", None, 0, None, source, options or {}))
+        return order, True
+
+    # -- read -------------------------------------------------------------------------------
+    def get(self, pay_order_no: str) -> Order:
+        with self.store.lock:
+            return self._load(self.store.conn, pay_order_no)
+
+    def find(self, merchant_no: str, *, out_order_no: str | None = None,
+             pay_order_no: str | None = None) -> Order:
+        """Look up by out_order_no or pay_order_no (both must agree when both are given)."""
+        sql, params = "SELECT pay_order_no FROM orders WHERE merchant_no = ?", [merchant_no]
+        if out_order_no is not None:
+            sql += " AND out_order_no = ?"
+            params.append(out_order_no)
+        if pay_order_no is not None:
+            sql += " AND pay_order_no = ?"
+            params.append(pay_order_no)
+        rows = self.store.execute(sql, tuple(params))
+        if not rows:
+            what = ", ".join(f"{k}={v}" for k, v in (("merchant_no", merchant_no),
+                             ("out_order_no", out_order_no), ("pay_order_no", pay_order_no)) if v)
+            raise SandboxError("ORDER_NOT_FOUND", what=what)
+        return self.get(rows[0]["pay_order_no"])
+
+    def list(self, *, limit: int = 50, offset: int = 0, status: int | None = None) -> list[Order]:
+        with self.store.lock:
+            rows = self.store.conn.execute(
+                "SELECT pay_order_no FROM orders ORDER BY seq DESC LIMIT ? OFFSET ?",
+                (limit, offset)).fetchall()
+            orders = [self._load(self.store.conn, r["pay_order_no"]) for r in rows]
+        return [o for o in orders if status is None or o.status == status]
+
+    def count(self) -> int:
+        return int(self.store.execute("SELECT COUNT(*) AS n FROM orders")[0]["n"])
+
+    def allowed_pay_modes(self, order: Order) -> list[str]:
+        """What the counter may offer: counter_param.pay_mode / busi_type_param / v1
+        payment_method narrow the full list; nothing given means every mode."""
+        wanted: set[str] = set()
+        counter = _json_field(order.data.get("counter_param"))
+        if isinstance(counter, dict) and counter.get("pay_mode"):
+            wanted.add(str(counter["pay_mode"]))
+        busi = _json_field(order.data.get("busi_type_param"))
+        for entry in busi if isinstance(busi, list) else []:
+            params = entry.get("params") if isinstance(entry, dict) else None
+            if isinstance(params, dict) and params.get("pay_mode"):
+                wanted.add(str(params["pay_mode"]))
+            elif isinstance(entry, dict):
+                wanted.update(m for m in self.pay_modes
+                              if ids_module.busi_type(m) == entry.get("busi_type"))
+        return [m for m in self.pay_modes if m in wanted] if wanted else list(self.pay_modes)
+
+    def default_pay_mode(self, order: Order) -> str:
+        allowed = self.allowed_pay_modes(order)
+        preferred = order.data.get("payment_method") or "ALIPAY"
+        return preferred if preferred in allowed else allowed[0]
+
+    # -- change -----------------------------------------------------------------------------
+    def apply(self, pay_order_no: str, action: str, *, pay_mode: str | None = None,
+              source: str = "admin", options: dict[str, Any] | None = None) -> Order:
+        """Run one action; ILLEGAL_TRANSITION (changing nothing) when the state forbids it."""
+        if action not in ACTIONS:
+            raise SandboxError("INVALID_PARAM", field="action",
+                               rule=f"must be one of {', '.join(ACTIONS)} (got {action!r})")
+        with self.store.transaction() as conn:
+            order = self._load(conn, pay_order_no)
+            old = order.status
+            if action == "close" and old == 7:
+                return order  # closing twice is a safe retry
+            new = self._target(order, action)
+            if action in ("pay", "paying") and pay_mode is not None:
+                allowed = self.allowed_pay_modes(order)
+                if pay_mode not in allowed:
+                    raise SandboxError("PAY_MODE_NOT_ALLOWED", pay_mode=pay_mode,
+                                       pay_order_no=pay_order_no, allowed=", ".join(allowed))
+            trade = self._record_trade(conn, order, action, pay_mode)
+            now = self.clock.timestamp()
+            conn.execute("UPDATE orders SET status = ?, updated_ts = ? WHERE pay_order_no = ?",
+                         (new, now, pay_order_no))
+            order = self._load(conn, pay_order_no)
+        self._emit(Change(order, action, old, new, trade, source, options or {}))
+        return order
+
+    def reset(self) -> None:
+        self.store.clear(["trades", "orders"])
+
+    def _target(self, order: Order, action: str) -> int:
+        status = order.status
+        repeat = order.flag("support_repeat_pay")
+        hint = ""
+        if action == "paying" and (status == 0 or (status == 3 and repeat)):
+            return 1
+        if action == "pay" and (status in OPEN or (status == 3 and repeat)):
+            return 2
+        if action == "fail" and status in OPEN:
+            return 3
+        if action == "cancel":
+            if status in OPEN:
+                return 5
+            if status == 2 and order.flag("support_cancel"):
+                return 5
+            if status == 2:
+                hint = " (a paid order is cancelled only with support_cancel=1)"
+        if action == "close" and status in (0, 1, 3):
+            return 7
+        if action == "expire" and status in OPEN:
+            return 4
+        if action == "refund":
+            if status == 2 and order.flag("support_refund"):
+                return 6
+            if status == 2:
+                hint = " (refunds need support_refund=1)"
+        if status == 3 and action in ("pay", "paying") and not repeat:
+            hint = " (paying again after a failure needs support_repeat_pay=1)"
+        if status == 2 and action in ("pay", "paying"):
+            hint = " (already paid)"
+        if status == 4:
+            hint = f" (expired at {order.data['order_efficient_time']})"
+        raise SandboxError("ILLEGAL_TRANSITION", pay_order_no=order.pay_order_no, status=status,
+                           status_name=STATUS_NAMES[status], action=action, hint=hint)
+
+    def _record_trade(self, conn: Any, order: Order, action: str,
+                      pay_mode: str | None) -> dict[str, Any] | None:
+        now_ts = self.now_for(order)
+        now_dt = datetime.fromtimestamp(now_ts, self.clock.tz)
+        pending = next((t for t in order.trades
+                        if t["trade_type"] == "PAY" and t["trade_status"] == "P"), None)
+        if action in ("pay", "fail", "paying"):
+            if pending is not None and action != "paying":
+                status = "S" if action == "pay" else "F"
+                pending = {**pending, "trade_status": status, "trade_time": self.clock.format(now_ts)}
+                if pay_mode is not None and pay_mode != pending["pay_mode"]:
+                    pending.update(self._pay_fields(order, pay_mode, now_dt))
+                conn.execute("UPDATE trades SET data = ? WHERE trade_no = ?",
+                             (_dumps(pending), pending["trade_no"]))
+                return pending
+            mode = pay_mode or self.default_pay_mode(order)
+            status = {"pay": "S", "fail": "F", "paying": "P"}[action]
+            trade = self._new_trade(order, "PAY", status, order.total_amount, now_dt, now_ts)
+            trade.update(self._pay_fields(order, mode, now_dt))
+        elif action in ("cancel", "refund") and order.status == 2:
+            paid = order.last_trade("PAY")
+            kind = "CANCEL" if action == "cancel" else "REFUND"
+            trade = self._new_trade(order, kind, "S", order.total_amount, now_dt, now_ts)
+            if paid is not None:
+                trade.update({k: paid.get(k) for k in ("pay_mode", "busi_type", "user_id1",
+                              "user_id2", "payer_account_no", "payer_name", "payer_account_bank",
+                              "acc_type", "bank_type")})
+                trade["origin_trade_no"] = paid["trade_no"]
+        elif action in ("cancel", "close", "expire") and pending is not None:
+            # the payment in progress is reversed with the order
+            pending = {**pending, "trade_status": "C", "trade_time": self.clock.format(now_ts)}
+            conn.execute("UPDATE trades SET data = ? WHERE trade_no = ?",
+                         (_dumps(pending), pending["trade_no"]))
+            return pending
+        else:
+            return None
+        conn.execute("INSERT INTO trades (pay_order_no, trade_no, data) VALUES (?, ?, ?)",
+                     (order.pay_order_no, trade["trade_no"], _dumps(trade)))
+        return trade
+
+    def _new_trade(self, order: Order, trade_type: str, status: str, amount: int, now_dt: Any,
+                   now_ts: float) -> dict[str, Any]:
+        return {
+            "trade_no": self.ids.trade_no(now_dt), "log_no": self.ids.log_no(now_dt),
+            "trade_ref_no": self.ids.trade_ref_no(), "trade_type": trade_type,
+            "trade_status": status, "trade_amount": amount, "payer_amount": amount,
+            "trade_time": self.clock.format(now_ts), "pay_mode": None, "busi_type": None,
+            "acc_trade_no": None, "user_id1": None, "user_id2": None, "payer_account_no": None,
+            "payer_name": None, "payer_account_bank": None, "acc_type": None, "bank_type": None,
+            "settle_merchant_no": order.merchant_no,
+            "settle_term_no": order.data.get("term_no") or None, "origin_trade_no": None,
+        }
+
+    def _pay_fields(self, order: Order, pay_mode: str, now_dt: Any) -> dict[str, Any]:
+        fields = {"pay_mode": pay_mode, "busi_type": ids_module.busi_type(pay_mode),
+                  "acc_trade_no": self.ids.acc_trade_no(pay_mode, now_dt)}
+        fields.update(self.ids.payer(pay_mode))
+        return fields
+
+    def _load(self, conn: Any, pay_order_no: str) -> Order:
+        row = conn.execute("SELECT * FROM orders WHERE pay_order_no = ?", (pay_order_no,)).fetchone()
+        if row is None:
+            raise SandboxError("ORDER_NOT_FOUND", what=f"pay_order_no={pay_order_no}")
+        trades = [json.loads(r["data"]) for r in conn.execute(
+            "SELECT data FROM trades WHERE pay_order_no = ? ORDER BY seq DESC", (pay_order_no,))]
+        order = Order(row["seq"], row["pay_order_no"], row["merchant_no"], row["out_order_no"],
+                      row["dialect"], row["status"], row["request_hash"], row["created_ts"],
+                      row["efficient_ts"], row["clock_offset"], row["updated_ts"],
+                      json.loads(row["data"]), trades)
+        order.status = order.stored_status
+        if order.stored_status in OPEN and self.now_for(order) >= order.efficient_ts:
+            order.status = 4
+        return order
+
+    def _emit(self, change: Change) -> None:
+        for listener in list(self.listeners):
+            listener(change)
+
+
+def request_hash(payload: Any) -> str:
+    return hashlib.sha256(_dumps(payload).encode()).hexdigest()
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def _json_field(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        return None

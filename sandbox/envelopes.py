@@ -1,0 +1,92 @@
+"""Reading request bodies and rendering each surface's envelope, errors included, in one place."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from sandbox.errors import SandboxError
+
+V1_PREFIX = "/api/v1/"
+V3_PREFIX = "/api/v3/"
+
+
+def dumps(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The raw body, refused with 413 past ``limit`` bytes without reading it all."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise SandboxError("BODY_TOO_LARGE", limit=limit)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise SandboxError("BODY_TOO_LARGE", limit=limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_object(body: bytes) -> dict[str, Any]:
+    if not body.strip():
+        raise SandboxError("NOT_JSON", reason="the body is empty")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SandboxError("NOT_JSON", reason=f"not UTF-8 (byte {exc.start})") from None
+    try:
+        value = json.loads(text, parse_constant=_reject_constant, parse_float=JsonFloat)
+    except RecursionError:
+        raise SandboxError("NOT_JSON", reason="nested too deeply") from None
+    except ValueError as exc:
+        raise SandboxError("NOT_JSON", reason=str(exc)) from None
+    if not isinstance(value, dict):
+        raise SandboxError("NOT_JSON", reason=f"expected a JSON object, got {type(value).__name__}")
+    return value
+
+
+class JsonFloat(float):
+    """A JSON number written with a fraction or exponent: never an integer, even ``1.0``."""
+
+    def is_integer(self) -> bool:
+        return False
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def dialect_of(path: str) -> str:
+    if path.startswith(V3_PREFIX):
+        return "v3"
+    if path.startswith(V1_PREFIX):
+        return "v1"
+    return "admin"
+
+
+def envelope(dialect: str, code: str, msg: str, resp_time: str,
+             resp_data: dict[str, Any] | None, *, data_alias: bool = True) -> dict[str, Any]:
+    body: dict[str, Any] = {"code": code, "msg": msg, "resp_time": resp_time, "resp_data": resp_data}
+    if dialect == "v1" and data_alias:
+        body["data"] = resp_data
+    return body
+
+
+def error_body(dialect: str, error: SandboxError, resp_time: str, *,
+               data_alias: bool = True) -> tuple[int, dict[str, Any]]:
+    """(HTTP status, body) for ``error`` as the surface at ``dialect`` answers it."""
+    if dialect == "admin":
+        return error.kind.http_status, {"code": error.code, "msg": error.message,
+                                        "error": error.kind.name}
+    return error.kind.status_for_api(), envelope(dialect, error.code, error.message, resp_time,
+                                                 None, data_alias=data_alias)
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(dumps(body), status_code=status, headers=headers,
+                    media_type="application/json; charset=utf-8")

@@ -1,0 +1,52 @@
+"""The parts one sandbox is made of, built once from its settings and shared by every surface."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from starlette.requests import Request
+
+from sandbox.clock import Clock
+from sandbox.config import Settings
+from sandbox.engine import Engine
+from sandbox.errors import SandboxError
+from sandbox.ids import Ids
+from sandbox.keys import KeyStore
+from sandbox.resources import schemas_dir
+from sandbox.schemas import Schemas
+from sandbox.store import Store
+
+DB_FILE = "sandbox.sqlite3"
+
+
+class Sandbox:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        start = None
+        self.clock = Clock(tz=settings.timezone, speed=settings.clock_speed)
+        if settings.clock_start:
+            start = self.clock.parse(settings.clock_start)
+            self.clock = Clock(tz=settings.timezone, speed=settings.clock_speed, start=start)
+        data_dir: Path | None = None if settings.in_memory else settings.data_path
+        self.store = Store(":memory:" if data_dir is None else data_dir / DB_FILE)
+        self.keys = KeyStore.load(data_dir, appid=settings.appid, serial_no=settings.serial_no,
+                                  apps_file=settings.apps_file)
+        self.schemas = Schemas(schemas_dir(), self.clock)
+        pay_modes = list(self.schemas.documents["common"]["$defs"]["pay_mode"]["enum"])
+        self.ids = Ids(settings.seed)
+        self.engine = Engine(self.store, self.clock, self.ids, pay_modes)
+
+    def base_url(self, request: Request) -> str:
+        """Where links (``counter_url``) point: the configured public URL or the host called."""
+        if self.settings.public_url:
+            return self.settings.public_url.rstrip("/")
+        return str(request.base_url).rstrip("/")
+
+    def check_outgoing(self, name: str, body: Any) -> None:
+        """In strict-responses mode, refuse to send what breaks our own schema."""
+        if not self.settings.strict_responses:
+            return
+        problems = self.schemas.problems(name, body)
+        if problems:
+            raise SandboxError("INTERNAL", reason=f"response breaks schema {name}: {problems[0]}")

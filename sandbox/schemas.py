@@ -1,0 +1,245 @@
+"""The JSON Schemas in ``schemas/`` are the contract: requests are validated here, responses in
+strict mode, and the client and contract checker use the same files.
+
+Beyond plain 2020-12 this validator asserts a few things the files mark:
+``contentMediaType: application/json`` + ``contentSchema`` (a JSON string holding a document),
+``format: lakala-datetime`` (a real ``yyyyMMddHHmmss``), ``x-time-window`` (later than the
+sandbox clock, at most N days ahead) and ``x-split-sum`` (split amounts add up to the total).
+``x-coerce: integer`` marks values accepted as a number or a digit string, made ints afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator, FormatChecker, validators
+from jsonschema.exceptions import ValidationError, best_match
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+from sandbox.clock import Clock, duration_text
+from sandbox.errors import SandboxError
+
+BASE_URI = "https://lakala-sandbox/schemas/"
+SUFFIX = ".schema.json"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One broken rule: where (``req_data.total_amount``) and what."""
+
+    field: str
+    rule: str
+    validator: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.rule}"
+
+
+class Schemas:
+    def __init__(self, root: Path, clock: Clock) -> None:
+        self.root = root
+        self.clock = clock
+        self.documents: dict[str, dict[str, Any]] = {}
+        resources = []
+        for path in sorted(root.rglob("*" + SUFFIX)):
+            name = path.relative_to(root).as_posix()[: -len(SUFFIX)]
+            doc = json.loads(path.read_text(encoding="utf-8"))
+            self.documents[name] = doc
+            resources.append((doc.get("$id", BASE_URI + name + SUFFIX),
+                              Resource.from_contents(doc, default_specification=DRAFT202012)))
+        self.registry: Registry[Any] = Registry().with_resources(resources)
+        checker = FormatChecker()
+        checker.checks("lakala-datetime", raises=ValueError)(self._check_datetime)
+        self._format_checker = checker
+        self._cls = validators.extend(Draft202012Validator, {
+            "contentSchema": _content_schema,
+            "x-time-window": self._time_window,
+            "x-split-sum": _split_sum,
+        })
+        self._validators: dict[str, Any] = {}
+
+    def names(self) -> list[str]:
+        return sorted(self.documents)
+
+    def validator(self, name: str) -> Any:
+        found = self._validators.get(name)
+        if found is None:
+            if name not in self.documents:
+                raise KeyError(f"no schema {name!r} in {self.root}")
+            found = self._cls(self.documents[name], registry=self.registry,
+                              format_checker=self._format_checker)
+            self._validators[name] = found
+        return found
+
+    def problems(self, name: str, instance: Any, prefix: str = "") -> list[Problem]:
+        errors = list(self.validator(name).iter_errors(instance))
+        if not errors:
+            return []
+        ordered = [best_match(errors)] + [e for e in errors if e is not best_match(errors)]
+        return [_problem(e, prefix) for e in ordered]
+
+    def check(self, name: str, instance: Any, prefix: str = "") -> None:
+        """Raise INVALID_PARAM naming the first broken field and rule."""
+        problems = self.problems(name, instance, prefix)
+        if problems:
+            first = problems[0]
+            if first.validator == "x-time-window-clock":
+                raise SandboxError("EFFICIENT_TIME_BEFORE_CLOCK", field=first.field,
+                                   value=_value_at(instance, first.field, prefix),
+                                   now=self.clock.now14(),
+                                   ahead=duration_text(self.clock.offset()))
+            raise SandboxError("INVALID_PARAM", field=first.field, rule=first.rule)
+
+    def coerce(self, name: str, instance: Any) -> Any:
+        """A copy with every ``x-coerce: integer`` value turned into an int."""
+        doc = self.documents[name]
+        resolver = self.registry.resolver(base_uri=doc.get("$id", BASE_URI + name + SUFFIX))
+        return _coerce(doc, instance, resolver)
+
+    def _check_datetime(self, instance: object) -> bool:
+        if isinstance(instance, str):
+            self.clock.parse(instance)
+        return True
+
+    def _time_window(self, validator: Any, window: dict[str, Any], instance: Any,
+                     schema: dict[str, Any]) -> Iterator[ValidationError]:
+        if not isinstance(instance, str):
+            return
+        try:
+            ts = self.clock.parse(instance)
+        except ValueError:
+            return
+        now = self.clock.timestamp()
+        if window.get("future") and ts <= now:
+            if self.clock.offset() > 1:
+                error = ValidationError("before the advanced sandbox clock")
+                error.validator = "x-time-window-clock"  # type: ignore[assignment]
+                yield error
+                return
+            yield ValidationError(f"must be later than the current time {self.clock.format(now)}")
+        days = window.get("max_days")
+        if days is not None and ts > now + days * 86400:
+            yield ValidationError(f"must be at most {days} days after the current time "
+                                  f"{self.clock.format(now)} (latest {self.clock.format(now + days * 86400)})")
+
+
+def _content_schema(validator: Any, content_schema: Any, instance: Any,
+                    schema: dict[str, Any]) -> Iterator[ValidationError]:
+    if not isinstance(instance, str) or schema.get("contentMediaType") != "application/json":
+        return
+    try:
+        parsed = json.loads(instance)
+    except ValueError as exc:
+        yield ValidationError(f"must be a JSON string ({exc.msg} at character {exc.pos})")
+        return
+    for error in validator.descend(parsed, content_schema):
+        inner = ".".join(str(p) for p in error.absolute_path)
+        error.message = f"holds JSON where {inner or 'the value'} {_rule(error)}"
+        error.path.clear()
+        yield error
+
+
+def _split_sum(validator: Any, spec: dict[str, str], instance: Any,
+               schema: dict[str, Any]) -> Iterator[ValidationError]:
+    if not isinstance(instance, dict) or str(instance.get(spec["flag"])) != "1":
+        return
+    items = instance.get(spec["items"])
+    if not isinstance(items, list):
+        return
+    try:
+        parts = [int(item[spec["amount"]]) for item in items]
+        total = int(instance[spec["total"]])
+    except (KeyError, TypeError, ValueError):
+        return
+    if sum(parts) != total:
+        error = ValidationError(f"amounts add up to {sum(parts)}, not {spec['total']} {total}")
+        error.path.append(spec["items"])
+        yield error
+
+
+def _coerce(schema: Any, instance: Any, resolver: Any) -> Any:
+    if not isinstance(schema, dict):
+        return instance
+    if "$ref" in schema:
+        resolved = resolver.lookup(schema["$ref"])
+        instance = _coerce(resolved.contents, instance, resolved.resolver)
+    if schema.get("x-coerce") == "integer" and isinstance(instance, str) and instance.isdigit():
+        return int(instance)
+    for keyword in ("allOf",):
+        for sub in schema.get(keyword, []):
+            instance = _coerce(sub, instance, resolver)
+    if isinstance(instance, dict):
+        props = schema.get("properties", {})
+        return {k: _coerce(props[k], v, resolver) if k in props else v
+                for k, v in instance.items()}
+    if isinstance(instance, list) and isinstance(schema.get("items"), dict):
+        return [_coerce(schema["items"], v, resolver) for v in instance]
+    return instance
+
+
+_RULES: dict[str, Callable[[ValidationError], str]] = {
+    "maxLength": lambda e: f"must be at most {e.validator_value} characters "
+                           f"(got {len(e.instance)})",
+    "minLength": lambda e: "must not be empty" if e.validator_value == 1
+                           else f"must be at least {e.validator_value} characters",
+    "type": lambda e: f"must be of type {e.validator_value} (got {type(e.instance).__name__})",
+    "enum": lambda e: "must be one of " + ", ".join(map(str, e.validator_value))
+                      + f" (got {e.instance!r})",
+    "const": lambda e: f"must be {e.validator_value!r} (got {e.instance!r})",
+    "pattern": lambda e: f"{e.instance!r} does not match {e.validator_value}",
+    "format": lambda e: f"{e.instance!r} is not a valid {e.validator_value}",
+    "minimum": lambda e: f"must be at least {e.validator_value} (got {e.instance})",
+    "maximum": lambda e: f"must be at most {e.validator_value} (got {e.instance})",
+    "minItems": lambda e: f"must have at least {e.validator_value} entries",
+    "maxItems": lambda e: f"must have at most {e.validator_value} entries",
+}
+
+
+def _rule(error: ValidationError) -> str:
+    render = _RULES.get(str(error.validator))
+    if render:
+        return render(error)
+    if error.validator in ("anyOf", "oneOf"):
+        description = error.schema.get("description") if isinstance(error.schema, dict) else None
+        got = json.dumps(error.instance, ensure_ascii=False)[:60]
+        return f"invalid value {got}" + (f": expected {description}" if description else "")
+    return error.message
+
+
+def _problem(error: ValidationError, prefix: str) -> Problem:
+    path = [str(p) for p in error.absolute_path]
+    if error.validator == "required":
+        missing = [k for k in error.validator_value if k not in (error.instance or {})]
+        return Problem(_join(prefix, path + missing[:1]), "is required", "required")
+    if error.validator in ("anyOf", "oneOf") and isinstance(error.instance, dict):
+        # "out_order_no or pay_order_no": name the alternatives
+        alternatives = [" + ".join(s.get("required", [])) for s in error.validator_value
+                        if isinstance(s, dict) and s.get("required")]
+        if alternatives:
+            return Problem(_join(prefix, path + [" or ".join(alternatives)]), "is required",
+                           "required")
+    if error.validator == "additionalProperties":
+        return Problem(_join(prefix, path), error.message, "additionalProperties")
+    return Problem(_join(prefix, path), _rule(error), str(error.validator))
+
+
+def _join(prefix: str, parts: list[str]) -> str:
+    dotted = ".".join(parts)
+    if prefix and dotted:
+        return f"{prefix}.{dotted}"
+    return prefix or dotted or "body"
+
+
+def _value_at(instance: Any, field: str, prefix: str) -> Any:
+    parts = field.split(".")
+    if prefix and parts[: len(prefix.split("."))] == prefix.split("."):
+        parts = parts[len(prefix.split(".")):]
+    for part in parts:
+        if isinstance(instance, dict):
+            instance = instance.get(part)
+    return instance

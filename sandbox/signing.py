@@ -1,0 +1,143 @@
+"""LKLAPI-SHA256withRSA: the signing strings, the Authorization header, sign and verify.
+
+Shared by the server (verify requests, sign responses and notifies) and the client.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import secrets
+import string
+import time
+from collections.abc import Mapping
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+SCHEME = "LKLAPI-SHA256withRSA"
+RESPONSE_HEADERS = ("Lklapi-Appid", "Lklapi-Serial", "Lklapi-Timestamp", "Lklapi-Nonce",
+                    "Lklapi-Signature")
+_PAIR = re.compile(r'\s*([A-Za-z_]+)\s*=\s*"([^"]*)"\s*(?:,|$)')
+_NONCE_CHARS = string.ascii_letters + string.digits
+
+
+def request_string(appid: str, serial_no: str, timestamp: str, nonce: str, body: bytes) -> bytes:
+    head = f"{appid}\n{serial_no}\n{timestamp}\n{nonce}\n".encode()
+    return head + body + b"\n"
+
+
+def notify_string(timestamp: str, nonce: str, body: bytes) -> bytes:
+    return f"{timestamp}\n{nonce}\n".encode() + body + b"\n"
+
+
+def sign(key: rsa.RSAPrivateKey, message: bytes) -> str:
+    return base64.b64encode(key.sign(message, padding.PKCS1v15(), hashes.SHA256())).decode()
+
+
+def verify(public_key: rsa.RSAPublicKey, message: bytes, signature: str) -> bool:
+    try:
+        raw = base64.b64decode(signature, validate=True)
+    except ValueError:
+        return False
+    try:
+        public_key.verify(raw, message, padding.PKCS1v15(), hashes.SHA256())
+    except InvalidSignature:
+        return False
+    return True
+
+
+def new_nonce(length: int = 12) -> str:
+    return "".join(secrets.choice(_NONCE_CHARS) for _ in range(length))
+
+
+def wall_timestamp() -> str:
+    return str(int(time.time()))
+
+
+def parse_authorization(header: str | None) -> dict[str, str]:
+    """``LKLAPI-SHA256withRSA k="v",k="v"`` to a dict, in any key order; ValueError says why."""
+    if not header:
+        raise ValueError("no Authorization header")
+    scheme, _, rest = header.strip().partition(" ")
+    if scheme != SCHEME:
+        raise ValueError(f"scheme must be {SCHEME}, got {scheme!r}")
+    fields: dict[str, str] = {}
+    pos = 0
+    rest = rest.strip()
+    while pos < len(rest):
+        match = _PAIR.match(rest, pos)
+        if not match:
+            raise ValueError(f"cannot parse {rest[pos:pos + 40]!r}; expected key=\"value\" pairs")
+        fields[match.group(1)] = match.group(2)
+        pos = match.end()
+    return fields
+
+
+def build_authorization(fields: Mapping[str, str]) -> str:
+    return SCHEME + " " + ",".join(f'{k}="{v}"' for k, v in fields.items())
+
+
+def sign_request(
+    key: rsa.RSAPrivateKey, appid: str, serial_no: str, body: bytes,
+    *, timestamp: str | None = None, nonce: str | None = None,
+) -> str:
+    """The Authorization header value a merchant sends with ``body``."""
+    timestamp = timestamp or wall_timestamp()
+    nonce = nonce or new_nonce(32)
+    signature = sign(key, request_string(appid, serial_no, timestamp, nonce, body))
+    return build_authorization({"appid": appid, "serial_no": serial_no, "timestamp": timestamp,
+                                "nonce_str": nonce, "signature": signature})
+
+
+def response_headers(key: rsa.RSAPrivateKey, appid: str, serial_hex: str, body: bytes) -> dict[str, str]:
+    timestamp, nonce = wall_timestamp(), new_nonce(32)
+    signature = sign(key, request_string(appid, serial_hex, timestamp, nonce, body))
+    return {"Lklapi-Appid": appid, "Lklapi-Serial": serial_hex, "Lklapi-Timestamp": timestamp,
+            "Lklapi-Nonce": nonce, "Lklapi-Signature": signature, "Lklapi-Traceid": new_nonce(16)}
+
+
+def notify_authorization(key: rsa.RSAPrivateKey, body: bytes, *, timestamp: str | None = None,
+                         nonce: str | None = None) -> tuple[str, bytes]:
+    """The notify Authorization header and the string it signs."""
+    timestamp = timestamp or wall_timestamp()
+    nonce = nonce or new_nonce(12)
+    signed = notify_string(timestamp, nonce, body)
+    header = build_authorization({"timestamp": timestamp, "nonce_str": nonce,
+                                  "signature": sign(key, signed)})
+    return header, signed
+
+
+def load_private_key(pem: bytes) -> rsa.RSAPrivateKey:
+    key = serialization.load_pem_private_key(pem, password=None)
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise ValueError("not an RSA private key")
+    return key
+
+
+def load_certificate(data: bytes) -> x509.Certificate:
+    """A PEM (``.cer`` as Lakala ships it) or DER certificate."""
+    if b"-----BEGIN" in data:
+        return x509.load_pem_x509_certificate(data)
+    return x509.load_der_x509_certificate(data)
+
+
+def certificate_public_key(cert: x509.Certificate) -> rsa.RSAPublicKey:
+    key = cert.public_key()
+    if not isinstance(key, rsa.RSAPublicKey):
+        raise ValueError("certificate does not hold an RSA key")
+    return key
+
+
+def serial_hex(cert: x509.Certificate) -> str:
+    """The certificate serial as the hex string Lakala puts in ``serial_no`` / ``Lklapi-Serial``."""
+    return format(cert.serial_number, "x")
+
+
+def same_serial(a: str, b: str) -> bool:
+    try:
+        return int(a, 16) == int(b, 16)
+    except ValueError:
+        return a == b

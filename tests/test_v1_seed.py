@@ -1,0 +1,128 @@
+"""The seed document's three examples, as written (only out_order_no and the expiry moved)."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+
+from sandbox.runtime import Sandbox
+from tests.support import V1, seed_create
+
+SEED_CREATE_FIELDS = ["merchant_no", "channel_id", "out_order_no", "order_create_time",
+                      "order_efficient_time", "pay_order_no", "total_amount", "counter_url"]
+
+
+def test_seed_create_example_answers_in_the_seeds_shape(http: httpx.Client, sb: Sandbox) -> None:
+    body = seed_create(sb, "ORDER20261126000001")
+    response = http.post(V1 + "create", json=body,
+                         headers={"Authorization": "Bearer any-token"})
+    assert response.status_code == 200
+    out = response.json()
+    assert list(out)[:4] == ["code", "msg", "resp_time", "resp_data"]
+    assert out["code"] == "000000"
+    assert out["msg"] == "操作成功"
+    assert re.fullmatch(r"\d{14}", out["resp_time"])
+    data = out["resp_data"]
+    assert sorted(data) == sorted(SEED_CREATE_FIELDS)
+    assert data["merchant_no"] == "8222900701106PZ"
+    assert data["channel_id"] == "2021052614391"
+    assert data["out_order_no"] == "ORDER20261126000001"
+    assert data["order_create_time"] == out["resp_time"]
+    assert data["order_efficient_time"] == body["order_efficient_time"]
+    assert re.fullmatch(r"\d{29}", data["pay_order_no"])
+    assert data["total_amount"] == "100"
+    url = urlsplit(data["counter_url"])
+    assert (url.scheme, url.netloc, url.path) == ("http", "sandbox.test", "/b/pay")
+    assert parse_qs(url.query) == {"merchantNo": ["8222900701106PZ"],
+                                   "merchantOrderNo": ["ORDER20261126000001"],
+                                   "payOrderNo": [data["pay_order_no"]]}
+    # the seed's frontend reads result.data.counter_url: the same object again
+    assert out["data"] == data
+
+
+def test_seed_query_example_reports_a_status_string(http: httpx.Client, sb: Sandbox) -> None:
+    created = http.post(V1 + "create", json=seed_create(sb, "ORDER-Q1")).json()["resp_data"]
+    out = http.post(V1 + "query", json={"out_order_no": "ORDER-Q1"}).json()
+    assert out["code"] == "000000" and out["msg"] == "操作成功"
+    data = out["resp_data"]
+    assert data["out_order_no"] == "ORDER-Q1"
+    assert data["order_status"] == "WAIT_PAY"
+    assert data["total_amount"] == "100"
+    assert data["pay_order_no"] == created["pay_order_no"]
+    assert out["data"] == data
+
+
+def test_seed_query_sees_payment_with_trade_details(http: httpx.Client, sb: Sandbox) -> None:
+    created = http.post(V1 + "create", json=seed_create(sb, "ORDER-Q2")).json()["resp_data"]
+    paid = http.post(f"/sandbox/api/orders/{created['pay_order_no']}/pay")
+    assert paid.status_code == 200
+    data = http.post(V1 + "query", json={"out_order_no": "ORDER-Q2"}).json()["data"]
+    assert data["order_status"] == "SUCCESS"
+    assert data["pay_mode"] == "ALIPAY"
+    assert re.fullmatch(r"\d{22}", data["trade_no"])
+
+
+def test_seed_close_example_closes(http: httpx.Client, sb: Sandbox) -> None:
+    created = http.post(V1 + "create", json=seed_create(sb, "ORDER-C1")).json()["resp_data"]
+    out = http.post(V1 + "close", json={"out_order_no": "ORDER-C1"}).json()
+    assert out["code"] == "000000" and out["msg"] == "操作成功"
+    assert re.fullmatch(r"\d{14}", out["resp_time"])
+    assert out["resp_data"] == {"out_order_no": "ORDER-C1",
+                                "pay_order_no": created["pay_order_no"], "order_status": "CLOSED"}
+    status = http.post(V1 + "query", json={"pay_order_no": created["pay_order_no"]}).json()
+    assert status["resp_data"]["order_status"] == "CLOSED"
+
+
+def test_identical_create_returns_the_original_order(http: httpx.Client, sb: Sandbox) -> None:
+    body = seed_create(sb, "ORDER-R1")
+    first = http.post(V1 + "create", json=body).json()
+    again = http.post(V1 + "create", json=body).json()
+    assert again["code"] == "000000"
+    assert again["resp_data"] == first["resp_data"]
+    assert sb.engine.count() == 1
+
+
+def test_create_defaults_follow_the_seed(http: httpx.Client, sb: Sandbox) -> None:
+    minimal = {"out_order_no": "ORDER-D1", "total_amount": "250", "order_info": "默认值"}
+    data = http.post(V1 + "create", json=minimal).json()["resp_data"]
+    assert data["merchant_no"] == "8222900701106PZ"
+    assert data["channel_id"] == "25"
+    assert data["total_amount"] == "250"
+    created = sb.clock.parse(data["order_create_time"])
+    assert sb.clock.parse(data["order_efficient_time"]) - created == 3600
+    order = sb.engine.get(data["pay_order_no"])
+    assert sb.engine.allowed_pay_modes(order) == sb.engine.pay_modes  # all fourteen
+    assert sb.engine.default_pay_mode(order) == "ALIPAY"
+
+
+def test_data_alias_can_be_turned_off() -> None:
+    from tests.conftest import make_app
+    from sandbox.transport import InProcessTransport
+
+    app = make_app(v1_data_alias=False)
+    sb = app.state.sandbox
+    with httpx.Client(transport=InProcessTransport(app), base_url="http://s") as http:
+        out = http.post(V1 + "create", json=seed_create(sb, "ORDER-A1")).json()
+    assert out["code"] == "000000" and "data" not in out
+
+
+def test_configured_tokens_are_required(sb: Sandbox) -> None:
+    from tests.conftest import make_app
+    from sandbox.transport import InProcessTransport
+
+    app = make_app(v1_tokens=("secret-1",))
+    sb = app.state.sandbox
+    with httpx.Client(transport=InProcessTransport(app), base_url="http://s") as http:
+        missing = http.post(V1 + "create", json=seed_create(sb, "ORDER-T1"))
+        wrong = http.post(V1 + "create", json=seed_create(sb, "ORDER-T1"),
+                          headers={"Authorization": "Bearer nope"})
+        right = http.post(V1 + "create", json=seed_create(sb, "ORDER-T1"),
+                          headers={"Authorization": "Bearer secret-1"})
+    for response in (missing, wrong):
+        assert response.status_code == 401
+        assert response.json()["code"] == "SBX30005"
+        assert response.json()["resp_data"] is None
+    assert right.json()["code"] == "000000"
+    assert sb.engine.count() == 1
