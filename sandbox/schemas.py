@@ -139,9 +139,10 @@ def _content_schema(validator: Any, content_schema: Any, instance: Any,
         return
     for error in validator.descend(parsed, content_schema):
         inner = ".".join(str(p) for p in error.absolute_path)
-        error.message = f"holds JSON where {inner or 'the value'} {_rule(error)}"
-        error.path.clear()
-        yield error
+        problem = _problem(error, "")
+        rule = problem.rule if error.validator != "required" else "is required"
+        yield ValidationError(f"holds JSON where {problem.field if inner or error.validator == 'required' else 'the value'} {rule}",
+                              validator="contentSchema")
 
 
 def _split_sum(validator: Any, spec: dict[str, str], instance: Any,
@@ -188,8 +189,8 @@ _RULES: dict[str, Callable[[ValidationError], str]] = {
     "minLength": lambda e: "must not be empty" if e.validator_value == 1
                            else f"must be at least {e.validator_value} characters",
     "type": lambda e: f"must be of type {e.validator_value} (got {type(e.instance).__name__})",
-    "enum": lambda e: "must be one of " + ", ".join(map(str, e.validator_value))
-                      + f" (got {e.instance!r})",
+    "enum": lambda e: "must be one of " + _choices(e.validator_value)
+                      + f" (got {json.dumps(e.instance, ensure_ascii=False)})",
     "const": lambda e: f"must be {e.validator_value!r} (got {e.instance!r})",
     "pattern": lambda e: f"{e.instance!r} does not match {e.validator_value}",
     "format": lambda e: f"{e.instance!r} is not a valid {e.validator_value}",
@@ -198,6 +199,12 @@ _RULES: dict[str, Callable[[ValidationError], str]] = {
     "minItems": lambda e: f"must have at least {e.validator_value} entries",
     "maxItems": lambda e: f"must have at most {e.validator_value} entries",
 }
+
+
+def _choices(values: list[Any]) -> str:
+    if all(isinstance(v, str) for v in values):
+        return ", ".join(values)
+    return ", ".join(json.dumps(v) for v in values)
 
 
 def _rule(error: ValidationError) -> str:
