@@ -1,0 +1,64 @@
+"""The README says what the code does: its tables come from the code, its commands run."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sandbox.config import ENV_PREFIX, Settings
+from sandbox.errors import error_table_markdown
+from tests.servers import SandboxProcess
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def readme() -> str:
+    return README.read_text(encoding="utf-8")
+
+
+def shell_blocks() -> list[str]:
+    return re.findall(r"```sh\n(.*?)```", readme(), flags=re.S)
+
+
+def test_error_table_is_the_one_the_code_uses() -> None:
+    block = readme().split("<!-- errors:start -->\n")[1].split("\n<!-- errors:end -->")[0]
+    assert block == error_table_markdown()
+
+
+def test_every_setting_is_documented() -> None:
+    text = readme()
+    for f in dataclasses.fields(Settings):
+        if f.name != "extra":
+            assert f"`{ENV_PREFIX}{f.name.upper()}`" in text, f"{f.name} is not in the README"
+
+
+def test_quick_start_has_two_commands_and_ci_runs_the_test_one() -> None:
+    blocks = shell_blocks()
+    serve = [b for b in blocks if "lakala-sandbox serve" in b]
+    test = [b for b in blocks if ".ci/run" in b]
+    assert len(serve) == 1 and len(test) == 1
+    assert [line for line in test[0].splitlines() if not line.startswith("#")] == ["bash .ci/run"]
+    ci = (README.parent / ".ci" / "run").read_text()
+    assert "python -m pytest" in ci
+
+
+@pytest.mark.slow
+def test_readme_curl_examples_work_against_a_served_sandbox(tmp_path: Path) -> None:
+    curls = [b for b in shell_blocks() if "curl" in b and "/api/" in b]
+    assert len(curls) == 2
+    with SandboxProcess(tmp_path / "data") as server:
+        for block in curls:
+            script = (block.replace("http://127.0.0.1:8090", server.url)
+                      .replace(".venv/bin/lakala-sandbox sign",
+                               f"{sys.executable} -m sandbox sign --data-dir {tmp_path / 'data'}"))
+            result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path,
+                                    capture_output=True, text=True, timeout=60)
+            assert result.returncode == 0, result.stderr
+            assert '"code":"000000"' in result.stdout, result.stdout
+            if "special_create" in block:
+                assert "lklapi-signature:" in result.stdout.lower()

@@ -1,0 +1,89 @@
+"""`lakala-sandbox serve` as a real process on a port: seed calls, signed v3, and a restart."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from cryptography import x509
+
+from sandbox import signing
+from sandbox.keys import MERCHANT_KEY, PLATFORM_CERT
+from tests.servers import SandboxProcess
+from tests.support import SEED_CREATE, V1, V3, verify_v3_response
+
+pytestmark = pytest.mark.slow
+
+
+def beijing(seconds_from_now: float) -> str:
+    return time.strftime("%Y%m%d%H%M%S", time.gmtime(time.time() + 8 * 3600 + seconds_from_now))
+
+
+def test_served_process_keeps_orders_and_keys_across_a_restart(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    body = dict(SEED_CREATE, out_order_no="E2E-1", order_efficient_time=beijing(3600))
+    with SandboxProcess(data_dir) as server:
+        created = httpx.post(server.url + V1 + "create", json=body).json()
+        assert created["code"] == "000000"
+        counter_url = created["resp_data"]["counter_url"]
+        assert counter_url.startswith(server.url + "/b/pay?")
+        pay_order_no = created["resp_data"]["pay_order_no"]
+
+        # a v3 client signs with the key the sandbox wrote to its data directory
+        key = signing.load_private_key((data_dir / MERCHANT_KEY).read_bytes())
+        raw = json.dumps({"req_time": beijing(0), "version": "3.0", "req_data": {
+            "merchant_no": "8222900701106PZ", "out_order_no": "E2E-1"}}).encode()
+        response = httpx.post(server.url + V3 + "query", content=raw, headers={
+            "Authorization": signing.sign_request(key, "OP00000003", "00dfba8194c41b84cf", raw),
+            "Content-Type": "application/json"})
+        cert = x509.load_pem_x509_certificate((data_dir / PLATFORM_CERT).read_bytes())
+        verify_v3_response(response, cert)
+        assert response.json()["resp_data"]["order_status"] == "0"
+
+        paid = httpx.post(f"{server.url}/sandbox/api/orders/{pay_order_no}/pay")
+        assert paid.status_code == 200
+        served_cert = httpx.get(server.url + "/sandbox/keys/platform.cer").content
+
+    with SandboxProcess(data_dir) as server:
+        query = httpx.post(server.url + V1 + "query", json={"out_order_no": "E2E-1"}).json()
+        assert query["resp_data"]["order_status"] == "SUCCESS"
+        assert query["resp_data"]["pay_order_no"] == pay_order_no
+        assert httpx.get(server.url + "/sandbox/keys/platform.cer").content == served_cert
+        # an identical retry after the restart still returns the original order
+        again = httpx.post(server.url + V1 + "create", json=body).json()
+        assert again["resp_data"]["pay_order_no"] == pay_order_no
+        health = httpx.get(server.url + "/healthz").json()
+        assert health["orders"] == 1
+
+
+def test_serve_refuses_a_bad_setting_clearly(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "sandbox", "serve", "--data-dir", str(tmp_path),
+                             "--apps", str(tmp_path / "missing.yaml")],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "cannot read apps file" in result.stderr
+
+
+def test_sign_command_output_is_accepted(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    data_dir = tmp_path / "data"
+    with SandboxProcess(data_dir) as server:
+        raw = json.dumps({"req_time": beijing(0), "version": "3.0", "req_data": {
+            "out_order_no": "SIGN-1", "merchant_no": "82229007392000A", "total_amount": 1,
+            "order_efficient_time": beijing(600), "order_info": "signed by the CLI"}},
+            ensure_ascii=False)
+        header = subprocess.run([sys.executable, "-m", "sandbox", "sign", "--data-dir",
+                                 str(data_dir), raw], capture_output=True, text=True, check=True,
+                                timeout=60).stdout.strip()
+        response = httpx.post(server.url + V3 + "special_create", content=raw.encode(),
+                              headers={"Authorization": header,
+                                       "Content-Type": "application/json"})
+        assert response.json()["code"] == "000000"
