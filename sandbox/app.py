@@ -9,7 +9,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from sandbox import admin, api_v1, api_v3, openapi
+from sandbox import admin, api_v1, api_v3, counter_page, openapi, pages
 from sandbox.config import Settings
 from sandbox.envelopes import dialect_of, error_body, json_response
 from sandbox.errors import SandboxError
@@ -23,7 +23,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     sandbox = Sandbox(settings)
     app = Starlette(
-        routes=[*api_v3.routes, *api_v1.routes, *admin.routes, *openapi.routes],
+        routes=[*api_v3.routes, *api_v1.routes, *admin.routes, *openapi.routes,
+                *counter_page.routes, pages.static_mount],
         exception_handlers={HTTPException: _http_error, SandboxError: _sandbox_error,
                             Exception: _internal_error},
     )

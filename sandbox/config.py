@@ -44,6 +44,7 @@ class Settings:
     clock_speed: float = 1.0
     scenarios_dir: str | None = None
     max_body_bytes: int = 1024 * 1024
+    page_redirect_seconds: int = 5
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property

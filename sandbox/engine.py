@@ -193,6 +193,17 @@ class Engine:
         preferred = order.data.get("payment_method") or "ALIPAY"
         return preferred if preferred in allowed else allowed[0]
 
+    def allowed_actions(self, order: Order) -> list[str]:
+        """The actions the order's state allows now: what a page may offer (apply still decides)."""
+        allowed = []
+        for action in ACTIONS:
+            try:
+                self._target(order, action)
+            except SandboxError:
+                continue
+            allowed.append(action)
+        return allowed
+
     # -- change -----------------------------------------------------------------------------
     def apply(self, pay_order_no: str, action: str, *, pay_mode: str | None = None,
               source: str = "admin", options: dict[str, Any] | None = None) -> Order:

@@ -1,0 +1,391 @@
+"""The counter page over HTTP without a browser: forms in, redirects and HTML out (JavaScript off)."""
+
+from __future__ import annotations
+
+import re
+from html import unescape
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+from sandbox import cards
+from sandbox.counter_page import parse_policy, step_yaml
+from sandbox.engine import Order
+from sandbox.pages import PAY_MODE_NAMES, yuan
+from sandbox.runtime import Sandbox
+from sandbox.transport import InProcessTransport
+from tests.conftest import make_app
+from tests.support import V1, future14, seed_create, snapshot, v3_post, v3_req_data
+
+SEED_NAMES = ["支付宝", "微信支付", "银联云闪付", "POS刷卡", "线上转账", "快捷支付", "网银支付", "银联支付",
+              "翼支付", "花呗分期", "银联聚分期", "线上外卡", "京东白条", "支付宝香港钱包"]
+
+
+def create(http: httpx.Client, sb: Sandbox, out_order_no: str, **changes: Any) -> Order:
+    body = seed_create(sb, out_order_no, **changes)
+    for key in [k for k, v in changes.items() if v is None]:
+        body.pop(key)
+    out = http.post(V1 + "create", json=body).json()
+    assert out["code"] == "000000", out
+    return sb.engine.get(out["resp_data"]["pay_order_no"])
+
+
+def page_query(order: Order) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlsplit(order.counter_url).query).items()}
+
+
+def counter(http: httpx.Client, order: Order, **params: str) -> httpx.Response:
+    return http.get("/b/pay", params={**page_query(order), **params})
+
+
+def csrf_of(html: str) -> str:
+    match = re.search(r'name="csrf" value="([0-9a-f]+)"', html)
+    assert match, "no form token on the page"
+    return match.group(1)
+
+
+def submit(http: httpx.Client, order: Order, action: str, pay_mode: str = "ALIPAY",
+           **fields: str) -> httpx.Response:
+    page = counter(http, order, payMode=pay_mode)
+    form = {**page_query(order), "csrf": csrf_of(page.text), "action": action,
+            "pay_mode": pay_mode, **fields}
+    return http.post("/b/pay/submit", data=form)
+
+
+def field(html: str, name: str) -> str:
+    match = re.search(rf'data-field="{name}"[^>]*>([^<]*)<', html)
+    assert match, f"no {name} on the page"
+    return unescape(match.group(1)).strip()
+
+
+def test_page_shows_the_order_with_amount_in_yuan_and_all_fourteen_methods(
+        http: httpx.Client, sb: Sandbox) -> None:
+    order = create(http, sb, "P-ALL", payment_method=None)
+    page = counter(http, order)
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert '<html lang="zh-CN">' in page.text
+    assert field(page.text, "amount") == "¥1.00"
+    assert field(page.text, "order_info") == "测试商品购买"
+    assert field(page.text, "out_order_no") == "P-ALL"
+    assert field(page.text, "pay_order_no") == order.pay_order_no
+    assert re.findall(r'<span class="method-name">([^<]+)</span>', page.text) == SEED_NAMES
+    assert re.search(r"data-countdown[^>]*>0:59:5\d<", page.text)
+
+
+@pytest.mark.parametrize(("changes", "shown"), [
+    ({"payment_method": "WECHAT"}, ["WECHAT"]),
+    ({"payment_method": "CARD"}, ["CARD"]),
+])
+def test_v1_payment_method_narrows_the_methods(http: httpx.Client, sb: Sandbox,
+                                               changes: dict[str, str], shown: list[str]) -> None:
+    order = create(http, sb, "P-NARROW-" + shown[0], **changes)
+    assert re.findall(r'data-mode="([A-Z_]+)"', counter(http, order).text) == shown
+
+
+@pytest.mark.parametrize(("req", "shown"), [
+    ({"counter_param": '{"pay_mode":"UNION"}'}, ["UNION"]),
+    ({"busi_type_param": '[{"busi_type":"SCPAY","params":{"pay_mode":"ALIPAY"}},'
+                         '{"busi_type":"UPCARD","params":{"crd_flg":"CRDFLG_D"}}]'},
+     ["ALIPAY", "CARD", "UNION_CC", "UNION_FQ"]),
+])
+def test_v3_counter_param_and_busi_type_param_narrow_the_methods(
+        sb: Sandbox, http: httpx.Client, req: dict[str, str], shown: list[str]) -> None:
+    out = v3_post(http, sb, "special_create", v3_req_data(sb, "P-V3-" + shown[0], **req)).json()
+    assert out["code"] == "000000", out
+    order = sb.engine.get(out["resp_data"]["pay_order_no"])
+    assert re.findall(r'data-mode="([A-Z_]+)"', counter(http, order).text) == shown
+
+
+def test_english_with_lang_en(http: httpx.Client, sb: Sandbox) -> None:
+    order = create(http, sb, "P-EN", payment_method=None)
+    page = counter(http, order, lang="en")
+    assert '<html lang="en">' in page.text
+    assert "Choose a payment method" in page.text
+    assert re.findall(r'<span class="method-name">([^<]+)</span>', page.text)[:2] == [
+        "Alipay", "WeChat Pay"]
+    assert 'name="lang" value="en"' in page.text
+
+
+def test_order_info_markup_is_shown_as_text(http: httpx.Client, sb: Sandbox) -> None:
+    order = create(http, sb, "P-XSS", order_info='<script>alert("x")</script><b>hi</b>')
+    for params in ({}, {"payMode": "ALIPAY"}):
+        html = counter(http, order, **params).text
+        assert "<script>alert" not in html and "<b>hi" not in html
+        assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;&lt;b&gt;hi&lt;/b&gt;" in html
+
+
+def test_scan_method_shows_a_qr_code_of_the_phone_link(http: httpx.Client, sb: Sandbox) -> None:
+    order = create(http, sb, "P-QR")
+    html = counter(http, order, payMode="ALIPAY").text
+    assert "<svg" in html and 'class="qr-svg"' in html
+    phone = unescape(re.search(r'data-phone-url="([^"]+)"', html).group(1))
+    assert phone.startswith("http://sandbox.test/b/pay?")
+    assert parse_qs(urlsplit(phone).query)["payMode"] == ["ALIPAY"]
+    assert [b for b in ("支付成功", "支付失败", "取消支付", "保持支付中") if b in html] == [
+        "支付成功", "支付失败", "取消支付", "保持支付中"]
+
+
+def test_qr_code_uses_the_configured_public_url() -> None:
+    app = make_app(public_url="https://pay.example.test/sbx")
+    sandbox: Sandbox = app.state.sandbox
+    with httpx.Client(transport=InProcessTransport(app), base_url="http://127.0.0.1:1") as client:
+        order = create(client, sandbox, "P-PUBLIC")
+        html = counter(client, order, payMode="ALIPAY").text
+    phone = unescape(re.search(r'data-phone-url="([^"]+)"', html).group(1))
+    assert phone.startswith("https://pay.example.test/sbx/b/pay?")
+
+
+def test_card_method_shows_the_card_form_and_the_test_cards(http: httpx.Client, sb: Sandbox) -> None:
+    order = create(http, sb, "P-CARDFORM", payment_method=None)
+    html = counter(http, order, payMode="QUICK_PAY").text
+    assert 'name="card_no"' in html and '<label for="card_no">卡号</label>' in html
+    for card in cards.TEST_CARDS:
+        assert card.spaced in html
+
+
+@pytest.mark.parametrize("card", cards.TEST_CARDS, ids=lambda c: c.number)
+def test_each_test_card_runs_its_outcome(http: httpx.Client, sb: Sandbox, card: cards.Card) -> None:
+    order = create(http, sb, "P-CARD-" + card.number[-4:], payment_method=None)
+    response = submit(http, order, "card", pay_mode="UNION_CC", card_no=card.spaced)
+    assert response.status_code == 303
+    after = sb.engine.get(order.pay_order_no)
+    assert after.status == {"pay": 2, "fail": 3, "paying": 1, "cancel": 5}[card.action]
+    if card.action in ("pay", "fail", "paying"):
+        assert after.trades[0]["pay_mode"] == "UNION_CC"
+    page = http.get(response.headers["location"])
+    assert card.zh in page.text
+
+
+@pytest.mark.parametrize(("typed", "message"), [
+    ("4242 4242 4242 4241", "卡号无效"),
+    ("6212 3400 0000 0050", "这不是沙箱测试卡号"),
+    ("", "卡号无效"),
+])
+def test_a_wrong_card_number_changes_nothing_and_says_why(
+        http: httpx.Client, sb: Sandbox, typed: str, message: str) -> None:
+    order = create(http, sb, "P-BADCARD-" + str(len(typed)), payment_method=None)
+    before = snapshot(sb)
+    response = submit(http, order, "card", pay_mode="CARD", card_no=typed)
+    assert response.status_code == 422
+    assert message in response.text and 'aria-invalid="true"' in response.text
+    assert snapshot(sb) == before
+
+
+def test_card_numbers_are_luhn_valid_and_documented_in_the_readme() -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    assert cards.markdown_table() in readme
+    assert all(cards.luhn_ok(c.number) for c in cards.TEST_CARDS)
+
+
+@pytest.mark.parametrize(("action", "status", "word"), [
+    ("pay", 2, "SUCCESS"), ("fail", 3, "FAILED"), ("cancel", 5, "CANCELLED"),
+    ("paying", 1, "PAYING"),
+])
+def test_outcome_buttons_post_then_redirect_and_return_to_callback(
+        http: httpx.Client, sb: Sandbox, action: str, status: int, word: str) -> None:
+    order = create(http, sb, "P-OUT-" + action, support_repeat_pay=0,
+                   callback_url="https://shop.example.test/pay/done?from=lkl#/result")
+    response = submit(http, order, action)
+    assert response.status_code == 303
+    assert sb.engine.get(order.pay_order_no).status == status
+    location = response.headers["location"]
+    assert location.startswith("/b/pay?") and f"ran={action}" in location
+    page = http.get(location)
+    notify = {"pay_mode": "ALIPAY"} if action != "cancel" else {}
+    assert field(page.text, "step") == step_yaml(action, notify.get("pay_mode"), "now")
+    back = http.get("/b/pay/return", params=page_query(order))
+    assert back.status_code == 303
+    assert back.headers["location"] == (
+        f"https://shop.example.test/pay/done?from=lkl&out_order_no={order.out_order_no}"
+        f"&status={word}#/result")
+
+
+def test_notify_policy_of_a_click_reaches_the_listeners(http: httpx.Client, sb: Sandbox) -> None:
+    heard: list[Any] = []
+    sb.engine.listeners.append(heard.append)
+    order = create(http, sb, "P-POLICY")
+    response = submit(http, order, "pay", notify="after", notify_after="45")
+    assert response.status_code == 303
+    change = heard[-1]
+    assert (change.action, change.source, change.options) == ("pay", "page", {"notify": {"after": 45}})
+    page = http.get(response.headers["location"])
+    assert field(page.text, "step") == "- pay: {pay_mode: ALIPAY, notify: {after: 45}}"
+
+
+@pytest.mark.parametrize(("fields", "expected"), [
+    ({}, "now"), ({"notify": "never"}, "never"), ({"notify": "twice"}, "twice"),
+    ({"notify": "after", "notify_after": "0"}, {"after": 0}),
+])
+def test_notify_policies(fields: dict[str, str], expected: Any) -> None:
+    assert parse_policy(fields) == expected
+
+
+@pytest.mark.parametrize("fields", [
+    {"action": "refund"}, {"action": ""}, {"pay_mode": "BITCOIN"},
+    {"notify": "sometimes"}, {"notify": "after", "notify_after": "-1"},
+    {"notify": "after", "notify_after": "soon"},
+])
+def test_bad_form_fields_get_a_clear_page_and_change_nothing(
+        http: httpx.Client, sb: Sandbox, fields: dict[str, str]) -> None:
+    order = create(http, sb, "P-BAD-" + str(abs(hash(str(fields))) % 10**8))
+    before = snapshot(sb)
+    page = counter(http, order, payMode="ALIPAY")
+    form = {**page_query(order), "csrf": csrf_of(page.text), "action": "pay",
+            "pay_mode": "ALIPAY", **fields}
+    response = http.post("/b/pay/submit", data=form)
+    assert response.status_code == 400
+    assert "请求有误" in response.text
+    assert snapshot(sb) == before
+
+
+@pytest.mark.parametrize(("headers", "token", "why"), [
+    ({"Origin": "http://evil.example"}, True, "posted from http://evil.example"),
+    ({"Referer": "http://evil.example/page"}, True, "posted from http://evil.example"),
+    ({"Sec-Fetch-Site": "cross-site"}, True, "another site"),
+    ({"Origin": "null"}, True, "posted from null"),
+    ({}, False, "token is missing or wrong"),
+])
+def test_forged_posts_are_refused_with_a_clear_page(
+        http: httpx.Client, sb: Sandbox, headers: dict[str, str], token: bool, why: str) -> None:
+    order = create(http, sb, "P-CSRF-" + str(len(headers)) + str(token))
+    before = snapshot(sb)
+    page = counter(http, order, payMode="ALIPAY")
+    form = {**page_query(order), "action": "pay", "pay_mode": "ALIPAY",
+            "csrf": csrf_of(page.text) if token else "0" * 64}
+    response = http.post("/b/pay/submit", data=form, headers=headers)
+    assert response.status_code == 403
+    assert "请求被拒绝" in response.text and why in unescape(response.text)
+    assert snapshot(sb) == before
+
+
+def test_same_origin_post_is_accepted(http: httpx.Client, sb: Sandbox) -> None:
+    order = create(http, sb, "P-SAME")
+    page = counter(http, order, payMode="ALIPAY")
+    form = {**page_query(order), "action": "pay", "pay_mode": "ALIPAY", "csrf": csrf_of(page.text)}
+    response = http.post("/b/pay/submit", data=form, headers={"Origin": "http://sandbox.test",
+                                                              "Sec-Fetch-Site": "same-origin"})
+    assert response.status_code == 303
+
+
+@pytest.mark.parametrize("callback", [
+    "javascript:alert(1)", "ftp://shop.example/x", "//evil.example/x", "data:text/html,hi", None,
+])
+def test_only_http_callbacks_are_followed(http: httpx.Client, sb: Sandbox,
+                                          callback: str | None) -> None:
+    # the create schemas refuse such URLs already; the page must not trust that alone
+    req = {"merchant_no": sb.settings.merchant_no, "out_order_no": f"P-CB-{len(str(callback))}",
+           "total_amount": 100, "order_info": "callback test",
+           "order_efficient_time": future14(sb), "callback_url": callback}
+    order, _ = sb.engine.create("v1", req, request_hash="h", base_url="http://sandbox.test")
+    sb.engine.apply(order.pay_order_no, "pay")
+    page = counter(http, order)
+    assert "返回商户" not in page.text and "不会跳转" in page.text
+    assert "data-redirect-url" not in page.text and 'http-equiv="refresh"' not in page.text
+    back = http.get("/b/pay/return", params=page_query(order))
+    assert back.status_code == 303 and back.headers["location"].startswith("/b/pay?")
+
+
+def test_paid_order_shows_its_state_and_returns_automatically(http: httpx.Client, sb: Sandbox) -> None:
+    order = create(http, sb, "P-PAID")
+    sb.engine.apply(order.pay_order_no, "pay", pay_mode="ALIPAY")
+    html = counter(http, order, payMode="ALIPAY").text
+    assert field(html, "state") == "支付成功"
+    assert 'name="action"' not in html
+    assert 'data-redirect-url="/b/pay/return?' in html
+    assert '<noscript><meta http-equiv="refresh" content="5;url=/b/pay/return?' in html
+
+
+@pytest.mark.parametrize(("action", "text"), [("expire", "订单已过期"), ("close", "订单已关闭"),
+                                              ("fail", "支付失败"), ("cancel", "已取消")])
+def test_finished_orders_show_their_state_instead_of_buttons(
+        http: httpx.Client, sb: Sandbox, action: str, text: str) -> None:
+    order = create(http, sb, "P-END-" + action, support_repeat_pay=0)
+    sb.engine.apply(order.pay_order_no, action)
+    html = counter(http, order).text
+    assert field(html, "state") == text
+    assert 'name="action"' not in html and 'name="payMode"' not in html
+
+
+def test_repeat_pay_offers_methods_again_after_a_failure(http: httpx.Client, sb: Sandbox) -> None:
+    order = create(http, sb, "P-REPEAT", support_repeat_pay=1)
+    sb.engine.apply(order.pay_order_no, "fail")
+    html = counter(http, order).text
+    assert "上次支付失败，可重新支付。" in html and 'name="payMode"' in html
+    assert submit(http, order, "pay").status_code == 303
+    assert sb.engine.get(order.pay_order_no).status == 2
+
+
+def test_support_cancel_offers_revoking_a_paid_order(http: httpx.Client, sb: Sandbox) -> None:
+    plain = create(http, sb, "P-NOCANCEL", support_cancel=0)
+    sb.engine.apply(plain.pay_order_no, "pay")
+    assert "撤销支付" not in counter(http, plain).text
+    order = create(http, sb, "P-CANCEL", support_cancel=1)
+    sb.engine.apply(order.pay_order_no, "pay")
+    html = counter(http, order).text
+    assert "撤销支付" in html
+    form = {**page_query(order), "csrf": csrf_of(html), "action": "cancel"}
+    assert http.post("/b/pay/submit", data=form).status_code == 303
+    assert sb.engine.get(order.pay_order_no).status == 5
+
+
+def test_an_action_that_became_illegal_meanwhile_says_so(http: httpx.Client, sb: Sandbox) -> None:
+    order = create(http, sb, "P-LATE")
+    page = counter(http, order, payMode="ALIPAY")
+    sb.engine.advance_order(order.pay_order_no, 7200)
+    before = snapshot(sb)
+    form = {**page_query(order), "csrf": csrf_of(page.text), "action": "pay", "pay_mode": "ALIPAY"}
+    response = http.post("/b/pay/submit", data=form)
+    assert response.status_code == 303 and "refused=pay" in response.headers["location"]
+    assert snapshot(sb) == before
+    html = http.get(response.headers["location"]).text
+    assert "「支付成功」未执行：订单当前状态为「订单已过期」。" in html
+    assert field(html, "state") == "订单已过期"
+
+
+def test_a_method_the_order_does_not_allow_is_not_offered(http: httpx.Client, sb: Sandbox) -> None:
+    order = create(http, sb, "P-WRONGMODE", payment_method="ALIPAY")
+    html = counter(http, order, payMode="WECHAT").text
+    assert "该订单不支持微信支付。" in html and "qr-svg" not in html
+    before = snapshot(sb)
+    token = csrf_of(counter(http, order, payMode="ALIPAY").text)
+    form = {**page_query(order), "csrf": token, "action": "pay", "pay_mode": "WECHAT"}
+    refused = http.post("/b/pay/submit", data=form)
+    assert refused.status_code == 303 and "refused=pay" in refused.headers["location"]
+    assert snapshot(sb) == before
+
+
+@pytest.mark.parametrize("params", [
+    {}, {"payOrderNo": "nope"}, {"merchantNo": "X"}, {"merchantOrderNo": "other"},
+])
+def test_a_wrong_link_gets_a_not_found_page(http: httpx.Client, sb: Sandbox,
+                                            params: dict[str, str]) -> None:
+    order = create(http, sb, "P-404")
+    query = {**page_query(order), **params} if params else {}
+    for path in ("/b/pay", "/b/pay/return"):
+        response = http.get(path, params=query)
+        assert response.status_code == 404 and "订单不存在" in response.text
+    assert http.get("/b/pay/status", params=query).status_code == 404
+
+
+def test_status_endpoint_reports_the_orders_own_clock(http: httpx.Client, sb: Sandbox) -> None:
+    order = create(http, sb, "P-STATUS")
+    first = http.get("/b/pay/status", params=page_query(order)).json()
+    assert first["order_status"] == "0" and first["status"] == "WAIT_PAY"
+    assert 3590 <= first["remaining_seconds"] <= 3600
+    sb.engine.advance_order(order.pay_order_no, 3600)
+    assert http.get("/b/pay/status", params=page_query(order)).json() == {
+        "order_status": "4", "status": "EXPIRED", "remaining_seconds": 0}
+
+
+def test_yuan_formats_fen() -> None:
+    assert [yuan(v) for v in (100, 1, 123456789, 0)] == ["¥1.00", "¥0.01", "¥1,234,567.89",
+                                                         "¥0.00"]
+
+
+def test_every_pay_mode_has_both_names(sb: Sandbox) -> None:
+    assert sorted(PAY_MODE_NAMES) == sorted(sb.engine.pay_modes)
