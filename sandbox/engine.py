@@ -135,7 +135,9 @@ class Engine:
                 (pay_order_no, merchant_no, out_order_no, dialect, request_hash, now,
                  efficient_ts, now, _dumps(data)))
             order = self._load(conn, pay_order_no)
-        self._emit(Change(order, "create", None, 0, None, source, options or {}))
+            # listeners hear inside the transaction: what they record (the notify outbox)
+            # commits with the change, in the order the changes happened
+            self._emit(Change(order, "create", None, 0, None, source, options or {}))
         return order, True
 
     # -- read -------------------------------------------------------------------------------
@@ -227,7 +229,7 @@ class Engine:
             conn.execute("UPDATE orders SET status = ?, updated_ts = ? WHERE pay_order_no = ?",
                          (new, now, pay_order_no))
             order = self._load(conn, pay_order_no)
-        self._emit(Change(order, action, old, new, trade, source, options or {}))
+            self._emit(Change(order, action, old, new, trade, source, options or {}))
         return order
 
     def reset(self) -> None:
