@@ -169,6 +169,14 @@ def form_token(sb: Sandbox, scope: str) -> str:
 
 def check_form(sb: Sandbox, request: Request, form: Any, scope: str) -> None:
     """Refuse a POST that is cross-site or lacks this scope's token; Refused says why."""
+    check_origin(sb, request)
+    given = str(form.get("csrf") or "")
+    if not hmac.compare_digest(given, form_token(sb, scope)):
+        raise Refused("the form token is missing or wrong; reload the page and try again")
+
+
+def check_origin(sb: Sandbox, request: Request) -> None:
+    """Refuse a request the browser marks as coming from another site or origin."""
     if request.headers.get("sec-fetch-site") == "cross-site":
         raise Refused("the browser says this request came from another site (Sec-Fetch-Site: cross-site)")
     origin = request.headers.get("origin")
@@ -177,9 +185,6 @@ def check_form(sb: Sandbox, request: Request, form: Any, scope: str) -> None:
         origin = f"{ref.scheme}://{ref.netloc}"
     if origin is not None and origin.rstrip("/").lower() not in _own_origins(sb, request):
         raise Refused(f"the form was posted from {origin}, not from this sandbox")
-    given = str(form.get("csrf") or "")
-    if not hmac.compare_digest(given, form_token(sb, scope)):
-        raise Refused("the form token is missing or wrong; reload the page and try again")
 
 
 def _own_origins(sb: Sandbox, request: Request) -> set[str]:

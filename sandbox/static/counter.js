@@ -19,14 +19,18 @@
     ["ran", "mode", "notify", "after", "card", "refused"].forEach(function (k) { url.searchParams.delete(k); });
     window.location.replace(url.toString());
   }
+  // once the payer submits a form, the answer to that form is what the page shows next
+  var leaving = false;
+  document.addEventListener("submit", function () { leaving = true; });
+  window.addEventListener("pagehide", function () { leaving = true; });
   var polling = false;
   function poll() {
-    if (polling) { return; }
+    if (polling || leaving) { return; }
     polling = true;
     fetch(root.getAttribute("data-status-url"), { cache: "no-store", credentials: "same-origin" })
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (s) {
-        if (!s) { return; }
+        if (!s || leaving) { return; }
         remaining = s.remaining_seconds;
         if (String(s.order_status) !== shown) { reloadClean(); }
       })

@@ -1,0 +1,270 @@
+"""What the browser tests share: headless Chromium, a served sandbox, a merchant web app, screenshots.
+
+The merchant app is what a frontend developer has: a shop page running the seed's frontend snippets
+as written, its dev server proxying ``/api/v1/*`` to the sandbox (so the snippets' relative
+``fetch('/api/v1/...')`` works, as with a Vite/webpack dev-server proxy), the ``callback_url`` page,
+and a backend ``notify_url`` that verifies and records the sandbox's signed notifies.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from sandbox import signing
+from tests.servers import SandboxProcess, free_port
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+ROOT = Path(__file__).resolve().parent.parent
+SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
+SEED_JS = Path(__file__).resolve().parent / "seed_frontend.js"
+SEED_HOST = "https://your-domain.com"
+WIDTHS = {"375": (375, 812), "1280": (1280, 800)}
+MERCHANT_TOKEN = "merchant-frontend-token"
+SANDBOX_ENV = {"LAKALA_SANDBOX_PAGE_REDIRECT_SECONDS": "3"}
+
+
+def require_browser() -> None:
+    """Locally a missing Chromium skips with the reason; under CI it fails loudly."""
+    problem = None
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError as exc:
+        problem = f"playwright is not installed ({exc}); pip install -e '.[test]'"
+    if problem is None and not os.access(CHROMIUM, os.X_OK):
+        problem = f"{CHROMIUM} is missing; apt-get install chromium (.ci/run does)"
+    if problem is None:
+        return
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"browser tests cannot run under CI: {problem}", pytrace=False)
+    pytest.skip(problem)
+
+
+@dataclass
+class Notify:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    verified: bool
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+SHOP_PAGE = """<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>示例商城 · 结算</title>
+<style>body{font-family:sans-serif;max-width:480px;margin:40px auto;padding:0 16px}
+button{font-size:18px;padding:10px 24px}</style></head>
+<body>
+<h1>示例商城</h1>
+<p>测试商品购买 · ¥1.00</p>
+<button type="button" id="pay" onclick="createPaymentOrder()">去支付</button>
+<p id="outcome" data-state="none"></p>
+<script>
+const token = '__TOKEN__';
+function showSuccessPage(orderNo) {
+  const el = document.getElementById('outcome');
+  el.dataset.state = 'success'; el.dataset.order = orderNo; el.textContent = '支付成功：' + orderNo;
+}
+function showFailurePage(orderNo) {
+  const el = document.getElementById('outcome');
+  el.dataset.state = 'failure'; el.dataset.order = orderNo; el.textContent = '支付未成功：' + orderNo;
+}
+</script>
+<script>
+__SEED__
+</script>
+__ONLOAD__
+</body></html>
+"""
+
+CALLBACK_ONLOAD = "<script>handlePaymentCallback();</script>"
+
+
+class MerchantApp:
+    """The merchant's site on its own loopback port, in a thread: ``with MerchantApp(sandbox_url)``."""
+
+    def __init__(self, sandbox_url: str) -> None:
+        self.sandbox_url = sandbox_url
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.notifies: list[Notify] = []
+        self.platform_cert: Any = None
+        self._cond = threading.Condition()
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self.app = Starlette(routes=[
+            Route("/", self._shop, methods=["GET"]),
+            Route("/payment/success", self._callback, methods=["GET"]),
+            Route("/api/payment/notify", self._notify, methods=["POST"]),
+            Route("/api/v1/{rest:path}", self._proxy, methods=["POST"]),
+            Route("/attack", self._attack, methods=["GET"]),
+        ])
+
+    # -- pages ------------------------------------------------------------------------------
+    def _page(self, onload: str) -> HTMLResponse:
+        seed = SEED_JS.read_text(encoding="utf-8").replace(SEED_HOST, self.url)
+        html = (SHOP_PAGE.replace("__TOKEN__", MERCHANT_TOKEN).replace("__SEED__", seed)
+                .replace("__ONLOAD__", onload))
+        return HTMLResponse(html)
+
+    async def _shop(self, request: Request) -> Response:
+        return self._page("")
+
+    async def _callback(self, request: Request) -> Response:
+        return self._page(CALLBACK_ONLOAD)
+
+    async def _attack(self, request: Request) -> Response:
+        """Another site auto-posting the counter's form: what the forgery guard must refuse."""
+        fields = "".join(f'<input type="hidden" name="{k}" value="{v}">'
+                         for k, v in request.query_params.items() if k != "target")
+        return HTMLResponse(
+            f'<!doctype html><html lang="en"><body><form id="f" method="post" '
+            f'action="{request.query_params["target"]}">{fields}</form>'
+            '<script>document.getElementById("f").submit()</script></body></html>')
+
+    # -- backend ----------------------------------------------------------------------------
+    async def _proxy(self, request: Request) -> Response:
+        """The dev server's proxy: /api/v1/* to the sandbox, body and auth header unchanged."""
+        headers = {k: v for k, v in request.headers.items()
+                   if k.lower() in ("content-type", "authorization")}
+        async with httpx.AsyncClient(timeout=10) as client:
+            upstream = await client.post(self.sandbox_url + request.url.path,
+                                         content=await request.body(), headers=headers)
+        return Response(upstream.content, status_code=upstream.status_code,
+                        media_type=upstream.headers.get("content-type"))
+
+    async def _notify(self, request: Request) -> Response:
+        body = await request.body()
+        verified = self._verify(request.headers.get("authorization"), body)
+        with self._cond:
+            self.notifies.append(Notify(request.url.path, dict(request.headers), body, verified))
+            self._cond.notify_all()
+        return JSONResponse({"code": "000000", "msg": "Notification received successfully",
+                             "resp_time": time.strftime("%Y%m%d%H%M%S")})
+
+    def _verify(self, header: str | None, body: bytes) -> bool:
+        if self.platform_cert is None:
+            self.platform_cert = signing.load_certificate(
+                httpx.get(self.sandbox_url + "/sandbox/keys/platform.cer", timeout=5).content)
+        try:
+            fields = signing.parse_authorization(header)
+        except Exception:  # noqa: BLE001 - a broken header is simply not verified
+            return False
+        message = signing.notify_string(fields.get("timestamp", ""), fields.get("nonce_str", ""),
+                                        body)
+        return signing.verify(signing.certificate_public_key(self.platform_cert), message,
+                              fields.get("signature", ""))
+
+    def wait_notifies(self, out_order_no: str, count: int = 1, timeout: float = 15) -> list[Notify]:
+        """The notifies for one order, once at least ``count`` have arrived (bounded wait)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                mine = [n for n in self.notifies if n.json().get("out_order_no") == out_order_no]
+                if len(mine) >= count:
+                    return mine
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"{len(mine)} notifies for {out_order_no} after "
+                                         f"{timeout}s, wanted {count}")
+                self._cond.wait(left)
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def __enter__(self) -> MerchantApp:
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning",
+                                access_log=False, lifespan="off")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("the merchant app did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._server is not None and self._thread is not None
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+
+
+class Screenshots:
+    """Each page at 375 px and 1280 px wide, into ``test-artifacts/screenshots/``."""
+
+    def __init__(self, folder: Path = SCREENSHOTS) -> None:
+        self.folder = folder
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.taken: list[Path] = []
+
+    def take(self, page: Any, name: str) -> None:
+        for label, (width, height) in WIDTHS.items():
+            page.set_viewport_size({"width": width, "height": height})
+            path = self.folder / f"{name}-{label}.png"
+            page.screenshot(path=str(path), full_page=True)
+            self.taken.append(path)
+        page.set_viewport_size({"width": 375, "height": 812})
+
+
+@pytest.fixture(scope="session")
+def screenshots(request: pytest.FixtureRequest) -> Iterator[Screenshots]:
+    shots = Screenshots()
+    yield shots
+    capture = request.config.pluginmanager.getplugin("capturemanager")
+    with capture.global_and_fixture_disabled():
+        print(f"\n{len(shots.taken)} screenshots (375 px and 1280 px) in {shots.folder}")
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    require_browser()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="session")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxProcess]:
+    require_browser()
+    with SandboxProcess(tmp_path_factory.mktemp("browser") / "data", env=SANDBOX_ENV) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def merchant(served: SandboxProcess) -> Iterator[MerchantApp]:
+    with MerchantApp(served.url) as app:
+        yield app
+
+
+@pytest.fixture
+def page(chromium: Any) -> Iterator[Any]:
+    context = chromium.new_context(viewport={"width": 375, "height": 812}, locale="zh-CN")
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    context.close()
+    assert errors == [], f"JavaScript errors on the page: {errors}"
