@@ -25,7 +25,7 @@ class Ids:
 
     def digits(self, n: int) -> str:
         with self._lock:
-            return "".join(str(self._rng.randrange(10)) for _ in range(n))
+            return str(self._rng.randrange(10**n)).zfill(n)
 
     def pay_order_no(self, now: datetime) -> str:
         # 29 digits like 21092211012001970631000488056: yyMMdd, then a serial
@@ -58,7 +58,7 @@ class Ids:
                                           self._rng.randrange(2**32))
             name = self._faker.name()
             bank_name, bank_type, bin_ = _BANKS[self._rng.randrange(len(_BANKS))]
-            uid = "".join(str(self._rng.randrange(10)) for _ in range(12))
+            uid = str(self._rng.randrange(10**12)).zfill(12)
         masked_name = "*" + name[1:]
         if pay_mode in CARD_MODES:
             return {"payer_account_no": f"{bin_}******{uid[-4:]}", "payer_name": masked_name,

@@ -62,6 +62,7 @@ class Schemas:
             "x-split-sum": _split_sum,
         })
         self._validators: dict[str, Any] = {}
+        self._inlined: dict[str, dict[str, Any]] = {}
 
     def names(self) -> list[str]:
         return sorted(self.documents)
@@ -69,11 +70,23 @@ class Schemas:
     def validator(self, name: str) -> Any:
         found = self._validators.get(name)
         if found is None:
-            if name not in self.documents:
-                raise KeyError(f"no schema {name!r} in {self.root}")
-            found = self._cls(self.documents[name], registry=self.registry,
+            found = self._cls(self.inlined(name), registry=self.registry,
                               format_checker=self._format_checker)
             self._validators[name] = found
+        return found
+
+    def inlined(self, name: str) -> dict[str, Any]:
+        """The schema with every ``$ref`` replaced by what it points to, resolved once, so that
+        validating a request walks plain dicts instead of looking references up each time."""
+        found = self._inlined.get(name)
+        if found is None:
+            if name not in self.documents:
+                raise KeyError(f"no schema {name!r} in {self.root}")
+            doc = self.documents[name]
+            resolver = self.registry.resolver(base_uri=doc.get("$id", BASE_URI + name + SUFFIX))
+            found = _inline(doc, resolver, ())
+            found["$schema"] = doc.get("$schema", "https://json-schema.org/draft/2020-12/schema")
+            self._inlined[name] = found
         return found
 
     def problems(self, name: str, instance: Any, prefix: str = "") -> list[Problem]:
@@ -97,9 +110,7 @@ class Schemas:
 
     def coerce(self, name: str, instance: Any) -> Any:
         """A copy with every ``x-coerce: integer`` value turned into an int."""
-        doc = self.documents[name]
-        resolver = self.registry.resolver(base_uri=doc.get("$id", BASE_URI + name + SUFFIX))
-        return _coerce(doc, instance, resolver)
+        return _coerce(self.inlined(name), instance)
 
     def _check_datetime(self, instance: object) -> bool:
         if isinstance(instance, str):
@@ -163,23 +174,42 @@ def _split_sum(validator: Any, spec: dict[str, str], instance: Any,
         yield error
 
 
-def _coerce(schema: Any, instance: Any, resolver: Any) -> Any:
+def _inline(node: Any, resolver: Any, stack: tuple[str, ...]) -> Any:
+    if isinstance(node, list):
+        return [_inline(item, resolver, stack) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in ("$ref", "$defs", "$id", "$schema"):
+            continue  # $defs are reached through the references that use them
+        out[key] = _inline(value, resolver, stack)
+    ref = node.get("$ref")
+    if ref is None:
+        return out
+    resolved = resolver.lookup(ref)
+    where = f"{resolved.resolver._base_uri}|{ref}"
+    if where in stack:
+        raise ValueError(f"schema reference cycle through {ref}")
+    target = _inline(resolved.contents, resolved.resolver, (*stack, where))
+    if not out:
+        return target
+    out["allOf"] = [target, *out.get("allOf", [])]
+    return out
+
+
+def _coerce(schema: Any, instance: Any) -> Any:
     if not isinstance(schema, dict):
         return instance
-    if "$ref" in schema:
-        resolved = resolver.lookup(schema["$ref"])
-        instance = _coerce(resolved.contents, instance, resolved.resolver)
     if schema.get("x-coerce") == "integer" and isinstance(instance, str) and instance.isdigit():
         return int(instance)
-    for keyword in ("allOf",):
-        for sub in schema.get(keyword, []):
-            instance = _coerce(sub, instance, resolver)
+    for sub in schema.get("allOf", []):
+        instance = _coerce(sub, instance)
     if isinstance(instance, dict):
         props = schema.get("properties", {})
-        return {k: _coerce(props[k], v, resolver) if k in props else v
-                for k, v in instance.items()}
+        return {k: _coerce(props[k], v) if k in props else v for k, v in instance.items()}
     if isinstance(instance, list) and isinstance(schema.get("items"), dict):
-        return [_coerce(schema["items"], v, resolver) for v in instance]
+        return [_coerce(schema["items"], v) for v in instance]
     return instance
 
 

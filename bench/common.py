@@ -1,0 +1,171 @@
+"""What every benchmark shares: the machine it ran on, a served sandbox, a small HTTP load generator.
+
+The load generator speaks HTTP/1.1 keep-alive on raw asyncio streams, so on a 2-core machine the
+client costs little next to the server it measures. Every loop is bounded by count and by time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def machine() -> str:
+    cpu = "unknown cpu"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (f"{platform.node()} | {os.cpu_count()} cores | {cpu} | Python "
+            f"{platform.python_version()} | {time.strftime('%Y-%m-%d %H:%M:%S %Z')}")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Served:
+    """``lakala-sandbox serve`` started the way a user starts it, on a free port."""
+
+    def __init__(self, *args: str, data_dir: Path | None = None) -> None:
+        self._tmp = tempfile.TemporaryDirectory(prefix="lakala-bench-")
+        self.data_dir = data_dir or Path(self._tmp.name) / "data"
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.args = args
+        self.process: subprocess.Popen[bytes] | None = None
+        self.started_in = 0.0
+
+    def __enter__(self) -> Served:
+        t0 = time.perf_counter()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "sandbox", "serve", "--port", str(self.port), "--data-dir",
+             str(self.data_dir), "--log-level", "warning", *self.args],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    self.started_in = time.perf_counter() - t0
+                    return self
+            except httpx.TransportError:
+                time.sleep(0.01)
+        raise RuntimeError("sandbox did not start")
+
+    def rss_mb(self) -> float:
+        assert self.process is not None
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=20)
+        self._tmp.cleanup()
+
+
+@dataclass
+class Result:
+    name: str
+    concurrency: int
+    requests: int
+    seconds: float
+    latencies: list[float]
+    errors: int
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    def pct(self, p: float) -> float:
+        if not self.latencies:
+            return float("nan")
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000
+
+    def row(self) -> str:
+        return (f"| {self.name} | {self.concurrency} | {self.requests} | {self.rps:,.0f} | "
+                f"{self.pct(50):.2f} | {self.pct(99):.2f} | {self.errors} |")
+
+
+HEADER = "| what | concurrency | requests | req/s | p50 ms | p99 ms | errors |\n|---|---|---|---|---|---|---|"
+
+# A request is (path, body bytes, extra headers); the factory gets a running counter.
+RequestFactory = Callable[[int], tuple[str, bytes, dict[str, str]]]
+Check = Callable[[int, bytes], bool]
+
+
+async def _worker(host: str, port: int, make: RequestFactory, check: Check, counter: list[int],
+                  limit: int, deadline: float, latencies: list[float], errors: list[int]) -> None:
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        while counter[0] < limit and time.perf_counter() < deadline:
+            n = counter[0]
+            counter[0] += 1
+            path, body, headers = make(n)
+            head = (f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+                    f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+                    + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n")
+            t0 = time.perf_counter()
+            writer.write(head.encode() + body)
+            status_line = await reader.readline()
+            length = 0
+            while True:
+                line = await reader.readline()
+                if line in (b"\r\n", b""):
+                    break
+                name, _, value = line.decode("latin-1").partition(":")
+                if name.lower() == "content-length":
+                    length = int(value)
+            payload = await reader.readexactly(length)
+            latencies.append(time.perf_counter() - t0)
+            status = int(status_line.split()[1])
+            if not check(status, payload):
+                errors[0] += 1
+    finally:
+        writer.close()
+
+
+def load(name: str, url: str, make: RequestFactory, *, concurrency: int, requests: int,
+         seconds: float, check: Check | None = None) -> Result:
+    """Send up to ``requests`` requests over ``concurrency`` connections, for at most ``seconds``."""
+    host, port = url.removeprefix("http://").split(":")
+    latencies: list[float] = []
+    errors = [0]
+    counter = [0]
+    ok: Check = check or (lambda status, body: status == 200 and b'"000000"' in body)
+
+    async def run() -> float:
+        deadline = time.perf_counter() + seconds
+        t0 = time.perf_counter()
+        await asyncio.gather(*[_worker(host, int(port), make, ok, counter, requests, deadline,
+                                       latencies, errors) for _ in range(concurrency)])
+        return time.perf_counter() - t0
+
+    elapsed = asyncio.run(run())
+    return Result(name, concurrency, len(latencies), elapsed, latencies, errors[0])
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
