@@ -41,6 +41,9 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--clock-start", help="start the sandbox clock at yyyyMMddHHmmss (Beijing time)")
     p.add_argument("--clock-speed", type=float, help="run the sandbox clock N times faster")
     p.add_argument("--scenarios", dest="scenarios_dir", help="a folder of scenario YAML files")
+    p.add_argument("--mode", choices=["sandbox", "real"],
+                   help="real: the /api/v1 endpoints create, query and close real Lakala orders "
+                        "(credentials from LAKALA_* variables; needs --public-url)")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
 
 

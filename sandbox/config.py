@@ -12,6 +12,7 @@ from typing import Any, Literal
 ENV_PREFIX = "LAKALA_SANDBOX_"
 
 SignatureMode = Literal["strict", "warn", "off"]
+Mode = Literal["sandbox", "real"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class Settings:
     clock_speed: float = 1.0
     scenarios_dir: str | None = None
     max_body_bytes: int = 1024 * 1024
+    mode: Mode = "sandbox"
     page_redirect_seconds: int = 5
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -90,6 +92,8 @@ def _parse(name: str, raw: str, default: Any) -> Any:
             return float(raw)
         except ValueError:
             raise ValueError(f"{ENV_PREFIX}{name.upper()} must be a number, not {raw!r}") from None
+    if name == "mode" and raw not in ("sandbox", "real"):
+        raise ValueError(f"{ENV_PREFIX}MODE must be sandbox or real, not {raw!r}")
     if name == "signature" and raw not in ("strict", "warn", "off"):
         raise ValueError(f"{ENV_PREFIX}SIGNATURE must be strict, warn or off, not {raw!r}")
     return raw

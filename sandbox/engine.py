@@ -103,8 +103,12 @@ class Engine:
     # -- create -----------------------------------------------------------------------------
     def create(self, dialect: str, req: dict[str, Any], *, request_hash: str, base_url: str,
                extra: dict[str, Any] | None = None, source: str = "api",
-               options: dict[str, Any] | None = None) -> tuple[Order, bool]:
-        """Create from a validated, coerced v3-shaped ``req``; (order, False) for an identical repeat."""
+               options: dict[str, Any] | None = None,
+               pay_order_no: str | None = None) -> tuple[Order, bool]:
+        """Create from a validated, coerced v3-shaped ``req``; (order, False) for an identical repeat.
+
+        ``pay_order_no`` (and ``order_create_time`` / ``counter_url`` in ``extra``) keep a real
+        Lakala order's own values when the proxy mirrors it."""
         merchant_no, out_order_no = str(req["merchant_no"]), str(req["out_order_no"])
         with self.store.transaction() as conn:
             row = conn.execute("SELECT pay_order_no, request_hash FROM orders "
@@ -117,16 +121,19 @@ class Engine:
                 return self._load(conn, row["pay_order_no"]), False
             now = self.clock.timestamp()
             now_dt = self.clock.now()
-            pay_order_no = self.ids.pay_order_no(now_dt)
-            while conn.execute("SELECT 1 FROM orders WHERE pay_order_no = ?",
-                               (pay_order_no,)).fetchone():
+            given = pay_order_no
+            pay_order_no = given or self.ids.pay_order_no(now_dt)
+            while not given and conn.execute("SELECT 1 FROM orders WHERE pay_order_no = ?",
+                                             (pay_order_no,)).fetchone():
                 pay_order_no = self.ids.pay_order_no(now_dt)
+            mirrored = extra or {}
             data = dict(req)
-            data.update(extra or {})
-            data["order_create_time"] = self.clock.format(now)
-            data["counter_url"] = base_url.rstrip("/") + "/b/pay?" + urlencode(
-                {"merchantNo": merchant_no, "merchantOrderNo": out_order_no,
-                 "payOrderNo": pay_order_no})
+            data.update(mirrored)
+            data["order_create_time"] = mirrored.get("order_create_time") or self.clock.format(now)
+            data["counter_url"] = mirrored.get("counter_url") or (
+                base_url.rstrip("/") + "/b/pay?" + urlencode(
+                    {"merchantNo": merchant_no, "merchantOrderNo": out_order_no,
+                     "payOrderNo": pay_order_no}))
             efficient_ts = self.clock.parse(str(req["order_efficient_time"]))
             conn.execute(
                 "INSERT INTO orders (pay_order_no, merchant_no, out_order_no, dialect, status, "
@@ -208,8 +215,11 @@ class Engine:
 
     # -- change -----------------------------------------------------------------------------
     def apply(self, pay_order_no: str, action: str, *, pay_mode: str | None = None,
-              source: str = "admin", options: dict[str, Any] | None = None) -> Order:
-        """Run one action; ILLEGAL_TRANSITION (changing nothing) when the state forbids it."""
+              source: str = "admin", options: dict[str, Any] | None = None,
+              trade_data: dict[str, Any] | None = None) -> Order:
+        """Run one action; ILLEGAL_TRANSITION (changing nothing) when the state forbids it.
+
+        ``trade_data`` overrides fields of the trade recorded (the proxy keeps Lakala's own)."""
         if action not in ACTIONS:
             raise SandboxError("INVALID_PARAM", field="action",
                                rule=f"must be one of {', '.join(ACTIONS)} (got {action!r})")
@@ -225,6 +235,8 @@ class Engine:
                     raise SandboxError("PAY_MODE_NOT_ALLOWED", pay_mode=pay_mode,
                                        pay_order_no=pay_order_no, allowed=", ".join(allowed))
             trade = self._record_trade(conn, order, action, pay_mode)
+            if trade is not None and trade_data:
+                trade = self._override_trade(conn, trade, trade_data)
             now = self.clock.timestamp()
             conn.execute("UPDATE orders SET status = ?, updated_ts = ? WHERE pay_order_no = ?",
                          (new, now, pay_order_no))
@@ -309,6 +321,17 @@ class Engine:
         conn.execute("INSERT INTO trades (pay_order_no, trade_no, data) VALUES (?, ?, ?)",
                      (order.pay_order_no, trade["trade_no"], _dumps(trade)))
         return trade
+
+    def _override_trade(self, conn: Any, trade: dict[str, Any],
+                        fields: dict[str, Any]) -> dict[str, Any]:
+        merged = {**trade, **{k: v for k, v in fields.items() if k in trade}}
+        taken = conn.execute("SELECT 1 FROM trades WHERE trade_no = ? AND trade_no != ?",
+                             (merged["trade_no"], trade["trade_no"])).fetchone()
+        if taken or not merged.get("trade_no"):
+            merged["trade_no"] = trade["trade_no"]
+        conn.execute("UPDATE trades SET trade_no = ?, data = ? WHERE trade_no = ?",
+                     (merged["trade_no"], _dumps(merged), trade["trade_no"]))
+        return merged
 
     def _new_trade(self, order: Order, trade_type: str, status: str, amount: int, now_dt: Any,
                    now_ts: float) -> dict[str, Any]:

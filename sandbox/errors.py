@@ -84,6 +84,12 @@ ERRORS: dict[str, ErrorKind] = {
               "Unknown path."),
         _kind("SERVICE_UNAVAILABLE", "SBX50001", 503, False, "{reason}",
               "The sandbox was told to fail this call (scenario) or an upstream is down."),
+        _kind("UPSTREAM_ERROR", "SBX50002", 502, True,
+              "拉卡拉返回错误 Lakala answered {code}: {msg}",
+              "Real mode: Lakala refused the call; the message carries Lakala's own code."),
+        _kind("UPSTREAM_INVALID", "SBX50003", 502, False,
+              "拉卡拉响应验证失败 Lakala's answer failed verification: {reason}",
+              "Real mode: Lakala's answer had a bad signature or broke schemas/."),
         _kind("INTERNAL", "SBX99999", 500, False, "internal error: {reason}",
               "A bug in the sandbox. Please report it with the request."),
     ]

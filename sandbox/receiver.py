@@ -1,0 +1,95 @@
+"""A loopback HTTP server that records every POST it gets: a merchant's notify endpoint in a box.
+
+    with NotifyReceiver(answer={"code": "SUCCESS", "message": "执行成功"}) as rx:
+        ...  # give rx.url as notify_url
+        first = rx.wait(1, timeout=10)[0]
+
+Used by the contract command (to catch the sandbox's notify) and by tests.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+V3_ACK = {"code": "SUCCESS", "message": "执行成功"}
+
+
+@dataclass(frozen=True)
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    answer: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class NotifyReceiver:
+    """``answer``: the JSON the receiver replies with (HTTP 200); defaults to Lakala's SUCCESS."""
+
+    def __init__(self, *, answer: dict[str, Any] | None = None, path: str = "/notify") -> None:
+        self.answer = json.dumps(answer or V3_ACK, ensure_ascii=False).encode()
+        self.path = path
+        self.received: list[Received] = []
+        self._lock = threading.Condition()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - the http.server hook name
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(receiver.answer)))
+                self.end_headers()
+                self.wfile.write(receiver.answer)
+                with receiver._lock:
+                    receiver.received.append(Received(self.path, dict(self.headers.items()), body,
+                                                      receiver.answer))
+                    receiver._lock.notify_all()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass  # quiet: the contract table and the tests report what matters
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="notify-receiver",
+                                        daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}{self.path}"
+
+    def start(self) -> NotifyReceiver:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> NotifyReceiver:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def wait(self, count: int = 1, *, timeout: float = 10.0) -> list[Received]:
+        """The first ``count`` requests, waiting at most ``timeout`` seconds; TimeoutError if fewer."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while len(self.received) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"{len(self.received)} of {count} requests reached "
+                                       f"{self.url} within {timeout:g}s")
+                self._lock.wait(left)
+            return list(self.received[:count])
