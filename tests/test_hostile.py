@@ -1,0 +1,178 @@
+"""Hostile clients against a served sandbox: a clear 4xx or a closed connection, and everyone
+else keeps being served. Every loop is bounded in count and time; loopback only."""
+
+from __future__ import annotations
+
+import json
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from sandbox.runtime import DB_FILE
+from tests.servers import SandboxProcess
+from tests.support import V1
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxProcess]:
+    with SandboxProcess(tmp_path_factory.mktemp("hostile") / "data") as process:
+        yield process
+
+
+def healthy(server: SandboxProcess) -> bool:
+    return httpx.get(server.url + "/healthz", timeout=5).status_code == 200
+
+
+def raw_exchange(server: SandboxProcess, payload: bytes, timeout: float = 10) -> bytes:
+    """Send bytes on a fresh connection; return what came back before the server closed it."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=timeout) as sock:
+        try:
+            sock.sendall(payload)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        chunks = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                chunk = sock.recv(65536)
+            except (ConnectionResetError, TimeoutError):
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+            if b"\r\n\r\n" in b"".join(chunks) and b"content-length" in b"".join(chunks).lower():
+                head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+                length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+                if len(body) >= length:
+                    break
+        return b"".join(chunks)
+
+
+def test_ten_megabyte_body_is_refused_with_413(server: SandboxProcess) -> None:
+    body = b'{"out_order_no":"' + b"x" * (10 * 1024 * 1024) + b'"}'
+    response = httpx.post(server.url + V1 + "create", content=body,
+                          headers={"Content-Type": "application/json"}, timeout=30)
+    assert response.status_code == 413
+    assert response.json()["code"] == "SBX40002"
+    assert healthy(server)
+
+
+def test_chunked_body_without_length_is_cut_off_at_the_limit(server: SandboxProcess) -> None:
+    def chunks() -> Iterator[bytes]:
+        for _ in range(10):  # 10 MiB in 1 MiB chunks, no Content-Length
+            yield b"x" * (1024 * 1024)
+
+    response = httpx.post(server.url + V1 + "create", content=chunks(), timeout=30)
+    assert response.status_code == 413
+    assert healthy(server)
+
+
+def test_header_flood_is_refused_and_others_are_served(server: SandboxProcess) -> None:
+    flood = b"".join(b"X-Flood-%d: %s\r\n" % (i, b"y" * 100) for i in range(5000))
+    answer = raw_exchange(server, b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + flood + b"\r\n")
+    assert answer == b"" or answer.split(b" ", 2)[1].startswith(b"4")
+    assert healthy(server)
+
+
+def test_garbage_instead_of_http_is_dropped(server: SandboxProcess) -> None:
+    answer = raw_exchange(server, b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" * 20)
+    assert answer == b"" or answer.split(b" ", 2)[1].startswith(b"4")
+    assert healthy(server)
+
+
+def test_slow_clients_do_not_stall_others(server: SandboxProcess) -> None:
+    stop = threading.Event()
+    socks: list[socket.socket] = []
+    for _ in range(40):  # slowloris: headers that never finish
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        sock.sendall(b"POST " + V1.encode() + b"create HTTP/1.1\r\nHost: x\r\n")
+        socks.append(sock)
+
+    def trickle() -> None:
+        for _ in range(20):
+            if stop.wait(0.2):
+                return
+            for sock in socks:
+                try:
+                    sock.sendall(b"X-Slow: 1\r\n")
+                except OSError:
+                    pass
+
+    thread = threading.Thread(target=trickle, daemon=True)
+    thread.start()
+    try:
+        started = time.monotonic()
+        for i in range(10):
+            response = httpx.post(server.url + V1 + "create", json={
+                "out_order_no": f"SLOW-{i}", "total_amount": 1, "order_info": "slow"}, timeout=5)
+            assert response.json()["code"] == "000000"
+        assert time.monotonic() - started < 5
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        for sock in socks:
+            sock.close()
+    assert healthy(server)
+
+
+def test_many_bad_requests_at_once_leave_the_server_serving(server: SandboxProcess) -> None:
+    bodies = [b"", b"[]", b"{", b'{"total_amount": NaN}', b"\xff" * 100,
+              json.dumps({"out_order_no": "B" * 40}).encode()]
+    with httpx.Client(base_url=server.url, timeout=10) as http, ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(lambda i: http.post(V1 + "create",
+                                                     content=bodies[i % len(bodies)]).status_code,
+                                 range(120)))
+    assert set(statuses) <= {200, 400}
+    assert 500 not in statuses
+    assert healthy(server)
+
+
+def test_kill_9_under_load_loses_no_acknowledged_order(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    acknowledged: list[str] = []
+    lock = threading.Lock()
+    server = SandboxProcess(data_dir).start()
+    stop = threading.Event()
+
+    def writer(worker: int) -> None:
+        with httpx.Client(base_url=server.url, timeout=5) as http:
+            for n in range(500):  # bounded; the kill ends it sooner
+                if stop.is_set():
+                    return
+                try:
+                    out = http.post(V1 + "create", json={
+                        "out_order_no": f"K{worker}-{n}", "total_amount": 1,
+                        "order_info": "kill -9"}).json()
+                except (httpx.TransportError, ValueError):
+                    return
+                if out.get("code") == "000000":
+                    with lock:
+                        acknowledged.append(out["resp_data"]["pay_order_no"])
+
+    threads = [threading.Thread(target=writer, args=(w,), daemon=True) for w in range(4)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 20
+    while len(acknowledged) < 60 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    server.kill()
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert len(acknowledged) >= 60
+
+    with sqlite3.connect(data_dir / DB_FILE) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    with SandboxProcess(data_dir) as again, httpx.Client(base_url=again.url) as http:
+        for pay_order_no in acknowledged:
+            out = http.post(V1 + "query", json={"pay_order_no": pay_order_no}).json()
+            assert out["code"] == "000000", pay_order_no
