@@ -24,9 +24,12 @@ class Card:
 TEST_CARDS: list[Card] = [
     Card("6212340000000001", "pay", "支付成功", "Payment succeeds"),
     Card("6212340000000019", "fail", "支付失败：余额不足", "Payment fails: insufficient funds"),
-    Card("6212340000000027", "fail", "支付失败：发卡行拒绝交易", "Payment fails: declined by the issuer"),
-    Card("6212340000000035", "paying", "保持支付中（等待银行确认）", "Stays paying (waiting for the bank)"),
-    Card("6212340000000043", "cancel", "持卡人在短信验证时取消", "The cardholder cancels at the SMS check"),
+    Card("6212340000000027", "fail", "支付失败：发卡行拒绝交易",
+         "Payment fails: declined by the issuer"),
+    Card("6212340000000035", "paying", "保持支付中（等待银行确认）",
+         "Stays paying (waiting for the bank)"),
+    Card("6212340000000043", "cancel", "持卡人在短信验证时取消",
+         "The cardholder cancels at the SMS check"),
 ]
 
 

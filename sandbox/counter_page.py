@@ -1,4 +1,5 @@
-"""The hosted counter page at an order's ``counter_url`` (``/b/pay?merchantNo=…&merchantOrderNo=…&payOrderNo=…``).
+"""The hosted counter page at an order's ``counter_url``:
+``/b/pay?merchantNo=…&merchantOrderNo=…&payOrderNo=…``.
 
 The core flow is plain HTML: a GET form picks the method, a POST form runs the outcome (one
 scenario step: ``engine.apply(..., source="page", options={"notify": POLICY})``), then
@@ -21,9 +22,22 @@ from sandbox import cards
 from sandbox.engine import OPEN, STATUS_V1, Order
 from sandbox.envelopes import json_response
 from sandbox.errors import SandboxError
-from sandbox.pages import (OUTCOMES, PAY_MODE_NAMES, STATUS_TEXT, Refused, callback_target,
-                           check_form, form_token, lang_of, mode_kind, pick, refused, render, text,
-                           with_query)
+from sandbox.pages import (
+    OUTCOMES,
+    PAY_MODE_NAMES,
+    STATUS_TEXT,
+    Refused,
+    callback_target,
+    check_form,
+    form_token,
+    lang_of,
+    mode_kind,
+    pick,
+    refused,
+    render,
+    text,
+    with_query,
+)
 from sandbox.runtime import Sandbox
 
 PAGE = "/b/pay"
@@ -115,7 +129,8 @@ def _qr_svg(url: str) -> Markup:
 
 
 def counter_view(sb: Sandbox, request: Request, order: Order, lang: str, params: Any, *,
-                 card_error: str | None = None, typed_card: str = "", status: int = 200) -> Response:
+                 card_error: str | None = None, typed_card: str = "",
+                 status: int = 200) -> Response:
     engine = sb.engine
     allowed_modes = engine.allowed_pay_modes(order)
     actions = engine.allowed_actions(order)

@@ -1,8 +1,9 @@
-"""What the HTML pages share: templates, the two languages, money, and the guard against forged POSTs.
+"""What the HTML pages share: templates, the two languages, money, and the forged-POST guard.
 
-Every page is rendered by Jinja2 with autoescape on, so an order field is always text. A POST from a
-page carries a form token (an HMAC of its scope under a secret kept in the store's ``meta`` table,
-so in the data directory, or in memory for ``:memory:``) and must come from the sandbox's own origin.
+Every page is rendered by Jinja2 with autoescape on, so an order field is always text. A POST from
+a page carries a form token (an HMAC of its scope under a secret kept in the store's ``meta``
+table, so in the data directory, or in memory for ``:memory:``) and must come from the sandbox's
+own origin.
 """
 
 from __future__ import annotations
@@ -72,7 +73,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "choose_method": ("选择支付方式", "Choose a payment method"),
     "other_methods": ("更换支付方式", "Other payment methods"),
     "scan_title": ("请使用{name}扫码支付", "Scan with {name} to pay"),
-    "scan_hint": ("用手机扫描二维码，在手机上打开本订单的支付页。", "Scan the code to open this order's payment page on a phone."),
+    "scan_hint": ("用手机扫描二维码，在手机上打开本订单的支付页。",
+                  "Scan the code to open this order's payment page on a phone."),
     "phone_link": ("手机支付链接", "Phone payment link"),
     "phone_title": ("在手机上确认支付", "Confirm the payment on the phone"),
     "simulate": ("模拟支付结果", "Simulate the outcome"),
@@ -90,12 +92,14 @@ TEXT: dict[str, tuple[str, str]] = {
     "card_holder": ("持卡人姓名", "Cardholder name"),
     "card_submit": ("确认付款", "Pay now"),
     "test_cards": ("测试卡号", "Test card numbers"),
-    "test_cards_hint": ("卡号决定支付结果；有效期、安全码任填。", "The card number decides the outcome; any expiry and CVV work."),
+    "test_cards_hint": ("卡号决定支付结果；有效期、安全码任填。",
+                        "The card number decides the outcome; any expiry and CVV work."),
     "card_outcome": ("结果", "Outcome"),
     "step_ran": ("本次点击执行的场景步骤", "The scenario step this click ran"),
     "back_to_merchant": ("返回商户", "Back to merchant"),
     "redirect_in": ("{n} 秒后自动返回商户", "Returning to the merchant in {n} s"),
-    "no_callback": ("商户未提供 http(s) 回调地址（callback_url），不会跳转。", "The merchant gave no http(s) callback_url, so there is nowhere to return to."),
+    "no_callback": ("商户未提供 http(s) 回调地址（callback_url），不会跳转。",
+                    "The merchant gave no http(s) callback_url, so there is nowhere to return to."),
     "pay_again": ("重新支付", "Pay again"),
     "revoke": ("撤销支付", "Revoke the payment"),
     "continue_paying": ("继续支付", "Continue paying"),
@@ -104,12 +108,16 @@ TEXT: dict[str, tuple[str, str]] = {
     "pay_mode": ("支付方式", "Payment method"),
     "trade_no": ("交易流水号", "Trade no."),
     "not_found": ("订单不存在", "Order not found"),
-    "not_found_hint": ("请检查收银台链接是否完整（merchantNo、merchantOrderNo、payOrderNo）。", "Check that the checkout link is complete (merchantNo, merchantOrderNo, payOrderNo)."),
+    "not_found_hint": ("请检查收银台链接是否完整（merchantNo、merchantOrderNo、payOrderNo）。",
+                       "Check that the checkout link is complete "
+                       "(merchantNo, merchantOrderNo, payOrderNo)."),
     "refused_title": ("请求被拒绝", "Request refused"),
     "bad_request": ("请求有误", "Bad request"),
     "mode_not_allowed": ("该订单不支持{name}。", "This order does not accept {name}."),
-    "action_refused": ("「{action}」未执行：订单当前状态为「{status}」。", "“{action}” was not done: the order is now “{status}”."),
-    "paying_notice": ("支付处理中，可继续选择结果。", "The payment is in progress; you can still choose its outcome."),
+    "action_refused": ("「{action}」未执行：订单当前状态为「{status}」。",
+                       "“{action}” was not done: the order is now “{status}”."),
+    "paying_notice": ("支付处理中，可继续选择结果。",
+                      "The payment is in progress; you can still choose its outcome."),
     "failed_notice": ("上次支付失败，可重新支付。", "The last payment failed; you can pay again."),
     "language": ("English", "中文"),
     "demo_title": ("商户回调页（沙箱演示）", "Merchant callback page (sandbox demo)"),
@@ -145,7 +153,7 @@ def mode_kind(pay_mode: str) -> str:
 
 
 def callback_target(order: Order) -> str | None:
-    """The order's ``callback_url`` with ``out_order_no`` and ``status`` added; None unless http(s)."""
+    """The ``callback_url`` with ``out_order_no`` and ``status`` added; None unless http(s)."""
     url = order.data.get("callback_url")
     if not isinstance(url, str) or not url:
         return None
@@ -178,7 +186,8 @@ def check_form(sb: Sandbox, request: Request, form: Any, scope: str) -> None:
 def check_origin(sb: Sandbox, request: Request) -> None:
     """Refuse a request the browser marks as coming from another site or origin."""
     if request.headers.get("sec-fetch-site") == "cross-site":
-        raise Refused("the browser says this request came from another site (Sec-Fetch-Site: cross-site)")
+        raise Refused("the browser says this request came from another site "
+                      "(Sec-Fetch-Site: cross-site)")
     origin = request.headers.get("origin")
     if origin is None and request.headers.get("referer"):
         ref = urlsplit(request.headers["referer"])
@@ -206,7 +215,8 @@ def _secret(sb: Sandbox) -> bytes:
 
 _env = Environment(loader=FileSystemLoader(PACKAGE / "templates"), autoescape=True,
                    trim_blocks=True, lstrip_blocks=True)
-_env.globals.update(Markup=Markup, yuan=yuan, STATIC=STATIC_PATH, PAY_MODE_NAMES=PAY_MODE_NAMES, pick=pick)
+_env.globals.update(Markup=Markup, yuan=yuan, STATIC=STATIC_PATH, PAY_MODE_NAMES=PAY_MODE_NAMES,
+                    pick=pick)
 
 
 def render(template: str, lang: str, context: dict[str, Any], *, status: int = 200,

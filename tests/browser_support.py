@@ -1,4 +1,4 @@
-"""What the browser tests share: headless Chromium, a served sandbox, a merchant web app, screenshots.
+"""What the browser tests share: headless Chromium, a served sandbox, a merchant app, screenshots.
 
 The merchant app is what a frontend developer has: a shop page running the seed's frontend snippets
 as written, its dev server proxying ``/api/v1/*`` to the sandbox (so the snippets' relative
@@ -86,7 +86,8 @@ function showSuccessPage(orderNo) {
 }
 function showFailurePage(orderNo) {
   const el = document.getElementById('outcome');
-  el.dataset.state = 'failure'; el.dataset.order = orderNo; el.textContent = '支付未成功：' + orderNo;
+  el.dataset.state = 'failure'; el.dataset.order = orderNo;
+  el.textContent = '支付未成功：' + orderNo;
 }
 </script>
 <script>
@@ -100,7 +101,7 @@ CALLBACK_ONLOAD = "<script>handlePaymentCallback();</script>"
 
 
 class MerchantApp:
-    """The merchant's site on its own loopback port, in a thread: ``with MerchantApp(sandbox_url)``."""
+    """The merchant's site on its own loopback port, in a thread: ``with MerchantApp(url):``."""
 
     def __init__(self, sandbox_url: str) -> None:
         self.sandbox_url = sandbox_url
