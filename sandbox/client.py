@@ -282,6 +282,18 @@ class _Core:
                 "pay_order_no": pay_order_no, "channel_id": channel_id}
         return {k: v for k, v in data.items() if v is not None}
 
+    def request_data(self, operation: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+        if operation == "create":
+            fields = dict(kwargs)
+            return self.create_data(fields.pop("out_order_no"), fields.pop("total_amount"),
+                                    fields.pop("order_info"),
+                                    fields.pop("order_efficient_time", None),
+                                    fields.pop("merchant_no", None), fields)
+        if operation in ("query", "close"):
+            return self.lookup_data(kwargs.get("out_order_no"), kwargs.get("pay_order_no"),
+                                    kwargs.get("merchant_no"), kwargs.get("channel_id"))
+        raise ValueError(f"operation must be create, query or close, not {operation!r}")
+
     def prepare(self, path: str, req_data: Mapping[str, Any]) -> tuple[bytes, dict[str, str]]:
         """The exact body and headers to send; refuses a request that breaks its schema."""
         op = checks.operation_of(self.schemas, path)
@@ -396,6 +408,19 @@ class LakalaClient:
     def merchant_no(self) -> str | None:
         return self._core.settings.merchant_no
 
+    @property
+    def certificate(self) -> x509.Certificate | None:
+        """The platform certificate responses are verified with (once known)."""
+        return self._core.certificate
+
+    @property
+    def notify_certificate(self) -> x509.Certificate | None:
+        return self._core.notify_cert or self._core.certificate
+
+    def request_data(self, operation: str, **kwargs: Any) -> dict[str, Any]:
+        """The ``req_data`` that ``create`` / ``query`` / ``close`` send for these arguments."""
+        return self._core.request_data(operation, kwargs)
+
     def __enter__(self) -> LakalaClient:
         return self
 
@@ -434,18 +459,21 @@ class LakalaClient:
                order_efficient_time: str | None = None, merchant_no: str | None = None,
                **fields: Any) -> dict[str, Any]:
         """``special_create``; other ``req_data`` fields (notify_url, counter_param, …) as keywords."""
-        data = self._core.create_data(out_order_no, total_amount, order_info,
-                                      order_efficient_time, merchant_no, fields)
+        data = self.request_data("create", out_order_no=out_order_no, total_amount=total_amount,
+                                 order_info=order_info, order_efficient_time=order_efficient_time,
+                                 merchant_no=merchant_no, **fields)
         return self.call(PATHS["special_create"], data).resp_data or {}
 
     def query(self, *, out_order_no: str | None = None, pay_order_no: str | None = None,
               merchant_no: str | None = None, channel_id: str | None = None) -> dict[str, Any]:
-        data = self._core.lookup_data(out_order_no, pay_order_no, merchant_no, channel_id)
+        data = self.request_data("query", out_order_no=out_order_no, pay_order_no=pay_order_no,
+                                 merchant_no=merchant_no, channel_id=channel_id)
         return self.call(PATHS["query"], data).resp_data or {}
 
     def close(self, *, out_order_no: str | None = None, pay_order_no: str | None = None,
               merchant_no: str | None = None, channel_id: str | None = None) -> dict[str, Any]:
-        data = self._core.lookup_data(out_order_no, pay_order_no, merchant_no, channel_id)
+        data = self.request_data("close", out_order_no=out_order_no, pay_order_no=pay_order_no,
+                                 merchant_no=merchant_no, channel_id=channel_id)
         return self.call(PATHS["close"], data).resp_data or {}
 
     def verify_notify(self, headers: Mapping[str, str], body: bytes | str) -> dict[str, Any]:
@@ -481,6 +509,17 @@ class AsyncLakalaClient:
     def merchant_no(self) -> str | None:
         return self._core.settings.merchant_no
 
+    @property
+    def certificate(self) -> x509.Certificate | None:
+        return self._core.certificate
+
+    @property
+    def notify_certificate(self) -> x509.Certificate | None:
+        return self._core.notify_cert or self._core.certificate
+
+    def request_data(self, operation: str, **kwargs: Any) -> dict[str, Any]:
+        return self._core.request_data(operation, kwargs)
+
     async def __aenter__(self) -> AsyncLakalaClient:
         return self
 
@@ -515,20 +554,23 @@ class AsyncLakalaClient:
     async def create(self, *, out_order_no: str, total_amount: int | str, order_info: str,
                      order_efficient_time: str | None = None, merchant_no: str | None = None,
                      **fields: Any) -> dict[str, Any]:
-        data = self._core.create_data(out_order_no, total_amount, order_info,
-                                      order_efficient_time, merchant_no, fields)
+        data = self.request_data("create", out_order_no=out_order_no, total_amount=total_amount,
+                                 order_info=order_info, order_efficient_time=order_efficient_time,
+                                 merchant_no=merchant_no, **fields)
         return (await self.call(PATHS["special_create"], data)).resp_data or {}
 
     async def query(self, *, out_order_no: str | None = None, pay_order_no: str | None = None,
                     merchant_no: str | None = None,
                     channel_id: str | None = None) -> dict[str, Any]:
-        data = self._core.lookup_data(out_order_no, pay_order_no, merchant_no, channel_id)
+        data = self.request_data("query", out_order_no=out_order_no, pay_order_no=pay_order_no,
+                                 merchant_no=merchant_no, channel_id=channel_id)
         return (await self.call(PATHS["query"], data)).resp_data or {}
 
     async def close(self, *, out_order_no: str | None = None, pay_order_no: str | None = None,
                     merchant_no: str | None = None,
                     channel_id: str | None = None) -> dict[str, Any]:
-        data = self._core.lookup_data(out_order_no, pay_order_no, merchant_no, channel_id)
+        data = self.request_data("close", out_order_no=out_order_no, pay_order_no=pay_order_no,
+                                 merchant_no=merchant_no, channel_id=channel_id)
         return (await self.call(PATHS["close"], data)).resp_data or {}
 
     async def verify_notify(self, headers: Mapping[str, str],

@@ -253,8 +253,8 @@ def test_client_against_a_served_sandbox_downloads_its_keys(tmp_path: Path) -> N
         with pytest.raises(LakalaAPIError, match="SBX20003"):
             client.close(out_order_no="PORT-1")
         served = (tmp_path / "data" / "platform.cer").read_bytes()
-        assert client._core.certificate is not None
-        assert signing.serial_hex(client._core.certificate) == signing.serial_hex(
+        assert client.certificate is not None
+        assert signing.serial_hex(client.certificate) == signing.serial_hex(
             signing.load_certificate(served))
 
 
