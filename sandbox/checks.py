@@ -116,8 +116,8 @@ def audit_request(schemas: Schemas, path: str, body: bytes, authorization: str |
         audit.add("request signature header", [Finding("signature", "authorization", str(exc))])
     else:
         missing = [k for k in REQUEST_AUTH_FIELDS if not fields.get(k)]
-        audit.add("request signature header", [Finding("signature", f"authorization.{k}", "is required")
-                                               for k in missing])
+        audit.add("request signature header",
+                  [Finding("signature", f"authorization.{k}", "is required") for k in missing])
     message, problems = parse_json(body, "request body")
     audit.message = message
     if message is not None:
@@ -144,8 +144,8 @@ def response_signature_findings(headers: Mapping[str, str], body: bytes,
         return []  # the header check already named what is missing
     expected = signing.serial_hex(certificate)
     if not signing.same_serial(h["lklapi-serial"], expected):
-        return [Finding("signature", "lklapi-serial",
-                        f"is {h['lklapi-serial']}, but the platform certificate's serial is {expected}")]
+        return [Finding("signature", "lklapi-serial", f"is {h['lklapi-serial']}, but the "
+                        f"platform certificate's serial is {expected}")]
     signed = signing.request_string(h["lklapi-appid"], h["lklapi-serial"], h["lklapi-timestamp"],
                                     h["lklapi-nonce"], body)
     if not signing.verify(signing.certificate_public_key(certificate), signed,

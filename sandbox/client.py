@@ -70,11 +70,12 @@ ENV_VARS = {
     "LAKALA_BASE_URL": "overrides the environment's host, e.g. http://127.0.0.1:8090",
     "LAKALA_APPID": "your appid (sandbox: OP00000003)",
     "LAKALA_SERIAL_NO": "your merchant certificate's serial number (sandbox: 00dfba8194c41b84cf)",
-    "LAKALA_PRIVATE_KEY_FILE": "your merchant private key, PEM (or LAKALA_PRIVATE_KEY: the PEM text)",
+    "LAKALA_PRIVATE_KEY_FILE": "your merchant private key, PEM "
+                               "(or LAKALA_PRIVATE_KEY: the PEM text)",
     "LAKALA_CERTIFICATE_FILE": "Lakala's platform certificate that signs responses "
                                "(or LAKALA_CERTIFICATE: the PEM text)",
-    "LAKALA_NOTIFY_CERTIFICATE_FILE": "the certificate that signs notifies, if not the platform one "
-                                      "(or LAKALA_NOTIFY_CERTIFICATE)",
+    "LAKALA_NOTIFY_CERTIFICATE_FILE": "the certificate that signs notifies, if not the "
+                                      "platform one (or LAKALA_NOTIFY_CERTIFICATE)",
     "LAKALA_MERCHANT_NO": "merchant_no used when a call gives none (sandbox: 82229007392000A)",
     "LAKALA_TERM_NO": "term_no added to creates that give none",
     "LAKALA_TIMEOUT": "seconds to wait for an answer (default 10)",
@@ -248,8 +249,9 @@ class _Core:
     def absorb_key(self, name: str, response: httpx.Response) -> None:
         url = str(response.request.url)
         if response.status_code != 200:
-            raise LakalaConfigError(f"{name}: the sandbox at {self.settings.base_url} did not hand "
-                                    f"out {url} (HTTP {response.status_code}); pass {name}= instead")
+            raise LakalaConfigError(f"{name}: the sandbox at {self.settings.base_url} did not "
+                                    f"hand out {url} (HTTP {response.status_code}); "
+                                    f"pass {name}= instead")
         if name == "private_key":
             self.private_key = load_private_key(response.content)
         else:
@@ -458,7 +460,8 @@ class LakalaClient:
     def create(self, *, out_order_no: str, total_amount: int | str, order_info: str,
                order_efficient_time: str | None = None, merchant_no: str | None = None,
                **fields: Any) -> dict[str, Any]:
-        """``special_create``; other ``req_data`` fields (notify_url, counter_param, …) as keywords."""
+        """``special_create``; other ``req_data`` fields (notify_url, counter_param, …) as
+        keywords."""
         data = self.request_data("create", out_order_no=out_order_no, total_amount=total_amount,
                                  order_info=order_info, order_efficient_time=order_efficient_time,
                                  merchant_no=merchant_no, **fields)

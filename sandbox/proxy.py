@@ -1,4 +1,4 @@
-"""Real mode (``serve --mode real``): the seed's ``/api/v1`` endpoints, backed by real Lakala orders.
+"""Real mode (``serve --mode real``): the seed's ``/api/v1`` endpoints on real Lakala orders.
 
 A v1 create goes to Lakala (``special_create``, through ``AsyncLakalaClient``) with
 ``notify_url = public_url + NOTIFY_PATH``; the order is then mirrored in this sandbox's own engine
@@ -54,8 +54,8 @@ class Proxy:
 
     def __init__(self, sb: Sandbox, client: AsyncLakalaClient) -> None:
         if not sb.settings.public_url:
-            raise ValueError("real mode needs --public-url (LAKALA_SANDBOX_PUBLIC_URL): the address "
-                             f"Lakala sends notifies to, {NOTIFY_PATH} appended")
+            raise ValueError("real mode needs --public-url (LAKALA_SANDBOX_PUBLIC_URL): the "
+                             f"address Lakala sends notifies to, {NOTIFY_PATH} appended")
         self.sb = sb
         self.client = client
         self.notify_url = sb.settings.public_url.rstrip("/") + NOTIFY_PATH
@@ -72,7 +72,8 @@ class Proxy:
         return cls(sb, client or AsyncLakalaClient.from_env())
 
     def merchant_no(self, body: dict[str, Any]) -> str:
-        return str(body.get("merchant_no") or self.client.merchant_no or self.sb.settings.merchant_no)
+        return str(body.get("merchant_no") or self.client.merchant_no
+                   or self.sb.settings.merchant_no)
 
     # -- the v1 operations ------------------------------------------------------------------
     async def create(self, sb: Sandbox, request: Request, body: dict[str, Any]) -> dict[str, Any]:

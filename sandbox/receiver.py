@@ -64,8 +64,8 @@ class NotifyReceiver:
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}{self.path}"
+        port = self._server.server_address[1]
+        return f"http://127.0.0.1:{port}{self.path}"
 
     def start(self) -> NotifyReceiver:
         self._thread.start()
@@ -83,7 +83,7 @@ class NotifyReceiver:
         self.stop()
 
     def wait(self, count: int = 1, *, timeout: float = 10.0) -> list[Received]:
-        """The first ``count`` requests, waiting at most ``timeout`` seconds; TimeoutError if fewer."""
+        """The first ``count`` requests, waiting at most ``timeout`` seconds (else TimeoutError)."""
         deadline = time.monotonic() + timeout
         with self._lock:
             while len(self.received) < count:

@@ -16,6 +16,8 @@ from starlette.applications import Starlette
 
 from sandbox import signing
 from sandbox.client import (
+    ENV_VARS,
+    ENVIRONMENTS,
     AsyncLakalaClient,
     LakalaAPIError,
     LakalaClient,
@@ -99,7 +101,8 @@ def test_client_signs_what_it_sends(sb: Sandbox) -> None:
         seen.append(request)
         return httpx.Response(503, text="down for maintenance")
 
-    client = LakalaClient(base_url="https://lakala.test/sit", transport=httpx.MockTransport(handler),
+    client = LakalaClient(base_url="https://lakala.test/sit",
+                          transport=httpx.MockTransport(handler),
                           private_key=sb.keys.merchant_key, certificate=sb.keys.platform_cert)
     with pytest.raises(LakalaHTTPError):
         client.query(out_order_no="SIGNED-1", merchant_no="M1")
@@ -462,3 +465,12 @@ def test_one_client_serves_threads(client: LakalaClient) -> None:
     assert errors == []
     assert {client.query(out_order_no=f"THREAD-{i}")["out_order_no"] for i in range(6)} == {
         f"THREAD-{i}" for i in range(6)}
+
+
+def test_every_client_variable_is_documented() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Real mode, the client")[1].split("\n## ")[0]
+    for name in ENV_VARS:
+        assert f"`{name}`" in section, f"{name} is not in the README"
+    for environment, host in ENVIRONMENTS.items():
+        assert f"| `{environment}`" in section and f"`{host}`" in section

@@ -1,0 +1,391 @@
+"""``lakala-sandbox contract``: does a v3 counter API still say what ``schemas/`` says?
+
+Runs create → query → close (and, against a sandbox, a paid order with its notify), checks every
+request, response, signature header and notify with ``sandbox.checks`` (the client's own checks),
+prints a table, optionally writes JUnit XML, and exits 1 on any drift, naming the field and the
+rule. ``--record DIR`` stores the messages (request signatures redacted) with the public
+certificates that verify them; ``--replay DIR`` checks such a recording again, offline.
+
+Targets: ``sandbox`` (an in-process sandbox, the default), ``lakala-test`` (Lakala's test host,
+credentials from the ``LAKALA_*`` variables) or a URL (credentials from ``LAKALA_*``; a sandbox
+hands out its own keys).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import secrets
+import sys
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from sandbox import checks, signing
+from sandbox.client import ENVIRONMENTS, PATHS, Exchange, LakalaClient
+from sandbox.client_errors import LakalaConfigError, LakalaError
+from sandbox.clock import Clock
+from sandbox.receiver import NotifyReceiver
+from sandbox.resources import schemas_dir
+from sandbox.schemas import Schemas
+
+RECORDING = "recording.json"
+REDACTED = "<redacted>"
+NOTIFY_WAIT = 15.0
+
+
+@dataclass
+class Row:
+    step: str
+    check: str
+    findings: list[checks.Finding]
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+
+@dataclass
+class Report:
+    target: str
+    rows: list[Row] = field(default_factory=list)
+    messages: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.rows) and all(r.ok for r in self.rows)
+
+    @property
+    def failures(self) -> list[Row]:
+        return [r for r in self.rows if not r.ok]
+
+    def add(self, step: str, audit: checks.Audit) -> None:
+        self.rows.extend(Row(step, c.name, c.findings) for c in audit.checks)
+
+    def fail(self, step: str, check: str, rule: str, field_name: str = "call") -> None:
+        self.rows.append(Row(step, check, [checks.Finding("flow", field_name, rule)]))
+
+    def table(self) -> str:
+        width = max([len(r.step) for r in self.rows] + [4])
+        cwidth = max([len(r.check) for r in self.rows] + [5])
+        lines = [f"{'step':<{width}}  {'check':<{cwidth}}  result", "-" * (width + cwidth + 30)]
+        for r in self.rows:
+            result = "ok" if r.ok else "FAIL  " + "; ".join(map(str, r.findings))
+            lines.append(f"{r.step:<{width}}  {r.check:<{cwidth}}  {result}")
+        verdict = "no drift" if self.ok else f"{len(self.failures)} check(s) failed"
+        lines.append(f"\n{self.target}: {len(self.rows)} checks, {verdict}")
+        return "\n".join(lines)
+
+    def junit(self) -> bytes:
+        suite = ET.Element("testsuite", name=f"lakala-contract {self.target}",
+                           tests=str(len(self.rows)), failures=str(len(self.failures)),
+                           errors="0", skipped="0")
+        for r in self.rows:
+            case = ET.SubElement(suite, "testcase", classname=f"contract.{r.step}",
+                                 name=r.check)
+            if r.findings:
+                failure = ET.SubElement(case, "failure", message=str(r.findings[0]),
+                                        type=r.findings[0].kind)
+                failure.text = "\n".join(str(f) for f in r.findings)
+        root = ET.Element("testsuites")
+        root.append(suite)
+        ET.indent(root)
+        return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+
+
+@dataclass
+class Target:
+    """What the checks talk to: a client, and for a sandbox an admin client to pay an order."""
+
+    label: str
+    client: LakalaClient
+    admin: httpx.Client | None = None
+    closers: list[Callable[[], None]] = field(default_factory=list)
+
+    def close(self) -> None:
+        self.client.shutdown()
+        for closer in self.closers:
+            closer()
+
+
+def sandbox_target(wrap: Callable[[Any], Any] | None = None) -> Target:
+    """A fresh in-process sandbox; ``wrap`` may put a test double in front of its app."""
+    from sandbox.app import create_app
+    from sandbox.config import Settings
+    from sandbox.transport import InProcessTransport
+
+    app = create_app(Settings(data_dir=":memory:"))
+    sb = app.state.sandbox
+    transport = InProcessTransport(wrap(app) if wrap else app)
+    client = LakalaClient(base_url="http://sandbox.contract", transport=transport,
+                          private_key=sb.keys.merchant_key, certificate=sb.keys.platform_cert)
+    admin = httpx.Client(base_url="http://sandbox.contract", transport=transport)
+    return Target("sandbox", client, admin, [admin.close, transport.close, sb.close])
+
+
+def url_target(url: str, *, with_notify: bool = False) -> Target:
+    client = LakalaClient.from_env(base_url=url)
+    admin = httpx.Client(base_url=client.base_url, timeout=10) if with_notify else None
+    return Target(url, client, admin, [admin.close] if admin else [])
+
+
+def lakala_test_target() -> Target:
+    client = LakalaClient.from_env(environment="lakala-test",
+                                   base_url=ENVIRONMENTS["lakala-test"])
+    return Target("lakala-test", client)
+
+
+# -- the flow --------------------------------------------------------------------------------
+
+class _Flow:
+    def __init__(self, target: Target, report: Report, receiver: NotifyReceiver | None) -> None:
+        self.target = target
+        self.client = target.client
+        self.report = report
+        self.receiver = receiver
+        self.schemas = checks.default_schemas()
+
+    def exchange(self, step: str, path: str, req_data: dict[str, Any]) -> dict[str, Any] | None:
+        """Send, record, check; the response body when it parsed, else None."""
+        try:
+            ex = self.client.send(path, req_data)
+        except LakalaError as exc:
+            self.report.fail(step, "call", str(exc))
+            return None
+        message = record_exchange(step, ex)
+        self.report.messages.append(message)
+        audit = audit_message(self.schemas, message, self.certificate(), self.certificate())
+        self.report.add(step, audit)
+        return audit.message if isinstance(audit.message, dict) else None
+
+    def certificate(self) -> x509.Certificate:
+        cert = self.client.certificate
+        assert cert is not None  # a send has fetched it, or it was given
+        return cert
+
+    def expect(self, step: str, what: str, ok: bool, rule: str, field_name: str) -> None:
+        self.report.rows.append(Row(step, what, [] if ok else
+                                    [checks.Finding("flow", field_name, rule)]))
+
+    def run(self) -> None:
+        out_order_no = "CT" + time.strftime("%Y%m%d%H%M%S") + secrets.token_hex(4).upper()
+        created = self.exchange("create", PATHS["special_create"], self._create(out_order_no))
+        data = (created or {}).get("resp_data") or {}
+        queried = self.exchange("query", PATHS["query"], self._lookup(out_order_no))
+        qdata = (queried or {}).get("resp_data") or {}
+        if data.get("pay_order_no") and qdata:
+            self.expect("query", "same order", qdata.get("pay_order_no") == data["pay_order_no"],
+                        f"is {qdata.get('pay_order_no')!r}, create said {data['pay_order_no']!r}",
+                        "resp_data.pay_order_no")
+        closed = self.exchange("close", PATHS["close"], self._lookup(out_order_no))
+        cdata = (closed or {}).get("resp_data") or {}
+        if cdata:
+            self.expect("close", "order closed", str(cdata.get("order_status")) == "7",
+                        f"is {cdata.get('order_status')!r}, expected '7'",
+                        "resp_data.order_status")
+        if self.target.admin is not None and self.receiver is not None:
+            self.paid_order()
+
+    def paid_order(self) -> None:
+        assert self.target.admin is not None and self.receiver is not None
+        out_order_no = "CP" + time.strftime("%Y%m%d%H%M%S") + secrets.token_hex(4).upper()
+        created = self.exchange("create (to pay)", PATHS["special_create"],
+                                self._create(out_order_no, notify_url=self.receiver.url))
+        pay_order_no = ((created or {}).get("resp_data") or {}).get("pay_order_no")
+        if not pay_order_no:
+            self.report.fail("pay", "call", "no pay_order_no to pay")
+            return
+        paid = self.target.admin.post(f"/sandbox/api/orders/{pay_order_no}/pay",
+                                      json={"pay_mode": "ALIPAY"})
+        self.expect("pay", "admin pay", paid.status_code == 200,
+                    f"POST /sandbox/api/orders/{pay_order_no}/pay answered {paid.status_code}",
+                    "status")
+        try:
+            received = self.receiver.wait(1, timeout=NOTIFY_WAIT)[0]
+        except TimeoutError as exc:
+            self.report.fail("notify", "arrived", str(exc), "notify_url")
+        else:
+            message = {"kind": "notify", "step": "notify",
+                       "request": {"headers": dict(received.headers),
+                                   "body": received.body.decode("utf-8", "replace")},
+                       "answer": {"status": 200, "body": received.answer.decode()}}
+            self.report.messages.append(message)
+            audit = audit_message(self.schemas, message, self.certificate(), self.notify_cert())
+            self.report.add("notify", audit)
+            notify = audit.message if isinstance(audit.message, dict) else {}
+            self.expect("notify", "reports the payment",
+                        (notify.get("pay_order_no"), str(notify.get("order_status"))) ==
+                        (pay_order_no, "2"),
+                        f"is {notify.get('pay_order_no')!r}/{notify.get('order_status')!r}, "
+                        f"expected {pay_order_no!r}/'2'", "order_status")
+        queried = self.exchange("query (paid)", PATHS["query"], self._lookup(out_order_no))
+        qdata = (queried or {}).get("resp_data") or {}
+        if qdata:
+            self.expect("query (paid)", "order paid", str(qdata.get("order_status")) == "2",
+                        f"is {qdata.get('order_status')!r}, expected '2'",
+                        "resp_data.order_status")
+
+    def notify_cert(self) -> x509.Certificate:
+        return self.client.notify_certificate or self.certificate()
+
+    def _create(self, out_order_no: str, **extra: Any) -> dict[str, Any]:
+        return self.client.request_data("create", out_order_no=out_order_no, total_amount=1,
+                                        order_info="contract check", **extra)
+
+    def _lookup(self, out_order_no: str) -> dict[str, Any]:
+        return self.client.request_data("query", out_order_no=out_order_no)
+
+
+def check(target: Target, *, record: Path | None = None) -> Report:
+    """Run the flow against ``target``; ``record`` writes the messages there."""
+    report = Report(target.label)
+    with _receiver(target.admin is not None) as receiver:
+        _Flow(target, report, receiver).run()
+    if record is not None:
+        write_recording(record, report, target.client.certificate,
+                        target.client.notify_certificate)
+    return report
+
+
+@contextmanager
+def _receiver(wanted: bool) -> Iterator[NotifyReceiver | None]:
+    if not wanted:
+        yield None
+        return
+    with NotifyReceiver() as receiver:
+        yield receiver
+
+
+# -- messages: recording, redaction, replay -----------------------------------------------
+
+def record_exchange(step: str, ex: Exchange) -> dict[str, Any]:
+    return {"kind": "exchange", "step": step, "path": ex.path,
+            "request": {"headers": redact(ex.request_headers),
+                        "body": ex.request_body.decode("utf-8")},
+            "response": {"status": ex.status, "headers": dict(ex.response_headers),
+                         "body": ex.response_body.decode("utf-8", "surrogateescape")}}
+
+
+def redact(headers: dict[str, str]) -> dict[str, str]:
+    """The request's signature could be replayed within minutes: keep its shape, not its value."""
+    out = {}
+    for name, value in headers.items():
+        if name.lower() == "authorization":
+            value = re.sub(r'signature="[^"]*"', f'signature="{REDACTED}"', value)
+        elif name.lower() in ("cookie", "x-sandbox-admin-token"):
+            value = REDACTED
+        out[name] = value
+    return out
+
+
+def _bytes(text: str) -> bytes:
+    return text.encode("utf-8", "surrogateescape")
+
+
+def audit_message(schemas: Schemas, message: dict[str, Any], certificate: x509.Certificate,
+                  notify_certificate: x509.Certificate) -> checks.Audit:
+    if message["kind"] == "notify":
+        audit = checks.audit_notify(schemas, message["request"]["headers"],
+                                    _bytes(message["request"]["body"]), notify_certificate)
+        ack = checks.audit_ack(schemas, _bytes(message["answer"]["body"]))
+        audit.checks.extend(ack.checks)
+        return audit
+    request, response = message["request"], message["response"]
+    headers = checks.lower_headers(request["headers"])
+    audit = checks.audit_request(schemas, message["path"], _bytes(request["body"]),
+                                 headers.get("authorization"))
+    answer = checks.audit_response(schemas, message["path"], response["status"],
+                                   response["headers"], _bytes(response["body"]), certificate)
+    audit.checks.extend(answer.checks)
+    audit.message = answer.message
+    return audit
+
+
+def _pem(cert: x509.Certificate | None) -> str | None:
+    return None if cert is None else cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def write_recording(folder: Path, report: Report, certificate: x509.Certificate | None,
+                    notify_certificate: x509.Certificate | None) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / RECORDING
+    path.write_text(json.dumps({
+        "target": report.target, "recorded_at": int(time.time()),
+        "certificates": {"platform": _pem(certificate), "notify": _pem(notify_certificate)},
+        "messages": report.messages,
+    }, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def replay(folder: Path) -> Report:
+    """Check a recording again, offline, with the schemas judged at the recording's time."""
+    path = folder / RECORDING if folder.is_dir() else folder
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        certificate = signing.load_certificate(doc["certificates"]["platform"].encode())
+        notify_pem = doc["certificates"].get("notify")
+        notify_cert = signing.load_certificate(notify_pem.encode()) if notify_pem else certificate
+        messages = list(doc["messages"])
+        recorded_at = float(doc["recorded_at"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise LakalaConfigError(f"{path}: not a contract recording ({exc})") from None
+    schemas = Schemas(schemas_dir(), Clock(start=recorded_at))
+    report = Report(f"replay of {doc.get('target', path)}", messages=messages)
+    for message in messages:
+        report.add(message.get("step", "?"), audit_message(schemas, message, certificate,
+                                                           notify_cert))
+    return report
+
+
+# -- the command -------------------------------------------------------------------------------
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--target", default="sandbox",
+                   help="sandbox (in-process, default), lakala-test (credentials from LAKALA_*), "
+                        "or a base URL")
+    p.add_argument("--junit", metavar="FILE", help="also write the results as JUnit XML")
+    p.add_argument("--record", metavar="DIR", help="store the exchanged messages (signatures of "
+                                                   "requests redacted) in DIR")
+    p.add_argument("--replay", metavar="DIR", help="check a recording offline instead of calling")
+    p.add_argument("--with-notify", action="store_true",
+                   help="URL targets: also pay an order through the target's admin API and check "
+                        "its notify (the target must be a sandbox that can reach this machine)")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        if args.replay:
+            report = replay(Path(args.replay))
+        else:
+            target = make_target(args.target, with_notify=args.with_notify)
+            try:
+                report = check(target, record=Path(args.record) if args.record else None)
+            finally:
+                target.close()
+    except LakalaConfigError as exc:
+        print(f"lakala-sandbox contract: {exc}", file=sys.stderr)
+        return 2
+    print(report.table())
+    if args.junit:
+        Path(args.junit).write_bytes(report.junit())
+    return 0 if report.ok else 1
+
+
+def make_target(name: str, *, with_notify: bool = False) -> Target:
+    if name == "sandbox":
+        return sandbox_target()
+    if name == "lakala-test":
+        return lakala_test_target()
+    if re.match(r"^https?://", name):
+        return url_target(name, with_notify=with_notify)
+    raise LakalaConfigError(f"--target must be sandbox, lakala-test or an http(s) URL, "
+                            f"not {name!r}")
