@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from sandbox import faults
 from sandbox.api_v3 import channel_id, create_data
 from sandbox.engine import STATUS_V1, Order, request_hash
 from sandbox.envelopes import envelope, error_body, json_response, parse_object, read_body
@@ -96,6 +97,7 @@ def endpoint(operation: str) -> Callable[[Request], Any]:
             body = parse_object(await read_body(request, sb.settings.max_body_bytes))
             sb.schemas.check(f"v1/{operation}.req", body)
             body = sb.schemas.coerce(f"v1/{operation}.req", body)
+            await faults.before_call(sb, request, "v1", operation, body)
             out = envelope("v1", "000000", OK_MSG, sb.clock.now14(), handler(sb, request, body),
                            data_alias=alias)
             sb.check_outgoing(f"v1/{operation}.resp", out)

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from sandbox import signing
+from sandbox import faults, signing
 from sandbox.engine import Order, request_hash
 from sandbox.envelopes import dumps, envelope, error_body, parse_object, read_body
 from sandbox.errors import SandboxError
@@ -167,6 +167,7 @@ def endpoint(operation: str) -> Callable[[Request], Any]:
             sb.schemas.check("v3/request", message)
             sb.schemas.check(f"v3/{operation}.req", message["req_data"], prefix="req_data")
             req = sb.schemas.coerce(f"v3/{operation}.req", message["req_data"])
+            await faults.before_call(sb, request, "v3", operation, req)
             out = envelope("v3", "000000", OK_MSG, sb.clock.now14(), handler(sb, request, req))
             sb.check_outgoing("v3/response", out)
             sb.check_outgoing(f"v3/{operation}.resp", out["resp_data"])

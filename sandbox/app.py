@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from sandbox import admin, api_v1, api_v3, counter_page, openapi, pages
+from sandbox import admin, admin_notify, admin_time, api_v1, api_v3, counter_page, openapi, pages
 from sandbox.config import Settings
 from sandbox.envelopes import dialect_of, error_body, json_response
 from sandbox.errors import SandboxError
+from sandbox.faults import ConnectionDropped, DroppedResponse, quiet_drops
 from sandbox.runtime import Sandbox
 
 log = logging.getLogger("lakala_sandbox")
@@ -23,13 +27,25 @@ def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     sandbox = Sandbox(settings)
     app = Starlette(
-        routes=[*api_v3.routes, *api_v1.routes, *admin.routes, *openapi.routes,
+        routes=[*api_v3.routes, *api_v1.routes, *admin_time.routes, *admin_notify.routes,
+                *admin.routes, *openapi.routes,
                 *counter_page.routes, pages.static_mount],
         exception_handlers={HTTPException: _http_error, SandboxError: _sandbox_error,
                             Exception: _internal_error},
+        lifespan=_lifespan,
     )
     app.state.sandbox = sandbox
     return app
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: Starlette) -> AsyncIterator[None]:
+    # under a server, scenario steps and notifies run from start-up to shutdown
+    sandbox: Sandbox = app.state.sandbox
+    quiet_drops()
+    sandbox.start()
+    yield
+    await asyncio.to_thread(sandbox.close)
 
 
 def _render(request: Request, error: SandboxError) -> Response:
@@ -59,5 +75,7 @@ async def _sandbox_error(request: Request, exc: Exception) -> Response:
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, ConnectionDropped):
+        return DroppedResponse()  # a scenario's deliberate drop, not a bug
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return _render(request, SandboxError("INTERNAL", reason=type(exc).__name__))

@@ -41,10 +41,31 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--clock-start", help="start the sandbox clock at yyyyMMddHHmmss (Beijing time)")
     p.add_argument("--clock-speed", type=float, help="run the sandbox clock N times faster")
     p.add_argument("--scenarios", dest="scenarios_dir", help="a folder of scenario YAML files")
+    p.add_argument("--default-scenario", help="scenario of orders nothing else picks (default manual)")
+    p.add_argument("--notify-ladder", type=_seconds_list,
+                   help="notify retry delays in seconds, comma-separated (default Lakala's "
+                        "1,5,5,10,180,600,1200,1800,3600,7200)")
+    p.add_argument("--notify-timeout", type=float, help="seconds to wait for a notify answer (default 10)")
+    p.add_argument("--notify-hosts", type=_name_list,
+                   help="only send notifies to these hosts, comma-separated (default any)")
     p.add_argument("--mode", choices=["sandbox", "real"],
                    help="real: the /api/v1 endpoints create, query and close real Lakala orders "
                         "(credentials from LAKALA_* variables; needs --public-url)")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+
+
+def _seconds_list(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated seconds, got {text!r}") from None
+    if any(v < 0 for v in values):
+        raise argparse.ArgumentTypeError("delays cannot be negative")
+    return values
+
+
+def _name_list(text: str) -> tuple[str, ...]:
+    return tuple(t.strip() for t in text.split(",") if t.strip())
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -99,6 +120,49 @@ def sign(args: argparse.Namespace) -> int:
     print(signing.sign_request(key, args.appid or settings.appid,
                                args.serial_no or settings.serial_no, body))
     return 0
+
+
+def _scenarios_args(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="scenarios_command", required=True)
+    check = sub.add_parser("check", help="validate scenario files or folders without serving")
+    check.add_argument("paths", nargs="+", help="YAML files or folders of them")
+
+
+@command("scenarios", _scenarios_args)
+def scenarios(args: argparse.Namespace) -> int:
+    """Scenario files: `scenarios check PATH...` lints them (file, line, rule) without serving."""
+    from sandbox.scenario_check import run
+
+    return run(args)
+
+
+def _notify_check_args(p: argparse.ArgumentParser) -> None:
+    from sandbox.notify_check import configure
+
+    configure(p)
+
+
+@command("notify-check", _notify_check_args)
+def notify_check(args: argparse.Namespace) -> int:
+    """Check your notify handler: a signed notify, a bad signature, a stale timestamp, a tampered
+    amount and a duplicate."""
+    from sandbox.notify_check import run
+
+    return run(args)
+
+
+def _contract_args(p: argparse.ArgumentParser) -> None:
+    from sandbox.contract import add_arguments
+
+    add_arguments(p)
+
+
+@command("contract", _contract_args)
+def contract(args: argparse.Namespace) -> int:
+    """Check a v3 counter API (the sandbox, Lakala's test host, a URL) against schemas/."""
+    from sandbox.contract import run
+
+    return run(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

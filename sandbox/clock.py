@@ -1,7 +1,9 @@
 """The one clock that business times, expiry, scenario waits and the notify ladder read.
 
 Virtual time runs from an anchor: ``virtual = anchor_virtual + (wall - anchor_wall) * speed``.
-Advancing moves the anchor, so the clock keeps running afterwards at its speed.
+Advancing moves the anchor, so the clock keeps running afterwards at its speed; speed 0 freezes
+it (only advance/set move it), which is what tests want. Listeners hear every jump, so work that
+became due can run at once; ``state()``/``restore()`` let a restarted sandbox keep its time.
 Signature timestamps do not use this clock: they stay wall time so freshness checks hold.
 """
 
@@ -11,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 FORMAT_14 = "%Y%m%d%H%M%S"
@@ -25,8 +28,7 @@ class Clock:
         speed: float = 1.0,
         wall: Callable[[], float] = time.time,
     ) -> None:
-        if speed <= 0:
-            raise ValueError("clock speed must be positive")
+        _check_speed(speed)
         self.tz = ZoneInfo(tz)
         self._wall = wall
         self._lock = threading.Lock()
@@ -35,6 +37,15 @@ class Clock:
         self._anchor_wall = wall()
         self._anchor_virtual = self._anchor_wall if start is None else start
         self._advanced = 0.0
+        self._listeners: list[Callable[[], None]] = []
+
+    def subscribe(self, listener: Callable[[], None]) -> None:
+        """Call ``listener()`` after every advance, set, reset or speed change."""
+        self._listeners.append(listener)
+
+    def _changed(self) -> None:
+        for listener in list(self._listeners):
+            listener()
 
     @property
     def speed(self) -> float:
@@ -62,6 +73,7 @@ class Clock:
         with self._lock:
             self._anchor_virtual += seconds
             self._advanced += seconds
+        self._changed()
         return self.timestamp()
 
     def set(self, timestamp: float) -> float:
@@ -71,16 +83,17 @@ class Clock:
             self._advanced += timestamp - current
             self._anchor_wall = self._wall()
             self._anchor_virtual = timestamp
+        self._changed()
         return timestamp
 
     def set_speed(self, speed: float) -> None:
-        if speed <= 0:
-            raise ValueError("clock speed must be positive")
+        _check_speed(speed)
         with self._lock:
             now_wall = self._wall()
             self._anchor_virtual += (now_wall - self._anchor_wall) * self._speed
             self._anchor_wall = now_wall
             self._speed = speed
+        self._changed()
 
     def reset(self) -> None:
         """Back to the start: wall time (or the configured start), speed kept."""
@@ -88,6 +101,26 @@ class Clock:
             self._anchor_wall = self._wall()
             self._anchor_virtual = self._anchor_wall if self._start is None else self._start
             self._advanced = 0.0
+        self._changed()
+
+    def state(self) -> dict[str, Any]:
+        """What ``restore`` needs to carry this clock's time over a restart."""
+        with self._lock:
+            return {"anchor_wall": self._anchor_wall, "anchor_virtual": self._anchor_virtual,
+                    "speed": self._speed, "advanced": self._advanced, "start": self._start}
+
+    def restore(self, state: dict[str, Any]) -> bool:
+        """Continue from a saved ``state()`` (time ran on at its speed meanwhile); the speed stays
+        this clock's own. False, changing nothing, if it was saved for another start time."""
+        if state.get("start") != self._start:
+            return False
+        with self._lock:
+            now_wall = self._wall()
+            elapsed = (now_wall - float(state["anchor_wall"])) * float(state["speed"])
+            self._anchor_virtual = float(state["anchor_virtual"]) + max(elapsed, 0.0)
+            self._anchor_wall = now_wall
+            self._advanced = float(state.get("advanced", 0.0))
+        return True
 
     def format(self, timestamp: float) -> str:
         return datetime.fromtimestamp(timestamp, self.tz).strftime(FORMAT_14)
@@ -109,9 +142,15 @@ class Clock:
             "timestamp": round(ts, 3),
             "timezone": str(self.tz),
             "speed": self._speed,
+            "frozen": self._speed == 0,
             "advanced_seconds": round(self._advanced, 3),
             "offset_seconds": round(ts - self._wall(), 3),
         }
+
+
+def _check_speed(speed: float) -> None:
+    if not speed >= 0 or speed == float("inf"):
+        raise ValueError("clock speed must be 0 (frozen) or a positive number")
 
 
 def duration_text(seconds: float) -> str:

@@ -44,6 +44,10 @@ class Settings:
     clock_start: str | None = None
     clock_speed: float = 1.0
     scenarios_dir: str | None = None
+    default_scenario: str = "manual"
+    notify_ladder: tuple[float, ...] = (1, 5, 5, 10, 180, 600, 1200, 1800, 3600, 7200)
+    notify_timeout: float = 10.0
+    notify_hosts: tuple[str, ...] = ()
     max_body_bytes: int = 1024 * 1024
     mode: Mode = "sandbox"
     page_redirect_seconds: int = 5
@@ -74,8 +78,14 @@ class Settings:
 
 
 def _parse(name: str, raw: str, default: Any) -> Any:
-    if name == "v1_tokens":
+    if name in ("v1_tokens", "notify_hosts"):
         return tuple(t.strip() for t in raw.split(",") if t.strip())
+    if name == "notify_ladder":
+        try:
+            return tuple(float(t) for t in raw.split(",") if t.strip())
+        except ValueError:
+            raise ValueError(f"{ENV_PREFIX}NOTIFY_LADDER must be comma-separated seconds, "
+                             f"not {raw!r}") from None
     if isinstance(default, bool):
         if raw.lower() in ("1", "true", "yes", "on"):
             return True

@@ -90,6 +90,22 @@ ERRORS: dict[str, ErrorKind] = {
         _kind("UPSTREAM_INVALID", "SBX50003", 502, False,
               "拉卡拉响应验证失败 Lakala's answer failed verification: {reason}",
               "Real mode: Lakala's answer had a bad signature or broke schemas/."),
+        _kind("SCENARIO_ERROR", "SBX60001", 200, True, "{message}",
+              "A scenario told the sandbox to answer this call with an error; the code and "
+              "message are the scenario's own (e.g. Lakala's `BBS11184 该商户已停用`)."),
+        _kind("SCENARIO_NOT_FOUND", "SBX60002", 404, False,
+              "场景不存在 no scenario named {name!r}; known: {known}",
+              "No loaded scenario has that name (see GET /sandbox/api/scenarios)."),
+        _kind("NO_NOTIFY_URL", "SBX60003", 409, False,
+              "无通知地址 order {pay_order_no} has no notify_url to send a notify to",
+              "A notify was asked for an order created without notify_url."),
+        _kind("NOTHING_TO_NOTIFY", "SBX60004", 409, False,
+              "无可通知交易 order {pay_order_no} has no trade yet; a v3 notify reports one "
+              "(order_trade_info)",
+              "A v3 notify was asked for an order nobody has tried to pay yet."),
+        _kind("NOTIFY_NOT_FOUND", "SBX60005", 404, False,
+              "通知不存在 no notify attempt {attempt_id}",
+              "No notify attempt with that id."),
         _kind("INTERNAL", "SBX99999", 500, False, "internal error: {reason}",
               "A bug in the sandbox. Please report it with the request."),
     ]

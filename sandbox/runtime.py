@@ -13,9 +13,13 @@ from sandbox.engine import Engine
 from sandbox.errors import SandboxError
 from sandbox.ids import Ids
 from sandbox.keys import KeyStore
+from sandbox.notifier import Notifier
 from sandbox.resources import schemas_dir
+from sandbox.runner import Scenarios
+from sandbox.scheduler import Scheduler
 from sandbox.schemas import Schemas
 from sandbox.store import Store
+from sandbox.timekeeper import TimeKeeper
 
 DB_FILE = "sandbox.sqlite3"
 
@@ -36,6 +40,22 @@ class Sandbox:
         pay_modes = list(self.schemas.documents["common"]["$defs"]["pay_mode"]["enum"])
         self.ids = Ids(settings.seed)
         self.engine = Engine(self.store, self.clock, self.ids, pay_modes)
+        # scenarios and the notify outbox, run on the clock by one lazily started worker
+        self.scheduler = Scheduler(self.clock)
+        self.scenarios = Scenarios(self)
+        self.notifier = Notifier(self)
+        self.timekeeper = TimeKeeper(self)
+        self.scheduler.add(self.scenarios)
+        self.scheduler.add(self.notifier)
+        self.scheduler.wake_if_pending()
+
+    def start(self) -> None:
+        """Start background work now (the app's lifespan); in-process it starts when needed."""
+        self.scheduler.start()
+
+    def close(self) -> None:
+        """Stop background work, letting deliveries in flight finish (bounded by their timeout)."""
+        self.scheduler.stop(self.settings.notify_timeout + 1)
 
     def base_url(self, request: Request) -> str:
         """Where links (``counter_url``) point: the configured public URL or the host called."""

@@ -12,6 +12,8 @@ from typing import Any
 
 import httpx
 
+from sandbox.faults import ConnectionDropped
+
 
 class InProcessTransport(httpx.BaseTransport):
     """``httpx.Client(transport=InProcessTransport(app), base_url="http://sandbox")``.
@@ -42,7 +44,11 @@ class InProcessTransport(httpx.BaseTransport):
             return httpx.Response(response.status_code, headers=response.headers,
                                   content=content, request=request)
 
-        return asyncio.run_coroutine_threadsafe(call(), self._loop).result()
+        try:
+            return asyncio.run_coroutine_threadsafe(call(), self._loop).result()
+        except ConnectionDropped as exc:
+            # what a client on a socket sees when a scenario drops the connection
+            raise httpx.RemoteProtocolError(str(exc), request=request) from exc
 
     def close(self) -> None:
         if self._loop.is_running():

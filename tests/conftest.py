@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import httpx
@@ -11,16 +12,24 @@ from sandbox.config import Settings
 from sandbox.runtime import Sandbox
 from sandbox.transport import InProcessTransport
 
+# Tests reach nothing beyond loopback: notifies to other hosts (the seed's your-domain.com) are
+# journaled as skipped, here and in every sandbox process a test starts.
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+os.environ.setdefault("LAKALA_SANDBOX_NOTIFY_HOSTS", ",".join(LOOPBACK_HOSTS))
+
 
 def make_app(**settings: object) -> Starlette:
-    options: dict[str, object] = {"data_dir": ":memory:", "strict_responses": True, "seed": 7}
+    options: dict[str, object] = {"data_dir": ":memory:", "strict_responses": True, "seed": 7,
+                                  "notify_hosts": LOOPBACK_HOSTS}
     options.update(settings)
     return create_app(Settings(**options))  # type: ignore[arg-type]
 
 
 @pytest.fixture
-def app() -> Starlette:
-    return make_app()
+def app() -> Iterator[Starlette]:
+    app = make_app()
+    yield app
+    app.state.sandbox.close()  # stops its background worker, if one started
 
 
 @pytest.fixture

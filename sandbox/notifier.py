@@ -1,0 +1,404 @@
+"""Signed notifies to the merchant's ``notify_url``, through a durable outbox in SQLite.
+
+Each notify (one per notifiable change, or per copy) is a row in ``notifies``; each try to send
+it is a row in ``notify_attempts``, written before it is sent (with the exact headers, body and
+signature base string) and updated after (status, answer, latency, error). Anything but the
+dialect's success ack is retried on the ladder (Lakala's 1s, 5s, 5s, 10s, 3m, 10m, 20m, 30m, 1h,
+2h after the previous attempt), measured on the order's clock from the attempt's scheduled time,
+so a clock jump runs the ladder as it would have happened; after the last it is ``given_up``.
+Deliveries run on their own threads, one at a time per order, each bounded by a timeout, so a
+slow receiver never holds up another order, and never an API call. A restart resumes every
+``pending`` attempt (one cut off in flight is sent again).
+
+Which changes notify: pay (2), fail (3), refund (6) and cancel (5); paying (1), close (7) and
+expire (4) do not (Lakala reports outcomes; the merchant asked for the close and set the expiry).
+A v3 notify must carry a trade (``order_trade_info``), so cancelling a v3 order nobody tried to
+pay is journaled as ``skipped`` with that reason. A scenario's ``notify`` step or
+``POST /sandbox/api/orders/{no}/notify`` sends the current state whatever it is.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import ssl
+import threading
+import time
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from sandbox import notify_bodies
+from sandbox.engine import Change, Order
+from sandbox.errors import SandboxError
+
+if TYPE_CHECKING:
+    from sandbox.runtime import Sandbox
+
+log = logging.getLogger("lakala_sandbox.notifier")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS notifies (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    pay_order_no TEXT NOT NULL REFERENCES orders(pay_order_no) ON DELETE CASCADE,
+    sequence INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    dialect TEXT NOT NULL,
+    url TEXT,
+    body TEXT NOT NULL,
+    policy TEXT NOT NULL,
+    retry INTEGER NOT NULL,
+    created_ts REAL NOT NULL,
+    UNIQUE (pay_order_no, sequence)
+);
+CREATE TABLE IF NOT EXISTS notify_attempts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    notify_id INTEGER NOT NULL REFERENCES notifies(id) ON DELETE CASCADE,
+    pay_order_no TEXT NOT NULL REFERENCES orders(pay_order_no) ON DELETE CASCADE,
+    attempt INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    due_ts REAL NOT NULL,
+    sent_ts REAL,
+    request_headers TEXT,
+    request_body TEXT,
+    signed_string TEXT,
+    response_status INTEGER,
+    response_body TEXT,
+    latency_ms INTEGER,
+    error TEXT,
+    UNIQUE (notify_id, attempt)
+);
+CREATE INDEX IF NOT EXISTS notify_attempts_pending ON notify_attempts (state, due_ts);
+CREATE INDEX IF NOT EXISTS notify_attempts_by_order ON notify_attempts (pay_order_no, id);
+"""
+
+NOTIFIED_ACTIONS = ("pay", "fail", "refund", "cancel")
+MAX_ANSWER_BYTES = 64 * 1024
+POLICY_WORDS = {
+    "now": {}, "never": {"send": False}, "twice": {"copies": 2},
+    "bad_signature": {"signature": "bad"}, "stale_timestamp": {"signature": "stale"},
+    "tampered_amount": {"tamper": "amount"},
+}
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How one change is notified: when, how often, and whether deliberately broken."""
+
+    send: bool = True
+    after: float = 0.0
+    copies: int = 1
+    signature: str = "valid"
+    tamper: str | None = None
+
+    @classmethod
+    def parse(cls, value: Any, problems: Any = None) -> Policy:
+        """From a scenario/page value; INVALID_PARAM (field ``notify``) if the schema refuses it."""
+        if value is None:
+            return cls()
+        found = problems(value) if problems is not None else []
+        if found:
+            raise SandboxError("INVALID_PARAM", field="notify", rule=found[0])
+        if isinstance(value, str):
+            if value not in POLICY_WORDS:
+                raise SandboxError("INVALID_PARAM", field="notify",
+                                   rule="must be one of " + ", ".join(POLICY_WORDS))
+            return cls(**POLICY_WORDS[value])
+        if not isinstance(value, dict):
+            raise SandboxError("INVALID_PARAM", field="notify", rule="must be a word or a mapping")
+        return cls(after=float(value.get("after", 0)), copies=int(value.get("copies", 1)),
+                   signature=str(value.get("signature", "valid")), tamper=value.get("tamper"))
+
+    def dumps(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def loads(cls, text: str) -> Policy:
+        return cls(**json.loads(text))
+
+
+class Notifier:
+    """``sb.notifier``: the outbox. ``attempts(no)``, ``send_now(no)``, ``replay(id)``, ``drain()``."""
+
+    def __init__(self, sb: Sandbox) -> None:
+        self.sb = sb
+        self.store = sb.store
+        self.store.executescript(SCHEMA)
+        self._lock = threading.Lock()
+        self._inflight: dict[int, str] = {}
+        self._threads: set[threading.Thread] = set()
+        self._policy_problems: Any = None
+        sb.engine.listeners.append(self._on_change)
+
+    # -- what the admin API and the page read ----------------------------------------------
+    def attempts(self, pay_order_no: str) -> list[dict[str, Any]]:
+        rows = self.store.execute(_SELECT + " WHERE a.pay_order_no = ? ORDER BY a.id",
+                                  (pay_order_no,))
+        return [self._view(r) for r in rows]
+
+    def attempt(self, attempt_id: int) -> dict[str, Any]:
+        rows = self.store.execute(_SELECT + " WHERE a.id = ?", (attempt_id,))
+        if not rows:
+            raise SandboxError("NOTIFY_NOT_FOUND", attempt_id=attempt_id)
+        return self._view(rows[0])
+
+    def drain(self, timeout: float = 10.0) -> bool:
+        """Wait until every notify (and scenario step) due on the clock has been dealt with."""
+        return self.sb.scheduler.drain(timeout)
+
+    # -- sending ---------------------------------------------------------------------------
+    def send_now(self, pay_order_no: str, policy: Any = "now") -> dict[str, Any]:
+        """A fresh notify of the order's current state (its newest trade), with the ladder."""
+        return self.send(pay_order_no, policy, kind="manual")[0]
+
+    def send(self, pay_order_no: str, policy: Any, *, kind: str) -> list[dict[str, Any]]:
+        order = self.sb.engine.get(pay_order_no)
+        if not order.data.get("notify_url"):
+            raise SandboxError("NO_NOTIFY_URL", pay_order_no=pay_order_no)
+        trade = order.trades[0] if order.trades else None
+        if trade is None and order.dialect != "v1":
+            raise SandboxError("NOTHING_TO_NOTIFY", pay_order_no=pay_order_no)
+        ids = self._enqueue(order, trade, self.parse_policy(policy), kind=kind)
+        return [self.attempt(i) for i in ids]
+
+    def replay(self, attempt_id: int) -> dict[str, Any]:
+        """The body of a past attempt's notify again, freshly and correctly signed, sent once."""
+        old = self.attempt(attempt_id)
+        row = self.store.execute("SELECT n.* FROM notifies n JOIN notify_attempts a "
+                                 "ON a.notify_id = n.id WHERE a.id = ?", (attempt_id,))[0]
+        order = self.sb.engine.get(old["pay_order_no"])
+        if not row["url"]:
+            raise SandboxError("NO_NOTIFY_URL", pay_order_no=order.pay_order_no)
+        ids = self._insert(order, json.loads(row["body"]), Policy(), kind="replay", retry=False,
+                           url=row["url"])
+        return self.attempt(ids[0])
+
+    def parse_policy(self, value: Any) -> Policy:
+        if self._policy_problems is None:
+            from sandbox.runner import fragment_problems
+
+            self._policy_problems = fragment_problems(self.sb.schemas, "notify_policy")
+        return Policy.parse(value, self._policy_problems)
+
+    def _on_change(self, change: Change) -> None:
+        if change.action not in NOTIFIED_ACTIONS:
+            return
+        try:
+            policy = self.parse_policy(change.options.get("notify", "now"))
+        except SandboxError as error:
+            self._record_skip(change.order, change.action, error.message)
+            return
+        if change.trade is None and change.order.dialect != "v1":
+            self._record_skip(change.order, change.action,
+                              "a v3 notify reports a trade (order_trade_info) and this "
+                              f"{change.action} has none")
+            return
+        try:
+            self._enqueue(change.order, change.trade, policy, kind=change.action,
+                          reason=change.options.get("reason"))
+        except Exception:  # a listener must not undo the change it hears about
+            log.exception("cannot queue the notify for %s", change.order.pay_order_no)
+
+    def _enqueue(self, order: Order, trade: dict[str, Any] | None, policy: Policy, *, kind: str,
+                 reason: str | None = None) -> list[int]:
+        now14 = self.sb.clock.format(self.sb.engine.now_for(order))
+        body = notify_bodies.build(self.sb.settings, order, trade, now14, reason=reason)
+        self.sb.check_outgoing(notify_bodies.schema_name(order.dialect), body)
+        return self._insert(order, body, policy, kind=kind, retry=True,
+                            url=order.data.get("notify_url"))
+
+    def _insert(self, order: Order, body: dict[str, Any], policy: Policy, *, kind: str,
+                retry: bool, url: str | None) -> list[int]:
+        now = self.sb.engine.now_for(order)
+        skip = self._skip_reason(policy, url)
+        ids = []
+        with self.store.transaction() as conn:
+            for _ in range(policy.copies if skip is None else 1):
+                sequence = conn.execute("SELECT COALESCE(MAX(sequence), 0) + 1 FROM notifies "
+                                        "WHERE pay_order_no = ?", (order.pay_order_no,)).fetchone()[0]
+                notify_id = conn.execute(
+                    "INSERT INTO notifies (pay_order_no, sequence, kind, dialect, url, body, policy, "
+                    "retry, created_ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (order.pay_order_no, sequence, kind, order.dialect, url,
+                     json.dumps(body, ensure_ascii=False), policy.dumps(), int(retry), now)).lastrowid
+                ids.append(conn.execute(
+                    "INSERT INTO notify_attempts (notify_id, pay_order_no, attempt, state, due_ts, "
+                    "error) VALUES (?, ?, 1, ?, ?, ?)",
+                    (notify_id, order.pay_order_no, "pending" if skip is None else "skipped",
+                     now + policy.after, skip)).lastrowid)
+        if skip is None:
+            self.sb.scheduler.wake()
+        return [int(i) for i in ids]
+
+    def _record_skip(self, order: Order, kind: str, why: str) -> None:
+        body = {"pay_order_no": order.pay_order_no, "order_status": str(order.status)}
+        with self.store.transaction():
+            ids = self._insert(order, body, Policy(send=False), kind=kind, retry=False,
+                               url=order.data.get("notify_url"))
+            self.store.execute("UPDATE notify_attempts SET error = ? WHERE id = ?", (why, ids[0]))
+
+    def _skip_reason(self, policy: Policy, url: str | None) -> str | None:
+        if not policy.send:
+            return "the notify policy is never"
+        if not url:
+            return "the order has no notify_url"
+        hosts = self.sb.settings.notify_hosts
+        host = urlsplit(url).hostname or ""
+        if hosts and host not in hosts:
+            return f"notify_url host {host!r} is not in notify_hosts ({', '.join(hosts)})"
+        return None
+
+    # -- the scheduler's job ---------------------------------------------------------------
+    def run_due(self) -> None:
+        now = self.sb.clock.timestamp()
+        rows = self.store.execute(
+            "SELECT a.id, a.pay_order_no FROM notify_attempts a JOIN orders o "
+            "ON o.pay_order_no = a.pay_order_no WHERE a.state = 'pending' "
+            "AND a.due_ts <= ? + o.clock_offset ORDER BY a.due_ts - o.clock_offset, a.id", (now,))
+        with self._lock:
+            busy_orders = set(self._inflight.values())
+            for row in rows:
+                if row["id"] in self._inflight or row["pay_order_no"] in busy_orders:
+                    continue  # one delivery at a time per order keeps its notifies in order
+                self._inflight[row["id"]] = row["pay_order_no"]
+                busy_orders.add(row["pay_order_no"])
+                thread = threading.Thread(target=self._deliver, args=(row["id"],), daemon=True,
+                                          name=f"notify-{row['id']}")
+                self._threads.add(thread)
+                thread.start()
+
+    def next_due(self) -> float | None:
+        with self._lock:
+            busy = sorted(set(self._inflight.values()))
+        marks = ",".join("?" * len(busy))
+        rows = self.store.execute(
+            "SELECT MIN(a.due_ts - o.clock_offset) AS due FROM notify_attempts a JOIN orders o "
+            "ON o.pay_order_no = a.pay_order_no WHERE a.state = 'pending'"
+            + (f" AND a.pay_order_no NOT IN ({marks})" if busy else ""), tuple(busy))
+        due = rows[0]["due"]
+        return None if due is None else float(due)
+
+    def busy(self) -> bool:
+        with self._lock:
+            return bool(self._inflight)
+
+    def stop(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            threads = list(self._threads)
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    # -- one delivery ----------------------------------------------------------------------
+    def _deliver(self, attempt_id: int) -> None:
+        try:
+            self._send(attempt_id)
+        except Exception as exc:  # a bug must not leave the attempt pending forever
+            log.exception("notify attempt %s failed", attempt_id)
+            self.store.execute("UPDATE notify_attempts SET state = 'failed', error = ? "
+                               "WHERE id = ? AND state = 'pending'",
+                               (f"internal error: {type(exc).__name__}: {exc}", attempt_id))
+        finally:
+            with self._lock:
+                self._inflight.pop(attempt_id, None)
+                self._threads.discard(threading.current_thread())
+            self.sb.scheduler.wake()
+
+    def _send(self, attempt_id: int) -> None:
+        row = self.store.execute(
+            "SELECT a.*, n.url, n.body, n.policy, n.retry, n.dialect FROM notify_attempts a "
+            "JOIN notifies n ON n.id = a.notify_id WHERE a.id = ?", (attempt_id,))[0]
+        if row["state"] != "pending":
+            return
+        order = self.sb.engine.get(row["pay_order_no"])
+        policy = Policy.loads(row["policy"])
+        headers, sent_body, signed = notify_bodies.prepare(
+            self.sb.keys.platform_key, json.loads(row["body"]), signature=policy.signature,
+            tamper=policy.tamper)
+        with self.store.transaction():
+            self.store.execute(
+                "UPDATE notify_attempts SET sent_ts = ?, request_headers = ?, request_body = ?, "
+                "signed_string = ?, response_status = NULL, response_body = NULL, "
+                "latency_ms = NULL, error = NULL WHERE id = ?",
+                (self.sb.engine.now_for(order), json.dumps(headers, ensure_ascii=False),
+                 sent_body.decode(), signed.decode("utf-8", "replace"), attempt_id))
+        started = time.monotonic()
+        status, answer, error = self._post(str(row["url"]), sent_body, headers)
+        elapsed = time.monotonic() - started
+        if error is None:
+            error = self._judge(row["dialect"], status, answer)
+        ladder = self.sb.settings.notify_ladder
+        attempt = int(row["attempt"])
+        retry = error is not None and bool(row["retry"]) and attempt <= len(ladder)
+        if error is None:
+            state = "delivered"
+        elif retry:
+            state = "failed"
+        else:
+            state = "given_up" if row["retry"] else "failed"
+        with self.store.transaction() as conn:
+            conn.execute("UPDATE notify_attempts SET state = ?, response_status = ?, "
+                         "response_body = ?, latency_ms = ?, error = ? WHERE id = ?",
+                         (state, status, answer, int(elapsed * 1000), error, attempt_id))
+            if retry:
+                # the next place on the ladder, counted from this attempt's scheduled time
+                due = float(row["due_ts"]) + elapsed * self.sb.clock.speed + ladder[attempt - 1]
+                conn.execute("INSERT INTO notify_attempts (notify_id, pay_order_no, attempt, "
+                             "state, due_ts) VALUES (?, ?, ?, 'pending', ?)",
+                             (row["notify_id"], row["pay_order_no"], attempt + 1, due))
+
+    def _post(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, str | None,
+                                                                           str | None]:
+        timeout = self.sb.settings.notify_timeout
+        try:
+            with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False,
+                              verify=_tls_context()) as client:
+                with client.stream("POST", url, content=body, headers=headers) as response:
+                    answer = b""
+                    for chunk in response.iter_bytes():
+                        answer += chunk
+                        if len(answer) >= MAX_ANSWER_BYTES:
+                            break
+                    text = answer[:MAX_ANSWER_BYTES].decode("utf-8", "replace")
+                    if response.is_redirect:
+                        where = response.headers.get("location", "?")
+                        return (response.status_code, text,
+                                f"HTTP {response.status_code} redirect to {where} not followed")
+                    return response.status_code, text, None
+        except httpx.TimeoutException:
+            return None, None, f"no answer within {timeout:g}s (timeout)"
+        except httpx.HTTPError as exc:
+            return None, None, f"{type(exc).__name__}: {exc}"
+
+    def _judge(self, dialect: str, status: int | None, answer: str | None) -> str | None:
+        return notify_bodies.ack_problem(self.sb.schemas, dialect, status, answer)
+
+    def _view(self, row: Any) -> dict[str, Any]:
+        fmt = self.sb.clock.format
+        return {
+            "id": row["id"], "pay_order_no": row["pay_order_no"], "sequence": row["sequence"],
+            "attempt": row["attempt"], "kind": row["kind"], "dialect": row["dialect"],
+            "url": row["url"], "state": row["state"],
+            "scheduled_at": fmt(row["due_ts"]),
+            "sent_at": fmt(row["sent_ts"]) if row["sent_ts"] is not None else None,
+            "policy": json.loads(row["policy"]),
+            "request_headers": json.loads(row["request_headers"]) if row["request_headers"] else None,
+            "request_body": row["request_body"], "signed_string": row["signed_string"],
+            "response_status": row["response_status"], "response_body": row["response_body"],
+            "latency_ms": row["latency_ms"], "error": row["error"],
+            "body": json.loads(row["body"]),
+        }
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    # made once: building a fresh one costs tens of milliseconds per delivery
+    return httpx.create_ssl_context()
+
+
+_SELECT = ("SELECT a.*, n.sequence, n.kind, n.dialect, n.url, n.body, n.policy "
+           "FROM notify_attempts a JOIN notifies n ON n.id = a.notify_id")
+

@@ -1,0 +1,187 @@
+"""``lakala-sandbox notify-check --url URL``: does a merchant's notify handler check what it gets?
+
+It sends, signed with the platform key of a sandbox data directory (the certificate the handler
+must trust is printed first): a correct notify (the success ack is expected), then one with a
+signature that does not verify, one with a timestamp an hour old, one whose amount was changed
+after signing (each must be refused) and the first one again (it must be acknowledged again,
+idempotently). It prints a table with the reason for each verdict; the exit code is 1 if any
+check failed, 2 if it could not run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from sandbox import notify_bodies, signing
+from sandbox.clock import Clock
+from sandbox.config import Settings
+from sandbox.engine import Order
+from sandbox.ids import Ids
+from sandbox.keys import PLATFORM_CERT, PLATFORM_KEY
+from sandbox.resources import schemas_dir
+from sandbox.schemas import Schemas
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    expect: str  # "ack" or "refuse"
+    signature: str = "valid"
+    tamper: str | None = None
+    refused_for: str = ""
+
+
+CHECKS = (
+    Check("signed", "ack"),
+    Check("bad signature", "refuse", signature="bad",
+          refused_for="its signature does not verify with the platform certificate"),
+    Check("stale timestamp", "refuse", signature="stale",
+          refused_for="its timestamp is an hour old (a replayed notify)"),
+    Check("tampered amount", "refuse", tamper="amount",
+          refused_for="its total_amount was changed after signing"),
+    Check("duplicate", "ack"),
+)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    check: Check
+    status: int | None
+    answer: str
+    passed: bool
+    reason: str
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--url", required=True, help="your notify handler, e.g. http://127.0.0.1:8000/notify")
+    p.add_argument("--dialect", choices=["v3", "v1"], default="v3",
+                   help="v3: Lakala's notify and SUCCESS ack (default); v1: the seed's and 000000")
+    p.add_argument("--data-dir", help="sandbox data directory whose platform key signs "
+                                      "(default: the sandbox's, ./.lakala-sandbox)")
+    p.add_argument("--out-order-no", help="out_order_no to report (default: a new NOTIFY-CHECK-… one)")
+    p.add_argument("--pay-order-no", help="pay_order_no to report (default: a new one)")
+    p.add_argument("--amount", type=int, default=100, help="total_amount in fen (default 100)")
+    p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for each answer")
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = Settings.from_env().replace(data_dir=args.data_dir)
+    folder = settings.data_path
+    try:
+        key = signing.load_private_key((folder / PLATFORM_KEY).read_bytes())
+        cert = signing.load_certificate((folder / PLATFORM_CERT).read_bytes())
+    except (OSError, ValueError) as exc:
+        print(f"lakala-sandbox notify-check: no platform key in {folder} ({exc}).\n"
+              "Start the sandbox once with that --data-dir (it makes its keys there), or pass "
+              "the --data-dir of the sandbox your handler trusts.", file=sys.stderr)
+        return 2
+    if args.amount < 1:
+        print("lakala-sandbox notify-check: --amount must be at least 1 fen", file=sys.stderr)
+        return 2
+    order = sample_order(settings, args.dialect, args.url, out_order_no=args.out_order_no,
+                         pay_order_no=args.pay_order_no, amount=args.amount)
+    clock = Clock(tz=settings.timezone)
+    body = notify_bodies.build(settings, order, order.trades[0], clock.now14())
+    print(f"Signing with the platform key in {folder}. Your handler must verify notifies with\n"
+          f"  {folder / PLATFORM_CERT} (serial {signing.serial_hex(cert)}, "
+          f"{cert.subject.rfc4514_string()}),\n"
+          f"  the file a running sandbox serves at /sandbox/keys/platform.cer.\n"
+          f"Dialect {args.dialect}: the success ack is {notify_bodies.ack_text(args.dialect)}. "
+          f"Notifies report out_order_no {order.out_order_no}, pay_order_no {order.pay_order_no}, "
+          f"total_amount {order.total_amount}.\n")
+    outcomes = check_handler(args.url, key, args.dialect, body, Schemas(schemas_dir(), clock),
+                             timeout=args.timeout)
+    print(render(outcomes))
+    failed = sum(not o.passed for o in outcomes)
+    print(f"\n{len(outcomes) - failed} of {len(outcomes)} checks passed.")
+    return 1 if failed else 0
+
+
+def sample_order(settings: Settings, dialect: str, notify_url: str, *, out_order_no: str | None,
+                 pay_order_no: str | None, amount: int) -> Order:
+    """A paid order as the sandbox would hold it, to build a realistic notify body from."""
+    ids = Ids()
+    clock = Clock(tz=settings.timezone)
+    now, now_dt = clock.timestamp(), clock.now()
+    trade = {
+        "trade_no": ids.trade_no(now_dt), "log_no": ids.log_no(now_dt),
+        "trade_ref_no": ids.trade_ref_no(), "trade_type": "PAY", "trade_status": "S",
+        "trade_amount": amount, "payer_amount": amount, "trade_time": clock.format(now),
+        "pay_mode": "ALIPAY", "busi_type": "SCPAY", "acc_trade_no": ids.acc_trade_no("ALIPAY", now_dt),
+        "settle_merchant_no": settings.merchant_no, "settle_term_no": settings.term_no,
+        "origin_trade_no": None, **ids.payer("ALIPAY"),
+    }
+    data: dict[str, Any] = {
+        "merchant_no": settings.merchant_no, "out_order_no": out_order_no or
+        f"NOTIFY-CHECK-{int(time.time())}", "total_amount": amount, "order_info": "notify-check",
+        "order_create_time": clock.format(now - 60), "order_efficient_time": clock.format(now + 3600),
+        "notify_url": notify_url, "channel_id": settings.channel_id, "term_no": settings.term_no,
+    }
+    return Order(seq=0, pay_order_no=pay_order_no or ids.pay_order_no(now_dt),
+                 merchant_no=data["merchant_no"], out_order_no=data["out_order_no"],
+                 dialect=dialect, stored_status=2, request_hash="", created_ts=now - 60,
+                 efficient_ts=now + 3600, clock_offset=0.0, updated_ts=now, data=data,
+                 trades=[trade], status=2)
+
+
+def check_handler(url: str, key: Any, dialect: str, body: dict[str, Any], schemas: Schemas, *,
+                  timeout: float) -> list[Outcome]:
+    outcomes = []
+    with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client:
+        for check in CHECKS:
+            headers, sent, _ = notify_bodies.prepare(key, body, signature=check.signature,
+                                                     tamper=check.tamper)
+            try:
+                response = client.post(url, content=sent, headers=headers)
+            except httpx.HTTPError as exc:
+                outcomes.append(Outcome(check, None, "", False,
+                                        f"no answer from {url}: {type(exc).__name__}: {exc}"))
+                continue
+            answer = response.text[:200]
+            problem = notify_bodies.ack_problem(schemas, dialect, response.status_code, response.text)
+            outcomes.append(_verdict(check, response.status_code, answer, problem, dialect))
+    return outcomes
+
+
+def _verdict(check: Check, status: int, answer: str, problem: str | None, dialect: str) -> Outcome:
+    acked = problem is None
+    if check.expect == "ack":
+        if acked:
+            why = ("acknowledged again: duplicates are answered idempotently"
+                   if check.name == "duplicate" else "acknowledged")
+            return Outcome(check, status, answer, True, why)
+        what = "the same notify again" if check.name == "duplicate" else "a correctly signed notify"
+        return Outcome(check, status, answer, False,
+                       f"{what} must be acknowledged with {notify_bodies.ack_text(dialect)}; "
+                       f"{problem}")
+    if acked:
+        return Outcome(check, status, answer, False,
+                       f"acknowledged although {check.refused_for}: the handler must refuse it")
+    return Outcome(check, status, answer, True, f"refused ({check.refused_for})")
+
+
+def render(outcomes: list[Outcome]) -> str:
+    rows = [("check", "expected", "answer", "result", "why")]
+    for o in outcomes:
+        answer = f"{o.status} {o.answer}".strip() if o.status is not None else "-"
+        rows.append((o.check.name, o.check.expect, _short(answer, 40),
+                     "PASS" if o.passed else "FAIL", o.reason))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = []
+    for index, row in enumerate(rows):
+        cells = [row[i].ljust(widths[i]) for i in range(4)] + [row[4]]
+        lines.append("  ".join(cells).rstrip())
+        if index == 0:
+            lines.append("  ".join("-" * w for w in widths) + "  " + "-" * 3)
+    return "\n".join(lines)
+
+
+def _short(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

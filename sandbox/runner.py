@@ -1,0 +1,241 @@
+"""``sb.scenarios``: picks a scenario for every new order and runs its steps on the order's clock.
+
+A run is a row in ``scenario_runs`` (the steps as they were when the order was made, the next
+step and when it is due), so a wait in progress survives a restart. Waits are counted from the
+time the previous step was due, so advancing the clock an hour runs every step that fell in that
+hour, each at its own time (the clock is walked through them by ``timekeeper.py``). An action
+step is ``engine.apply`` exactly as a page click is; a step the order's state forbids stops the
+run with the engine's reason, visible in ``GET /sandbox/api/orders/{no}/scenario``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from jsonschema import Draft202012Validator, FormatChecker
+
+from sandbox.engine import ACTIONS, Change, Order
+from sandbox.errors import SandboxError
+from sandbox.faults import Faults
+from sandbox.resources import scenarios_dir
+from sandbox.scenarios import Catalog, CreateView, Scenario, load_catalog, rule_text
+from sandbox.schemas import BASE_URI, Schemas
+
+if TYPE_CHECKING:
+    from sandbox.runtime import Sandbox
+
+log = logging.getLogger("lakala_sandbox.scenarios")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS scenario_runs (
+    pay_order_no TEXT PRIMARY KEY REFERENCES orders(pay_order_no) ON DELETE CASCADE,
+    scenario TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    steps TEXT NOT NULL,
+    step_index INTEGER NOT NULL,
+    due_ts REAL NOT NULL,
+    state TEXT NOT NULL,
+    error TEXT,
+    log TEXT NOT NULL DEFAULT '[]'
+);
+CREATE INDEX IF NOT EXISTS scenario_runs_active ON scenario_runs (state, due_ts);
+"""
+MAX_STEPS_PER_PASS = 10_000
+
+
+def fragment_problems(schemas: Schemas, name: str) -> Callable[[Any], list[str]]:
+    """A checker for one ``$defs`` entry of the scenario schema: value -> messages."""
+    validator = Draft202012Validator({"$ref": f"{BASE_URI}scenario.schema.json#/$defs/{name}"},
+                                     registry=schemas.registry, format_checker=FormatChecker())
+
+    def problems(value: Any) -> list[str]:
+        found = []
+        for error in validator.iter_errors(value):
+            where = ".".join(str(p) for p in error.absolute_path)
+            found.append(f"{where + ': ' if where else ''}{rule_text(error)}")
+        return found
+
+    return problems
+
+
+class Scenarios:
+    def __init__(self, sb: Sandbox) -> None:
+        self.sb = sb
+        self.store = sb.store
+        self.catalog: Catalog = load_catalog(sb.settings.scenarios_dir, scenarios_dir(),
+                                             sb.settings.default_scenario)
+        self.default = sb.settings.default_scenario
+        self.faults = Faults(sb.store)
+        self.lock = threading.RLock()
+        self._step_problems = fragment_problems(sb.schemas, "step")
+        self.store.executescript(SCHEMA)
+        sb.engine.listeners.append(self._on_change)
+
+    # -- the catalog -----------------------------------------------------------------------
+    def list(self) -> dict[str, Any]:
+        return {"default": self.default, "scenarios": [s.as_dict() for s in self.catalog.scenarios]}
+
+    def get(self, name: str) -> Scenario:
+        scenario = self.catalog.get(name)
+        if scenario is None:
+            raise SandboxError("SCENARIO_NOT_FOUND", name=name, known=", ".join(self.catalog.names()))
+        return scenario
+
+    def set_default(self, name: str) -> Scenario:
+        """The scenario orders get when nothing names or matches another (until restart)."""
+        scenario = self.get(name)
+        self.default = scenario.name
+        return scenario
+
+    def choose(self, view: CreateView) -> tuple[Scenario, str]:
+        return self.catalog.choose(view, self.default)
+
+    # -- runs ------------------------------------------------------------------------------
+    def run_for(self, pay_order_no: str) -> dict[str, Any] | None:
+        rows = self.store.execute("SELECT * FROM scenario_runs WHERE pay_order_no = ?",
+                                  (pay_order_no,))
+        if not rows:
+            return None
+        r = rows[0]
+        steps = json.loads(r["steps"])
+        return {"pay_order_no": r["pay_order_no"], "scenario": r["scenario"], "reason": r["reason"],
+                "state": r["state"], "error": r["error"], "steps": steps,
+                "next_step": r["step_index"] if r["state"] == "active" else None,
+                "next_due_at": self.sb.clock.format(r["due_ts"]) if r["state"] == "active" else None,
+                "log": json.loads(r["log"])}
+
+    def _on_change(self, change: Change) -> None:
+        if change.action != "create" or getattr(self.sb.settings, "mode", "sandbox") == "real":
+            return
+        order = change.order
+        view = CreateView.of(order.dialect, order.data, change.options.get("headers"))
+        try:
+            scenario, reason = self.choose(view)
+        except SandboxError:  # an engine.create that skipped the endpoints' check
+            scenario, reason = self.get(self.default), "default (the named scenario is not loaded)"
+        self.start(order, scenario, reason)
+
+    def start(self, order: Order, scenario: Scenario, reason: str) -> None:
+        state = "active" if scenario.steps else "done"
+        self.store.execute(
+            "INSERT OR REPLACE INTO scenario_runs (pay_order_no, scenario, reason, steps, "
+            "step_index, due_ts, state) VALUES (?, ?, ?, ?, 0, ?, ?)",
+            (order.pay_order_no, scenario.name, reason,
+             json.dumps(list(scenario.steps), ensure_ascii=False), self.sb.engine.now_for(order),
+             state))
+        if state == "active":
+            self.sb.scheduler.wake()
+
+    def run_step(self, pay_order_no: str, step: Any, *, source: str = "admin") -> Order:
+        """Run one step now, as a page click or an admin call would (``wait`` is refused)."""
+        problems = self._step_problems(step)
+        if problems:
+            raise SandboxError("INVALID_PARAM", field="step", rule=problems[0])
+        (key, value), = step.items()
+        if key == "wait":
+            raise SandboxError("INVALID_PARAM", field="step",
+                               rule="wait only makes sense in a scenario file; advance the clock")
+        order = self.sb.engine.get(pay_order_no)
+        self._execute(order, key, value, source=source, scenario=None)
+        return self.sb.engine.get(pay_order_no)
+
+    # -- the scheduler's job ---------------------------------------------------------------
+    def run_due(self) -> None:
+        with self.lock:
+            for _ in range(MAX_STEPS_PER_PASS):
+                rows = self.store.execute(
+                    "SELECT r.pay_order_no FROM scenario_runs r JOIN orders o "
+                    "ON o.pay_order_no = r.pay_order_no WHERE r.state = 'active' "
+                    "AND r.due_ts <= ? + o.clock_offset ORDER BY r.due_ts - o.clock_offset "
+                    "LIMIT 1", (self.sb.clock.timestamp(),))
+                if not rows:
+                    return
+                self._continue(rows[0]["pay_order_no"])
+
+    def next_due(self) -> float | None:
+        rows = self.store.execute(
+            "SELECT MIN(r.due_ts - o.clock_offset) AS due FROM scenario_runs r JOIN orders o "
+            "ON o.pay_order_no = r.pay_order_no WHERE r.state = 'active'")
+        due = rows[0]["due"]
+        return None if due is None else float(due)
+
+    def next_due_for(self, pay_order_no: str) -> float | None:
+        """When the order's run next has something to do, on the order's own clock."""
+        rows = self.store.execute("SELECT due_ts FROM scenario_runs WHERE pay_order_no = ? "
+                                  "AND state = 'active'", (pay_order_no,))
+        return float(rows[0]["due_ts"]) if rows else None
+
+    def busy(self) -> bool:
+        return False
+
+    def stop(self, timeout: float) -> None:
+        return None
+
+    def _continue(self, pay_order_no: str) -> None:
+        """Run the order's steps from the current one until a wait that is not over, or the end."""
+        row = self.store.execute("SELECT * FROM scenario_runs WHERE pay_order_no = ?",
+                                 (pay_order_no,))[0]
+        steps: list[dict[str, Any]] = json.loads(row["steps"])
+        index, due = int(row["step_index"]), float(row["due_ts"])
+        entries: list[dict[str, Any]] = json.loads(row["log"])
+        while index < len(steps):
+            order = self.sb.engine.get(pay_order_no)
+            (key, value), = steps[index].items()
+            if key == "wait":
+                due = order.efficient_ts if value == "expiry" else due + float(value)
+                index += 1
+                if due > self.sb.engine.now_for(order):
+                    self._save(pay_order_no, index, due, "active", None, entries)
+                    return
+                continue
+            at = self.sb.clock.format(self.sb.engine.now_for(order))
+            try:
+                with self.store.transaction():
+                    self._execute(order, key, value, source="scenario", scenario=row["scenario"])
+                    entries.append({"step": index, "action": key, "at": at, "ok": True})
+                    self._save(pay_order_no, index + 1, due, "active", None, entries)
+            except SandboxError as error:
+                message = f"step {index + 1} ({key}): {error.message}"
+                entries.append({"step": index, "action": key, "at": at, "ok": False,
+                                "error": error.message})
+                self._save(pay_order_no, index, due, "failed", message, entries)
+                return
+            except Exception as exc:  # a bug: stop this run, keep the worker alive
+                log.exception("scenario step failed for %s", pay_order_no)
+                self._save(pay_order_no, index, due, "failed",
+                           f"step {index + 1} ({key}): internal error {type(exc).__name__}", entries)
+                return
+            index += 1
+        self._save(pay_order_no, index, due, "done", None, entries)
+
+    def _save(self, pay_order_no: str, index: int, due: float, state: str, error: str | None,
+              entries: list[dict[str, Any]]) -> None:
+        self.store.execute("UPDATE scenario_runs SET step_index = ?, due_ts = ?, state = ?, "
+                           "error = ?, log = ? WHERE pay_order_no = ?",
+                           (index, due, state, error, json.dumps(entries, ensure_ascii=False),
+                            pay_order_no))
+
+    def _execute(self, order: Order, key: str, value: Any, *, source: str,
+                 scenario: str | None) -> None:
+        if key in ACTIONS:
+            options: dict[str, Any] = dict(value or {})
+            pay_mode = options.pop("pay_mode", None)
+            if key == "expire" and order.status == 4:
+                return  # already expired by its own clock: the step's goal holds
+            if scenario is not None:
+                options["scenario"] = scenario
+            self.sb.engine.apply(order.pay_order_no, key, pay_mode=pay_mode, source=source,
+                                 options=options)
+        elif key == "notify":
+            self.sb.notifier.send(order.pay_order_no, value, kind="scenario" if scenario else source)
+        elif key == "fault":
+            spec = dict(value)
+            call = spec.pop("call", "any")
+            times = int(spec.pop("times", 1))
+            self.faults.arm(None if call == "create" else order.pay_order_no, call, spec, times)
+        else:
+            raise SandboxError("INVALID_PARAM", field="step", rule=f"unknown step {key!r}")

@@ -1,0 +1,172 @@
+"""A merchant's notify handler on 127.0.0.1 that checks signatures, and a sandbox served by uvicorn
+in a thread: the two ends of a notify, for the notifier and scenario tests."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+
+import httpx
+import uvicorn
+
+from sandbox import signing
+from sandbox.runtime import Sandbox
+from tests.conftest import make_app
+
+V3_ACK = {"code": "SUCCESS", "message": "执行成功"}
+V1_ACK = {"code": "000000", "msg": "Notification received successfully"}
+FAIL = {"code": "FAIL", "message": "失败"}
+MAX_SKEW = 300
+
+
+@dataclass
+class Delivery:
+    """One notify as the handler saw it, and how it answered."""
+
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    verified: bool
+    fresh: bool
+    status: int
+    answer: dict[str, Any]
+    received: float = field(default_factory=time.monotonic)
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    @property
+    def acked(self) -> bool:
+        return self.answer in (V3_ACK, V1_ACK)
+
+
+class Receiver:
+    """``with Receiver(platform_cer_pem) as rx: ... rx.url("/notify") ... rx.wait_for(2)``.
+
+    Verifies every notify with the certificate the sandbox serves, refuses (HTTP 401) one that
+    does not verify or whose timestamp is more than 5 minutes off, and otherwise answers the
+    dialect's ack, or FAIL while ``fail_next(n)`` lasts. ``hold[path] = s`` delays the answer.
+    """
+
+    def __init__(self, certificate_pem: bytes) -> None:
+        self.public_key = signing.certificate_public_key(signing.load_certificate(certificate_pem))
+        self.deliveries: list[Delivery] = []
+        self.hold: dict[str, float] = {}
+        self._fail = 0
+        self._cond = threading.Condition()
+        self._closing = threading.Event()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - the http.server hook name
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                receiver._closing.wait(receiver.hold.get(self.path, 0))
+                status, answer, delivery = receiver._answer(self.path, dict(self.headers), body)
+                raw = json.dumps(answer, ensure_ascii=False).encode()
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json; charset=utf-8")
+                    self.send_header("Content-Length", str(len(raw)))
+                    self.end_headers()
+                    self.wfile.write(raw)
+                except OSError:
+                    pass  # the sandbox gave up waiting (its timeout); the delivery still counts
+                with receiver._cond:
+                    receiver.deliveries.append(delivery)
+                    receiver._cond.notify_all()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
+                                        daemon=True)
+
+    def url(self, path: str = "/notify") -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}{path}"
+
+    def fail_next(self, count: int) -> None:
+        with self._cond:
+            self._fail = count
+
+    def _answer(self, path: str, headers: dict[str, str],
+                body: bytes) -> tuple[int, dict[str, Any], Delivery]:
+        lower = {k.lower(): v for k, v in headers.items()}
+        verified, fresh = False, False
+        try:
+            fields = signing.parse_authorization(lower.get("authorization"))
+            signed = signing.notify_string(fields["timestamp"], fields["nonce_str"], body)
+            verified = signing.verify(self.public_key, signed, fields["signature"])
+            fresh = abs(int(fields["timestamp"]) - time.time()) <= MAX_SKEW
+        except (ValueError, KeyError):
+            pass
+        with self._cond:
+            if not (verified and fresh):
+                status, answer = 401, FAIL
+            elif self._fail > 0:
+                self._fail -= 1
+                status, answer = 200, FAIL
+            else:
+                status = 200
+                answer = V3_ACK if b'"order_trade_info"' in body else V1_ACK
+        return status, answer, Delivery(path, lower, body, verified, fresh, status, answer)
+
+    def wait_for(self, count: int, timeout: float = 10.0) -> list[Delivery]:
+        """At least ``count`` deliveries, within ``timeout`` seconds (AssertionError otherwise)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while len(self.deliveries) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"{len(self.deliveries)} notifies arrived, wanted {count}")
+                self._cond.wait(left)
+            return list(self.deliveries)
+
+    def __enter__(self) -> Receiver:
+        self._thread.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._closing.set()
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(5)
+
+
+class LiveSandbox:
+    """``make_app(**settings)`` served by uvicorn on a free loopback port, lifespan included."""
+
+    def __init__(self, **settings: Any) -> None:
+        self.app = make_app(**settings)
+        self.sb: Sandbox = self.app.state.sandbox
+        self._socket = socket.socket()
+        self._socket.bind(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
+        self._server = uvicorn.Server(uvicorn.Config(self.app, lifespan="on", log_level="warning"))
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._socket]},
+                                        daemon=True)
+        self.http = httpx.Client(base_url=self.url, trust_env=False, timeout=10)
+
+    def __enter__(self) -> LiveSandbox:
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.http.close()
+        self._server.should_exit = True
+        self._thread.join(15)
+        self._socket.close()
