@@ -90,7 +90,7 @@ class Proxy:
         data = reply.resp_data or {}
         extra.update({k: data[k] for k in ("channel_id", "counter_url", "order_create_time")
                       if data.get(k)})
-        order, _ = sb.engine.create("v1", req, request_hash=digest, base_url=self.notify_url,
+        order, _ = sb.engine.create("v1", req, request_hash=digest, base_url=sb.base_url(request),
                                     extra=extra, source="proxy",
                                     options={"headers": dict(request.headers)},
                                     pay_order_no=str(data["pay_order_no"]))
