@@ -21,10 +21,17 @@ MAX_SPEED = 1_000_000
 
 def number(body: dict[str, Any], name: str, *, maximum: float) -> float:
     value = body.get(name)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
-            or not 0 <= value <= maximum:
-        raise SandboxError("INVALID_PARAM", field=name,
-                           rule=f"must be a number from 0 to {maximum:g} (got {value!r})")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or not 0 <= value <= maximum
+    ):
+        raise SandboxError(
+            "INVALID_PARAM",
+            field=name,
+            rule=f"must be a number from 0 to {maximum:g} (got {value!r})",
+        )
     return float(value)
 
 
@@ -50,8 +57,11 @@ async def set_clock(request: Request) -> Response:
     except ValueError:
         timestamp = None
     if timestamp is None:
-        raise SandboxError("INVALID_PARAM", field="time",
-                           rule=f"must be yyyyMMddHHmmss in {sb.clock.tz} (got {text!r})")
+        raise SandboxError(
+            "INVALID_PARAM",
+            field="time",
+            rule=f"must be yyyyMMddHHmmss in {sb.clock.tz} (got {text!r})",
+        )
     return json_response({"clock": sb.timekeeper.set(timestamp)})
 
 

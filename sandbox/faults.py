@@ -50,8 +50,13 @@ class DroppedResponse(Response):
         super().__init__(status_code=200)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"64")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", b"64")],
+            }
+        )
         raise ConnectionDropped("a scenario dropped this connection")
 
 
@@ -78,11 +83,14 @@ class Faults:
         self.store = store
         store.executescript(SCHEMA)
 
-    def arm(self, pay_order_no: str | None, call: str, spec: dict[str, Any], times: int = 1) -> None:
+    def arm(
+        self, pay_order_no: str | None, call: str, spec: dict[str, Any], times: int = 1
+    ) -> None:
         """``pay_order_no`` None with ``call="create"``: the next create of any order."""
-        self.store.execute("INSERT INTO scenario_faults (pay_order_no, call, spec, remaining) "
-                           "VALUES (?, ?, ?, ?)",
-                           (pay_order_no, call, json.dumps(spec, ensure_ascii=False), times))
+        self.store.execute(
+            "INSERT INTO scenario_faults (pay_order_no, call, spec, remaining) VALUES (?, ?, ?, ?)",
+            (pay_order_no, call, json.dumps(spec, ensure_ascii=False), times),
+        )
 
     def take(self, pay_order_no: str | None, operation: str) -> dict[str, Any] | None:
         """Use up one armed fault for this call, if any."""
@@ -91,19 +99,23 @@ class Faults:
             row = conn.execute(
                 "SELECT id, spec, remaining FROM scenario_faults WHERE pay_order_no IS ? "
                 f"AND call IN ({','.join('?' * len(calls))}) AND remaining > 0 ORDER BY id LIMIT 1",
-                (pay_order_no, *calls)).fetchone()
+                (pay_order_no, *calls),
+            ).fetchone()
             if row is None:
                 return None
             if row["remaining"] > 1:
-                conn.execute("UPDATE scenario_faults SET remaining = remaining - 1 WHERE id = ?",
-                             (row["id"],))
+                conn.execute(
+                    "UPDATE scenario_faults SET remaining = remaining - 1 WHERE id = ?",
+                    (row["id"],),
+                )
             else:
                 conn.execute("DELETE FROM scenario_faults WHERE id = ?", (row["id"],))
         return dict(json.loads(row["spec"]))
 
 
-async def before_call(sb: Sandbox, request: Request, dialect: str, operation: str,
-                      req: dict[str, Any]) -> None:
+async def before_call(
+    sb: Sandbox, request: Request, dialect: str, operation: str, req: dict[str, Any]
+) -> None:
     """The endpoints' hook: pick the create's scenario (refusing an unknown name) and play any
     fault meant for this call."""
     if getattr(sb.settings, "mode", "sandbox") == "real":
@@ -114,8 +126,11 @@ async def before_call(sb: Sandbox, request: Request, dialect: str, operation: st
     else:
         merchant_no = str(req.get("merchant_no") or sb.settings.merchant_no)
         try:
-            order = sb.engine.find(merchant_no, out_order_no=req.get("out_order_no"),
-                                   pay_order_no=req.get("pay_order_no"))
+            order = sb.engine.find(
+                merchant_no,
+                out_order_no=req.get("out_order_no"),
+                pay_order_no=req.get("pay_order_no"),
+            )
         except SandboxError:
             return  # the handler answers "not found" as usual
         spec = sb.scenarios.faults.take(order.pay_order_no, operation)

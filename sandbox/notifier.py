@@ -34,6 +34,7 @@ import httpx
 from sandbox import notify_bodies
 from sandbox.engine import Change, Order
 from sandbox.errors import SandboxError
+from sandbox.runner import DUE_SLACK
 
 if TYPE_CHECKING:
     from sandbox.runtime import Sandbox
@@ -77,9 +78,12 @@ CREATE INDEX IF NOT EXISTS notify_attempts_by_order ON notify_attempts (pay_orde
 
 NOTIFIED_ACTIONS = ("pay", "fail", "refund", "cancel")
 MAX_ANSWER_BYTES = 64 * 1024
-POLICY_WORDS = {
-    "now": {}, "never": {"send": False}, "twice": {"copies": 2},
-    "bad_signature": {"signature": "bad"}, "stale_timestamp": {"signature": "stale"},
+POLICY_WORDS: dict[str, dict[str, Any]] = {
+    "now": {},
+    "never": {"send": False},
+    "twice": {"copies": 2},
+    "bad_signature": {"signature": "bad"},
+    "stale_timestamp": {"signature": "stale"},
     "tampered_amount": {"tamper": "amount"},
 }
 
@@ -104,13 +108,20 @@ class Policy:
             raise SandboxError("INVALID_PARAM", field="notify", rule=found[0])
         if isinstance(value, str):
             if value not in POLICY_WORDS:
-                raise SandboxError("INVALID_PARAM", field="notify",
-                                   rule="must be one of " + ", ".join(POLICY_WORDS))
+                raise SandboxError(
+                    "INVALID_PARAM",
+                    field="notify",
+                    rule="must be one of " + ", ".join(POLICY_WORDS),
+                )
             return cls(**POLICY_WORDS[value])
         if not isinstance(value, dict):
             raise SandboxError("INVALID_PARAM", field="notify", rule="must be a word or a mapping")
-        return cls(after=float(value.get("after", 0)), copies=int(value.get("copies", 1)),
-                   signature=str(value.get("signature", "valid")), tamper=value.get("tamper"))
+        return cls(
+            after=float(value.get("after", 0)),
+            copies=int(value.get("copies", 1)),
+            signature=str(value.get("signature", "valid")),
+            tamper=value.get("tamper"),
+        )
 
     def dumps(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -121,7 +132,8 @@ class Policy:
 
 
 class Notifier:
-    """``sb.notifier``: the outbox. ``attempts(no)``, ``send_now(no)``, ``replay(id)``, ``drain()``."""
+    """``sb.notifier``: the outbox; ``attempts(no)``, ``send_now(no)``, ``replay(id)``, ``drain()``.
+    """
 
     def __init__(self, sb: Sandbox) -> None:
         self.sb = sb
@@ -135,8 +147,9 @@ class Notifier:
 
     # -- what the admin API and the page read ----------------------------------------------
     def attempts(self, pay_order_no: str) -> list[dict[str, Any]]:
-        rows = self.store.execute(_SELECT + " WHERE a.pay_order_no = ? ORDER BY a.id",
-                                  (pay_order_no,))
+        rows = self.store.execute(
+            _SELECT + " WHERE a.pay_order_no = ? ORDER BY a.id", (pay_order_no,)
+        )
         return [self._view(r) for r in rows]
 
     def attempt(self, attempt_id: int) -> dict[str, Any]:
@@ -167,13 +180,17 @@ class Notifier:
     def replay(self, attempt_id: int) -> dict[str, Any]:
         """The body of a past attempt's notify again, freshly and correctly signed, sent once."""
         old = self.attempt(attempt_id)
-        row = self.store.execute("SELECT n.* FROM notifies n JOIN notify_attempts a "
-                                 "ON a.notify_id = n.id WHERE a.id = ?", (attempt_id,))[0]
+        row = self.store.execute(
+            "SELECT n.* FROM notifies n JOIN notify_attempts a "
+            "ON a.notify_id = n.id WHERE a.id = ?",
+            (attempt_id,),
+        )[0]
         order = self.sb.engine.get(old["pay_order_no"])
         if not row["url"]:
             raise SandboxError("NO_NOTIFY_URL", pay_order_no=order.pay_order_no)
-        ids = self._insert(order, json.loads(row["body"]), Policy(), kind="replay", retry=False,
-                           url=row["url"])
+        ids = self._insert(
+            order, json.loads(row["body"]), Policy(), kind="replay", retry=False, url=row["url"]
+        )
         return self.attempt(ids[0])
 
     def parse_policy(self, value: Any) -> Policy:
@@ -192,52 +209,101 @@ class Notifier:
             self._record_skip(change.order, change.action, error.message)
             return
         if change.trade is None and change.order.dialect != "v1":
-            self._record_skip(change.order, change.action,
-                              "a v3 notify reports a trade (order_trade_info) and this "
-                              f"{change.action} has none")
+            self._record_skip(
+                change.order,
+                change.action,
+                f"a v3 notify reports a trade (order_trade_info) and this {change.action} has none",
+            )
             return
         try:
-            self._enqueue(change.order, change.trade, policy, kind=change.action,
-                          reason=change.options.get("reason"))
+            self._enqueue(
+                change.order,
+                change.trade,
+                policy,
+                kind=change.action,
+                reason=change.options.get("reason"),
+            )
         except Exception:  # a listener must not undo the change it hears about
             log.exception("cannot queue the notify for %s", change.order.pay_order_no)
 
-    def _enqueue(self, order: Order, trade: dict[str, Any] | None, policy: Policy, *, kind: str,
-                 reason: str | None = None) -> list[int]:
+    def _enqueue(
+        self,
+        order: Order,
+        trade: dict[str, Any] | None,
+        policy: Policy,
+        *,
+        kind: str,
+        reason: str | None = None,
+    ) -> list[int]:
         now14 = self.sb.clock.format(self.sb.engine.now_for(order))
         body = notify_bodies.build(self.sb.settings, order, trade, now14, reason=reason)
         self.sb.check_outgoing(notify_bodies.schema_name(order.dialect), body)
-        return self._insert(order, body, policy, kind=kind, retry=True,
-                            url=order.data.get("notify_url"))
+        return self._insert(
+            order, body, policy, kind=kind, retry=True, url=order.data.get("notify_url")
+        )
 
-    def _insert(self, order: Order, body: dict[str, Any], policy: Policy, *, kind: str,
-                retry: bool, url: str | None) -> list[int]:
+    def _insert(
+        self,
+        order: Order,
+        body: dict[str, Any],
+        policy: Policy,
+        *,
+        kind: str,
+        retry: bool,
+        url: str | None,
+    ) -> list[int]:
         now = self.sb.engine.now_for(order)
         skip = self._skip_reason(policy, url)
-        ids = []
+        ids: list[int] = []
         with self.store.transaction() as conn:
             for _ in range(policy.copies if skip is None else 1):
-                sequence = conn.execute("SELECT COALESCE(MAX(sequence), 0) + 1 FROM notifies "
-                                        "WHERE pay_order_no = ?", (order.pay_order_no,)).fetchone()[0]
+                sequence = conn.execute(
+                    "SELECT COALESCE(MAX(sequence), 0) + 1 FROM notifies WHERE pay_order_no = ?",
+                    (order.pay_order_no,),
+                ).fetchone()[0]
                 notify_id = conn.execute(
-                    "INSERT INTO notifies (pay_order_no, sequence, kind, dialect, url, body, policy, "
-                    "retry, created_ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (order.pay_order_no, sequence, kind, order.dialect, url,
-                     json.dumps(body, ensure_ascii=False), policy.dumps(), int(retry), now)).lastrowid
-                ids.append(conn.execute(
-                    "INSERT INTO notify_attempts (notify_id, pay_order_no, attempt, state, due_ts, "
-                    "error) VALUES (?, ?, 1, ?, ?, ?)",
-                    (notify_id, order.pay_order_no, "pending" if skip is None else "skipped",
-                     now + policy.after, skip)).lastrowid)
+                    "INSERT INTO notifies (pay_order_no, sequence, kind, dialect, url, body, "
+                    "policy, retry, created_ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        order.pay_order_no,
+                        sequence,
+                        kind,
+                        order.dialect,
+                        url,
+                        json.dumps(body, ensure_ascii=False),
+                        policy.dumps(),
+                        int(retry),
+                        now,
+                    ),
+                ).lastrowid
+                attempt_id = conn.execute(
+                    "INSERT INTO notify_attempts (notify_id, pay_order_no, attempt, state, "
+                    "due_ts, error) VALUES (?, ?, 1, ?, ?, ?)",
+                    (
+                        notify_id,
+                        order.pay_order_no,
+                        "pending" if skip is None else "skipped",
+                        now + policy.after,
+                        skip,
+                    ),
+                ).lastrowid
+                assert attempt_id is not None
+                ids.append(attempt_id)
         if skip is None:
             self.sb.scheduler.wake()
-        return [int(i) for i in ids]
+        return ids
 
     def _record_skip(self, order: Order, kind: str, why: str) -> None:
         body = {"pay_order_no": order.pay_order_no, "order_status": str(order.status)}
         with self.store.transaction():
-            ids = self._insert(order, body, Policy(send=False), kind=kind, retry=False,
-                               url=order.data.get("notify_url"))
+            ids = self._insert(
+                order,
+                body,
+                Policy(send=False),
+                kind=kind,
+                retry=False,
+                url=order.data.get("notify_url"),
+            )
             self.store.execute("UPDATE notify_attempts SET error = ? WHERE id = ?", (why, ids[0]))
 
     def _skip_reason(self, policy: Policy, url: str | None) -> str | None:
@@ -257,7 +323,9 @@ class Notifier:
         rows = self.store.execute(
             "SELECT a.id, a.pay_order_no FROM notify_attempts a JOIN orders o "
             "ON o.pay_order_no = a.pay_order_no WHERE a.state = 'pending' "
-            "AND a.due_ts <= ? + o.clock_offset ORDER BY a.due_ts - o.clock_offset, a.id", (now,))
+            "AND a.due_ts <= ? + o.clock_offset ORDER BY a.due_ts - o.clock_offset, a.id",
+            (now + DUE_SLACK,),
+        )
         with self._lock:
             busy_orders = set(self._inflight.values())
             for row in rows:
@@ -265,8 +333,9 @@ class Notifier:
                     continue  # one delivery at a time per order keeps its notifies in order
                 self._inflight[row["id"]] = row["pay_order_no"]
                 busy_orders.add(row["pay_order_no"])
-                thread = threading.Thread(target=self._deliver, args=(row["id"],), daemon=True,
-                                          name=f"notify-{row['id']}")
+                thread = threading.Thread(
+                    target=self._deliver, args=(row["id"],), daemon=True, name=f"notify-{row['id']}"
+                )
                 self._threads.add(thread)
                 thread.start()
 
@@ -277,7 +346,9 @@ class Notifier:
         rows = self.store.execute(
             "SELECT MIN(a.due_ts - o.clock_offset) AS due FROM notify_attempts a JOIN orders o "
             "ON o.pay_order_no = a.pay_order_no WHERE a.state = 'pending'"
-            + (f" AND a.pay_order_no NOT IN ({marks})" if busy else ""), tuple(busy))
+            + (f" AND a.pay_order_no NOT IN ({marks})" if busy else ""),
+            tuple(busy),
+        )
         due = rows[0]["due"]
         return None if due is None else float(due)
 
@@ -298,9 +369,11 @@ class Notifier:
             self._send(attempt_id)
         except Exception as exc:  # a bug must not leave the attempt pending forever
             log.exception("notify attempt %s failed", attempt_id)
-            self.store.execute("UPDATE notify_attempts SET state = 'failed', error = ? "
-                               "WHERE id = ? AND state = 'pending'",
-                               (f"internal error: {type(exc).__name__}: {exc}", attempt_id))
+            self.store.execute(
+                "UPDATE notify_attempts SET state = 'failed', error = ? "
+                "WHERE id = ? AND state = 'pending'",
+                (f"internal error: {type(exc).__name__}: {exc}", attempt_id),
+            )
         finally:
             with self._lock:
                 self._inflight.pop(attempt_id, None)
@@ -310,21 +383,32 @@ class Notifier:
     def _send(self, attempt_id: int) -> None:
         row = self.store.execute(
             "SELECT a.*, n.url, n.body, n.policy, n.retry, n.dialect FROM notify_attempts a "
-            "JOIN notifies n ON n.id = a.notify_id WHERE a.id = ?", (attempt_id,))[0]
+            "JOIN notifies n ON n.id = a.notify_id WHERE a.id = ?",
+            (attempt_id,),
+        )[0]
         if row["state"] != "pending":
             return
         order = self.sb.engine.get(row["pay_order_no"])
         policy = Policy.loads(row["policy"])
         headers, sent_body, signed = notify_bodies.prepare(
-            self.sb.keys.platform_key, json.loads(row["body"]), signature=policy.signature,
-            tamper=policy.tamper)
+            self.sb.keys.platform_key,
+            json.loads(row["body"]),
+            signature=policy.signature,
+            tamper=policy.tamper,
+        )
         with self.store.transaction():
             self.store.execute(
                 "UPDATE notify_attempts SET sent_ts = ?, request_headers = ?, request_body = ?, "
                 "signed_string = ?, response_status = NULL, response_body = NULL, "
                 "latency_ms = NULL, error = NULL WHERE id = ?",
-                (self.sb.engine.now_for(order), json.dumps(headers, ensure_ascii=False),
-                 sent_body.decode(), signed.decode("utf-8", "replace"), attempt_id))
+                (
+                    self.sb.engine.now_for(order),
+                    json.dumps(headers, ensure_ascii=False),
+                    sent_body.decode(),
+                    signed.decode("utf-8", "replace"),
+                    attempt_id,
+                ),
+            )
         started = time.monotonic()
         status, answer, error = self._post(str(row["url"]), sent_body, headers)
         elapsed = time.monotonic() - started
@@ -340,22 +424,28 @@ class Notifier:
         else:
             state = "given_up" if row["retry"] else "failed"
         with self.store.transaction() as conn:
-            conn.execute("UPDATE notify_attempts SET state = ?, response_status = ?, "
-                         "response_body = ?, latency_ms = ?, error = ? WHERE id = ?",
-                         (state, status, answer, int(elapsed * 1000), error, attempt_id))
+            conn.execute(
+                "UPDATE notify_attempts SET state = ?, response_status = ?, "
+                "response_body = ?, latency_ms = ?, error = ? WHERE id = ?",
+                (state, status, answer, int(elapsed * 1000), error, attempt_id),
+            )
             if retry:
                 # the next place on the ladder, counted from this attempt's scheduled time
                 due = float(row["due_ts"]) + elapsed * self.sb.clock.speed + ladder[attempt - 1]
-                conn.execute("INSERT INTO notify_attempts (notify_id, pay_order_no, attempt, "
-                             "state, due_ts) VALUES (?, ?, ?, 'pending', ?)",
-                             (row["notify_id"], row["pay_order_no"], attempt + 1, due))
+                conn.execute(
+                    "INSERT INTO notify_attempts (notify_id, pay_order_no, attempt, "
+                    "state, due_ts) VALUES (?, ?, ?, 'pending', ?)",
+                    (row["notify_id"], row["pay_order_no"], attempt + 1, due),
+                )
 
-    def _post(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, str | None,
-                                                                           str | None]:
+    def _post(
+        self, url: str, body: bytes, headers: dict[str, str]
+    ) -> tuple[int | None, str | None, str | None]:
         timeout = self.sb.settings.notify_timeout
         try:
-            with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False,
-                              verify=_tls_context()) as client:
+            with httpx.Client(
+                timeout=timeout, follow_redirects=False, trust_env=False, verify=_tls_context()
+            ) as client:
                 with client.stream("POST", url, content=body, headers=headers) as response:
                     answer = b""
                     for chunk in response.iter_bytes():
@@ -365,8 +455,11 @@ class Notifier:
                     text = answer[:MAX_ANSWER_BYTES].decode("utf-8", "replace")
                     if response.is_redirect:
                         where = response.headers.get("location", "?")
-                        return (response.status_code, text,
-                                f"HTTP {response.status_code} redirect to {where} not followed")
+                        return (
+                            response.status_code,
+                            text,
+                            f"HTTP {response.status_code} redirect to {where} not followed",
+                        )
                     return response.status_code, text, None
         except httpx.TimeoutException:
             return None, None, f"no answer within {timeout:g}s (timeout)"
@@ -379,16 +472,26 @@ class Notifier:
     def _view(self, row: Any) -> dict[str, Any]:
         fmt = self.sb.clock.format
         return {
-            "id": row["id"], "pay_order_no": row["pay_order_no"], "sequence": row["sequence"],
-            "attempt": row["attempt"], "kind": row["kind"], "dialect": row["dialect"],
-            "url": row["url"], "state": row["state"],
+            "id": row["id"],
+            "pay_order_no": row["pay_order_no"],
+            "sequence": row["sequence"],
+            "attempt": row["attempt"],
+            "kind": row["kind"],
+            "dialect": row["dialect"],
+            "url": row["url"],
+            "state": row["state"],
             "scheduled_at": fmt(row["due_ts"]),
             "sent_at": fmt(row["sent_ts"]) if row["sent_ts"] is not None else None,
             "policy": json.loads(row["policy"]),
-            "request_headers": json.loads(row["request_headers"]) if row["request_headers"] else None,
-            "request_body": row["request_body"], "signed_string": row["signed_string"],
-            "response_status": row["response_status"], "response_body": row["response_body"],
-            "latency_ms": row["latency_ms"], "error": row["error"],
+            "request_headers": json.loads(row["request_headers"])
+            if row["request_headers"]
+            else None,
+            "request_body": row["request_body"],
+            "signed_string": row["signed_string"],
+            "response_status": row["response_status"],
+            "response_body": row["response_body"],
+            "latency_ms": row["latency_ms"],
+            "error": row["error"],
             "body": json.loads(row["body"]),
         }
 
@@ -399,6 +502,7 @@ def _tls_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
-_SELECT = ("SELECT a.*, n.sequence, n.kind, n.dialect, n.url, n.body, n.policy "
-           "FROM notify_attempts a JOIN notifies n ON n.id = a.notify_id")
-
+_SELECT = (
+    "SELECT a.*, n.sequence, n.kind, n.dialect, n.url, n.body, n.policy "
+    "FROM notify_attempts a JOIN notifies n ON n.id = a.notify_id"
+)

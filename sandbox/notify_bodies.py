@@ -20,10 +20,29 @@ from sandbox.schemas import Schemas
 V3_ACK_SCHEMA = "v3/notify_ack"
 V1_ACK_SCHEMA = "v1/notify_ack"
 STALE_SECONDS = 3600
-TRADE_FIELDS = ("trade_no", "log_no", "trade_ref_no", "trade_type", "trade_status", "trade_amount",
-                "payer_amount", "user_id1", "user_id2", "busi_type", "trade_time", "acc_trade_no",
-                "payer_account_no", "payer_name", "payer_account_bank", "acc_type", "pay_mode",
-                "settle_merchant_no", "settle_term_no", "origin_trade_no", "bank_type")
+TRADE_FIELDS = (
+    "trade_no",
+    "log_no",
+    "trade_ref_no",
+    "trade_type",
+    "trade_status",
+    "trade_amount",
+    "payer_amount",
+    "user_id1",
+    "user_id2",
+    "busi_type",
+    "trade_time",
+    "acc_trade_no",
+    "payer_account_no",
+    "payer_name",
+    "payer_account_bank",
+    "acc_type",
+    "pay_mode",
+    "settle_merchant_no",
+    "settle_term_no",
+    "origin_trade_no",
+    "bank_type",
+)
 
 
 def schema_name(dialect: str) -> str:
@@ -38,8 +57,14 @@ def ack_text(dialect: str) -> str:
     return '{"code":"000000",...}' if dialect == "v1" else '{"code":"SUCCESS",...}'
 
 
-def build(settings: Settings, order: Order, trade: dict[str, Any] | None, now14: str, *,
-          reason: str | None = None) -> dict[str, Any]:
+def build(
+    settings: Settings,
+    order: Order,
+    trade: dict[str, Any] | None,
+    now14: str,
+    *,
+    reason: str | None = None,
+) -> dict[str, Any]:
     """The body for ``order`` in its own dialect; ``trade`` is what the notify reports."""
     if order.dialect == "v1":
         return v1_body(order, trade, now14)
@@ -48,38 +73,51 @@ def build(settings: Settings, order: Order, trade: dict[str, Any] | None, now14:
     return v3_body(settings, order, trade, reason=reason)
 
 
-def v3_body(settings: Settings, order: Order, trade: dict[str, Any], *,
-            reason: str | None = None) -> dict[str, Any]:
+def v3_body(
+    settings: Settings, order: Order, trade: dict[str, Any], *, reason: str | None = None
+) -> dict[str, Any]:
     d = order.data
     info = {k: trade.get(k) for k in TRADE_FIELDS}
     paid = trade.get("trade_type") == "PAY" and trade.get("trade_status") == "S"
-    info.update({
-        "trade_remark": reason,
-        "acc_settle_amount": trade.get("trade_amount") if paid else None,
-        "acc_mdiscount_amount": 0 if paid else None,
-        "acc_discount_amount": 0 if paid else None,
-        "acc_other_discount_amount": 0 if paid else None,
-        "request_ip": None,
-    })
+    info.update(
+        {
+            "trade_remark": reason,
+            "acc_settle_amount": trade.get("trade_amount") if paid else None,
+            "acc_mdiscount_amount": 0 if paid else None,
+            "acc_discount_amount": 0 if paid else None,
+            "acc_other_discount_amount": 0 if paid else None,
+            "request_ip": None,
+        }
+    )
     return {
-        "pay_order_no": order.pay_order_no, "out_order_no": order.out_order_no,
+        "pay_order_no": order.pay_order_no,
+        "out_order_no": order.out_order_no,
         "channel_id": str(d.get("channel_id") or settings.channel_id),
-        "merchant_no": order.merchant_no, "term_no": d.get("term_no") or settings.term_no,
-        "order_status": str(order.status), "order_info": d.get("order_info"),
-        "total_amount": order.total_amount, "order_create_time": d["order_create_time"],
+        "merchant_no": order.merchant_no,
+        "term_no": d.get("term_no") or settings.term_no,
+        "order_status": str(order.status),
+        "order_info": d.get("order_info"),
+        "total_amount": order.total_amount,
+        "order_create_time": d["order_create_time"],
         "order_efficient_time": d["order_efficient_time"],
         "split_mark": None if d.get("split_mark") is None else str(d["split_mark"]),
-        "split_info": None, "counter_remark": d.get("counter_remark"),
+        "split_info": None,
+        "counter_remark": d.get("counter_remark"),
         "order_trade_info": info,
     }
 
 
 def v1_body(order: Order, trade: dict[str, Any] | None, now14: str) -> dict[str, Any]:
-    paid = trade if trade is not None and trade.get("trade_type") == "PAY" else order.last_trade("PAY")
+    paid = (
+        trade if trade is not None and trade.get("trade_type") == "PAY" else order.last_trade("PAY")
+    )
     return {
-        "out_order_no": order.out_order_no, "pay_order_no": order.pay_order_no,
-        "order_status": STATUS_V1[order.status], "total_amount": str(order.total_amount),
-        "resp_time": now14, "merchant_no": order.merchant_no,
+        "out_order_no": order.out_order_no,
+        "pay_order_no": order.pay_order_no,
+        "order_status": STATUS_V1[order.status],
+        "total_amount": str(order.total_amount),
+        "resp_time": now14,
+        "merchant_no": order.merchant_no,
         "pay_mode": paid["pay_mode"] if paid else None,
         "trade_no": paid["trade_no"] if paid else None,
         "trade_time": paid["trade_time"] if paid else None,
@@ -96,7 +134,9 @@ def tamper_amount(body: dict[str, Any]) -> dict[str, Any]:
     return changed
 
 
-def ack_problem(schemas: Schemas, dialect: str, status: int | None, answer: str | None) -> str | None:
+def ack_problem(
+    schemas: Schemas, dialect: str, status: int | None, answer: str | None
+) -> str | None:
     """None when ``answer`` is the dialect's success ack (with a 2xx status), else why not."""
     expected = ack_text(dialect)
     if status is None or not 200 <= status < 300:
@@ -111,8 +151,13 @@ def ack_problem(schemas: Schemas, dialect: str, status: int | None, answer: str 
     return None
 
 
-def prepare(key: rsa.RSAPrivateKey, body: dict[str, Any], *, signature: str = "valid",
-            tamper: str | None = None) -> tuple[dict[str, str], bytes, bytes]:
+def prepare(
+    key: rsa.RSAPrivateKey,
+    body: dict[str, Any],
+    *,
+    signature: str = "valid",
+    tamper: str | None = None,
+) -> tuple[dict[str, str], bytes, bytes]:
     """(headers, bytes to send, signed string) for one attempt. ``signature`` bad: signed over
     other bytes; stale: a timestamp an hour old. ``tamper`` amount: changed after signing."""
     signed_body = encode(body)
@@ -120,8 +165,11 @@ def prepare(key: rsa.RSAPrivateKey, body: dict[str, Any], *, signature: str = "v
     timestamp = int(time.time()) - (STALE_SECONDS if signature == "stale" else 0)
     signed_over = signed_body + (b" " if signature == "bad" else b"")
     header, signed = signing.notify_authorization(key, signed_over, timestamp=str(timestamp))
-    headers = {"Content-Type": "application/json; charset=utf-8", "Authorization": header,
-               "User-Agent": f"lakala-sandbox/{__version__}"}
+    headers = {
+        "Content-Type": "application/json; charset=utf-8",
+        "Authorization": header,
+        "User-Agent": f"lakala-sandbox/{__version__}",
+    }
     return headers, sent, signed
 
 

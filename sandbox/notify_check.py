@@ -39,12 +39,24 @@ class Check:
 
 CHECKS = (
     Check("signed", "ack"),
-    Check("bad signature", "refuse", signature="bad",
-          refused_for="its signature does not verify with the platform certificate"),
-    Check("stale timestamp", "refuse", signature="stale",
-          refused_for="its timestamp is an hour old (a replayed notify)"),
-    Check("tampered amount", "refuse", tamper="amount",
-          refused_for="its total_amount was changed after signing"),
+    Check(
+        "bad signature",
+        "refuse",
+        signature="bad",
+        refused_for="its signature does not verify with the platform certificate",
+    ),
+    Check(
+        "stale timestamp",
+        "refuse",
+        signature="stale",
+        refused_for="its timestamp is an hour old (a replayed notify)",
+    ),
+    Check(
+        "tampered amount",
+        "refuse",
+        tamper="amount",
+        refused_for="its total_amount was changed after signing",
+    ),
     Check("duplicate", "ack"),
 )
 
@@ -59,12 +71,23 @@ class Outcome:
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--url", required=True, help="your notify handler, e.g. http://127.0.0.1:8000/notify")
-    p.add_argument("--dialect", choices=["v3", "v1"], default="v3",
-                   help="v3: Lakala's notify and SUCCESS ack (default); v1: the seed's and 000000")
-    p.add_argument("--data-dir", help="sandbox data directory whose platform key signs "
-                                      "(default: the sandbox's, ./.lakala-sandbox)")
-    p.add_argument("--out-order-no", help="out_order_no to report (default: a new NOTIFY-CHECK-… one)")
+    p.add_argument(
+        "--url", required=True, help="your notify handler, e.g. http://127.0.0.1:8000/notify"
+    )
+    p.add_argument(
+        "--dialect",
+        choices=["v3", "v1"],
+        default="v3",
+        help="v3: Lakala's notify and SUCCESS ack (default); v1: the seed's and 000000",
+    )
+    p.add_argument(
+        "--data-dir",
+        help="sandbox data directory whose platform key signs "
+        "(default: the sandbox's, ./.lakala-sandbox)",
+    )
+    p.add_argument(
+        "--out-order-no", help="out_order_no to report (default: a new NOTIFY-CHECK-… one)"
+    )
     p.add_argument("--pay-order-no", help="pay_order_no to report (default: a new one)")
     p.add_argument("--amount", type=int, default=100, help="total_amount in fen (default 100)")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for each answer")
@@ -77,74 +100,125 @@ def run(args: argparse.Namespace) -> int:
         key = signing.load_private_key((folder / PLATFORM_KEY).read_bytes())
         cert = signing.load_certificate((folder / PLATFORM_CERT).read_bytes())
     except (OSError, ValueError) as exc:
-        print(f"lakala-sandbox notify-check: no platform key in {folder} ({exc}).\n"
-              "Start the sandbox once with that --data-dir (it makes its keys there), or pass "
-              "the --data-dir of the sandbox your handler trusts.", file=sys.stderr)
+        print(
+            f"lakala-sandbox notify-check: no platform key in {folder} ({exc}).\n"
+            "Start the sandbox once with that --data-dir (it makes its keys there), or pass "
+            "the --data-dir of the sandbox your handler trusts.",
+            file=sys.stderr,
+        )
         return 2
     if args.amount < 1:
         print("lakala-sandbox notify-check: --amount must be at least 1 fen", file=sys.stderr)
         return 2
-    order = sample_order(settings, args.dialect, args.url, out_order_no=args.out_order_no,
-                         pay_order_no=args.pay_order_no, amount=args.amount)
+    order = sample_order(
+        settings,
+        args.dialect,
+        args.url,
+        out_order_no=args.out_order_no,
+        pay_order_no=args.pay_order_no,
+        amount=args.amount,
+    )
     clock = Clock(tz=settings.timezone)
     body = notify_bodies.build(settings, order, order.trades[0], clock.now14())
-    print(f"Signing with the platform key in {folder}. Your handler must verify notifies with\n"
-          f"  {folder / PLATFORM_CERT} (serial {signing.serial_hex(cert)}, "
-          f"{cert.subject.rfc4514_string()}),\n"
-          f"  the file a running sandbox serves at /sandbox/keys/platform.cer.\n"
-          f"Dialect {args.dialect}: the success ack is {notify_bodies.ack_text(args.dialect)}. "
-          f"Notifies report out_order_no {order.out_order_no}, pay_order_no {order.pay_order_no}, "
-          f"total_amount {order.total_amount}.\n")
-    outcomes = check_handler(args.url, key, args.dialect, body, Schemas(schemas_dir(), clock),
-                             timeout=args.timeout)
+    print(
+        f"Signing with the platform key in {folder}. Your handler must verify notifies with\n"
+        f"  {folder / PLATFORM_CERT} (serial {signing.serial_hex(cert)}, "
+        f"{cert.subject.rfc4514_string()}),\n"
+        f"  the file a running sandbox serves at /sandbox/keys/platform.cer.\n"
+        f"Dialect {args.dialect}: the success ack is {notify_bodies.ack_text(args.dialect)}. "
+        f"Notifies report out_order_no {order.out_order_no}, pay_order_no {order.pay_order_no}, "
+        f"total_amount {order.total_amount}.\n"
+    )
+    outcomes = check_handler(
+        args.url, key, args.dialect, body, Schemas(schemas_dir(), clock), timeout=args.timeout
+    )
     print(render(outcomes))
     failed = sum(not o.passed for o in outcomes)
     print(f"\n{len(outcomes) - failed} of {len(outcomes)} checks passed.")
     return 1 if failed else 0
 
 
-def sample_order(settings: Settings, dialect: str, notify_url: str, *, out_order_no: str | None,
-                 pay_order_no: str | None, amount: int) -> Order:
+def sample_order(
+    settings: Settings,
+    dialect: str,
+    notify_url: str,
+    *,
+    out_order_no: str | None,
+    pay_order_no: str | None,
+    amount: int,
+) -> Order:
     """A paid order as the sandbox would hold it, to build a realistic notify body from."""
     ids = Ids()
     clock = Clock(tz=settings.timezone)
     now, now_dt = clock.timestamp(), clock.now()
     trade = {
-        "trade_no": ids.trade_no(now_dt), "log_no": ids.log_no(now_dt),
-        "trade_ref_no": ids.trade_ref_no(), "trade_type": "PAY", "trade_status": "S",
-        "trade_amount": amount, "payer_amount": amount, "trade_time": clock.format(now),
-        "pay_mode": "ALIPAY", "busi_type": "SCPAY", "acc_trade_no": ids.acc_trade_no("ALIPAY", now_dt),
-        "settle_merchant_no": settings.merchant_no, "settle_term_no": settings.term_no,
-        "origin_trade_no": None, **ids.payer("ALIPAY"),
+        "trade_no": ids.trade_no(now_dt),
+        "log_no": ids.log_no(now_dt),
+        "trade_ref_no": ids.trade_ref_no(),
+        "trade_type": "PAY",
+        "trade_status": "S",
+        "trade_amount": amount,
+        "payer_amount": amount,
+        "trade_time": clock.format(now),
+        "pay_mode": "ALIPAY",
+        "busi_type": "SCPAY",
+        "acc_trade_no": ids.acc_trade_no("ALIPAY", now_dt),
+        "settle_merchant_no": settings.merchant_no,
+        "settle_term_no": settings.term_no,
+        "origin_trade_no": None,
+        **ids.payer("ALIPAY"),
     }
     data: dict[str, Any] = {
-        "merchant_no": settings.merchant_no, "out_order_no": out_order_no or
-        f"NOTIFY-CHECK-{int(time.time())}", "total_amount": amount, "order_info": "notify-check",
-        "order_create_time": clock.format(now - 60), "order_efficient_time": clock.format(now + 3600),
-        "notify_url": notify_url, "channel_id": settings.channel_id, "term_no": settings.term_no,
+        "merchant_no": settings.merchant_no,
+        "out_order_no": out_order_no or f"NOTIFY-CHECK-{int(time.time())}",
+        "total_amount": amount,
+        "order_info": "notify-check",
+        "order_create_time": clock.format(now - 60),
+        "order_efficient_time": clock.format(now + 3600),
+        "notify_url": notify_url,
+        "channel_id": settings.channel_id,
+        "term_no": settings.term_no,
     }
-    return Order(seq=0, pay_order_no=pay_order_no or ids.pay_order_no(now_dt),
-                 merchant_no=data["merchant_no"], out_order_no=data["out_order_no"],
-                 dialect=dialect, stored_status=2, request_hash="", created_ts=now - 60,
-                 efficient_ts=now + 3600, clock_offset=0.0, updated_ts=now, data=data,
-                 trades=[trade], status=2)
+    return Order(
+        seq=0,
+        pay_order_no=pay_order_no or ids.pay_order_no(now_dt),
+        merchant_no=data["merchant_no"],
+        out_order_no=data["out_order_no"],
+        dialect=dialect,
+        stored_status=2,
+        request_hash="",
+        created_ts=now - 60,
+        efficient_ts=now + 3600,
+        clock_offset=0.0,
+        updated_ts=now,
+        data=data,
+        trades=[trade],
+        status=2,
+    )
 
 
-def check_handler(url: str, key: Any, dialect: str, body: dict[str, Any], schemas: Schemas, *,
-                  timeout: float) -> list[Outcome]:
+def check_handler(
+    url: str, key: Any, dialect: str, body: dict[str, Any], schemas: Schemas, *, timeout: float
+) -> list[Outcome]:
     outcomes = []
     with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client:
         for check in CHECKS:
-            headers, sent, _ = notify_bodies.prepare(key, body, signature=check.signature,
-                                                     tamper=check.tamper)
+            headers, sent, _ = notify_bodies.prepare(
+                key, body, signature=check.signature, tamper=check.tamper
+            )
             try:
                 response = client.post(url, content=sent, headers=headers)
             except httpx.HTTPError as exc:
-                outcomes.append(Outcome(check, None, "", False,
-                                        f"no answer from {url}: {type(exc).__name__}: {exc}"))
+                outcomes.append(
+                    Outcome(
+                        check, None, "", False, f"no answer from {url}: {type(exc).__name__}: {exc}"
+                    )
+                )
                 continue
             answer = response.text[:200]
-            problem = notify_bodies.ack_problem(schemas, dialect, response.status_code, response.text)
+            problem = notify_bodies.ack_problem(
+                schemas, dialect, response.status_code, response.text
+            )
             outcomes.append(_verdict(check, response.status_code, answer, problem, dialect))
     return outcomes
 
@@ -153,16 +227,28 @@ def _verdict(check: Check, status: int, answer: str, problem: str | None, dialec
     acked = problem is None
     if check.expect == "ack":
         if acked:
-            why = ("acknowledged again: duplicates are answered idempotently"
-                   if check.name == "duplicate" else "acknowledged")
+            why = (
+                "acknowledged again: duplicates are answered idempotently"
+                if check.name == "duplicate"
+                else "acknowledged"
+            )
             return Outcome(check, status, answer, True, why)
         what = "the same notify again" if check.name == "duplicate" else "a correctly signed notify"
-        return Outcome(check, status, answer, False,
-                       f"{what} must be acknowledged with {notify_bodies.ack_text(dialect)}; "
-                       f"{problem}")
+        return Outcome(
+            check,
+            status,
+            answer,
+            False,
+            f"{what} must be acknowledged with {notify_bodies.ack_text(dialect)}; {problem}",
+        )
     if acked:
-        return Outcome(check, status, answer, False,
-                       f"acknowledged although {check.refused_for}: the handler must refuse it")
+        return Outcome(
+            check,
+            status,
+            answer,
+            False,
+            f"acknowledged although {check.refused_for}: the handler must refuse it",
+        )
     return Outcome(check, status, answer, True, f"refused ({check.refused_for})")
 
 
@@ -170,8 +256,15 @@ def render(outcomes: list[Outcome]) -> str:
     rows = [("check", "expected", "answer", "result", "why")]
     for o in outcomes:
         answer = f"{o.status} {o.answer}".strip() if o.status is not None else "-"
-        rows.append((o.check.name, o.check.expect, _short(answer, 40),
-                     "PASS" if o.passed else "FAIL", o.reason))
+        rows.append(
+            (
+                o.check.name,
+                o.check.expect,
+                _short(answer, 40),
+                "PASS" if o.passed else "FAIL",
+                o.reason,
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     lines = []
     for index, row in enumerate(rows):

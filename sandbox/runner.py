@@ -10,6 +10,7 @@ run with the engine's reason, visible in ``GET /sandbox/api/orders/{no}/scenario
 
 from __future__ import annotations
 
+import builtins
 import json
 import logging
 import threading
@@ -45,12 +46,18 @@ CREATE TABLE IF NOT EXISTS scenario_runs (
 CREATE INDEX IF NOT EXISTS scenario_runs_active ON scenario_runs (state, due_ts);
 """
 MAX_STEPS_PER_PASS = 10_000
+# A step is due when the clock is within this of its time: the clock walked to it by adding
+# seconds may land a rounding error short.
+DUE_SLACK = 1e-6
 
 
 def fragment_problems(schemas: Schemas, name: str) -> Callable[[Any], list[str]]:
     """A checker for one ``$defs`` entry of the scenario schema: value -> messages."""
-    validator = Draft202012Validator({"$ref": f"{BASE_URI}scenario.schema.json#/$defs/{name}"},
-                                     registry=schemas.registry, format_checker=FormatChecker())
+    validator = Draft202012Validator(
+        {"$ref": f"{BASE_URI}scenario.schema.json#/$defs/{name}"},
+        registry=schemas.registry,
+        format_checker=FormatChecker(),
+    )
 
     def problems(value: Any) -> list[str]:
         found = []
@@ -66,8 +73,9 @@ class Scenarios:
     def __init__(self, sb: Sandbox) -> None:
         self.sb = sb
         self.store = sb.store
-        self.catalog: Catalog = load_catalog(sb.settings.scenarios_dir, scenarios_dir(),
-                                             sb.settings.default_scenario)
+        self.catalog: Catalog = load_catalog(
+            sb.settings.scenarios_dir, scenarios_dir(), sb.settings.default_scenario
+        )
         self.default = sb.settings.default_scenario
         self.faults = Faults(sb.store)
         self.lock = threading.RLock()
@@ -82,7 +90,9 @@ class Scenarios:
     def get(self, name: str) -> Scenario:
         scenario = self.catalog.get(name)
         if scenario is None:
-            raise SandboxError("SCENARIO_NOT_FOUND", name=name, known=", ".join(self.catalog.names()))
+            raise SandboxError(
+                "SCENARIO_NOT_FOUND", name=name, known=", ".join(self.catalog.names())
+            )
         return scenario
 
     def set_default(self, name: str) -> Scenario:
@@ -96,17 +106,24 @@ class Scenarios:
 
     # -- runs ------------------------------------------------------------------------------
     def run_for(self, pay_order_no: str) -> dict[str, Any] | None:
-        rows = self.store.execute("SELECT * FROM scenario_runs WHERE pay_order_no = ?",
-                                  (pay_order_no,))
+        rows = self.store.execute(
+            "SELECT * FROM scenario_runs WHERE pay_order_no = ?", (pay_order_no,)
+        )
         if not rows:
             return None
         r = rows[0]
         steps = json.loads(r["steps"])
-        return {"pay_order_no": r["pay_order_no"], "scenario": r["scenario"], "reason": r["reason"],
-                "state": r["state"], "error": r["error"], "steps": steps,
-                "next_step": r["step_index"] if r["state"] == "active" else None,
-                "next_due_at": self.sb.clock.format(r["due_ts"]) if r["state"] == "active" else None,
-                "log": json.loads(r["log"])}
+        return {
+            "pay_order_no": r["pay_order_no"],
+            "scenario": r["scenario"],
+            "reason": r["reason"],
+            "state": r["state"],
+            "error": r["error"],
+            "steps": steps,
+            "next_step": r["step_index"] if r["state"] == "active" else None,
+            "next_due_at": self.sb.clock.format(r["due_ts"]) if r["state"] == "active" else None,
+            "log": json.loads(r["log"]),
+        }
 
     def _on_change(self, change: Change) -> None:
         if change.action != "create" or getattr(self.sb.settings, "mode", "sandbox") == "real":
@@ -124,9 +141,15 @@ class Scenarios:
         self.store.execute(
             "INSERT OR REPLACE INTO scenario_runs (pay_order_no, scenario, reason, steps, "
             "step_index, due_ts, state) VALUES (?, ?, ?, ?, 0, ?, ?)",
-            (order.pay_order_no, scenario.name, reason,
-             json.dumps(list(scenario.steps), ensure_ascii=False), self.sb.engine.now_for(order),
-             state))
+            (
+                order.pay_order_no,
+                scenario.name,
+                reason,
+                json.dumps(list(scenario.steps), ensure_ascii=False),
+                self.sb.engine.now_for(order),
+                state,
+            ),
+        )
         if state == "active":
             self.sb.scheduler.wake()
 
@@ -135,10 +158,13 @@ class Scenarios:
         problems = self._step_problems(step)
         if problems:
             raise SandboxError("INVALID_PARAM", field="step", rule=problems[0])
-        (key, value), = step.items()
+        ((key, value),) = step.items()
         if key == "wait":
-            raise SandboxError("INVALID_PARAM", field="step",
-                               rule="wait only makes sense in a scenario file; advance the clock")
+            raise SandboxError(
+                "INVALID_PARAM",
+                field="step",
+                rule="wait only makes sense in a scenario file; advance the clock",
+            )
         order = self.sb.engine.get(pay_order_no)
         self._execute(order, key, value, source=source, scenario=None)
         return self.sb.engine.get(pay_order_no)
@@ -151,7 +177,9 @@ class Scenarios:
                     "SELECT r.pay_order_no FROM scenario_runs r JOIN orders o "
                     "ON o.pay_order_no = r.pay_order_no WHERE r.state = 'active' "
                     "AND r.due_ts <= ? + o.clock_offset ORDER BY r.due_ts - o.clock_offset "
-                    "LIMIT 1", (self.sb.clock.timestamp(),))
+                    "LIMIT 1",
+                    (self.sb.clock.timestamp() + DUE_SLACK,),
+                )
                 if not rows:
                     return
                 self._continue(rows[0]["pay_order_no"])
@@ -159,14 +187,17 @@ class Scenarios:
     def next_due(self) -> float | None:
         rows = self.store.execute(
             "SELECT MIN(r.due_ts - o.clock_offset) AS due FROM scenario_runs r JOIN orders o "
-            "ON o.pay_order_no = r.pay_order_no WHERE r.state = 'active'")
+            "ON o.pay_order_no = r.pay_order_no WHERE r.state = 'active'"
+        )
         due = rows[0]["due"]
         return None if due is None else float(due)
 
     def next_due_for(self, pay_order_no: str) -> float | None:
         """When the order's run next has something to do, on the order's own clock."""
-        rows = self.store.execute("SELECT due_ts FROM scenario_runs WHERE pay_order_no = ? "
-                                  "AND state = 'active'", (pay_order_no,))
+        rows = self.store.execute(
+            "SELECT due_ts FROM scenario_runs WHERE pay_order_no = ? AND state = 'active'",
+            (pay_order_no,),
+        )
         return float(rows[0]["due_ts"]) if rows else None
 
     def busy(self) -> bool:
@@ -177,18 +208,19 @@ class Scenarios:
 
     def _continue(self, pay_order_no: str) -> None:
         """Run the order's steps from the current one until a wait that is not over, or the end."""
-        row = self.store.execute("SELECT * FROM scenario_runs WHERE pay_order_no = ?",
-                                 (pay_order_no,))[0]
+        row = self.store.execute(
+            "SELECT * FROM scenario_runs WHERE pay_order_no = ?", (pay_order_no,)
+        )[0]
         steps: list[dict[str, Any]] = json.loads(row["steps"])
         index, due = int(row["step_index"]), float(row["due_ts"])
         entries: list[dict[str, Any]] = json.loads(row["log"])
         while index < len(steps):
             order = self.sb.engine.get(pay_order_no)
-            (key, value), = steps[index].items()
+            ((key, value),) = steps[index].items()
             if key == "wait":
                 due = order.efficient_ts if value == "expiry" else due + float(value)
                 index += 1
-                if due > self.sb.engine.now_for(order):
+                if due > self.sb.engine.now_for(order) + DUE_SLACK:
                     self._save(pay_order_no, index, due, "active", None, entries)
                     return
                 continue
@@ -200,27 +232,43 @@ class Scenarios:
                     self._save(pay_order_no, index + 1, due, "active", None, entries)
             except SandboxError as error:
                 message = f"step {index + 1} ({key}): {error.message}"
-                entries.append({"step": index, "action": key, "at": at, "ok": False,
-                                "error": error.message})
+                entries.append(
+                    {"step": index, "action": key, "at": at, "ok": False, "error": error.message}
+                )
                 self._save(pay_order_no, index, due, "failed", message, entries)
                 return
             except Exception as exc:  # a bug: stop this run, keep the worker alive
                 log.exception("scenario step failed for %s", pay_order_no)
-                self._save(pay_order_no, index, due, "failed",
-                           f"step {index + 1} ({key}): internal error {type(exc).__name__}", entries)
+                self._save(
+                    pay_order_no,
+                    index,
+                    due,
+                    "failed",
+                    f"step {index + 1} ({key}): internal error {type(exc).__name__}",
+                    entries,
+                )
                 return
             index += 1
         self._save(pay_order_no, index, due, "done", None, entries)
 
-    def _save(self, pay_order_no: str, index: int, due: float, state: str, error: str | None,
-              entries: list[dict[str, Any]]) -> None:
-        self.store.execute("UPDATE scenario_runs SET step_index = ?, due_ts = ?, state = ?, "
-                           "error = ?, log = ? WHERE pay_order_no = ?",
-                           (index, due, state, error, json.dumps(entries, ensure_ascii=False),
-                            pay_order_no))
+    def _save(
+        self,
+        pay_order_no: str,
+        index: int,
+        due: float,
+        state: str,
+        error: str | None,
+        entries: builtins.list[dict[str, Any]],  # (this class has a method named list)
+    ) -> None:
+        self.store.execute(
+            "UPDATE scenario_runs SET step_index = ?, due_ts = ?, state = ?, "
+            "error = ?, log = ? WHERE pay_order_no = ?",
+            (index, due, state, error, json.dumps(entries, ensure_ascii=False), pay_order_no),
+        )
 
-    def _execute(self, order: Order, key: str, value: Any, *, source: str,
-                 scenario: str | None) -> None:
+    def _execute(
+        self, order: Order, key: str, value: Any, *, source: str, scenario: str | None
+    ) -> None:
         if key in ACTIONS:
             options: dict[str, Any] = dict(value or {})
             pay_mode = options.pop("pay_mode", None)
@@ -228,10 +276,13 @@ class Scenarios:
                 return  # already expired by its own clock: the step's goal holds
             if scenario is not None:
                 options["scenario"] = scenario
-            self.sb.engine.apply(order.pay_order_no, key, pay_mode=pay_mode, source=source,
-                                 options=options)
+            self.sb.engine.apply(
+                order.pay_order_no, key, pay_mode=pay_mode, source=source, options=options
+            )
         elif key == "notify":
-            self.sb.notifier.send(order.pay_order_no, value, kind="scenario" if scenario else source)
+            self.sb.notifier.send(
+                order.pay_order_no, value, kind="scenario" if scenario else source
+            )
         elif key == "fault":
             spec = dict(value)
             call = spec.pop("call", "any")

@@ -12,7 +12,10 @@ def run(args: argparse.Namespace) -> int:
     loaded, problems = check_paths(Path(p) for p in args.paths)
     for scenario in loaded:
         amounts = ", ".join(map(str, scenario.magic_amounts()))
-        print(f"ok    {scenario.name:<32} {scenario.path}" + (f"  (amounts {amounts})" if amounts else ""))
+        print(
+            f"ok    {scenario.name:<32} {scenario.path}"
+            + (f"  (amounts {amounts})" if amounts else "")
+        )
     for problem in problems:
         print(f"error {problem}")
     if problems:

@@ -1,4 +1,5 @@
-"""Scenario files: loaded from YAML, validated by ``schemas/scenario.schema.json``, matched to creates.
+"""Scenario files: loaded from YAML, validated by ``schemas/scenario.schema.json``, matched to
+creates.
 
 A broken file is refused with its path, the line (from PyYAML's node marks) and the rule broken.
 Running the steps on the clock is ``runner.py``'s job; this module only knows what a file says.
@@ -60,16 +61,23 @@ class CreateView:
     headers: Mapping[str, str]
 
     @classmethod
-    def of(cls, dialect: str, req: Mapping[str, Any], headers: Mapping[str, str] | None) -> CreateView:
+    def of(
+        cls, dialect: str, req: Mapping[str, Any], headers: Mapping[str, str] | None
+    ) -> CreateView:
         """From a validated create body (v1 flat or v3 ``req_data``) or an order's stored data."""
         try:
             amount: int | None = int(req.get("total_amount"))  # type: ignore[arg-type]
         except (TypeError, ValueError):
             amount = None
-        return cls(dialect, amount, str(req.get("out_order_no") or ""),
-                   str(req.get("order_info") or ""), str(req.get("counter_remark") or ""),
-                   frozenset(requested_pay_modes(req)),
-                   {str(k).lower(): str(v) for k, v in (headers or {}).items()})
+        return cls(
+            dialect,
+            amount,
+            str(req.get("out_order_no") or ""),
+            str(req.get("order_info") or ""),
+            str(req.get("counter_remark") or ""),
+            frozenset(requested_pay_modes(req)),
+            {str(k).lower(): str(v) for k, v in (headers or {}).items()},
+        )
 
 
 def requested_pay_modes(req: Mapping[str, Any]) -> set[str]:
@@ -117,7 +125,9 @@ class Criteria:
             amount_max=amount.get("max") if isinstance(amount, dict) else None,
             out_order_no=re.compile(raw["out_order_no"]) if raw.get("out_order_no") else None,
             order_info=raw.get("order_info"),
-            pay_modes=tuple(pay_mode if isinstance(pay_mode, list) else [pay_mode] if pay_mode else []),
+            pay_modes=tuple(
+                pay_mode if isinstance(pay_mode, list) else [pay_mode] if pay_mode else []
+            ),
             dialect=raw.get("dialect"),
         )
 
@@ -153,9 +163,16 @@ class Scenario:
         return sorted(c.amount for c in self.match if c.amount is not None)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "description": self.description, "source": self.source,
-                "file": self.path, "match": self.raw.get("match"), "create": self.create,
-                "steps": list(self.steps), "magic_amounts": self.magic_amounts()}
+        return {
+            "name": self.name,
+            "description": self.description,
+            "source": self.source,
+            "file": self.path,
+            "match": self.raw.get("match"),
+            "create": self.create,
+            "steps": list(self.steps),
+            "magic_amounts": self.magic_amounts(),
+        }
 
 
 class Catalog:
@@ -189,9 +206,12 @@ class Catalog:
         if named:
             scenario = self.get(named)
             if scenario is None:
-                raise SandboxError("INVALID_PARAM", field=where,
-                                   rule=f"names scenario {named!r}, which is not loaded "
-                                        f"(known: {', '.join(self.names())})")
+                raise SandboxError(
+                    "INVALID_PARAM",
+                    field=where,
+                    rule=f"names scenario {named!r}, which is not loaded "
+                    f"(known: {', '.join(self.names())})",
+                )
             return scenario, f"named by {where}"
         for scenario in self.scenarios:
             if any(c.matches(view) for c in scenario.match):
@@ -208,15 +228,20 @@ def scenario_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in SUFFIXES)
 
 
-def load_catalog(user_dir: str | Path | None, shipped_dir: Path, default: str | None = None) -> Catalog:
-    """Shipped scenarios, overridden and extended by ``user_dir``; ScenarioFileError if any is bad."""
+def load_catalog(
+    user_dir: str | Path | None, shipped_dir: Path, default: str | None = None
+) -> Catalog:
+    """Shipped scenarios, overridden and extended by ``user_dir``; ScenarioFileError if any is
+    bad."""
     check = validator()
     problems: list[FileProblem] = []
     user: list[Scenario] = []
     if user_dir is not None:
         folder = Path(user_dir).expanduser()
         if not folder.is_dir():
-            raise ScenarioFileError([FileProblem(str(folder), 0, "", "is not a folder of scenario files")])
+            raise ScenarioFileError(
+                [FileProblem(str(folder), 0, "", "is not a folder of scenario files")]
+            )
         user = _load_folder(folder, "user", check, problems)
     shipped = _load_folder(shipped_dir, "shipped", check, problems)
     if problems:
@@ -224,8 +249,9 @@ def load_catalog(user_dir: str | Path | None, shipped_dir: Path, default: str | 
     taken = {s.name for s in user}
     catalog = Catalog([*user, *(s for s in shipped if s.name not in taken)])
     if default is not None and catalog.get(default) is None:
-        raise ValueError(f"the default scenario {default!r} is not loaded "
-                         f"(known: {', '.join(catalog.names())})")
+        raise ValueError(
+            f"the default scenario {default!r} is not loaded (known: {', '.join(catalog.names())})"
+        )
     return catalog
 
 
@@ -246,8 +272,9 @@ def check_paths(paths: Iterable[Path]) -> tuple[list[Scenario], list[FileProblem
     return loaded, problems
 
 
-def _load_folder(folder: Path, source: str, check: Any,
-                 problems: list[FileProblem]) -> list[Scenario]:
+def _load_folder(
+    folder: Path, source: str, check: Any, problems: list[FileProblem]
+) -> list[Scenario]:
     loaded: list[Scenario] = []
     seen: dict[str, str] = {}
     for path in scenario_files(folder):
@@ -256,9 +283,14 @@ def _load_folder(folder: Path, source: str, check: Any,
         if scenario is None or len(problems) > before:
             continue
         if scenario.name in seen:
-            problems.append(FileProblem(str(path), _name_line(path), "name",
-                                        f"scenario {scenario.name!r} is also defined in "
-                                        f"{seen[scenario.name]}"))
+            problems.append(
+                FileProblem(
+                    str(path),
+                    _name_line(path),
+                    "name",
+                    f"scenario {scenario.name!r} is also defined in {seen[scenario.name]}",
+                )
+            )
             continue
         seen[scenario.name] = str(path)
         loaded.append(scenario)
@@ -283,8 +315,11 @@ def load_file(path: Path, source: str, check: Any, problems: list[FileProblem]) 
         problems.append(FileProblem(where, line, "", f"not valid YAML: {reason}"))
         return None
     if node is None:
-        problems.append(FileProblem(where, 1, "", "the file is empty; expected a mapping with "
-                                                  "description and steps"))
+        problems.append(
+            FileProblem(
+                where, 1, "", "the file is empty; expected a mapping with description and steps"
+            )
+        )
         return None
     found = _duplicate_keys(node, where)
     found += [_problem(where, node, error) for error in check.iter_errors(data)]
@@ -295,15 +330,21 @@ def load_file(path: Path, source: str, check: Any, problems: list[FileProblem]) 
         return None
     match = data.get("match")
     criteria = match if isinstance(match, list) else [match] if match else []
-    return Scenario(name=data.get("name") or path.stem, description=data["description"],
-                    path=where, source=source, match=tuple(Criteria.of(c) for c in criteria),
-                    create=data.get("create"), steps=tuple(_normal_step(s) for s in data["steps"]),
-                    raw=data)
+    return Scenario(
+        name=data.get("name") or path.stem,
+        description=data["description"],
+        path=where,
+        source=source,
+        match=tuple(Criteria.of(c) for c in criteria),
+        create=data.get("create"),
+        steps=tuple(_normal_step(s) for s in data["steps"]),
+        raw=data,
+    )
 
 
 def _normal_step(step: dict[str, Any]) -> dict[str, Any]:
     """``{pay: null}`` and ``{pay: {}}`` mean the same; store the second."""
-    (key, value), = step.items()
+    ((key, value),) = step.items()
     if key not in ("wait", "notify", "fault") and value is None:
         return {key: {}}
     return {key: value}
@@ -312,13 +353,22 @@ def _normal_step(step: dict[str, Any]) -> dict[str, Any]:
 def _semantic_problems(where: str, root: yaml.Node, data: dict[str, Any]) -> list[FileProblem]:
     found = []
     match = data.get("match")
-    for index, criteria in enumerate(match if isinstance(match, list) else [match] if match else []):
+    for index, criteria in enumerate(
+        match if isinstance(match, list) else [match] if match else []
+    ):
         amount = criteria.get("amount")
         if isinstance(amount, dict) and amount.get("min", 0) > amount.get("max", 10**13):
-            path: list[str | int] = ["match", index, "amount"] if isinstance(match, list) \
-                else ["match", "amount"]
-            found.append(FileProblem(where, _line(root, path), _dotted(path),
-                                     f"min {amount['min']} is more than max {amount['max']}"))
+            path: list[str | int] = (
+                ["match", index, "amount"] if isinstance(match, list) else ["match", "amount"]
+            )
+            found.append(
+                FileProblem(
+                    where,
+                    _line(root, path),
+                    _dotted(path),
+                    f"min {amount['min']} is more than max {amount['max']}",
+                )
+            )
     if data.get("name") is not None and not isinstance(data.get("name"), str):
         found.append(FileProblem(where, _line(root, ["name"]), "name", "must be a string"))
     return found
@@ -331,8 +381,11 @@ def _duplicate_keys(node: yaml.Node, where: str) -> list[FileProblem]:
         seen: set[str] = set()
         for key, value in node.value:
             if key.value in seen:
-                found.append(FileProblem(where, key.start_mark.line + 1, str(key.value),
-                                         "this key is given twice"))
+                found.append(
+                    FileProblem(
+                        where, key.start_mark.line + 1, str(key.value), "this key is given twice"
+                    )
+                )
             seen.add(key.value)
             found += _duplicate_keys(value, where)
     elif isinstance(node, yaml.SequenceNode):
@@ -349,8 +402,12 @@ def _problem(where: str, root: yaml.Node, error: ValidationError) -> FileProblem
         extra = [k for k in error.instance if k not in allowed]
         if extra:
             key_line = _key_line(root, path, extra[0])
-            return FileProblem(where, key_line, _dotted([*path, extra[0]]),
-                               f"unknown key; allowed here: {', '.join(sorted(allowed))}")
+            return FileProblem(
+                where,
+                key_line,
+                _dotted([*path, extra[0]]),
+                f"unknown key; allowed here: {', '.join(sorted(allowed))}",
+            )
     if error.validator == "required" and isinstance(error.instance, dict):
         missing = [k for k in error.validator_value if k not in error.instance]
         return FileProblem(where, _line(root, path), _dotted([*path, *missing[:1]]), "is required")
@@ -390,7 +447,9 @@ def _walk(root: yaml.Node, path: Sequence[str | int]) -> yaml.Node:
                     break
             else:
                 return node
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+        elif (
+            isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value)
+        ):
             node = node.value[part]
         else:
             return node
@@ -412,8 +471,9 @@ def _key_line(root: yaml.Node, path: Sequence[str | int], key: Any) -> int:
 
 def _name_line(path: Path) -> int:
     try:
-        return _key_line(yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader),
-                         [], "name")
+        return _key_line(
+            yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader), [], "name"
+        )
     except (OSError, yaml.YAMLError, AttributeError):
         return 1
 

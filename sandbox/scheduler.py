@@ -60,8 +60,9 @@ class Scheduler:
             self._woken = True
             self._cond.notify_all()
             if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, name="lakala-sandbox-scheduler",
-                                                daemon=True)
+                self._thread = threading.Thread(
+                    target=self._loop, name="lakala-sandbox-scheduler", daemon=True
+                )
                 self._thread.start()
 
     def wake_if_pending(self) -> None:
@@ -151,6 +152,6 @@ class Scheduler:
             if job.busy():
                 return False
             due = job.next_due()
-            if due is not None and due <= now:
+            if due is not None and due <= now + 1e-6:
                 return False
         return True

@@ -13,6 +13,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from sandbox.engine import Order
+from sandbox.runner import DUE_SLACK
 
 if TYPE_CHECKING:
     from sandbox.runtime import Sandbox
@@ -35,20 +36,22 @@ class TimeKeeper:
 
     def describe(self) -> dict[str, Any]:
         info = self.clock.describe()
-        due = [d for d in (self.sb.scenarios.next_due(), self.sb.notifier.next_due()) if d is not None]
+        due = [
+            d for d in (self.sb.scenarios.next_due(), self.sb.notifier.next_due()) if d is not None
+        ]
         info["next_due_at"] = self.clock.format(min(due)) if due else None
         return info
 
     def advance(self, seconds: float) -> dict[str, Any]:
         if seconds < 0:
             raise ValueError("the clock only moves forward")
-        self._walk_to(self.clock.timestamp() + seconds)
+        self._walk(seconds)
         return self.describe()
 
     def set(self, timestamp: float) -> dict[str, Any]:
         """Jump to a time: forward walks through due steps; backward just sets the clock."""
         if timestamp > self.clock.timestamp():
-            self._walk_to(timestamp)
+            self._walk(timestamp - self.clock.timestamp())
         else:
             self.clock.set(timestamp)
         return self.describe()
@@ -66,34 +69,42 @@ class TimeKeeper:
         if seconds < 0:
             raise ValueError("the clock only moves forward")
         scenarios, engine = self.sb.scenarios, self.sb.engine
-        target = engine.now_for(engine.get(pay_order_no)) + seconds
+        moved = 0.0
         with scenarios.lock:
             for _ in range(MAX_STOPS):
-                order = engine.get(pay_order_no)
                 due = scenarios.next_due_for(pay_order_no)
-                now = engine.now_for(order)
-                if due is None or due > target:
+                if due is None:
                     break
-                if due > now:
-                    engine.advance_order(pay_order_no, due - now + 1e-6)
+                step = due - engine.now_for(engine.get(pay_order_no))
+                if moved + step > seconds + DUE_SLACK:
+                    break
+                if step > 0:
+                    engine.advance_order(pay_order_no, step)
+                    moved += step
                 scenarios.run_due()
-            rest = target - engine.now_for(engine.get(pay_order_no))
-            if rest > 0:
-                engine.advance_order(pay_order_no, rest)
+                if scenarios.next_due_for(pay_order_no) == due:
+                    break  # it did not run (a broken run): never spin on it
+            engine.advance_order(pay_order_no, max(seconds - moved, 0.0))
         self.sb.scheduler.wake()
         return engine.get(pay_order_no)
 
-    def _walk_to(self, target: float) -> None:
+    def _walk(self, seconds: float) -> None:
+        """Advance by exactly ``seconds``, stopping at each scenario step due on the way."""
         scenarios = self.sb.scenarios
+        moved = 0.0
         with scenarios.lock:
             for _ in range(MAX_STOPS):
                 due = scenarios.next_due()
-                now = self.clock.timestamp()
-                if due is None or due > target:
+                if due is None:
                     break
-                if due > now:
-                    self.clock.advance(due - now + 1e-6)  # land just past it, whatever the rounding
+                step = due - self.clock.timestamp()
+                if moved + step > seconds + DUE_SLACK:
+                    break
+                if step > 0:
+                    self.clock.advance(step)
+                    moved += step
                 scenarios.run_due()
-            now = self.clock.timestamp()
-            if target > now:
-                self.clock.advance(target - now)
+                if scenarios.next_due() == due:
+                    break  # it did not run (a broken run): never spin on it
+            if seconds - moved > 0:
+                self.clock.advance(seconds - moved)

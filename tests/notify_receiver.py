@@ -51,22 +51,36 @@ class Receiver:
 
     Verifies every notify with the certificate the sandbox serves, refuses (HTTP 401) one that
     does not verify or whose timestamp is more than 5 minutes off, and otherwise answers the
-    dialect's ack, or FAIL while ``fail_next(n)`` lasts. ``hold[path] = s`` delays the answer.
+    dialect's ack, or FAIL while ``fail_next(n)`` lasts. ``hold[path] = s`` delays the answer
+    (``release()`` lets held ones go); ``redirects[path] = url`` answers 302 instead.
+    ``checks=False`` makes the naive handler that acknowledges whatever it gets.
     """
 
-    def __init__(self, certificate_pem: bytes) -> None:
+    def __init__(self, certificate_pem: bytes, *, checks: bool = True) -> None:
+        self.checks = checks
         self.public_key = signing.certificate_public_key(signing.load_certificate(certificate_pem))
         self.deliveries: list[Delivery] = []
         self.hold: dict[str, float] = {}
+        self.redirects: dict[str, str] = {}
+        self.arrived = 0
         self._fail = 0
+        self._release = threading.Event()
         self._cond = threading.Condition()
-        self._closing = threading.Event()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - the http.server hook name
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                receiver._closing.wait(receiver.hold.get(self.path, 0))
+                with receiver._cond:
+                    receiver.arrived += 1
+                    receiver._cond.notify_all()
+                if self.path in receiver.redirects:
+                    self.send_response(302)
+                    self.send_header("Location", receiver.redirects[self.path])
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                receiver._release.wait(receiver.hold.get(self.path, 0))
                 status, answer, delivery = receiver._answer(self.path, dict(self.headers), body)
                 raw = json.dumps(answer, ensure_ascii=False).encode()
                 try:
@@ -86,18 +100,34 @@ class Receiver:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), daemon=True
+        )
 
     def url(self, path: str = "/notify") -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}{path}"
+
+    def release(self) -> None:
+        self.hold.clear()
+        self._release.set()
+
+    def wait_arrived(self, count: int, timeout: float = 10.0) -> None:
+        """Until ``count`` requests have arrived, answered or not (AssertionError on timeout)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self.arrived < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"{self.arrived} requests arrived, wanted {count}")
+                self._cond.wait(left)
 
     def fail_next(self, count: int) -> None:
         with self._cond:
             self._fail = count
 
-    def _answer(self, path: str, headers: dict[str, str],
-                body: bytes) -> tuple[int, dict[str, Any], Delivery]:
+    def _answer(
+        self, path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, Any], Delivery]:
         lower = {k.lower(): v for k, v in headers.items()}
         verified, fresh = False, False
         try:
@@ -108,7 +138,7 @@ class Receiver:
         except (ValueError, KeyError):
             pass
         with self._cond:
-            if not (verified and fresh):
+            if self.checks and not (verified and fresh):
                 status, answer = 401, FAIL
             elif self._fail > 0:
                 self._fail -= 1
@@ -133,9 +163,13 @@ class Receiver:
         self._thread.start()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self._closing.set()
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._release.set()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(5)
@@ -151,8 +185,9 @@ class LiveSandbox:
         self._socket.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
         self._server = uvicorn.Server(uvicorn.Config(self.app, lifespan="on", log_level="warning"))
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._socket]},
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
+        )
         self.http = httpx.Client(base_url=self.url, trust_env=False, timeout=10)
 
     def __enter__(self) -> LiveSandbox:
@@ -164,8 +199,12 @@ class LiveSandbox:
             time.sleep(0.01)
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.http.close()
         self._server.should_exit = True
         self._thread.join(15)

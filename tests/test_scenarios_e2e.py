@@ -42,8 +42,9 @@ def create_v3(live: LiveSandbox, rx: Receiver, amount: int, **changes: Any) -> s
 
 
 def create_v1(live: LiveSandbox, rx: Receiver, amount: int, **changes: Any) -> str:
-    body = seed_create(live.sb, f"E2E-{amount}-V1", total_amount=amount, notify_url=rx.url(),
-                       **changes)
+    body = seed_create(
+        live.sb, f"E2E-{amount}-V1", total_amount=amount, notify_url=rx.url(), **changes
+    )
     body.pop("order_efficient_time")  # the v1 default: an hour on the sandbox clock
     out = live.http.post(V1 + "create", json=body).json()
     assert out["code"] == "000000", out
@@ -149,8 +150,10 @@ def duplicate_notify(live: LiveSandbox, rx: Receiver) -> None:
     assert statuses(rx) == ["SUCCESS", "SUCCESS"]
     assert rx.deliveries[0].json() == rx.deliveries[1].json()
     assert_genuine(live, rx)
-    assert [(a["sequence"], a["state"]) for a in attempts(live, no)] == [(1, "delivered"),
-                                                                         (2, "delivered")]
+    assert [(a["sequence"], a["state"]) for a in attempts(live, no)] == [
+        (1, "delivered"),
+        (2, "delivered"),
+    ]
 
 
 def out_of_order_notify(live: LiveSandbox, rx: Receiver) -> None:
@@ -224,7 +227,11 @@ def repeat_pay(live: LiveSandbox, rx: Receiver) -> None:
 def create_error(live: LiveSandbox, rx: Receiver) -> None:
     req = v3_req_data(live.sb, "E2E-912-V3", total_amount=912, notify_url=rx.url())
     v3 = v3_post(live.http, live.sb, "special_create", req)
-    assert (v3.status_code, v3.json()["code"], v3.json()["msg"]) == (200, "BBS11184", "该商户已停用")
+    assert (v3.status_code, v3.json()["code"], v3.json()["msg"]) == (
+        200,
+        "BBS11184",
+        "该商户已停用",
+    )
     v1 = live.http.post(V1 + "create", json=seed_create(live.sb, "E2E-912-V1", total_amount=912))
     assert (v1.json()["code"], v1.json()["msg"]) == ("BBS11184", "该商户已停用")
     assert live.http.get("/sandbox/api/orders").json()["total"] == 0
@@ -257,13 +264,20 @@ def wechat_sub_appid_mismatch(live: LiveSandbox, rx: Receiver) -> None:
 
 
 DRIVERS: dict[str, Callable[[LiveSandbox, Receiver], None]] = {
-    "manual": manual, "auto-success": auto_success, "auto-fail": auto_fail,
-    "user-cancels": user_cancels, "never-pays": never_pays,
-    "paying-then-success": paying_then_success, "duplicate-notify": duplicate_notify,
-    "out-of-order-notify": out_of_order_notify, "slow-notify": slow_notify,
+    "manual": manual,
+    "auto-success": auto_success,
+    "auto-fail": auto_fail,
+    "user-cancels": user_cancels,
+    "never-pays": never_pays,
+    "paying-then-success": paying_then_success,
+    "duplicate-notify": duplicate_notify,
+    "out-of-order-notify": out_of_order_notify,
+    "slow-notify": slow_notify,
     "bad-signature-notify": bad_signature_notify,
-    "merchant-rejects-then-accepts": merchant_rejects_then_accepts, "repeat-pay": repeat_pay,
-    "create-error": create_error, "query-timeout-once": query_timeout_once,
+    "merchant-rejects-then-accepts": merchant_rejects_then_accepts,
+    "repeat-pay": repeat_pay,
+    "create-error": create_error,
+    "query-timeout-once": query_timeout_once,
     "wechat-sub-appid-mismatch": wechat_sub_appid_mismatch,
 }
 

@@ -1,0 +1,99 @@
+"""`lakala-sandbox notify-check`: a careful handler passes every row, a naive one fails the rows
+it should have refused, and the output says which certificate to trust."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sandbox import cli, signing
+from sandbox.keys import PLATFORM_CERT, KeyStore
+from tests.notify_receiver import Receiver
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    KeyStore.load(tmp_path, appid="OP00000003", serial_no="00dfba8194c41b84cf")
+    return tmp_path
+
+
+@pytest.fixture
+def careful(data_dir: Path) -> Iterator[Receiver]:
+    with Receiver((data_dir / PLATFORM_CERT).read_bytes()) as rx:
+        yield rx
+
+
+def check(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, str], str]:
+    code = cli.main(["notify-check", *args])
+    out = capsys.readouterr().out
+    rows = {}
+    for line in out.splitlines():
+        for name in ("signed", "bad signature", "stale timestamp", "tampered amount", "duplicate"):
+            if line.startswith(name + " "):
+                rows[name] = line
+    return code, rows, out
+
+
+@pytest.mark.parametrize("dialect", ["v3", "v1"])
+def test_a_careful_handler_passes_every_check(
+    capsys: pytest.CaptureFixture[str], data_dir: Path, careful: Receiver, dialect: str
+) -> None:
+    code, rows, out = check(
+        capsys, "--url", careful.url(), "--data-dir", str(data_dir), "--dialect", dialect
+    )
+    assert code == 0, out
+    assert len(rows) == 5 and all(" PASS " in row for row in rows.values()), out
+    assert "5 of 5 checks passed." in out
+    cert = signing.load_certificate((data_dir / PLATFORM_CERT).read_bytes())
+    assert str(data_dir / PLATFORM_CERT) in out and signing.serial_hex(cert) in out
+    assert "/sandbox/keys/platform.cer" in out
+    assert len(careful.deliveries) == 5
+    assert careful.deliveries[0].body == careful.deliveries[4].body  # the duplicate
+    assert sum(d.verified and d.fresh for d in careful.deliveries) == 2
+
+
+def test_a_handler_that_skips_verification_fails_the_bad_rows(
+    capsys: pytest.CaptureFixture[str], data_dir: Path
+) -> None:
+    with Receiver((data_dir / PLATFORM_CERT).read_bytes(), checks=False) as naive:
+        code, rows, out = check(capsys, "--url", naive.url(), "--data-dir", str(data_dir))
+    assert code == 1
+    assert " FAIL " in rows["bad signature"]
+    assert "acknowledged although its signature does not verify" in rows["bad signature"]
+    assert " FAIL " in rows["stale timestamp"] and " FAIL " in rows["tampered amount"]
+    assert " PASS " in rows["signed"] and " PASS " in rows["duplicate"]
+    assert "2 of 5 checks passed." in out
+
+
+def test_a_handler_that_refuses_everything_fails_the_good_rows(
+    capsys: pytest.CaptureFixture[str], data_dir: Path, careful: Receiver
+) -> None:
+    careful.fail_next(100)
+    code, rows, _ = check(capsys, "--url", careful.url(), "--data-dir", str(data_dir))
+    assert code == 1
+    assert " FAIL " in rows["signed"]
+    assert (
+        'a correctly signed notify must be acknowledged with {"code":"SUCCESS",...}'
+        in rows["signed"]
+    )
+    assert " FAIL " in rows["duplicate"] and " PASS " in rows["bad signature"]
+
+
+def test_an_unreachable_handler_fails_every_row(
+    capsys: pytest.CaptureFixture[str], data_dir: Path
+) -> None:
+    code, rows, _ = check(
+        capsys, "--url", "http://127.0.0.1:9/notify", "--data-dir", str(data_dir), "--timeout", "2"
+    )
+    assert code == 1
+    assert all(" FAIL " in row and "no answer from" in row for row in rows.values())
+
+
+def test_without_a_platform_key_it_says_how_to_get_one(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code = cli.main(["notify-check", "--url", "http://127.0.0.1:9/", "--data-dir", str(tmp_path)])
+    assert code == 2
+    assert "no platform key in" in capsys.readouterr().err

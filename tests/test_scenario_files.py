@@ -1,0 +1,195 @@
+"""Scenario files: every shipped one loads; a broken one is refused naming its file, line and rule,
+at start and by `lakala-sandbox scenarios check`."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from sandbox import cli
+from sandbox.resources import scenarios_dir
+from sandbox.scenarios import ScenarioFileError, check_paths, load_catalog, scenario_files
+from tests.conftest import make_app
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+SHIPPED = scenario_files(scenarios_dir())
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
+def test_shipped_scenario_file_is_valid(path: Path) -> None:
+    loaded, problems = check_paths([path])
+    assert problems == []
+    assert [s.name for s in loaded] == [path.stem]
+    assert loaded[0].description
+
+
+def test_the_default_is_shipped_and_has_no_steps() -> None:
+    catalog = load_catalog(None, scenarios_dir(), "manual")
+    manual = catalog.get("manual")
+    assert manual is not None and manual.steps == () and manual.match == ()
+
+
+def test_readme_magic_amounts_are_the_shipped_ones() -> None:
+    section = README.read_text(encoding="utf-8").split("## Scenarios, the clock and notifies")[1]
+    rows = re.findall(r"^\| (\d+) \| [\d.]+ \| `([a-z-]+)` \|", section, flags=re.M)
+    shipped = {
+        (str(amount), s.name)
+        for s in load_catalog(None, scenarios_dir()).scenarios
+        for amount in s.magic_amounts()
+    }
+    assert set(rows) == shipped
+    assert len(rows) == len(SHIPPED) - 1  # every one but manual has its amount
+
+
+BROKEN = [
+    (
+        "unknown-step",
+        "description: x\nsteps:\n  - wait: 3\n  - pya: {}\n",
+        4,
+        "steps[1].pya: unknown key",
+    ),
+    (
+        "bad-policy",
+        "description: x\nsteps:\n  - pay: {notify: sometimes}\n",
+        3,
+        "steps[0].pay.notify: must be one of now, never, twice",
+    ),
+    (
+        "policy-typo",
+        "description: x\nsteps:\n  - pay:\n      notify:\n        aftr: 3\n",
+        5,
+        "steps[0].pay.notify.aftr: unknown key; allowed here: after, copies, signature, tamper",
+    ),
+    (
+        "negative-wait",
+        "description: x\nsteps:\n  - wait: -1\n",
+        3,
+        "steps[0].wait: invalid value -1",
+    ),
+    (
+        "two-keys",
+        "description: x\nsteps:\n  - {wait: 1, pay: {}}\n",
+        3,
+        "steps[0]: a step has exactly one key, got 2: wait, pay",
+    ),
+    (
+        "empty-fault",
+        "description: x\nsteps:\n  - fault: {call: query}\n",
+        3,
+        "steps[0].fault: needs one of latency, error, http_status, drop",
+    ),
+    (
+        "bad-pay-mode",
+        "description: x\nsteps:\n  - pay: {pay_mode: PAYPAL}\n",
+        3,
+        "steps[0].pay.pay_mode: must be one of ALIPAY",
+    ),
+    (
+        "range",
+        "description: x\nmatch:\n  amount: {min: 5, max: 2}\nsteps: []\n",
+        3,
+        "match.amount: min 5 is more than max 2",
+    ),
+    (
+        "regex",
+        "description: x\nmatch: {out_order_no: '(['}\nsteps: []\n",
+        2,
+        'match.out_order_no: "([" is not a valid regular expression',
+    ),
+    ("no-description", "steps: []\n", 1, "description: is required"),
+    (
+        "twice-given",
+        "description: x\ndescription: y\nsteps: []\n",
+        2,
+        "description: this key is given twice",
+    ),
+    ("not-yaml", "description: x\nsteps: [\n", 3, "not valid YAML"),
+    ("empty", "", 1, "the file is empty"),
+    ("a-list", "- wait: 1\n", 1, "must be of type object"),
+    (
+        "top-typo",
+        "description: x\nstep: []\nsteps: []\n",
+        2,
+        "step: unknown key; allowed here: create, description, match, name, steps",
+    ),
+    (
+        "bad-error",
+        "description: x\ncreate: {error: {code: 'BBS 1'}}\nsteps: []\n",
+        2,
+        "create.error",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "text", "line", "message"), BROKEN, ids=[b[0] for b in BROKEN])
+def test_broken_file_is_refused_with_file_line_and_rule(
+    tmp_path: Path, name: str, text: str, line: int, message: str
+) -> None:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(text, encoding="utf-8")
+    loaded, problems = check_paths([path])
+    assert loaded == []
+    rendered = [str(p) for p in problems]
+    assert any(r.startswith(f"{path}:{line}:") and message in r for r in rendered), rendered
+
+
+def test_two_files_with_one_name_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text("name: same\ndescription: a\nsteps: []\n", encoding="utf-8")
+    (tmp_path / "b.yaml").write_text("description: b\nname: same\nsteps: []\n", encoding="utf-8")
+    _, problems = check_paths([tmp_path])
+    assert [str(p) for p in problems] == [
+        f"{tmp_path / 'b.yaml'}:2: name: scenario 'same' is also defined in {tmp_path / 'a.yaml'}"
+    ]
+
+
+def test_a_sandbox_with_a_broken_folder_does_not_start(tmp_path: Path) -> None:
+    (tmp_path / "ok.yaml").write_text("description: fine\nsteps: []\n", encoding="utf-8")
+    (tmp_path / "bad.yaml").write_text(
+        "description: x\nsteps:\n  - pay: {notify: soon}\n", encoding="utf-8"
+    )
+    with pytest.raises(ScenarioFileError) as raised:
+        make_app(scenarios_dir=str(tmp_path))
+    assert f"{tmp_path / 'bad.yaml'}:3: steps[0].pay.notify" in str(raised.value)
+
+
+def test_serve_refuses_a_broken_folder_before_listening(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "bad.yaml").write_text("description: x\nsteps:\n  - wait: soon\n", encoding="utf-8")
+    code = cli.main(["serve", "--data-dir", ":memory:", "--scenarios", str(tmp_path)])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "lakala-sandbox serve: bad scenario file(s)" in err
+    assert f"{tmp_path / 'bad.yaml'}:3: steps[0].wait" in err
+
+
+def test_a_missing_scenarios_folder_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioFileError, match="is not a folder of scenario files"):
+        make_app(scenarios_dir=str(tmp_path / "nowhere"))
+
+
+def test_an_unknown_default_scenario_is_refused() -> None:
+    with pytest.raises(ValueError, match="the default scenario 'sometimes' is not loaded"):
+        make_app(default_scenario="sometimes")
+
+
+def test_scenarios_check_command_lints_without_serving(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["scenarios", "check", str(scenarios_dir())]) == 0
+    out = capsys.readouterr().out
+    assert f"{len(SHIPPED)} scenario(s) OK." in out and "auto-success" in out
+    (tmp_path / "bad.yaml").write_text("description: x\nsteps:\n  - pya: {}\n", encoding="utf-8")
+    assert cli.main(["scenarios", "check", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert f"error {tmp_path / 'bad.yaml'}:3: steps[0].pya: unknown key" in out
+
+
+def test_readme_scenario_example_loads(tmp_path: Path) -> None:
+    section = README.read_text(encoding="utf-8").split("## Scenarios, the clock and notifies")[1]
+    example = re.findall(r"```yaml\n(.*?)```", section, flags=re.S)[0]
+    (tmp_path / "big-orders-fail.yaml").write_text(example, encoding="utf-8")
+    loaded, problems = check_paths([tmp_path])
+    assert problems == [] and loaded[0].match[0].amount_min == 100000
