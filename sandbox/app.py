@@ -12,7 +12,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from sandbox import admin, admin_notify, admin_time, api_v1, api_v3, counter_page, openapi, pages
+from sandbox import (admin, admin_notify, admin_time, api_v1, api_v3, counter_page, dashboard,
+                     openapi, pages)
 from sandbox.config import Settings
 from sandbox.envelopes import dialect_of, error_body, json_response
 from sandbox.errors import SandboxError
@@ -29,7 +30,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app = Starlette(
         routes=[*api_v3.routes, *api_v1.routes, *admin_time.routes, *admin_notify.routes,
                 *admin.routes, *openapi.routes,
-                *counter_page.routes, pages.static_mount],
+                *counter_page.routes, *dashboard.routes, pages.static_mount],
         exception_handlers={HTTPException: _http_error, SandboxError: _sandbox_error,
                             Exception: _internal_error},
         lifespan=_lifespan,

@@ -235,8 +235,10 @@ def screenshots(request: pytest.FixtureRequest) -> Iterator[Screenshots]:
         print(f"\n{len(shots.taken)} screenshots (375 px and 1280 px) in {shots.folder}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
+    # per module, not per session: Playwright's sync API keeps an event loop running in the main
+    # thread while it lives, which would break later tests that run their own loop
     require_browser()
     from playwright.sync_api import sync_playwright
 

@@ -12,6 +12,9 @@ from sandbox.config import Settings
 from sandbox.runtime import Sandbox
 from sandbox.transport import InProcessTransport
 
+# the browser tests' fixtures (Chromium, a served sandbox, the merchant app), one set per run
+pytest_plugins = ["tests.browser_support"]
+
 # Tests reach nothing beyond loopback: notifies to other hosts (the seed's your-domain.com) are
 # journaled as skipped, here and in every sandbox process a test starts.
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
