@@ -116,6 +116,8 @@ async def order_action(request: Request) -> Response:
     if pay_mode is not None and pay_mode not in sb.engine.pay_modes:
         raise SandboxError("INVALID_PARAM", field="pay_mode",
                            rule="must be one of " + ", ".join(sb.engine.pay_modes))
+    if "notify" in body:
+        sb.notifier.parse_policy(body["notify"])  # refuse a bad policy before anything changes
     order = sb.engine.apply(request.path_params["pay_order_no"], action, pay_mode=pay_mode,
                             source="admin", options=body)
     return json_response({"order": order_view(sb, order)})
