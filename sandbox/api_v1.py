@@ -7,7 +7,8 @@ Flat JSON in, ``resp_data`` out, string statuses. Responses also carry the same 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable
+import inspect
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -50,7 +51,8 @@ def query_data(sb: Sandbox, order: Order) -> dict[str, Any]:
     }
 
 
-def _create(sb: Sandbox, request: Request, body: dict[str, Any]) -> dict[str, Any]:
+def v3_request(sb: Sandbox, body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The v3 ``req_data`` a v1 create means, and what the order keeps beside it."""
     req = dict(body)
     extra = {"payment_method": req.pop("payment_method", None)}
     if extra["payment_method"]:
@@ -60,6 +62,11 @@ def _create(sb: Sandbox, request: Request, body: dict[str, Any]) -> dict[str, An
     if "order_efficient_time" not in req:
         req["order_efficient_time"] = sb.clock.format(
             sb.clock.timestamp() + sb.settings.v1_validity_seconds)
+    return req, extra
+
+
+def _create(sb: Sandbox, request: Request, body: dict[str, Any]) -> dict[str, Any]:
+    req, extra = v3_request(sb, body)
     order, _ = sb.engine.create("v1", req, request_hash=request_hash(body),
                                 base_url=sb.base_url(request), extra=extra,
                                 options={"headers": dict(request.headers)})
@@ -82,12 +89,14 @@ def _close(sb: Sandbox, request: Request, body: dict[str, Any]) -> dict[str, Any
             "order_status": STATUS_V1[order.status]}
 
 
-Handler = Callable[[Sandbox, Request, dict[str, Any]], dict[str, Any]]
+Handler = Callable[[Sandbox, Request, dict[str, Any]],
+                   dict[str, Any] | Awaitable[dict[str, Any]]]
 OPERATIONS: dict[str, Handler] = {"create": _create, "query": _query, "close": _close}
 
 
-def endpoint(operation: str) -> Callable[[Request], Any]:
-    handler = OPERATIONS[operation]
+def endpoint(operation: str, handler: Handler | None = None) -> Callable[[Request], Any]:
+    """The v1 endpoint around ``handler`` (the sandbox's own, or real mode's async one)."""
+    run: Handler = handler or OPERATIONS[operation]
 
     async def handle(request: Request) -> Response:
         sb: Sandbox = request.app.state.sandbox
@@ -98,8 +107,10 @@ def endpoint(operation: str) -> Callable[[Request], Any]:
             sb.schemas.check(f"v1/{operation}.req", body)
             body = sb.schemas.coerce(f"v1/{operation}.req", body)
             await faults.before_call(sb, request, "v1", operation, body)
-            out = envelope("v1", "000000", OK_MSG, sb.clock.now14(), handler(sb, request, body),
-                           data_alias=alias)
+            result = run(sb, request, body)
+            if inspect.isawaitable(result):
+                result = await result
+            out = envelope("v1", "000000", OK_MSG, sb.clock.now14(), result, data_alias=alias)
             sb.check_outgoing(f"v1/{operation}.resp", out)
             status = 200
         except SandboxError as error:

@@ -14,28 +14,37 @@ from starlette.responses import Response
 
 from sandbox import (admin, admin_notify, admin_time, api_v1, api_v3, counter_page, dashboard,
                      openapi, pages)
+from sandbox.client import AsyncLakalaClient
 from sandbox.config import Settings
 from sandbox.envelopes import dialect_of, error_body, json_response
 from sandbox.errors import SandboxError
 from sandbox.faults import ConnectionDropped, DroppedResponse, quiet_drops
+from sandbox.proxy import Proxy
 from sandbox.runtime import Sandbox
 
 log = logging.getLogger("lakala_sandbox")
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
-    """Build the app; schemas, keys and storage are loaded here, before the first request."""
+def create_app(settings: Settings | None = None, *,
+               lakala: AsyncLakalaClient | None = None) -> Starlette:
+    """Build the app; schemas, keys and storage are loaded here, before the first request.
+
+    In real mode (``settings.mode == "real"``) the v1 endpoints go to Lakala through ``lakala``
+    (default: ``AsyncLakalaClient.from_env()``)."""
     settings = settings or Settings.from_env()
     sandbox = Sandbox(settings)
+    proxy = Proxy.for_sandbox(sandbox, lakala) if settings.mode == "real" else None
     app = Starlette(
-        routes=[*api_v3.routes, *api_v1.routes, *admin_time.routes, *admin_notify.routes,
-                *admin.routes, *openapi.routes,
-                *counter_page.routes, *dashboard.routes, pages.static_mount],
+        routes=[*api_v3.routes, *(proxy.routes if proxy else api_v1.routes),
+                *admin_time.routes, *admin_notify.routes, *admin.routes,
+                *openapi.routes, *counter_page.routes, *dashboard.routes,
+                pages.static_mount],
         exception_handlers={HTTPException: _http_error, SandboxError: _sandbox_error,
                             Exception: _internal_error},
         lifespan=_lifespan,
     )
     app.state.sandbox = sandbox
+    app.state.proxy = proxy
     return app
 
 
