@@ -411,6 +411,7 @@ with httpx.Client(transport=InProcessTransport(app), base_url="http://wheel") as
     page = http.get(out["resp_data"]["counter_url"] + "&payMode=ALIPAY")
     assert page.status_code == 200 and "qr-svg" in page.text and "¥1.00" in page.text, page.text
     assert http.get("/sandbox/static/counter.js").status_code == 200
+    assert http.get("/").status_code == 200
 print("pages ok")
 """
 
