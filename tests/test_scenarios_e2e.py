@@ -6,6 +6,7 @@ what arrived, in what order and how often."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -289,3 +290,34 @@ def test_every_shipped_scenario_has_an_end_to_end_case() -> None:
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_scenario_end_to_end(name: str, live: LiveSandbox, rx: Receiver) -> None:
     DRIVERS[name](live, rx)
+
+
+# -- the user's story, beyond one scenario ------------------------------------------------
+def test_a_running_clock_pays_and_notifies_with_nothing_touched(tmp_path: Path) -> None:
+    # --scenarios ./my-scenarios, a clock 100x faster: 3 s of scenario time pass in 30 ms
+    folder = tmp_path / "my-scenarios"
+    folder.mkdir()
+    (folder / "mine.yaml").write_text(
+        "description: my auto-success\nmatch: {out_order_no: '^MINE-'}\n"
+        "steps:\n  - wait: 3\n  - pay: {}\n", encoding="utf-8")
+    with LiveSandbox(clock_speed=100, scenarios_dir=str(folder)) as live, \
+            Receiver(live.http.get("/sandbox/keys/platform.cer").content) as rx:
+        body = {"out_order_no": "MINE-1", "total_amount": 100, "order_info": "untouched",
+                "notify_url": rx.url()}
+        assert live.http.post(V1 + "create", json=body).json()["code"] == "000000"
+        (delivery,) = rx.wait_for(1, timeout=5)
+        assert delivery.verified and delivery.json()["order_status"] == "SUCCESS"
+
+
+def test_one_advance_of_an_hour_expires_orders_and_runs_ladders(live: LiveSandbox,
+                                                                rx: Receiver) -> None:
+    rx.fail_next(3)
+    expiring = create_v3(live, rx, 904)
+    paying = create_v1(live, rx, 901)
+    created = live.sb.clock.timestamp()
+    advance(live, 3600)
+    assert status(live, expiring) == "4"
+    tried = attempts(live, paying)
+    assert [a["state"] for a in tried] == ["failed", "failed", "failed", "delivered"]
+    assert [live.sb.clock.parse(a["scheduled_at"]) - int(created) for a in tried] == [3, 4, 9, 14]
+    assert statuses(rx) == ["SUCCESS"] * 4
