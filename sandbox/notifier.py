@@ -385,14 +385,18 @@ class Notifier:
             self.sb.scheduler.wake()
 
     def _send(self, attempt_id: int) -> None:
-        row = self.store.execute(
+        rows = self.store.execute(
             "SELECT a.*, n.url, n.body, n.policy, n.retry, n.dialect FROM notify_attempts a "
             "JOIN notifies n ON n.id = a.notify_id WHERE a.id = ?",
             (attempt_id,),
-        )[0]
-        if row["state"] != "pending":
+        )
+        if not rows or rows[0]["state"] != "pending":
+            return  # forgotten by a reset meanwhile, or already dealt with
+        row = rows[0]
+        try:
+            order = self.sb.engine.get(row["pay_order_no"])
+        except SandboxError:
             return
-        order = self.sb.engine.get(row["pay_order_no"])
         policy = Policy.loads(row["policy"])
         headers, sent_body, signed = notify_bodies.prepare(
             self.sb.keys.platform_key,
