@@ -23,7 +23,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import httpx
 from cryptography import x509
@@ -376,25 +376,13 @@ def _settings_and_clock(kwargs: dict[str, Any]) -> tuple[ClientSettings, Clock |
     return ClientSettings.build(**kwargs), clock, transport
 
 
-class LakalaClient:
-    """Synchronous client. Keyword-only settings (all optional for the sandbox):
+class _ClientBase:
+    """What the sync and the async client share beyond ``_Core``: construction and read-outs."""
 
-    ``environment`` (sandbox | lakala-test | lakala-production), ``base_url``, ``appid``,
-    ``serial_no``, ``private_key`` (key object, PEM, or path), ``certificate`` (Lakala's platform
-    certificate, verifies responses), ``notify_certificate`` (verifies notifies; defaults to
-    ``certificate``), ``merchant_no``, ``term_no``, ``timeout`` (seconds), ``transport`` (any
-    ``httpx.BaseTransport``, e.g. ``InProcessTransport(app)`` or ``httpx.MockTransport``) and
-    ``clock`` (a ``sandbox.clock.Clock`` for ``req_time`` and the default expiry).
-    """
-
-    def __init__(self, **kwargs: Any) -> None:
-        settings, clock, transport = _settings_and_clock(kwargs)
-        self._core = _Core(settings, clock)
-        self._http = httpx.Client(base_url=settings.base_url, transport=transport,
-                                  timeout=settings.timeout)
+    _core: _Core
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> LakalaClient:
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Self:
         """Settings from ``LAKALA_*`` variables (``ENV_VARS``); keyword arguments win."""
         return cls(**{**settings_from_env(environ), **overrides})
 
@@ -422,6 +410,24 @@ class LakalaClient:
     def request_data(self, operation: str, **kwargs: Any) -> dict[str, Any]:
         """The ``req_data`` that ``create`` / ``query`` / ``close`` send for these arguments."""
         return self._core.request_data(operation, kwargs)
+
+
+class LakalaClient(_ClientBase):
+    """Synchronous client. Keyword-only settings (all optional for the sandbox):
+
+    ``environment`` (sandbox | lakala-test | lakala-production), ``base_url``, ``appid``,
+    ``serial_no``, ``private_key`` (key object, PEM, or path), ``certificate`` (Lakala's platform
+    certificate, verifies responses), ``notify_certificate`` (verifies notifies; defaults to
+    ``certificate``), ``merchant_no``, ``term_no``, ``timeout`` (seconds), ``transport`` (any
+    ``httpx.BaseTransport``, e.g. ``InProcessTransport(app)`` or ``httpx.MockTransport``) and
+    ``clock`` (a ``sandbox.clock.Clock`` for ``req_time`` and the default expiry).
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        settings, clock, transport = _settings_and_clock(kwargs)
+        self._core = _Core(settings, clock)
+        self._http = httpx.Client(base_url=settings.base_url, transport=transport,
+                                  timeout=settings.timeout)
 
     def __enter__(self) -> LakalaClient:
         return self
@@ -485,7 +491,7 @@ class LakalaClient:
         return self._core.verify_notify(headers, body)
 
 
-class AsyncLakalaClient:
+class AsyncLakalaClient(_ClientBase):
     """The same as ``LakalaClient``, awaitable; ``transport`` is an ``httpx.AsyncBaseTransport``
     (e.g. ``httpx.ASGITransport(app=create_app(...))``)."""
 
@@ -494,34 +500,6 @@ class AsyncLakalaClient:
         self._core = _Core(settings, clock)
         self._http = httpx.AsyncClient(base_url=settings.base_url, transport=transport,
                                        timeout=settings.timeout)
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None,
-                 **overrides: Any) -> AsyncLakalaClient:
-        return cls(**{**settings_from_env(environ), **overrides})
-
-    @property
-    def settings(self) -> ClientSettings:
-        return self._core.settings
-
-    @property
-    def base_url(self) -> str:
-        return self._core.settings.base_url
-
-    @property
-    def merchant_no(self) -> str | None:
-        return self._core.settings.merchant_no
-
-    @property
-    def certificate(self) -> x509.Certificate | None:
-        return self._core.certificate
-
-    @property
-    def notify_certificate(self) -> x509.Certificate | None:
-        return self._core.notify_cert or self._core.certificate
-
-    def request_data(self, operation: str, **kwargs: Any) -> dict[str, Any]:
-        return self._core.request_data(operation, kwargs)
 
     async def __aenter__(self) -> AsyncLakalaClient:
         return self
