@@ -29,6 +29,8 @@ class TimeKeeper:
         saved = sb.store.get_meta(META_KEY)
         if saved:
             self.clock.restore(json.loads(saved))
+        # saved now too: a clock running faster than wall time drifts without any event
+        self.save()
         self.clock.subscribe(self.save)
 
     def save(self) -> None:

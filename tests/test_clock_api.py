@@ -3,6 +3,7 @@ time a restarted sandbox keeps."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -161,3 +162,14 @@ def test_a_new_clock_start_wins_over_the_saved_time(tmp_path: Path) -> None:
     second = make_app(data_dir=str(tmp_path), clock_start="20300101000000")
     assert second.state.sandbox.clock.now14()[:10] == "2030010100"
     second.state.sandbox.close()
+
+
+
+def test_a_fast_clock_keeps_running_across_a_restart(tmp_path: Path) -> None:
+    app = make_app(data_dir=str(tmp_path), clock_speed=1000)
+    saved = json.loads(app.state.sandbox.store.get_meta("clock"))  # saved at start, not on a jump
+    app.state.sandbox.close()
+    wall = [saved["anchor_wall"] + 0.05]
+    restarted = Clock(speed=1000, wall=lambda: wall[0])
+    assert restarted.restore(saved)
+    assert restarted.timestamp() - saved["anchor_virtual"] == pytest.approx(50)
