@@ -34,7 +34,7 @@ import httpx
 from sandbox import notify_bodies
 from sandbox.engine import Change, Order
 from sandbox.errors import SandboxError
-from sandbox.runner import DUE_SLACK
+from sandbox.runner import DUE_SLACK, fragment_problems
 
 if TYPE_CHECKING:
     from sandbox.runtime import Sandbox
@@ -132,8 +132,7 @@ class Policy:
 
 
 class Notifier:
-    """``sb.notifier``: the outbox; ``attempts(no)``, ``send_now(no)``, ``replay(id)``, ``drain()``.
-    """
+    """``sb.notifier``: ``attempts(no)``, ``send_now(no)``, ``replay(id)``, ``drain()``."""
 
     def __init__(self, sb: Sandbox) -> None:
         if any(delay < 0 for delay in sb.settings.notify_ladder):
@@ -199,8 +198,6 @@ class Notifier:
 
     def parse_policy(self, value: Any) -> Policy:
         if self._policy_problems is None:
-            from sandbox.runner import fragment_problems
-
             self._policy_problems = fragment_problems(self.sb.schemas, "notify_policy")
         return Policy.parse(value, self._policy_problems)
 
