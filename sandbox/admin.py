@@ -93,7 +93,7 @@ async def list_orders(request: Request) -> Response:
     sb: Sandbox = request.app.state.sandbox
     limit = _int_param(request, "limit", 50, 1000)
     offset = _int_param(request, "offset", 0, 10**9)
-    orders = sb.engine.list(limit=limit, offset=offset)
+    orders = sb.engine.recent(limit=limit, offset=offset)
     return json_response({"total": sb.engine.count(),
                           "orders": [order_view(sb, o) for o in orders]})
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hmac
 import inspect
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -53,11 +54,12 @@ def query_data(sb: Sandbox, order: Order) -> dict[str, Any]:
 
 def v3_request(sb: Sandbox, body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """The v3 ``req_data`` a v1 create means, and what the order keeps beside it."""
-    req = dict(body)
+    req = sb.schemas.documented("v1/create.req", body)
     extra = {"payment_method": req.pop("payment_method", None)}
     if extra["payment_method"]:
         # v1's payment_method narrows the counter the way v3's counter_param does
-        req.setdefault("counter_param", '{"pay_mode":"%s"}' % extra["payment_method"])
+        req.setdefault("counter_param", json.dumps({"pay_mode": extra["payment_method"]},
+                                                   separators=(",", ":")))
     req.setdefault("merchant_no", sb.settings.merchant_no)
     if "order_efficient_time" not in req:
         req["order_efficient_time"] = sb.clock.format(

@@ -29,11 +29,12 @@ def verify_request(sb: Sandbox, header: str | None, body: bytes) -> tuple[str, s
     """(appid to answer as, warning or None); raises in strict mode."""
     mode = sb.settings.signature
     appid = sb.settings.appid
+    problem: SandboxError | None
     try:
         fields = signing.parse_authorization(header)
         appid = fields.get("appid", appid)
     except ValueError as exc:
-        fields, problem = {}, SandboxError("SIGNATURE_MISSING", reason=str(exc))
+        problem = SandboxError("SIGNATURE_MISSING", reason=str(exc))
     else:
         problem = _check_fields(sb, fields, body)
     if problem is None or mode == "off":
@@ -120,7 +121,8 @@ def close_data(sb: Sandbox, order: Order) -> dict[str, Any]:
 
 
 def _create(sb: Sandbox, request: Request, req: dict[str, Any]) -> dict[str, Any]:
-    order, _ = sb.engine.create("v3", req, request_hash=request_hash(req),
+    order, _ = sb.engine.create("v3", sb.schemas.documented("v3/special_create.req", req),
+                                request_hash=request_hash(req),
                                 base_url=sb.base_url(request),
                                 options={"headers": dict(request.headers)})
     return create_data(sb, order)

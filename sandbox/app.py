@@ -12,8 +12,17 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from sandbox import (admin, admin_notify, admin_time, api_v1, api_v3, counter_page, dashboard,
-                     openapi, pages)
+from sandbox import (
+    admin,
+    admin_notify,
+    admin_time,
+    api_v1,
+    api_v3,
+    counter_page,
+    dashboard,
+    openapi,
+    pages,
+)
 from sandbox.client import AsyncLakalaClient
 from sandbox.config import Settings
 from sandbox.envelopes import dialect_of, error_body, json_response

@@ -133,7 +133,7 @@ def _common(request: Request, sb: Sandbox) -> dict[str, Any]:
 @guarded
 async def home(request: Request) -> Response:
     sb: Sandbox = request.app.state.sandbox
-    orders = sb.engine.list(limit=100)
+    orders = sb.engine.recent(limit=100)
     ctx = _common(request, sb)
     ctx.update({
         "orders": [_row(sb, o) for o in orders], "total": sb.engine.count(),

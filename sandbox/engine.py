@@ -169,13 +169,13 @@ class Engine:
             raise SandboxError("ORDER_NOT_FOUND", what=what)
         return self.get(rows[0]["pay_order_no"])
 
-    def list(self, *, limit: int = 50, offset: int = 0, status: int | None = None) -> list[Order]:
+    def recent(self, *, limit: int = 50, offset: int = 0) -> list[Order]:
+        """Orders newest first."""
         with self.store.lock:
             rows = self.store.conn.execute(
                 "SELECT pay_order_no FROM orders ORDER BY seq DESC LIMIT ? OFFSET ?",
                 (limit, offset)).fetchall()
-            orders = [self._load(self.store.conn, r["pay_order_no"]) for r in rows]
-        return [o for o in orders if status is None or o.status == status]
+            return [self._load(self.store.conn, r["pay_order_no"]) for r in rows]
 
     def count(self) -> int:
         return int(self.store.execute("SELECT COUNT(*) AS n FROM orders")[0]["n"])

@@ -113,7 +113,7 @@ def _certificate(key: rsa.RSAPrivateKey, common_name: str, serial: int) -> x509.
     name = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
                       x509.NameAttribute(NameOID.ORGANIZATION_NAME, "lakala-sandbox"),
                       x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     return (
         x509.CertificateBuilder()
         .subject_name(name).issuer_name(name)

@@ -108,6 +108,12 @@ class Schemas:
                                    ahead=duration_text(self.clock.offset()))
             raise SandboxError("INVALID_PARAM", field=first.field, rule=first.rule)
 
+    def documented(self, name: str, instance: dict[str, Any]) -> dict[str, Any]:
+        """Only the fields schema ``name`` describes: an order keeps what Lakala would, not
+        whatever else a caller sent along."""
+        known = self.documents[name].get("properties", {})
+        return {k: v for k, v in instance.items() if k in known}
+
     def coerce(self, name: str, instance: Any) -> Any:
         """A copy with every ``x-coerce: integer`` value turned into an int."""
         return _coerce(self.inlined(name), instance)
@@ -145,7 +151,7 @@ def _content_schema(validator: Any, content_schema: Any, instance: Any,
         return
     try:
         parsed = json.loads(instance)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         yield ValidationError(f"must be a JSON string ({exc.msg} at character {exc.pos})")
         return
     for error in validator.descend(parsed, content_schema):

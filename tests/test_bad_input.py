@@ -13,7 +13,7 @@ import pytest
 
 from sandbox import signing
 from sandbox.runtime import Sandbox
-from tests.support import V1, V3, future14, seed_create, snapshot, v3_body, v3_req_data
+from tests.support import V1, V3, future14, seed_create, snapshot, v3_req_data
 
 Build = Callable[[Sandbox], Any]
 

@@ -76,7 +76,7 @@ def test_create_form_makes_a_v1_order_and_opens_its_counter_page(http: httpx.Cli
     assert response.status_code == 303
     location = response.headers["location"]
     assert location.startswith("http://sandbox.test/b/pay?merchantNo=8222900701106PZ&")
-    order = sb.engine.list()[0]
+    order = sb.engine.recent()[0]
     assert (order.dialect, order.total_amount, order.data["order_info"]) == ("v1", 250, "手机壳")
     assert sb.engine.allowed_pay_modes(order) == ["WECHAT"]
     assert sb.clock.parse(order.data["order_efficient_time"]) - order.created_ts == pytest.approx(

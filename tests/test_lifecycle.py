@@ -139,8 +139,8 @@ def test_pay_mode_is_recorded_on_the_trade(http: httpx.Client, sb: Sandbox) -> N
 
 
 def test_seeded_sandboxes_number_orders_alike() -> None:
-    from tests.conftest import make_app
     from sandbox.transport import InProcessTransport
+    from tests.conftest import make_app
 
     numbers = []
     for _ in range(2):

@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 from sandbox.runtime import Sandbox
-from tests.support import V1, seed_create
+from tests.support import SEED_CREATE, V1, seed_create
 
 SEED_CREATE_FIELDS = ["merchant_no", "channel_id", "out_order_no", "order_create_time",
                       "order_efficient_time", "pay_order_no", "total_amount", "counter_url"]
@@ -98,8 +98,8 @@ def test_create_defaults_follow_the_seed(http: httpx.Client, sb: Sandbox) -> Non
 
 
 def test_data_alias_can_be_turned_off() -> None:
-    from tests.conftest import make_app
     from sandbox.transport import InProcessTransport
+    from tests.conftest import make_app
 
     app = make_app(v1_data_alias=False)
     sb = app.state.sandbox
@@ -109,8 +109,8 @@ def test_data_alias_can_be_turned_off() -> None:
 
 
 def test_configured_tokens_are_required(sb: Sandbox) -> None:
-    from tests.conftest import make_app
     from sandbox.transport import InProcessTransport
+    from tests.conftest import make_app
 
     app = make_app(v1_tokens=("secret-1",))
     sb = app.state.sandbox
@@ -126,3 +126,14 @@ def test_configured_tokens_are_required(sb: Sandbox) -> None:
         assert response.json()["resp_data"] is None
     assert right.json()["code"] == "000000"
     assert sb.engine.count() == 1
+
+
+def test_undocumented_fields_are_not_kept_with_the_order(http: httpx.Client, sb: Sandbox) -> None:
+    body = seed_create(sb, "ORDER-U1", token="abc", nested={"deep": [[[[1]]]]})
+    data = http.post(V1 + "create", json=body).json()["resp_data"]
+    kept = http.get(f"/sandbox/api/orders/{data['pay_order_no']}").json()["order"]["request"]
+    assert "token" not in kept and "nested" not in kept
+    assert kept["vpos_id"] == SEED_CREATE["vpos_id"]
+    # the order remembers the whole request for safe retries all the same
+    assert http.post(V1 + "create", json=body).json()["resp_data"] == data
+    assert http.post(V1 + "create", json=dict(body, token="other")).json()["code"] == "SBX20001"

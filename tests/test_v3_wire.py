@@ -14,7 +14,7 @@ from sandbox import signing
 from sandbox.runtime import Sandbox
 from sandbox.transport import InProcessTransport
 from tests.conftest import make_app
-from tests.support import V3, future14, v3_body, v3_post, v3_req_data, verify_v3_response
+from tests.support import future14, v3_body, v3_post, v3_req_data, verify_v3_response
 
 
 def served_certificate(http: httpx.Client) -> x509.Certificate:
