@@ -61,8 +61,13 @@ def main() -> int:
         run_id = str(int(time.time()))
 
         def v1_create(n: int) -> tuple[str, bytes, dict[str, str]]:
-            body = {"out_order_no": f"B{run_id}C{n}", "total_amount": 100, "order_info": "bench",
-                    "notify_url": "http://127.0.0.1:9/notify", "order_efficient_time": expires}
+            body = {
+                "out_order_no": f"B{run_id}C{n}",
+                "total_amount": 100,
+                "order_info": "bench",
+                "notify_url": "http://127.0.0.1:9/notify",
+                "order_efficient_time": expires,
+            }
             return V1 + "create", json.dumps(body).encode(), {}
 
         def v1_query(n: int) -> tuple[str, bytes, dict[str, str]]:
@@ -75,24 +80,50 @@ def main() -> int:
 
         def v3_signed(n: int) -> tuple[str, bytes, dict[str, str]]:
             if n % 2 == 0:
-                path, req = "special_create", {
-                    "out_order_no": f"B{run_id}V{n}", "merchant_no": "82229007392000A",
-                    "total_amount": 1, "order_efficient_time": expires, "order_info": "bench"}
+                path, req = (
+                    "special_create",
+                    {
+                        "out_order_no": f"B{run_id}V{n}",
+                        "merchant_no": "82229007392000A",
+                        "total_amount": 1,
+                        "order_efficient_time": expires,
+                        "order_info": "bench",
+                    },
+                )
             else:
-                path, req = "query", {"merchant_no": "82229007392000A",
-                                      "out_order_no": f"B{run_id}V{n - 1}"}
+                path, req = (
+                    "query",
+                    {"merchant_no": "82229007392000A", "out_order_no": f"B{run_id}V{n - 1}"},
+                )
             raw = json.dumps({"req_time": beijing(), "version": "3.0", "req_data": req}).encode()
-            return V3 + path, raw, {"Authorization": signing.sign_request(
-                key, "OP00000003", "00dfba8194c41b84cf", raw)}
+            return (
+                V3 + path,
+                raw,
+                {
+                    "Authorization": signing.sign_request(
+                        key, "OP00000003", "00dfba8194c41b84cf", raw
+                    )
+                },
+            )
 
         results = []
         for concurrency in (1, 16, 64):
-            for name, make in (("v1 create", v1_create), ("v1 query", v1_query),
-                               ("v3 signed create+query", v3_signed)):
+            for name, make in (
+                ("v1 create", v1_create),
+                ("v1 query", v1_query),
+                ("v3 signed create+query", v3_signed),
+            ):
                 offset = concurrency * 1_000_000  # fresh order numbers in every cell
-                results.append(load(name, server.url, _shifted(make, offset),
-                                    concurrency=concurrency, requests=args.requests,
-                                    seconds=args.seconds))
+                results.append(
+                    load(
+                        name,
+                        server.url,
+                        _shifted(make, offset),
+                        concurrency=concurrency,
+                        requests=args.requests,
+                        seconds=args.seconds,
+                    )
+                )
                 print(results[-1].row(), flush=True)
         print()
         print(HEADER)
@@ -101,8 +132,10 @@ def main() -> int:
         best_v3 = max(r.rps for r in results if r.name.startswith("v3"))
         p99_64 = max(r.pct(99) for r in results if r.concurrency == 64)
         print()
-        print(f"signed v3 best {best_v3:,.0f} req/s = {best_v3 / ceiling:.0%} of the signing "
-              f"ceiling (goal: at least 60%)")
+        print(
+            f"signed v3 best {best_v3:,.0f} req/s = {best_v3 / ceiling:.0%} of the signing "
+            f"ceiling (goal: at least 60%)"
+        )
         print(f"worst p99 at concurrency 64: {p99_64:.1f} ms (goal: under 25 ms)")
         print(f"server RSS after the run: {server.rss_mb():.0f} MB")
     return 0

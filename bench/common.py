@@ -1,4 +1,4 @@
-"""What every benchmark shares: the machine it ran on, a served sandbox, a small HTTP load generator.
+"""What every benchmark shares: the machine it ran on, a served sandbox, a load generator.
 
 The load generator speaks HTTP/1.1 keep-alive on raw asyncio streams, so on a 2-core machine the
 client costs little next to the server it measures. Every loop is bounded by count and by time.
@@ -33,8 +33,10 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    return (f"{platform.node()} | {os.cpu_count()} cores | {cpu} | Python "
-            f"{platform.python_version()} | {time.strftime('%Y-%m-%d %H:%M:%S %Z')}")
+    return (
+        f"{platform.node()} | {os.cpu_count()} cores | {cpu} | Python "
+        f"{platform.python_version()} | {time.strftime('%Y-%m-%d %H:%M:%S %Z')}"
+    )
 
 
 def free_port() -> int:
@@ -58,9 +60,22 @@ class Served:
     def __enter__(self) -> Served:
         t0 = time.perf_counter()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "sandbox", "serve", "--port", str(self.port), "--data-dir",
-             str(self.data_dir), "--log-level", "warning", *self.args],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                sys.executable,
+                "-m",
+                "sandbox",
+                "serve",
+                "--port",
+                str(self.port),
+                "--data-dir",
+                str(self.data_dir),
+                "--log-level",
+                "warning",
+                *self.args,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -105,28 +120,45 @@ class Result:
         return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000
 
     def row(self) -> str:
-        return (f"| {self.name} | {self.concurrency} | {self.requests} | {self.rps:,.0f} | "
-                f"{self.pct(50):.2f} | {self.pct(99):.2f} | {self.errors} |")
+        return (
+            f"| {self.name} | {self.concurrency} | {self.requests} | {self.rps:,.0f} | "
+            f"{self.pct(50):.2f} | {self.pct(99):.2f} | {self.errors} |"
+        )
 
 
-HEADER = "| what | concurrency | requests | req/s | p50 ms | p99 ms | errors |\n|---|---|---|---|---|---|---|"
+HEADER = (
+    "| what | concurrency | requests | req/s | p50 ms | p99 ms | errors |\n"
+    "|---|---|---|---|---|---|---|"
+)
 
 # A request is (path, body bytes, extra headers); the factory gets a running counter.
 RequestFactory = Callable[[int], tuple[str, bytes, dict[str, str]]]
 Check = Callable[[int, bytes], bool]
 
 
-async def _worker(host: str, port: int, make: RequestFactory, check: Check, counter: list[int],
-                  limit: int, deadline: float, latencies: list[float], errors: list[int]) -> None:
+async def _worker(
+    host: str,
+    port: int,
+    make: RequestFactory,
+    check: Check,
+    counter: list[int],
+    limit: int,
+    deadline: float,
+    latencies: list[float],
+    errors: list[int],
+) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     try:
         while counter[0] < limit and time.perf_counter() < deadline:
             n = counter[0]
             counter[0] += 1
             path, body, headers = make(n)
-            head = (f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
-                    f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-                    + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n")
+            head = (
+                f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+                + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+                + "\r\n"
+            )
             t0 = time.perf_counter()
             writer.write(head.encode() + body)
             status_line = await reader.readline()
@@ -147,9 +179,17 @@ async def _worker(host: str, port: int, make: RequestFactory, check: Check, coun
         writer.close()
 
 
-def load(name: str, url: str, make: RequestFactory, *, concurrency: int, requests: int,
-         seconds: float, check: Check | None = None) -> Result:
-    """Send up to ``requests`` requests over ``concurrency`` connections, for at most ``seconds``."""
+def load(
+    name: str,
+    url: str,
+    make: RequestFactory,
+    *,
+    concurrency: int,
+    requests: int,
+    seconds: float,
+    check: Check | None = None,
+) -> Result:
+    """Up to ``requests`` requests over ``concurrency`` connections, for at most ``seconds``."""
     host, port = url.removeprefix("http://").split(":")
     latencies: list[float] = []
     errors = [0]
@@ -159,8 +199,12 @@ def load(name: str, url: str, make: RequestFactory, *, concurrency: int, request
     async def run() -> float:
         deadline = time.perf_counter() + seconds
         t0 = time.perf_counter()
-        await asyncio.gather(*[_worker(host, int(port), make, ok, counter, requests, deadline,
-                                       latencies, errors) for _ in range(concurrency)])
+        await asyncio.gather(
+            *[
+                _worker(host, int(port), make, ok, counter, requests, deadline, latencies, errors)
+                for _ in range(concurrency)
+            ]
+        )
         return time.perf_counter() - t0
 
     elapsed = asyncio.run(run())

@@ -35,8 +35,12 @@ def main() -> int:
         run_id = str(int(time.time()))
 
         def create(i: int) -> tuple[str, bytes, dict[str, str]]:
-            body = {"out_order_no": f"F{run_id}{i}", "total_amount": 100, "order_info": "fan-out",
-                    "notify_url": receiver.url}
+            body = {
+                "out_order_no": f"F{run_id}{i}",
+                "total_amount": 100,
+                "order_info": "fan-out",
+                "notify_url": receiver.url,
+            }
             return V1 + "create", json.dumps(body).encode(), {}
 
         created: list[str] = []
@@ -48,25 +52,37 @@ def main() -> int:
                 return True
             return False
 
-        made = load("create", server.url, create, concurrency=16, requests=n, seconds=120,
-                    check=remember)
+        made = load(
+            "create", server.url, create, concurrency=16, requests=n, seconds=120, check=remember
+        )
         assert made.errors == 0 and len(created) == n, made.row()
 
         def pay(i: int) -> tuple[str, bytes, dict[str, str]]:
             return f"/sandbox/api/orders/{created[i]}/pay", b"", {}
 
         started = time.perf_counter()
-        paid = load("pay", server.url, pay, concurrency=64, requests=n, seconds=120,
-                    check=lambda status, body: status == 200)
+        paid = load(
+            "pay",
+            server.url,
+            pay,
+            concurrency=64,
+            requests=n,
+            seconds=120,
+            check=lambda status, body: status == 200,
+        )
         pays_done = time.perf_counter() - started
         receiver.wait(n, timeout=args.timeout)
         all_acked = time.perf_counter() - started
         numbers = {json.loads(r.body)["pay_order_no"] for r in receiver.received}
         assert numbers == set(created), "some orders were notified twice or not at all"
-        print(f"{n} orders paid over 64 connections in {pays_done:.2f}s "
-              f"({paid.rps:,.0f} pays/s, {paid.errors} errors)")
-        print(f"all {n} notifies acknowledged {all_acked:.2f}s after the first pay "
-              f"(goal: under 3 s); server RSS {server.rss_mb():.0f} MB")
+        print(
+            f"{n} orders paid over 64 connections in {pays_done:.2f}s "
+            f"({paid.rps:,.0f} pays/s, {paid.errors} errors)"
+        )
+        print(
+            f"all {n} notifies acknowledged {all_acked:.2f}s after the first pay "
+            f"(goal: under 3 s); server RSS {server.rss_mb():.0f} MB"
+        )
     return 0
 
 

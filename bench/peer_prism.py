@@ -32,8 +32,19 @@ def ensure_prism() -> Path:
         if shutil.which("npm") is None:
             raise SystemExit("npm is needed to install Prism (apt-get install npm)")
         PRISM_DIR.mkdir(exist_ok=True)
-        subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--prefix", str(PRISM_DIR),
-                        "@stoplight/prism-cli@5"], check=True, timeout=900)
+        subprocess.run(
+            [
+                "npm",
+                "install",
+                "--no-audit",
+                "--no-fund",
+                "--prefix",
+                str(PRISM_DIR),
+                "@stoplight/prism-cli@5",
+            ],
+            check=True,
+            timeout=900,
+        )
     return PRISM
 
 
@@ -54,8 +65,13 @@ def main() -> int:
     def mix(n: int) -> tuple[str, bytes, dict[str, str]]:
         # the same v1 mix for both: create, then query what was created
         if n % 2 == 0:
-            body = {"out_order_no": f"P{run_id}{n}", "total_amount": 100, "order_info": "peer",
-                    "order_efficient_time": expires, "payment_method": "ALIPAY"}
+            body = {
+                "out_order_no": f"P{run_id}{n}",
+                "total_amount": 100,
+                "order_info": "peer",
+                "order_efficient_time": expires,
+                "payment_method": "ALIPAY",
+            }
             return V1 + "create", json.dumps(body).encode(), {}
         return V1 + "query", json.dumps({"out_order_no": f"P{run_id}{n - 1}"}).encode(), {}
 
@@ -68,14 +84,25 @@ def main() -> int:
         spec_file = server.data_dir.parent / "openapi.json"
         spec_file.write_bytes(spec)
         for concurrency in (1, 16, 64):
-            results.append(load("sandbox v1 mix", server.url, mix, concurrency=concurrency,
-                                requests=args.requests, seconds=args.seconds, check=ok))
+            results.append(
+                load(
+                    "sandbox v1 mix",
+                    server.url,
+                    mix,
+                    concurrency=concurrency,
+                    requests=args.requests,
+                    seconds=args.seconds,
+                    check=ok,
+                )
+            )
             print(results[-1].row(), flush=True)
 
         port = free_port()
-        process = subprocess.Popen([str(prism), "mock", "-h", "127.0.0.1", "-p", str(port),
-                                    str(spec_file)], stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            [str(prism), "mock", "-h", "127.0.0.1", "-p", str(port), str(spec_file)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
@@ -85,9 +112,17 @@ def main() -> int:
                 except httpx.TransportError:
                     time.sleep(0.2)
             for concurrency in (1, 16, 64):
-                results.append(load("prism v1 mix", f"http://127.0.0.1:{port}", mix,
-                                    concurrency=concurrency, requests=args.requests,
-                                    seconds=args.seconds, check=ok))
+                results.append(
+                    load(
+                        "prism v1 mix",
+                        f"http://127.0.0.1:{port}",
+                        mix,
+                        concurrency=concurrency,
+                        requests=args.requests,
+                        seconds=args.seconds,
+                        check=ok,
+                    )
+                )
                 print(results[-1].row(), flush=True)
         finally:
             process.terminate()
@@ -98,12 +133,16 @@ def main() -> int:
         print(r.row())
     print()
     for concurrency in (1, 16, 64):
-        ours = next(r.rps for r in results if r.name.startswith("sandbox")
-                    and r.concurrency == concurrency)
-        theirs = next(r.rps for r in results if r.name.startswith("prism")
-                      and r.concurrency == concurrency)
-        print(f"concurrency {concurrency}: sandbox/prism throughput = {ours / theirs:.1f}x "
-              f"(goal: at least 3x)")
+        ours = next(
+            r.rps for r in results if r.name.startswith("sandbox") and r.concurrency == concurrency
+        )
+        theirs = next(
+            r.rps for r in results if r.name.startswith("prism") and r.concurrency == concurrency
+        )
+        print(
+            f"concurrency {concurrency}: sandbox/prism throughput = {ours / theirs:.1f}x "
+            f"(goal: at least 3x)"
+        )
     return 0
 
 

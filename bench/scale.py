@@ -39,11 +39,16 @@ def _fill_here(data_dir: Path, count: int) -> None:
     for start in range(0, count, 1000):
         with sb.store.transaction():
             for n in range(start, min(count, start + 1000)):
-                req = {"out_order_no": f"S{n}", "merchant_no": "8222900701106PZ",
-                       "total_amount": 100 + n % 900, "order_info": "scale",
-                       "order_efficient_time": expires}
-                order, _ = sb.engine.create("v1", req, request_hash=str(n),
-                                            base_url="http://127.0.0.1")
+                req = {
+                    "out_order_no": f"S{n}",
+                    "merchant_no": "8222900701106PZ",
+                    "total_amount": 100 + n % 900,
+                    "order_info": "scale",
+                    "order_efficient_time": expires,
+                }
+                order, _ = sb.engine.create(
+                    "v1", req, request_hash=str(n), base_url="http://127.0.0.1"
+                )
                 if n % 3 == 0:
                     sb.engine.apply(order.pay_order_no, "pay", source="bench")
 
@@ -60,8 +65,14 @@ def measure(count: int, queries: int) -> tuple[float, float, float, float]:
                 return V1 + "query", json.dumps(body).encode(), {}
 
             load("warm-up", server.url, query, concurrency=1, requests=200, seconds=10)
-            result = load(f"query, {count:,} orders", server.url, query, concurrency=1,
-                          requests=queries, seconds=30)
+            result = load(
+                f"query, {count:,} orders",
+                server.url,
+                query,
+                concurrency=1,
+                requests=queries,
+                seconds=30,
+            )
             assert result.errors == 0, result.row()
             return filled_in, result.pct(50), result.pct(99), server.rss_mb()
 
@@ -80,8 +91,11 @@ def main() -> int:
     for count in (args.small, args.large):
         rows[count] = measure(count, args.queries)
         filled, p50, p99, rss = rows[count]
-        print(f"{count:>8,} orders: filled in {filled:.1f}s, query p50 {p50:.2f} ms, "
-              f"p99 {p99:.2f} ms, server RSS {rss:.0f} MB", flush=True)
+        print(
+            f"{count:>8,} orders: filled in {filled:.1f}s, query p50 {p50:.2f} ms, "
+            f"p99 {p99:.2f} ms, server RSS {rss:.0f} MB",
+            flush=True,
+        )
     small, large = rows[args.small], rows[args.large]
     print(f"query p50 ratio large/small: {large[1] / small[1]:.2f} (goal: at most 1.2)")
     print(f"RSS with {args.large:,} orders: {large[3]:.0f} MB (goal: under 250 MB)")

@@ -31,10 +31,14 @@ def main() -> int:
                 first.append(server.started_in)
             with Served(data_dir=data_dir) as server:
                 warm.append(server.started_in)
-    print(f"first start (makes keys): median {statistics.median(first):.2f}s, "
-          f"max {max(first):.2f}s over {args.runs} runs")
-    print(f"later starts:             median {statistics.median(warm):.2f}s, "
-          f"max {max(warm):.2f}s (goal: under 1.5 s)")
+    print(
+        f"first start (makes keys): median {statistics.median(first):.2f}s, "
+        f"max {max(first):.2f}s over {args.runs} runs"
+    )
+    print(
+        f"later starts:             median {statistics.median(warm):.2f}s, "
+        f"max {max(warm):.2f}s (goal: under 1.5 s)"
+    )
     return 0
 
 

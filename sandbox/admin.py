@@ -57,17 +57,23 @@ def admin(endpoint: Endpoint) -> Endpoint:
 
 def order_view(sb: Sandbox, order: Order) -> dict[str, Any]:
     return {
-        "pay_order_no": order.pay_order_no, "out_order_no": order.out_order_no,
-        "merchant_no": order.merchant_no, "dialect": order.dialect,
-        "order_status": str(order.status), "status_name": STATUS_NAMES[order.status],
-        "v1_status": STATUS_V1[order.status], "total_amount": order.total_amount,
+        "pay_order_no": order.pay_order_no,
+        "out_order_no": order.out_order_no,
+        "merchant_no": order.merchant_no,
+        "dialect": order.dialect,
+        "order_status": str(order.status),
+        "status_name": STATUS_NAMES[order.status],
+        "v1_status": STATUS_V1[order.status],
+        "total_amount": order.total_amount,
         "order_info": order.data.get("order_info"),
         "order_create_time": order.data.get("order_create_time"),
         "order_efficient_time": order.data.get("order_efficient_time"),
-        "counter_url": order.counter_url, "order_time": sb.clock.format(sb.engine.now_for(order)),
+        "counter_url": order.counter_url,
+        "order_time": sb.clock.format(sb.engine.now_for(order)),
         "clock_offset_seconds": order.clock_offset,
         "allowed_pay_modes": sb.engine.allowed_pay_modes(order),
-        "request": order.data, "trades": order.trades,
+        "request": order.data,
+        "trades": order.trades,
     }
 
 
@@ -94,14 +100,17 @@ async def list_orders(request: Request) -> Response:
     limit = _int_param(request, "limit", 50, 1000)
     offset = _int_param(request, "offset", 0, 10**9)
     orders = sb.engine.recent(limit=limit, offset=offset)
-    return json_response({"total": sb.engine.count(),
-                          "orders": [order_view(sb, o) for o in orders]})
+    return json_response(
+        {"total": sb.engine.count(), "orders": [order_view(sb, o) for o in orders]}
+    )
 
 
 @admin
 async def get_order(request: Request) -> Response:
     sb: Sandbox = request.app.state.sandbox
-    return json_response({"order": order_view(sb, sb.engine.get(request.path_params["pay_order_no"]))})
+    return json_response(
+        {"order": order_view(sb, sb.engine.get(request.path_params["pay_order_no"]))}
+    )
 
 
 @admin
@@ -109,17 +118,24 @@ async def order_action(request: Request) -> Response:
     sb: Sandbox = request.app.state.sandbox
     action = request.path_params["action"]
     if action not in ACTIONS:
-        raise SandboxError("INVALID_PARAM", field="action",
-                           rule=f"must be one of {', '.join(ACTIONS)} (got {action!r})")
+        raise SandboxError(
+            "INVALID_PARAM",
+            field="action",
+            rule=f"must be one of {', '.join(ACTIONS)} (got {action!r})",
+        )
     body = await json_body(request)
     pay_mode = body.get("pay_mode")
     if pay_mode is not None and pay_mode not in sb.engine.pay_modes:
-        raise SandboxError("INVALID_PARAM", field="pay_mode",
-                           rule="must be one of " + ", ".join(sb.engine.pay_modes))
+        raise SandboxError(
+            "INVALID_PARAM",
+            field="pay_mode",
+            rule="must be one of " + ", ".join(sb.engine.pay_modes),
+        )
     if "notify" in body:
         sb.notifier.parse_policy(body["notify"])  # refuse a bad policy before anything changes
-    order = sb.engine.apply(request.path_params["pay_order_no"], action, pay_mode=pay_mode,
-                            source="admin", options=body)
+    order = sb.engine.apply(
+        request.path_params["pay_order_no"], action, pay_mode=pay_mode, source="admin", options=body
+    )
     return json_response({"order": order_view(sb, order)})
 
 
@@ -135,19 +151,26 @@ async def healthz(request: Request) -> Response:
     return json_response({"status": "ok", "orders": sb.engine.count(), "now": sb.clock.now14()})
 
 
-DOWNLOADS = {PLATFORM_CERT: "application/x-x509-ca-cert", MERCHANT_CERT: "application/x-x509-ca-cert",
-             MERCHANT_KEY: "application/x-pem-file"}
+DOWNLOADS = {
+    PLATFORM_CERT: "application/x-x509-ca-cert",
+    MERCHANT_CERT: "application/x-x509-ca-cert",
+    MERCHANT_KEY: "application/x-pem-file",
+}
 
 
 async def download_key(request: Request) -> Response:
     sb: Sandbox = request.app.state.sandbox
     name = request.path_params["name"]
     if name not in DOWNLOADS:
-        status, body = error_body("admin", SandboxError("NOT_FOUND", path=request.url.path),
-                                  sb.clock.now14())
+        status, body = error_body(
+            "admin", SandboxError("NOT_FOUND", path=request.url.path), sb.clock.now14()
+        )
         return json_response(body, status)
-    return Response(sb.keys.pem(name), media_type=DOWNLOADS[name],
-                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return Response(
+        sb.keys.pem(name),
+        media_type=DOWNLOADS[name],
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
 
 
 routes = [

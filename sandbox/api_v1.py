@@ -33,16 +33,20 @@ def check_token(sb: Sandbox, header: str | None) -> None:
         return
     scheme, _, token = (header or "").partition(" ")
     if scheme.lower() != "bearer" or not any(
-            hmac.compare_digest(token.strip(), t) for t in sb.settings.v1_tokens):
+        hmac.compare_digest(token.strip(), t) for t in sb.settings.v1_tokens
+    ):
         raise SandboxError("UNAUTHORIZED")
 
 
 def query_data(sb: Sandbox, order: Order) -> dict[str, Any]:
     paid = order.last_trade("PAY")
     return {
-        "out_order_no": order.out_order_no, "order_status": STATUS_V1[order.status],
-        "total_amount": str(order.total_amount), "pay_order_no": order.pay_order_no,
-        "merchant_no": order.merchant_no, "channel_id": channel_id(sb, order),
+        "out_order_no": order.out_order_no,
+        "order_status": STATUS_V1[order.status],
+        "total_amount": str(order.total_amount),
+        "pay_order_no": order.pay_order_no,
+        "merchant_no": order.merchant_no,
+        "channel_id": channel_id(sb, order),
         "order_info": order.data["order_info"],
         "order_create_time": order.data["order_create_time"],
         "order_efficient_time": order.data["order_efficient_time"],
@@ -58,27 +62,37 @@ def v3_request(sb: Sandbox, body: dict[str, Any]) -> tuple[dict[str, Any], dict[
     extra = {"payment_method": req.pop("payment_method", None)}
     if extra["payment_method"]:
         # v1's payment_method narrows the counter the way v3's counter_param does
-        req.setdefault("counter_param", json.dumps({"pay_mode": extra["payment_method"]},
-                                                   separators=(",", ":")))
+        req.setdefault(
+            "counter_param",
+            json.dumps({"pay_mode": extra["payment_method"]}, separators=(",", ":")),
+        )
     req.setdefault("merchant_no", sb.settings.merchant_no)
     if "order_efficient_time" not in req:
         req["order_efficient_time"] = sb.clock.format(
-            sb.clock.timestamp() + sb.settings.v1_validity_seconds)
+            sb.clock.timestamp() + sb.settings.v1_validity_seconds
+        )
     return req, extra
 
 
 def _create(sb: Sandbox, request: Request, body: dict[str, Any]) -> dict[str, Any]:
     req, extra = v3_request(sb, body)
-    order, _ = sb.engine.create("v1", req, request_hash=request_hash(body),
-                                base_url=sb.base_url(request), extra=extra,
-                                options={"headers": dict(request.headers)})
+    order, _ = sb.engine.create(
+        "v1",
+        req,
+        request_hash=request_hash(body),
+        base_url=sb.base_url(request),
+        extra=extra,
+        options={"headers": dict(request.headers)},
+    )
     return create_data(sb, order)
 
 
 def _lookup(sb: Sandbox, body: dict[str, Any]) -> Order:
-    return sb.engine.find(str(body.get("merchant_no") or sb.settings.merchant_no),
-                          out_order_no=body.get("out_order_no"),
-                          pay_order_no=body.get("pay_order_no"))
+    return sb.engine.find(
+        str(body.get("merchant_no") or sb.settings.merchant_no),
+        out_order_no=body.get("out_order_no"),
+        pay_order_no=body.get("pay_order_no"),
+    )
 
 
 def _query(sb: Sandbox, request: Request, body: dict[str, Any]) -> dict[str, Any]:
@@ -87,12 +101,14 @@ def _query(sb: Sandbox, request: Request, body: dict[str, Any]) -> dict[str, Any
 
 def _close(sb: Sandbox, request: Request, body: dict[str, Any]) -> dict[str, Any]:
     order = sb.engine.apply(_lookup(sb, body).pay_order_no, "close", source="api")
-    return {"out_order_no": order.out_order_no, "pay_order_no": order.pay_order_no,
-            "order_status": STATUS_V1[order.status]}
+    return {
+        "out_order_no": order.out_order_no,
+        "pay_order_no": order.pay_order_no,
+        "order_status": STATUS_V1[order.status],
+    }
 
 
-Handler = Callable[[Sandbox, Request, dict[str, Any]],
-                   dict[str, Any] | Awaitable[dict[str, Any]]]
+Handler = Callable[[Sandbox, Request, dict[str, Any]], dict[str, Any] | Awaitable[dict[str, Any]]]
 OPERATIONS: dict[str, Handler] = {"create": _create, "query": _query, "close": _close}
 
 

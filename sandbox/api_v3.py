@@ -45,8 +45,11 @@ def verify_request(sb: Sandbox, header: str | None, body: bytes) -> tuple[str, s
 
 
 def _check_fields(sb: Sandbox, fields: dict[str, str], body: bytes) -> SandboxError | None:
-    missing = [k for k in ("appid", "serial_no", "timestamp", "nonce_str", "signature")
-               if not fields.get(k)]
+    missing = [
+        k
+        for k in ("appid", "serial_no", "timestamp", "nonce_str", "signature")
+        if not fields.get(k)
+    ]
     if missing:
         return SandboxError("SIGNATURE_MISSING", reason="missing " + ", ".join(missing))
     cert = sb.keys.find(fields["appid"], fields["serial_no"])
@@ -56,15 +59,23 @@ def _check_fields(sb: Sandbox, fields: dict[str, str], body: bytes) -> SandboxEr
         return SandboxError("SIGNATURE_MISSING", reason="timestamp must be Unix seconds")
     skew = int(fields["timestamp"]) - int(time.time())
     if abs(skew) > sb.settings.signature_max_skew:
-        return SandboxError("SIGNATURE_EXPIRED", timestamp=fields["timestamp"], skew=skew,
-                            limit=sb.settings.signature_max_skew)
-    signed = signing.request_string(fields["appid"], fields["serial_no"], fields["timestamp"],
-                                    fields["nonce_str"], body)
+        return SandboxError(
+            "SIGNATURE_EXPIRED",
+            timestamp=fields["timestamp"],
+            skew=skew,
+            limit=sb.settings.signature_max_skew,
+        )
+    signed = signing.request_string(
+        fields["appid"], fields["serial_no"], fields["timestamp"], fields["nonce_str"], body
+    )
     if not signing.verify(signing.certificate_public_key(cert), signed, fields["signature"]):
         text = signed.decode("utf-8", "replace")
-        return SandboxError("SIGNATURE_INVALID", serial=signing.serial_hex(cert),
-                            subject=cert.subject.rfc4514_string(),
-                            signed=text if len(text) < 4000 else text[:4000] + "…")
+        return SandboxError(
+            "SIGNATURE_INVALID",
+            serial=signing.serial_hex(cert),
+            subject=cert.subject.rfc4514_string(),
+            signed=text if len(text) < 4000 else text[:4000] + "…",
+        )
     return None
 
 
@@ -78,10 +89,13 @@ def channel_id(sb: Sandbox, order: Order) -> str:
 
 def create_data(sb: Sandbox, order: Order) -> dict[str, Any]:
     return {
-        "merchant_no": order.merchant_no, "channel_id": channel_id(sb, order),
-        "out_order_no": order.out_order_no, "order_create_time": order.data["order_create_time"],
+        "merchant_no": order.merchant_no,
+        "channel_id": channel_id(sb, order),
+        "out_order_no": order.out_order_no,
+        "order_create_time": order.data["order_create_time"],
         "order_efficient_time": order.data["order_efficient_time"],
-        "pay_order_no": order.pay_order_no, "total_amount": str(order.total_amount),
+        "pay_order_no": order.pay_order_no,
+        "total_amount": str(order.total_amount),
         "counter_url": order.counter_url,
     }
 
@@ -95,17 +109,26 @@ def trade_view(trade: dict[str, Any], *, log_key: str = "log_No") -> dict[str, A
 def query_data(sb: Sandbox, order: Order) -> dict[str, Any]:
     d = order.data
     return {
-        "pay_order_no": order.pay_order_no, "out_order_no": order.out_order_no,
-        "channel_id": channel_id(sb, order), "trans_merchant_no": order.merchant_no,
+        "pay_order_no": order.pay_order_no,
+        "out_order_no": order.out_order_no,
+        "channel_id": channel_id(sb, order),
+        "trans_merchant_no": order.merchant_no,
         "trans_term_no": d.get("term_no") or sb.settings.term_no,
-        "merchant_no": order.merchant_no, "term_no": d.get("term_no") or sb.settings.term_no,
-        "order_status": str(order.status), "order_info": d["order_info"],
-        "total_amount": order.total_amount, "order_create_time": d["order_create_time"],
+        "merchant_no": order.merchant_no,
+        "term_no": d.get("term_no") or sb.settings.term_no,
+        "order_status": str(order.status),
+        "order_info": d["order_info"],
+        "total_amount": order.total_amount,
+        "order_create_time": d["order_create_time"],
         "order_efficient_time": d["order_efficient_time"],
-        "counter_param": d.get("counter_param"), "counter_remark": d.get("counter_remark"),
-        "busi_type_param": d.get("busi_type_param"), "split_mark": _opt_str(d.get("split_mark")),
-        "split_info": None, "out_split_info": d.get("out_split_info"),
-        "goods_mark": d.get("goods_mark"), "goods_field": d.get("goods_field"),
+        "counter_param": d.get("counter_param"),
+        "counter_remark": d.get("counter_remark"),
+        "busi_type_param": d.get("busi_type_param"),
+        "split_mark": _opt_str(d.get("split_mark")),
+        "split_info": None,
+        "out_split_info": d.get("out_split_info"),
+        "goods_mark": d.get("goods_mark"),
+        "goods_field": d.get("goods_field"),
         "order_trade_info_list": [trade_view(t) for t in order.trades],
     }
 
@@ -115,22 +138,32 @@ def _opt_str(value: Any) -> str | None:
 
 
 def close_data(sb: Sandbox, order: Order) -> dict[str, Any]:
-    return {"merchant_no": order.merchant_no, "out_order_no": order.out_order_no,
-            "pay_order_no": order.pay_order_no, "channel_id": channel_id(sb, order),
-            "order_status": str(order.status)}
+    return {
+        "merchant_no": order.merchant_no,
+        "out_order_no": order.out_order_no,
+        "pay_order_no": order.pay_order_no,
+        "channel_id": channel_id(sb, order),
+        "order_status": str(order.status),
+    }
 
 
 def _create(sb: Sandbox, request: Request, req: dict[str, Any]) -> dict[str, Any]:
-    order, _ = sb.engine.create("v3", sb.schemas.documented("v3/special_create.req", req),
-                                request_hash=request_hash(req),
-                                base_url=sb.base_url(request),
-                                options={"headers": dict(request.headers)})
+    order, _ = sb.engine.create(
+        "v3",
+        sb.schemas.documented("v3/special_create.req", req),
+        request_hash=request_hash(req),
+        base_url=sb.base_url(request),
+        options={"headers": dict(request.headers)},
+    )
     return create_data(sb, order)
 
 
 def _lookup(sb: Sandbox, req: dict[str, Any]) -> Order:
-    return sb.engine.find(str(req["merchant_no"]), out_order_no=req.get("out_order_no"),
-                          pay_order_no=req.get("pay_order_no"))
+    return sb.engine.find(
+        str(req["merchant_no"]),
+        out_order_no=req.get("out_order_no"),
+        pay_order_no=req.get("pay_order_no"),
+    )
 
 
 def _query(sb: Sandbox, request: Request, req: dict[str, Any]) -> dict[str, Any]:
@@ -143,17 +176,27 @@ def _close(sb: Sandbox, request: Request, req: dict[str, Any]) -> dict[str, Any]
 
 
 Handler = Callable[[Sandbox, Request, dict[str, Any]], dict[str, Any]]
-OPERATIONS: dict[str, Handler] = {"special_create": _create, "create": _create,
-                                  "query": _query, "close": _close}
+OPERATIONS: dict[str, Handler] = {
+    "special_create": _create,
+    "create": _create,
+    "query": _query,
+    "close": _close,
+}
 
 
-def signed_response(sb: Sandbox, appid: str, body: dict[str, Any], status: int = 200,
-                    extra_headers: dict[str, str] | None = None) -> Response:
+def signed_response(
+    sb: Sandbox,
+    appid: str,
+    body: dict[str, Any],
+    status: int = 200,
+    extra_headers: dict[str, str] | None = None,
+) -> Response:
     raw = dumps(body)
     headers = signing.response_headers(sb.keys.platform_key, appid, sb.keys.platform_serial, raw)
     headers.update(extra_headers or {})
-    return Response(raw, status_code=status, headers=headers,
-                    media_type="application/json; charset=utf-8")
+    return Response(
+        raw, status_code=status, headers=headers, media_type="application/json; charset=utf-8"
+    )
 
 
 def endpoint(operation: str) -> Callable[[Request], Any]:
@@ -176,8 +219,9 @@ def endpoint(operation: str) -> Callable[[Request], Any]:
             status = 200
         except SandboxError as error:
             status, out = error_body("v3", error, sb.clock.now14())
-        return signed_response(sb, appid, out, status,
-                               {WARNING_HEADER: warning} if warning else None)
+        return signed_response(
+            sb, appid, out, status, {WARNING_HEADER: warning} if warning else None
+        )
 
     return handle
 

@@ -34,8 +34,9 @@ from sandbox.runtime import Sandbox
 log = logging.getLogger("lakala_sandbox")
 
 
-def create_app(settings: Settings | None = None, *,
-               lakala: AsyncLakalaClient | None = None) -> Starlette:
+def create_app(
+    settings: Settings | None = None, *, lakala: AsyncLakalaClient | None = None
+) -> Starlette:
     """Build the app; schemas, keys and storage are loaded here, before the first request.
 
     In real mode (``settings.mode == "real"``) the v1 endpoints go to Lakala through ``lakala``
@@ -44,12 +45,22 @@ def create_app(settings: Settings | None = None, *,
     sandbox = Sandbox(settings)
     proxy = Proxy.for_sandbox(sandbox, lakala) if settings.mode == "real" else None
     app = Starlette(
-        routes=[*api_v3.routes, *(proxy.routes if proxy else api_v1.routes),
-                *admin_time.routes, *admin_notify.routes, *admin.routes,
-                *openapi.routes, *counter_page.routes, *dashboard.routes,
-                pages.static_mount],
-        exception_handlers={HTTPException: _http_error, SandboxError: _sandbox_error,
-                            Exception: _internal_error},
+        routes=[
+            *api_v3.routes,
+            *(proxy.routes if proxy else api_v1.routes),
+            *admin_time.routes,
+            *admin_notify.routes,
+            *admin.routes,
+            *openapi.routes,
+            *counter_page.routes,
+            *dashboard.routes,
+            pages.static_mount,
+        ],
+        exception_handlers={
+            HTTPException: _http_error,
+            SandboxError: _sandbox_error,
+            Exception: _internal_error,
+        },
         lifespan=_lifespan,
     )
     app.state.sandbox = sandbox
@@ -69,8 +80,9 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
 
 def _render(request: Request, error: SandboxError) -> Response:
     sb: Sandbox = request.app.state.sandbox
-    status, body = error_body(dialect_of(request.url.path), error, sb.clock.now14(),
-                              data_alias=sb.settings.v1_data_alias)
+    status, body = error_body(
+        dialect_of(request.url.path), error, sb.clock.now14(), data_alias=sb.settings.v1_data_alias
+    )
     return json_response(body, status)
 
 

@@ -18,18 +18,30 @@ class Card:
 
     @property
     def spaced(self) -> str:
-        return " ".join(self.number[i:i + 4] for i in range(0, len(self.number), 4))
+        return " ".join(self.number[i : i + 4] for i in range(0, len(self.number), 4))
 
 
 TEST_CARDS: list[Card] = [
     Card("6212340000000001", "pay", "支付成功", "Payment succeeds"),
     Card("6212340000000019", "fail", "支付失败：余额不足", "Payment fails: insufficient funds"),
-    Card("6212340000000027", "fail", "支付失败：发卡行拒绝交易",
-         "Payment fails: declined by the issuer"),
-    Card("6212340000000035", "paying", "保持支付中（等待银行确认）",
-         "Stays paying (waiting for the bank)"),
-    Card("6212340000000043", "cancel", "持卡人在短信验证时取消",
-         "The cardholder cancels at the SMS check"),
+    Card(
+        "6212340000000027",
+        "fail",
+        "支付失败：发卡行拒绝交易",
+        "Payment fails: declined by the issuer",
+    ),
+    Card(
+        "6212340000000035",
+        "paying",
+        "保持支付中（等待银行确认）",
+        "Stays paying (waiting for the bank)",
+    ),
+    Card(
+        "6212340000000043",
+        "cancel",
+        "持卡人在短信验证时取消",
+        "The cardholder cancels at the SMS check",
+    ),
 ]
 
 
@@ -56,8 +68,11 @@ def luhn_ok(number: str) -> bool:
 def lookup(raw: str) -> Card:
     """The test card for what a user typed (spaces and dashes allowed)."""
     number = "".join(ch for ch in raw if ch not in " -")
-    if not (number.isascii() and number.isdigit()) or not 12 <= len(number) <= 19 \
-            or not luhn_ok(number):
+    if (
+        not (number.isascii() and number.isdigit())
+        or not 12 <= len(number) <= 19
+        or not luhn_ok(number)
+    ):
         raise CardRejected("invalid")
     for card in TEST_CARDS:
         if card.number == number:

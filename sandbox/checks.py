@@ -83,7 +83,7 @@ def operation_of(schemas: Schemas, path: str) -> str | None:
     """``special_create`` for ``…/counter/order/special_create``; None for paths without schemas."""
     if not path.startswith(COUNTER_PREFIX):
         return None
-    op = path[len(COUNTER_PREFIX):].strip("/")
+    op = path[len(COUNTER_PREFIX) :].strip("/")
     return op if f"v3/{op}.req" in schemas.documents else None
 
 
@@ -116,8 +116,10 @@ def audit_request(schemas: Schemas, path: str, body: bytes, authorization: str |
         audit.add("request signature header", [Finding("signature", "authorization", str(exc))])
     else:
         missing = [k for k in REQUEST_AUTH_FIELDS if not fields.get(k)]
-        audit.add("request signature header",
-                  [Finding("signature", f"authorization.{k}", "is required") for k in missing])
+        audit.add(
+            "request signature header",
+            [Finding("signature", f"authorization.{k}", "is required") for k in missing],
+        )
     message, problems = parse_json(body, "request body")
     audit.message = message
     if message is not None:
@@ -131,12 +133,15 @@ def audit_request(schemas: Schemas, path: str, body: bytes, authorization: str |
 
 def signature_header_findings(schemas: Schemas, headers: Mapping[str, str]) -> list[Finding]:
     lowered = {k: v for k, v in lower_headers(headers).items() if k.startswith("lklapi-")}
-    return [Finding("signature", f.field, f.rule)
-            for f in schema_findings(schemas, "v3/response_headers", lowered)]
+    return [
+        Finding("signature", f.field, f.rule)
+        for f in schema_findings(schemas, "v3/response_headers", lowered)
+    ]
 
 
-def response_signature_findings(headers: Mapping[str, str], body: bytes,
-                                certificate: x509.Certificate) -> list[Finding]:
+def response_signature_findings(
+    headers: Mapping[str, str], body: bytes, certificate: x509.Certificate
+) -> list[Finding]:
     """Verify ``Lklapi-Signature`` the way Lakala's SDKs do: certificate picked by hex serial."""
     h = lower_headers(headers)
     names = [n.lower() for n in signing.RESPONSE_HEADERS]
@@ -144,23 +149,45 @@ def response_signature_findings(headers: Mapping[str, str], body: bytes,
         return []  # the header check already named what is missing
     expected = signing.serial_hex(certificate)
     if not signing.same_serial(h["lklapi-serial"], expected):
-        return [Finding("signature", "lklapi-serial", f"is {h['lklapi-serial']}, but the "
-                        f"platform certificate's serial is {expected}")]
-    signed = signing.request_string(h["lklapi-appid"], h["lklapi-serial"], h["lklapi-timestamp"],
-                                    h["lklapi-nonce"], body)
-    if not signing.verify(signing.certificate_public_key(certificate), signed,
-                          h["lklapi-signature"]):
-        return [Finding("signature", "lklapi-signature",
-                        f"does not verify with the platform certificate (serial {expected}) over "
-                        "appid\\nserial\\ntimestamp\\nnonce\\nbody\\n")]
+        return [
+            Finding(
+                "signature",
+                "lklapi-serial",
+                f"is {h['lklapi-serial']}, but the platform certificate's serial is {expected}",
+            )
+        ]
+    signed = signing.request_string(
+        h["lklapi-appid"], h["lklapi-serial"], h["lklapi-timestamp"], h["lklapi-nonce"], body
+    )
+    if not signing.verify(
+        signing.certificate_public_key(certificate), signed, h["lklapi-signature"]
+    ):
+        return [
+            Finding(
+                "signature",
+                "lklapi-signature",
+                f"does not verify with the platform certificate (serial {expected}) over "
+                "appid\\nserial\\ntimestamp\\nnonce\\nbody\\n",
+            )
+        ]
     return []
 
 
-def audit_response(schemas: Schemas, path: str, status: int, headers: Mapping[str, str],
-                   body: bytes, certificate: x509.Certificate) -> Audit:
+def audit_response(
+    schemas: Schemas,
+    path: str,
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    certificate: x509.Certificate,
+) -> Audit:
     audit = Audit()
-    audit.add("response status", [] if 200 <= status < 300 else
-              [Finding("status", "status", f"is HTTP {status}, expected 200")])
+    audit.add(
+        "response status",
+        []
+        if 200 <= status < 300
+        else [Finding("status", "status", f"is HTTP {status}, expected 200")],
+    )
     audit.add("response signature headers", signature_header_findings(schemas, headers))
     audit.add("response signature", response_signature_findings(headers, body, certificate))
     message, problems = parse_json(body, "response body")
@@ -176,21 +203,30 @@ def audit_response(schemas: Schemas, path: str, status: int, headers: Mapping[st
         return audit
     op = operation_of(schemas, path)
     if op is not None:
-        audit.add("response data", schema_findings(schemas, f"v3/{op}.resp",
-                                                   message.get("resp_data"), "resp_data"))
+        audit.add(
+            "response data",
+            schema_findings(schemas, f"v3/{op}.resp", message.get("resp_data"), "resp_data"),
+        )
     return audit
 
 
-def audit_notify(schemas: Schemas, headers: Mapping[str, str], body: bytes,
-                 certificate: x509.Certificate) -> Audit:
+def audit_notify(
+    schemas: Schemas, headers: Mapping[str, str], body: bytes, certificate: x509.Certificate
+) -> Audit:
     audit = Audit()
     lowered = lower_headers(headers)
     wanted = {k: v for k, v in lowered.items() if k in ("authorization", "content-type")}
-    header_problems = [Finding("signature", f.field, f.rule)
-                       for f in schema_findings(schemas, "v3/notify_headers", wanted)]
+    header_problems = [
+        Finding("signature", f.field, f.rule)
+        for f in schema_findings(schemas, "v3/notify_headers", wanted)
+    ]
     audit.add("notify signature header", header_problems)
-    audit.add("notify signature", [] if header_problems else
-              notify_signature_findings(lowered["authorization"], body, certificate))
+    audit.add(
+        "notify signature",
+        []
+        if header_problems
+        else notify_signature_findings(lowered["authorization"], body, certificate),
+    )
     message, problems = parse_json(body, "notify body")
     audit.message = message
     if message is not None:
@@ -199,19 +235,26 @@ def audit_notify(schemas: Schemas, headers: Mapping[str, str], body: bytes,
     return audit
 
 
-def notify_signature_findings(authorization: str, body: bytes,
-                              certificate: x509.Certificate) -> list[Finding]:
+def notify_signature_findings(
+    authorization: str, body: bytes, certificate: x509.Certificate
+) -> list[Finding]:
     try:
         fields = signing.parse_authorization(authorization)
     except ValueError as exc:
         return [Finding("signature", "authorization", str(exc))]
     signed = signing.notify_string(fields.get("timestamp", ""), fields.get("nonce_str", ""), body)
-    if not signing.verify(signing.certificate_public_key(certificate), signed,
-                          fields.get("signature", "")):
+    if not signing.verify(
+        signing.certificate_public_key(certificate), signed, fields.get("signature", "")
+    ):
         serial = signing.serial_hex(certificate)
-        return [Finding("signature", "authorization.signature",
-                        f"does not verify with the notify certificate (serial {serial}) over "
-                        "timestamp\\nnonce_str\\nbody\\n")]
+        return [
+            Finding(
+                "signature",
+                "authorization.signature",
+                f"does not verify with the notify certificate (serial {serial}) over "
+                "timestamp\\nnonce_str\\nbody\\n",
+            )
+        ]
     return []
 
 

@@ -14,7 +14,9 @@ Command = Callable[[argparse.Namespace], int]
 COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Command]] = {}
 
 
-def command(name: str, configure: Callable[[argparse.ArgumentParser], None]) -> Callable[[Command], Command]:
+def command(
+    name: str, configure: Callable[[argparse.ArgumentParser], None]
+) -> Callable[[Command], Command]:
     """Register a subcommand: ``configure`` adds its arguments, the function runs it."""
 
     def register(run: Command) -> Command:
@@ -27,38 +29,68 @@ def command(name: str, configure: Callable[[argparse.ArgumentParser], None]) -> 
 def _serve_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default 8090)")
-    p.add_argument("--data-dir", help="where keys and the SQLite store live; :memory: for none "
-                                      "(default ./.lakala-sandbox)")
+    p.add_argument(
+        "--data-dir",
+        help="where keys and the SQLite store live; :memory: for none (default ./.lakala-sandbox)",
+    )
     p.add_argument("--seed", type=int, help="make order/trade numbers and payer data reproducible")
-    p.add_argument("--signature", choices=["strict", "warn", "off"],
-                   help="v3 request signature checking (default strict)")
-    p.add_argument("--strict-responses", action="store_true", default=None,
-                   help="validate every response against schemas/ before sending it")
+    p.add_argument(
+        "--signature",
+        choices=["strict", "warn", "off"],
+        help="v3 request signature checking (default strict)",
+    )
+    p.add_argument(
+        "--strict-responses",
+        action="store_true",
+        default=None,
+        help="validate every response against schemas/ before sending it",
+    )
     p.add_argument("--public-url", help="base URL for counter_url links (default: the host called)")
-    p.add_argument("--admin-token", help="require this token on /sandbox/api (then any address may call)")
-    p.add_argument("--apps", dest="apps_file", help="YAML/JSON file registering more appid certificates")
+    p.add_argument(
+        "--admin-token", help="require this token on /sandbox/api (then any address may call)"
+    )
+    p.add_argument(
+        "--apps", dest="apps_file", help="YAML/JSON file registering more appid certificates"
+    )
     p.add_argument("--merchant-no", help="v1 default merchant_no (default 8222900701106PZ)")
     p.add_argument("--clock-start", help="start the sandbox clock at yyyyMMddHHmmss (Beijing time)")
     p.add_argument("--clock-speed", type=float, help="run the sandbox clock N times faster")
     p.add_argument("--scenarios", dest="scenarios_dir", help="a folder of scenario YAML files")
-    p.add_argument("--default-scenario", help="scenario of orders nothing else picks (default manual)")
-    p.add_argument("--notify-ladder", type=_seconds_list,
-                   help="notify retry delays in seconds, comma-separated (default Lakala's "
-                        "1,5,5,10,180,600,1200,1800,3600,7200)")
-    p.add_argument("--notify-timeout", type=float, help="seconds to wait for a notify answer (default 10)")
-    p.add_argument("--notify-hosts", type=_name_list,
-                   help="only send notifies to these hosts, comma-separated (default any)")
-    p.add_argument("--mode", choices=["sandbox", "real"],
-                   help="real: the /api/v1 endpoints create, query and close real Lakala orders "
-                        "(credentials from LAKALA_* variables; needs --public-url)")
-    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    p.add_argument(
+        "--default-scenario", help="scenario of orders nothing else picks (default manual)"
+    )
+    p.add_argument(
+        "--notify-ladder",
+        type=_seconds_list,
+        help="notify retry delays in seconds, comma-separated (default Lakala's "
+        "1,5,5,10,180,600,1200,1800,3600,7200)",
+    )
+    p.add_argument(
+        "--notify-timeout", type=float, help="seconds to wait for a notify answer (default 10)"
+    )
+    p.add_argument(
+        "--notify-hosts",
+        type=_name_list,
+        help="only send notifies to these hosts, comma-separated (default any)",
+    )
+    p.add_argument(
+        "--mode",
+        choices=["sandbox", "real"],
+        help="real: the /api/v1 endpoints create, query and close real Lakala orders "
+        "(credentials from LAKALA_* variables; needs --public-url)",
+    )
+    p.add_argument(
+        "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
+    )
 
 
 def _seconds_list(text: str) -> tuple[float, ...]:
     try:
         values = tuple(float(t) for t in text.split(",") if t.strip())
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated seconds, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated seconds, got {text!r}"
+        ) from None
     if any(v < 0 for v in values):
         raise argparse.ArgumentTypeError("delays cannot be negative")
     return values
@@ -82,16 +114,26 @@ def serve(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     app = create_app(settings)
     where = "memory" if settings.in_memory else str(settings.data_path)
-    print(f"lakala-sandbox {__version__} on http://{settings.host}:{settings.port} "
-          f"(data: {where}, signatures: {settings.signature})", flush=True)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level,
-                access_log=args.log_level == "debug")
+    print(
+        f"lakala-sandbox {__version__} on http://{settings.host}:{settings.port} "
+        f"(data: {where}, signatures: {settings.signature})",
+        flush=True,
+    )
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=args.log_level,
+        access_log=args.log_level == "debug",
+    )
     return 0
 
 
 def _sign_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("body", help="the exact request body to sign, or @FILE, or - for stdin")
-    p.add_argument("--key", help="merchant private key PEM (default: <data-dir>/merchant_private_key.pem)")
+    p.add_argument(
+        "--key", help="merchant private key PEM (default: <data-dir>/merchant_private_key.pem)"
+    )
     p.add_argument("--data-dir", default=None)
     p.add_argument("--appid", default=None)
     p.add_argument("--serial-no", default=None)
@@ -114,11 +156,17 @@ def sign(args: argparse.Namespace) -> int:
     try:
         key = signing.load_private_key(key_path.read_bytes())
     except (OSError, ValueError) as exc:
-        print(f"lakala-sandbox sign: cannot load the merchant key {key_path}: {exc}\n"
-              "Start the sandbox once (it creates the key) or pass --key.", file=sys.stderr)
+        print(
+            f"lakala-sandbox sign: cannot load the merchant key {key_path}: {exc}\n"
+            "Start the sandbox once (it creates the key) or pass --key.",
+            file=sys.stderr,
+        )
         return 2
-    print(signing.sign_request(key, args.appid or settings.appid,
-                               args.serial_no or settings.serial_no, body))
+    print(
+        signing.sign_request(
+            key, args.appid or settings.appid, args.serial_no or settings.serial_no, body
+        )
+    )
     return 0
 
 
@@ -166,12 +214,15 @@ def contract(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="lakala-sandbox",
-                                     description="A local sandbox for Lakala's hosted counter.")
+    parser = argparse.ArgumentParser(
+        prog="lakala-sandbox", description="A local sandbox for Lakala's hosted counter."
+    )
     parser.add_argument("--version", action="version", version=f"lakala-sandbox {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (configure, run) in COMMANDS.items():
-        p = sub.add_parser(name, help=(run.__doc__ or "").strip().splitlines()[0] if run.__doc__ else None)
+        p = sub.add_parser(
+            name, help=(run.__doc__ or "").strip().splitlines()[0] if run.__doc__ else None
+        )
         configure(p)
         p.set_defaults(run=run)
     args = parser.parse_args(argv)

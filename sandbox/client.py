@@ -46,9 +46,21 @@ from sandbox.resources import schemas_dir
 from sandbox.schemas import Schemas
 
 __all__ = [
-    "ENVIRONMENTS", "ENV_VARS", "AsyncLakalaClient", "ClientSettings", "Exchange", "LakalaClient",
-    "LakalaResponse", "LakalaAPIError", "LakalaConfigError", "LakalaError", "LakalaHTTPError",
-    "LakalaResponseError", "LakalaSchemaError", "LakalaSignatureError", "LakalaTimeout",
+    "ENVIRONMENTS",
+    "ENV_VARS",
+    "AsyncLakalaClient",
+    "ClientSettings",
+    "Exchange",
+    "LakalaClient",
+    "LakalaResponse",
+    "LakalaAPIError",
+    "LakalaConfigError",
+    "LakalaError",
+    "LakalaHTTPError",
+    "LakalaResponseError",
+    "LakalaSchemaError",
+    "LakalaSignatureError",
+    "LakalaTimeout",
     "LakalaTransportError",
 ]
 
@@ -58,10 +70,16 @@ ENVIRONMENTS = {
     "lakala-production": "https://s2.lakala.com",
 }
 # Lakala's public test identifiers: what a sandbox registers out of the box.
-SANDBOX_IDENTITY = {"appid": "OP00000003", "serial_no": "00dfba8194c41b84cf",
-                    "merchant_no": "82229007392000A", "term_no": "D9296400"}
-SANDBOX_KEY_PATHS = {"private_key": "/sandbox/keys/merchant_private_key.pem",
-                     "certificate": "/sandbox/keys/platform.cer"}
+SANDBOX_IDENTITY = {
+    "appid": "OP00000003",
+    "serial_no": "00dfba8194c41b84cf",
+    "merchant_no": "82229007392000A",
+    "term_no": "D9296400",
+}
+SANDBOX_KEY_PATHS = {
+    "private_key": "/sandbox/keys/merchant_private_key.pem",
+    "certificate": "/sandbox/keys/platform.cer",
+}
 PATHS = {op: checks.COUNTER_PREFIX + op for op in ("special_create", "create", "query", "close")}
 
 # The variables from_env() reads, and what each sets (the README prints the same list).
@@ -71,11 +89,11 @@ ENV_VARS = {
     "LAKALA_APPID": "your appid (sandbox: OP00000003)",
     "LAKALA_SERIAL_NO": "your merchant certificate's serial number (sandbox: 00dfba8194c41b84cf)",
     "LAKALA_PRIVATE_KEY_FILE": "your merchant private key, PEM "
-                               "(or LAKALA_PRIVATE_KEY: the PEM text)",
+    "(or LAKALA_PRIVATE_KEY: the PEM text)",
     "LAKALA_CERTIFICATE_FILE": "Lakala's platform certificate that signs responses "
-                               "(or LAKALA_CERTIFICATE: the PEM text)",
+    "(or LAKALA_CERTIFICATE: the PEM text)",
     "LAKALA_NOTIFY_CERTIFICATE_FILE": "the certificate that signs notifies, if not the "
-                                      "platform one (or LAKALA_NOTIFY_CERTIFICATE)",
+    "platform one (or LAKALA_NOTIFY_CERTIFICATE)",
     "LAKALA_MERCHANT_NO": "merchant_no used when a call gives none (sandbox: 82229007392000A)",
     "LAKALA_TERM_NO": "term_no added to creates that give none",
     "LAKALA_TIMEOUT": "seconds to wait for an answer (default 10)",
@@ -106,16 +124,24 @@ class ClientSettings:
         return self.environment == "sandbox"
 
     @classmethod
-    def build(cls, *, environment: str = "sandbox", base_url: str | None = None,
-              appid: str | None = None, serial_no: str | None = None,
-              private_key: PrivateKeyInput | None = None,
-              certificate: CertificateInput | None = None,
-              notify_certificate: CertificateInput | None = None,
-              merchant_no: str | None = None, term_no: str | None = None,
-              timeout: float = 10.0) -> ClientSettings:
+    def build(
+        cls,
+        *,
+        environment: str = "sandbox",
+        base_url: str | None = None,
+        appid: str | None = None,
+        serial_no: str | None = None,
+        private_key: PrivateKeyInput | None = None,
+        certificate: CertificateInput | None = None,
+        notify_certificate: CertificateInput | None = None,
+        merchant_no: str | None = None,
+        term_no: str | None = None,
+        timeout: float = 10.0,
+    ) -> ClientSettings:
         if environment not in ENVIRONMENTS:
-            raise LakalaConfigError(f"environment must be one of {', '.join(ENVIRONMENTS)}, "
-                                    f"not {environment!r}")
+            raise LakalaConfigError(
+                f"environment must be one of {', '.join(ENVIRONMENTS)}, not {environment!r}"
+            )
         if timeout <= 0:
             raise LakalaConfigError(f"timeout must be positive seconds, not {timeout!r}")
         defaults = SANDBOX_IDENTITY if environment == "sandbox" else {}
@@ -125,27 +151,34 @@ class ClientSettings:
             appid=appid or defaults.get("appid"),
             serial_no=serial_no or defaults.get("serial_no"),
             private_key=None if private_key is None else load_private_key(private_key),
-            certificate=None if certificate is None else load_certificate(certificate,
-                                                                          "certificate"),
-            notify_certificate=None if notify_certificate is None else load_certificate(
-                notify_certificate, "notify_certificate"),
+            certificate=None
+            if certificate is None
+            else load_certificate(certificate, "certificate"),
+            notify_certificate=None
+            if notify_certificate is None
+            else load_certificate(notify_certificate, "notify_certificate"),
             merchant_no=merchant_no or defaults.get("merchant_no"),
             term_no=term_no or defaults.get("term_no"),
             timeout=float(timeout),
         )
-        missing = [name for name in ("appid", "serial_no", "private_key", "certificate")
-                   if getattr(settings, name) is None
-                   and not (settings.fetches_keys and name in SANDBOX_KEY_PATHS)]
+        missing = [
+            name
+            for name in ("appid", "serial_no", "private_key", "certificate")
+            if getattr(settings, name) is None
+            and not (settings.fetches_keys and name in SANDBOX_KEY_PATHS)
+        ]
         if missing:
             raise LakalaConfigError(
                 f"the {environment} environment needs {', '.join(missing)} "
-                f"(set {', '.join(_env_name(m) for m in missing)} or pass them as arguments)")
+                f"(set {', '.join(_env_name(m) for m in missing)} or pass them as arguments)"
+            )
         return settings
 
 
 def _env_name(setting: str) -> str:
-    return {"private_key": "LAKALA_PRIVATE_KEY_FILE",
-            "certificate": "LAKALA_CERTIFICATE_FILE"}.get(setting, "LAKALA_" + setting.upper())
+    return {"private_key": "LAKALA_PRIVATE_KEY_FILE", "certificate": "LAKALA_CERTIFICATE_FILE"}.get(
+        setting, "LAKALA_" + setting.upper()
+    )
 
 
 def settings_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -166,8 +199,9 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any
         try:
             kwargs["timeout"] = float(env["LAKALA_TIMEOUT"])
         except ValueError:
-            raise LakalaConfigError(f"LAKALA_TIMEOUT must be seconds, "
-                                    f"not {env['LAKALA_TIMEOUT']!r}") from None
+            raise LakalaConfigError(
+                f"LAKALA_TIMEOUT must be seconds, not {env['LAKALA_TIMEOUT']!r}"
+            ) from None
     return kwargs
 
 
@@ -180,8 +214,9 @@ def load_private_key(value: PrivateKeyInput) -> rsa.RSAPrivateKey:
         return signing.load_private_key(data)
     except (ValueError, TypeError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise LakalaConfigError(f"private_key: cannot load an RSA private key from {where} "
-                                f"({reason[:120]})") from None
+        raise LakalaConfigError(
+            f"private_key: cannot load an RSA private key from {where} ({reason[:120]})"
+        ) from None
 
 
 def load_certificate(value: CertificateInput, name: str = "certificate") -> x509.Certificate:
@@ -192,8 +227,9 @@ def load_certificate(value: CertificateInput, name: str = "certificate") -> x509
     try:
         return signing.load_certificate(data)
     except ValueError as exc:
-        raise LakalaConfigError(f"{name}: cannot load a certificate from {where} "
-                                f"({str(exc)[:120]})") from None
+        raise LakalaConfigError(
+            f"{name}: cannot load a certificate from {where} ({str(exc)[:120]})"
+        ) from None
 
 
 def _read(value: bytes | str | Path, name: str) -> tuple[bytes, str]:
@@ -249,9 +285,11 @@ class _Core:
     def absorb_key(self, name: str, response: httpx.Response) -> None:
         url = str(response.request.url)
         if response.status_code != 200:
-            raise LakalaConfigError(f"{name}: the sandbox at {self.settings.base_url} did not "
-                                    f"hand out {url} (HTTP {response.status_code}); "
-                                    f"pass {name}= instead")
+            raise LakalaConfigError(
+                f"{name}: the sandbox at {self.settings.base_url} did not "
+                f"hand out {url} (HTTP {response.status_code}); "
+                f"pass {name}= instead"
+            )
         if name == "private_key":
             self.private_key = load_private_key(response.content)
         else:
@@ -263,14 +301,21 @@ class _Core:
             raise LakalaConfigError("merchant_no: pass merchant_no= or set LAKALA_MERCHANT_NO")
         return merchant_no
 
-    def create_data(self, out_order_no: str, total_amount: int | str, order_info: str,
-                    order_efficient_time: str | None, merchant_no: str | None,
-                    fields: dict[str, Any]) -> dict[str, Any]:
+    def create_data(
+        self,
+        out_order_no: str,
+        total_amount: int | str,
+        order_info: str,
+        order_efficient_time: str | None,
+        merchant_no: str | None,
+        fields: dict[str, Any],
+    ) -> dict[str, Any]:
         data: dict[str, Any] = {
-            "out_order_no": out_order_no, "merchant_no": self.merchant(merchant_no),
+            "out_order_no": out_order_no,
+            "merchant_no": self.merchant(merchant_no),
             "total_amount": total_amount,
-            "order_efficient_time": order_efficient_time or self.clock.format(
-                self.clock.timestamp() + 3600),
+            "order_efficient_time": order_efficient_time
+            or self.clock.format(self.clock.timestamp() + 3600),
             "order_info": order_info,
         }
         if self.settings.term_no and "term_no" not in fields:
@@ -278,58 +323,103 @@ class _Core:
         data.update({k: v for k, v in fields.items() if v is not None})
         return data
 
-    def lookup_data(self, out_order_no: str | None, pay_order_no: str | None,
-                    merchant_no: str | None, channel_id: str | None) -> dict[str, Any]:
-        data = {"merchant_no": self.merchant(merchant_no), "out_order_no": out_order_no,
-                "pay_order_no": pay_order_no, "channel_id": channel_id}
+    def lookup_data(
+        self,
+        out_order_no: str | None,
+        pay_order_no: str | None,
+        merchant_no: str | None,
+        channel_id: str | None,
+    ) -> dict[str, Any]:
+        data = {
+            "merchant_no": self.merchant(merchant_no),
+            "out_order_no": out_order_no,
+            "pay_order_no": pay_order_no,
+            "channel_id": channel_id,
+        }
         return {k: v for k, v in data.items() if v is not None}
 
     def request_data(self, operation: str, kwargs: dict[str, Any]) -> dict[str, Any]:
         if operation == "create":
             fields = dict(kwargs)
-            return self.create_data(fields.pop("out_order_no"), fields.pop("total_amount"),
-                                    fields.pop("order_info"),
-                                    fields.pop("order_efficient_time", None),
-                                    fields.pop("merchant_no", None), fields)
+            return self.create_data(
+                fields.pop("out_order_no"),
+                fields.pop("total_amount"),
+                fields.pop("order_info"),
+                fields.pop("order_efficient_time", None),
+                fields.pop("merchant_no", None),
+                fields,
+            )
         if operation in ("query", "close"):
-            return self.lookup_data(kwargs.get("out_order_no"), kwargs.get("pay_order_no"),
-                                    kwargs.get("merchant_no"), kwargs.get("channel_id"))
+            return self.lookup_data(
+                kwargs.get("out_order_no"),
+                kwargs.get("pay_order_no"),
+                kwargs.get("merchant_no"),
+                kwargs.get("channel_id"),
+            )
         raise ValueError(f"operation must be create, query or close, not {operation!r}")
 
     def prepare(self, path: str, req_data: Mapping[str, Any]) -> tuple[bytes, dict[str, str]]:
         """The exact body and headers to send; refuses a request that breaks its schema."""
         op = checks.operation_of(self.schemas, path)
         if op is not None:
-            problems = checks.schema_findings(self.schemas, f"v3/{op}.req", dict(req_data),
-                                              "req_data")
+            problems = checks.schema_findings(
+                self.schemas, f"v3/{op}.req", dict(req_data), "req_data"
+            )
             if problems:
                 raise LakalaSchemaError("request", f"v3/{op}.req", problems)
         assert self.private_key is not None and self.settings.appid and self.settings.serial_no
-        body = json.dumps({"req_time": self.clock.now14(), "version": "3.0",
-                           "req_data": dict(req_data)},
-                          ensure_ascii=False, separators=(",", ":")).encode()
-        authorization = signing.sign_request(self.private_key, self.settings.appid,
-                                             self.settings.serial_no, body)
-        return body, {"Authorization": authorization, "Content-Type": "application/json",
-                      "Accept": "application/json"}
+        body = json.dumps(
+            {"req_time": self.clock.now14(), "version": "3.0", "req_data": dict(req_data)},
+            ensure_ascii=False,
+            separators=(",", ":"),
+        ).encode()
+        authorization = signing.sign_request(
+            self.private_key, self.settings.appid, self.settings.serial_no, body
+        )
+        return body, {
+            "Authorization": authorization,
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+        }
 
-    def exchange(self, path: str, body: bytes, headers: dict[str, str],
-                 response: httpx.Response, started: float) -> Exchange:
-        return Exchange(path=path, url=str(response.request.url), request_headers=headers,
-                        request_body=body, status=response.status_code,
-                        response_headers=dict(response.headers), response_body=response.content,
-                        elapsed_ms=round((time.perf_counter() - started) * 1000, 1))
+    def exchange(
+        self,
+        path: str,
+        body: bytes,
+        headers: dict[str, str],
+        response: httpx.Response,
+        started: float,
+    ) -> Exchange:
+        return Exchange(
+            path=path,
+            url=str(response.request.url),
+            request_headers=headers,
+            request_body=body,
+            status=response.status_code,
+            response_headers=dict(response.headers),
+            response_body=response.content,
+            elapsed_ms=round((time.perf_counter() - started) * 1000, 1),
+        )
 
     def interpret(self, ex: Exchange) -> LakalaResponse:
         assert self.certificate is not None
-        audit = checks.audit_response(self.schemas, ex.path, ex.status, ex.response_headers,
-                                      ex.response_body, self.certificate)
+        audit = checks.audit_response(
+            self.schemas,
+            ex.path,
+            ex.status,
+            ex.response_headers,
+            ex.response_body,
+            self.certificate,
+        )
         message = audit.message
         not_envelope = bool(audit.of("json") or audit.named("response envelope"))
         if ex.status >= 500 or (not 200 <= ex.status < 300 and not_envelope):
             code = message.get("code") if isinstance(message, dict) else None
-            detail = (f"{code}: {message.get('msg')}" if code else
-                      repr(ex.response_body[:200].decode("utf-8", "replace")))
+            detail = (
+                f"{code}: {message.get('msg')}"
+                if code
+                else repr(ex.response_body[:200].decode("utf-8", "replace"))
+            )
             raise LakalaHTTPError(ex.status, f"{ex.url} answered {detail}", code=code)
         if audit.of("signature"):
             raise LakalaSignatureError("response signature", audit.of("signature"))
@@ -345,9 +435,13 @@ class _Core:
         op = checks.operation_of(self.schemas, ex.path)
         if audit.named("response data"):
             raise LakalaSchemaError("response", f"v3/{op}.resp", audit.named("response data"))
-        return LakalaResponse(code=message["code"], msg=str(message.get("msg", "")),
-                              resp_time=str(message.get("resp_time", "")),
-                              resp_data=message.get("resp_data"), exchange=ex)
+        return LakalaResponse(
+            code=message["code"],
+            msg=str(message.get("msg", "")),
+            resp_time=str(message.get("resp_time", "")),
+            resp_data=message.get("resp_data"),
+            exchange=ex,
+        )
 
     def verify_notify(self, headers: Mapping[str, str], body: bytes | str) -> dict[str, Any]:
         cert = self.notify_cert or self.certificate
@@ -365,8 +459,9 @@ class _Core:
     def transport_error(self, path: str, exc: httpx.TransportError) -> LakalaError:
         url = self.settings.base_url + path
         if isinstance(exc, httpx.TimeoutException):
-            return LakalaTimeout(f"no answer from {url} within {self.settings.timeout:g}s "
-                                 f"({type(exc).__name__})")
+            return LakalaTimeout(
+                f"no answer from {url} within {self.settings.timeout:g}s ({type(exc).__name__})"
+            )
         return LakalaTransportError(f"cannot reach {url}: {type(exc).__name__}: {exc}")
 
 
@@ -426,8 +521,9 @@ class LakalaClient(_ClientBase):
     def __init__(self, **kwargs: Any) -> None:
         settings, clock, transport = _settings_and_clock(kwargs)
         self._core = _Core(settings, clock)
-        self._http = httpx.Client(base_url=settings.base_url, transport=transport,
-                                  timeout=settings.timeout)
+        self._http = httpx.Client(
+            base_url=settings.base_url, transport=transport, timeout=settings.timeout
+        )
 
     def __enter__(self) -> LakalaClient:
         return self
@@ -463,26 +559,61 @@ class LakalaClient(_ClientBase):
         """Any v3 API: signed request, verified and validated answer, typed errors."""
         return self._core.interpret(self.send(path, req_data))
 
-    def create(self, *, out_order_no: str, total_amount: int | str, order_info: str,
-               order_efficient_time: str | None = None, merchant_no: str | None = None,
-               **fields: Any) -> dict[str, Any]:
+    def create(
+        self,
+        *,
+        out_order_no: str,
+        total_amount: int | str,
+        order_info: str,
+        order_efficient_time: str | None = None,
+        merchant_no: str | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
         """``special_create``; other ``req_data`` fields (notify_url, counter_param, …) as
         keywords."""
-        data = self.request_data("create", out_order_no=out_order_no, total_amount=total_amount,
-                                 order_info=order_info, order_efficient_time=order_efficient_time,
-                                 merchant_no=merchant_no, **fields)
+        data = self.request_data(
+            "create",
+            out_order_no=out_order_no,
+            total_amount=total_amount,
+            order_info=order_info,
+            order_efficient_time=order_efficient_time,
+            merchant_no=merchant_no,
+            **fields,
+        )
         return self.call(PATHS["special_create"], data).resp_data or {}
 
-    def query(self, *, out_order_no: str | None = None, pay_order_no: str | None = None,
-              merchant_no: str | None = None, channel_id: str | None = None) -> dict[str, Any]:
-        data = self.request_data("query", out_order_no=out_order_no, pay_order_no=pay_order_no,
-                                 merchant_no=merchant_no, channel_id=channel_id)
+    def query(
+        self,
+        *,
+        out_order_no: str | None = None,
+        pay_order_no: str | None = None,
+        merchant_no: str | None = None,
+        channel_id: str | None = None,
+    ) -> dict[str, Any]:
+        data = self.request_data(
+            "query",
+            out_order_no=out_order_no,
+            pay_order_no=pay_order_no,
+            merchant_no=merchant_no,
+            channel_id=channel_id,
+        )
         return self.call(PATHS["query"], data).resp_data or {}
 
-    def close(self, *, out_order_no: str | None = None, pay_order_no: str | None = None,
-              merchant_no: str | None = None, channel_id: str | None = None) -> dict[str, Any]:
-        data = self.request_data("close", out_order_no=out_order_no, pay_order_no=pay_order_no,
-                                 merchant_no=merchant_no, channel_id=channel_id)
+    def close(
+        self,
+        *,
+        out_order_no: str | None = None,
+        pay_order_no: str | None = None,
+        merchant_no: str | None = None,
+        channel_id: str | None = None,
+    ) -> dict[str, Any]:
+        data = self.request_data(
+            "close",
+            out_order_no=out_order_no,
+            pay_order_no=pay_order_no,
+            merchant_no=merchant_no,
+            channel_id=channel_id,
+        )
         return self.call(PATHS["close"], data).resp_data or {}
 
     def verify_notify(self, headers: Mapping[str, str], body: bytes | str) -> dict[str, Any]:
@@ -498,8 +629,9 @@ class AsyncLakalaClient(_ClientBase):
     def __init__(self, **kwargs: Any) -> None:
         settings, clock, transport = _settings_and_clock(kwargs)
         self._core = _Core(settings, clock)
-        self._http = httpx.AsyncClient(base_url=settings.base_url, transport=transport,
-                                       timeout=settings.timeout)
+        self._http = httpx.AsyncClient(
+            base_url=settings.base_url, transport=transport, timeout=settings.timeout
+        )
 
     async def __aenter__(self) -> AsyncLakalaClient:
         return self
@@ -532,29 +664,61 @@ class AsyncLakalaClient(_ClientBase):
     async def call(self, path: str, req_data: Mapping[str, Any]) -> LakalaResponse:
         return self._core.interpret(await self.send(path, req_data))
 
-    async def create(self, *, out_order_no: str, total_amount: int | str, order_info: str,
-                     order_efficient_time: str | None = None, merchant_no: str | None = None,
-                     **fields: Any) -> dict[str, Any]:
-        data = self.request_data("create", out_order_no=out_order_no, total_amount=total_amount,
-                                 order_info=order_info, order_efficient_time=order_efficient_time,
-                                 merchant_no=merchant_no, **fields)
+    async def create(
+        self,
+        *,
+        out_order_no: str,
+        total_amount: int | str,
+        order_info: str,
+        order_efficient_time: str | None = None,
+        merchant_no: str | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        data = self.request_data(
+            "create",
+            out_order_no=out_order_no,
+            total_amount=total_amount,
+            order_info=order_info,
+            order_efficient_time=order_efficient_time,
+            merchant_no=merchant_no,
+            **fields,
+        )
         return (await self.call(PATHS["special_create"], data)).resp_data or {}
 
-    async def query(self, *, out_order_no: str | None = None, pay_order_no: str | None = None,
-                    merchant_no: str | None = None,
-                    channel_id: str | None = None) -> dict[str, Any]:
-        data = self.request_data("query", out_order_no=out_order_no, pay_order_no=pay_order_no,
-                                 merchant_no=merchant_no, channel_id=channel_id)
+    async def query(
+        self,
+        *,
+        out_order_no: str | None = None,
+        pay_order_no: str | None = None,
+        merchant_no: str | None = None,
+        channel_id: str | None = None,
+    ) -> dict[str, Any]:
+        data = self.request_data(
+            "query",
+            out_order_no=out_order_no,
+            pay_order_no=pay_order_no,
+            merchant_no=merchant_no,
+            channel_id=channel_id,
+        )
         return (await self.call(PATHS["query"], data)).resp_data or {}
 
-    async def close(self, *, out_order_no: str | None = None, pay_order_no: str | None = None,
-                    merchant_no: str | None = None,
-                    channel_id: str | None = None) -> dict[str, Any]:
-        data = self.request_data("close", out_order_no=out_order_no, pay_order_no=pay_order_no,
-                                 merchant_no=merchant_no, channel_id=channel_id)
+    async def close(
+        self,
+        *,
+        out_order_no: str | None = None,
+        pay_order_no: str | None = None,
+        merchant_no: str | None = None,
+        channel_id: str | None = None,
+    ) -> dict[str, Any]:
+        data = self.request_data(
+            "close",
+            out_order_no=out_order_no,
+            pay_order_no=pay_order_no,
+            merchant_no=merchant_no,
+            channel_id=channel_id,
+        )
         return (await self.call(PATHS["close"], data)).resp_data or {}
 
-    async def verify_notify(self, headers: Mapping[str, str],
-                            body: bytes | str) -> dict[str, Any]:
+    async def verify_notify(self, headers: Mapping[str, str], body: bytes | str) -> dict[str, Any]:
         await self._ensure_keys()
         return self._core.verify_notify(headers, body)

@@ -106,8 +106,13 @@ class Clock:
     def state(self) -> dict[str, Any]:
         """What ``restore`` needs to carry this clock's time over a restart."""
         with self._lock:
-            return {"anchor_wall": self._anchor_wall, "anchor_virtual": self._anchor_virtual,
-                    "speed": self._speed, "advanced": self._advanced, "start": self._start}
+            return {
+                "anchor_wall": self._anchor_wall,
+                "anchor_virtual": self._anchor_virtual,
+                "speed": self._speed,
+                "advanced": self._advanced,
+                "start": self._start,
+            }
 
     def restore(self, state: dict[str, Any]) -> bool:
         """Continue from a saved ``state()`` (time ran on at its speed meanwhile); the speed stays

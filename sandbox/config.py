@@ -84,8 +84,9 @@ def _parse(name: str, raw: str, default: Any) -> Any:
         try:
             return tuple(float(t) for t in raw.split(",") if t.strip())
         except ValueError:
-            raise ValueError(f"{ENV_PREFIX}NOTIFY_LADDER must be comma-separated seconds, "
-                             f"not {raw!r}") from None
+            raise ValueError(
+                f"{ENV_PREFIX}NOTIFY_LADDER must be comma-separated seconds, not {raw!r}"
+            ) from None
     if isinstance(default, bool):
         if raw.lower() in ("1", "true", "yes", "on"):
             return True
@@ -96,7 +97,9 @@ def _parse(name: str, raw: str, default: Any) -> Any:
         try:
             return int(raw)
         except ValueError:
-            raise ValueError(f"{ENV_PREFIX}{name.upper()} must be an integer, not {raw!r}") from None
+            raise ValueError(
+                f"{ENV_PREFIX}{name.upper()} must be an integer, not {raw!r}"
+            ) from None
     if isinstance(default, float):
         try:
             return float(raw)

@@ -86,15 +86,20 @@ class Report:
         return "\n".join(lines)
 
     def junit(self) -> bytes:
-        suite = ET.Element("testsuite", name=f"lakala-contract {self.target}",
-                           tests=str(len(self.rows)), failures=str(len(self.failures)),
-                           errors="0", skipped="0")
+        suite = ET.Element(
+            "testsuite",
+            name=f"lakala-contract {self.target}",
+            tests=str(len(self.rows)),
+            failures=str(len(self.failures)),
+            errors="0",
+            skipped="0",
+        )
         for r in self.rows:
-            case = ET.SubElement(suite, "testcase", classname=f"contract.{r.step}",
-                                 name=r.check)
+            case = ET.SubElement(suite, "testcase", classname=f"contract.{r.step}", name=r.check)
             if r.findings:
-                failure = ET.SubElement(case, "failure", message=str(r.findings[0]),
-                                        type=r.findings[0].kind)
+                failure = ET.SubElement(
+                    case, "failure", message=str(r.findings[0]), type=r.findings[0].kind
+                )
                 failure.text = "\n".join(str(f) for f in r.findings)
         root = ET.Element("testsuites")
         root.append(suite)
@@ -126,8 +131,12 @@ def sandbox_target(wrap: Callable[[Any], Any] | None = None) -> Target:
     app = create_app(Settings(data_dir=":memory:"))
     sb = app.state.sandbox
     transport = InProcessTransport(wrap(app) if wrap else app)
-    client = LakalaClient(base_url="http://sandbox.contract", transport=transport,
-                          private_key=sb.keys.merchant_key, certificate=sb.keys.platform_cert)
+    client = LakalaClient(
+        base_url="http://sandbox.contract",
+        transport=transport,
+        private_key=sb.keys.merchant_key,
+        certificate=sb.keys.platform_cert,
+    )
     admin = httpx.Client(base_url="http://sandbox.contract", transport=transport)
     return Target("sandbox", client, admin, [admin.close, transport.close, sb.close])
 
@@ -139,12 +148,12 @@ def url_target(url: str, *, with_notify: bool = False) -> Target:
 
 
 def lakala_test_target() -> Target:
-    client = LakalaClient.from_env(environment="lakala-test",
-                                   base_url=ENVIRONMENTS["lakala-test"])
+    client = LakalaClient.from_env(environment="lakala-test", base_url=ENVIRONMENTS["lakala-test"])
     return Target("lakala-test", client)
 
 
 # -- the flow --------------------------------------------------------------------------------
+
 
 class _Flow:
     def __init__(self, target: Target, report: Report, receiver: NotifyReceiver | None) -> None:
@@ -173,8 +182,9 @@ class _Flow:
         return cert
 
     def expect(self, step: str, what: str, ok: bool, rule: str, field_name: str) -> None:
-        self.report.rows.append(Row(step, what, [] if ok else
-                                    [checks.Finding("flow", field_name, rule)]))
+        self.report.rows.append(
+            Row(step, what, [] if ok else [checks.Finding("flow", field_name, rule)])
+        )
 
     def run(self) -> None:
         out_order_no = "CT" + time.strftime("%Y%m%d%H%M%S") + secrets.token_hex(4).upper()
@@ -183,63 +193,97 @@ class _Flow:
         queried = self.exchange("query", PATHS["query"], self._lookup(out_order_no))
         qdata = (queried or {}).get("resp_data") or {}
         if data.get("pay_order_no") and qdata:
-            self.expect("query", "same order", qdata.get("pay_order_no") == data["pay_order_no"],
-                        f"is {qdata.get('pay_order_no')!r}, create said {data['pay_order_no']!r}",
-                        "resp_data.pay_order_no")
+            self.expect(
+                "query",
+                "same order",
+                qdata.get("pay_order_no") == data["pay_order_no"],
+                f"is {qdata.get('pay_order_no')!r}, create said {data['pay_order_no']!r}",
+                "resp_data.pay_order_no",
+            )
         closed = self.exchange("close", PATHS["close"], self._lookup(out_order_no))
         cdata = (closed or {}).get("resp_data") or {}
         if cdata:
-            self.expect("close", "order closed", str(cdata.get("order_status")) == "7",
-                        f"is {cdata.get('order_status')!r}, expected '7'",
-                        "resp_data.order_status")
+            self.expect(
+                "close",
+                "order closed",
+                str(cdata.get("order_status")) == "7",
+                f"is {cdata.get('order_status')!r}, expected '7'",
+                "resp_data.order_status",
+            )
         if self.target.admin is not None and self.receiver is not None:
             self.paid_order()
 
     def paid_order(self) -> None:
         assert self.target.admin is not None and self.receiver is not None
         out_order_no = "CP" + time.strftime("%Y%m%d%H%M%S") + secrets.token_hex(4).upper()
-        created = self.exchange("create (to pay)", PATHS["special_create"],
-                                self._create(out_order_no, notify_url=self.receiver.url))
+        created = self.exchange(
+            "create (to pay)",
+            PATHS["special_create"],
+            self._create(out_order_no, notify_url=self.receiver.url),
+        )
         pay_order_no = ((created or {}).get("resp_data") or {}).get("pay_order_no")
         if not pay_order_no:
             self.report.fail("pay", "call", "no pay_order_no to pay")
             return
-        paid = self.target.admin.post(f"/sandbox/api/orders/{pay_order_no}/pay",
-                                      json={"pay_mode": "ALIPAY"})
-        self.expect("pay", "admin pay", paid.status_code == 200,
-                    f"POST /sandbox/api/orders/{pay_order_no}/pay answered {paid.status_code}",
-                    "status")
+        paid = self.target.admin.post(
+            f"/sandbox/api/orders/{pay_order_no}/pay", json={"pay_mode": "ALIPAY"}
+        )
+        self.expect(
+            "pay",
+            "admin pay",
+            paid.status_code == 200,
+            f"POST /sandbox/api/orders/{pay_order_no}/pay answered {paid.status_code}",
+            "status",
+        )
         try:
             received = self.receiver.wait(1, timeout=NOTIFY_WAIT)[0]
         except TimeoutError as exc:
             self.report.fail("notify", "arrived", str(exc), "notify_url")
         else:
-            message = {"kind": "notify", "step": "notify",
-                       "request": {"headers": dict(received.headers),
-                                   "body": received.body.decode("utf-8", "replace")},
-                       "answer": {"status": 200, "body": received.answer.decode()}}
+            message = {
+                "kind": "notify",
+                "step": "notify",
+                "request": {
+                    "headers": dict(received.headers),
+                    "body": received.body.decode("utf-8", "replace"),
+                },
+                "answer": {"status": 200, "body": received.answer.decode()},
+            }
             self.report.messages.append(message)
             audit = audit_message(self.schemas, message, self.certificate(), self.notify_cert())
             self.report.add("notify", audit)
             notify = audit.message if isinstance(audit.message, dict) else {}
-            self.expect("notify", "reports the payment",
-                        (notify.get("pay_order_no"), str(notify.get("order_status"))) ==
-                        (pay_order_no, "2"),
-                        f"is {notify.get('pay_order_no')!r}/{notify.get('order_status')!r}, "
-                        f"expected {pay_order_no!r}/'2'", "order_status")
+            self.expect(
+                "notify",
+                "reports the payment",
+                (notify.get("pay_order_no"), str(notify.get("order_status")))
+                == (pay_order_no, "2"),
+                f"is {notify.get('pay_order_no')!r}/{notify.get('order_status')!r}, "
+                f"expected {pay_order_no!r}/'2'",
+                "order_status",
+            )
         queried = self.exchange("query (paid)", PATHS["query"], self._lookup(out_order_no))
         qdata = (queried or {}).get("resp_data") or {}
         if qdata:
-            self.expect("query (paid)", "order paid", str(qdata.get("order_status")) == "2",
-                        f"is {qdata.get('order_status')!r}, expected '2'",
-                        "resp_data.order_status")
+            self.expect(
+                "query (paid)",
+                "order paid",
+                str(qdata.get("order_status")) == "2",
+                f"is {qdata.get('order_status')!r}, expected '2'",
+                "resp_data.order_status",
+            )
 
     def notify_cert(self) -> x509.Certificate:
         return self.client.notify_certificate or self.certificate()
 
     def _create(self, out_order_no: str, **extra: Any) -> dict[str, Any]:
-        return self.client.request_data("create", out_order_no=out_order_no, total_amount=1,
-                                        order_info="contract check", **extra)
+        return self.client.request_data(
+            "create",
+            out_order_no=out_order_no,
+            total_amount=1,
+            order_info="contract check",
+            **extra,
+        )
 
     def _lookup(self, out_order_no: str) -> dict[str, Any]:
         return self.client.request_data("query", out_order_no=out_order_no)
@@ -251,8 +295,7 @@ def check(target: Target, *, record: Path | None = None) -> Report:
     with _receiver(target.admin is not None) as receiver:
         _Flow(target, report, receiver).run()
     if record is not None:
-        write_recording(record, report, target.client.certificate,
-                        target.client.notify_certificate)
+        write_recording(record, report, target.client.certificate, target.client.notify_certificate)
     return report
 
 
@@ -267,12 +310,19 @@ def _receiver(wanted: bool) -> Iterator[NotifyReceiver | None]:
 
 # -- messages: recording, redaction, replay -----------------------------------------------
 
+
 def record_exchange(step: str, ex: Exchange) -> dict[str, Any]:
-    return {"kind": "exchange", "step": step, "path": ex.path,
-            "request": {"headers": redact(ex.request_headers),
-                        "body": ex.request_body.decode("utf-8")},
-            "response": {"status": ex.status, "headers": dict(ex.response_headers),
-                         "body": ex.response_body.decode("utf-8", "surrogateescape")}}
+    return {
+        "kind": "exchange",
+        "step": step,
+        "path": ex.path,
+        "request": {"headers": redact(ex.request_headers), "body": ex.request_body.decode("utf-8")},
+        "response": {
+            "status": ex.status,
+            "headers": dict(ex.response_headers),
+            "body": ex.response_body.decode("utf-8", "surrogateescape"),
+        },
+    }
 
 
 def redact(headers: dict[str, str]) -> dict[str, str]:
@@ -291,20 +341,35 @@ def _bytes(text: str) -> bytes:
     return text.encode("utf-8", "surrogateescape")
 
 
-def audit_message(schemas: Schemas, message: dict[str, Any], certificate: x509.Certificate,
-                  notify_certificate: x509.Certificate) -> checks.Audit:
+def audit_message(
+    schemas: Schemas,
+    message: dict[str, Any],
+    certificate: x509.Certificate,
+    notify_certificate: x509.Certificate,
+) -> checks.Audit:
     if message["kind"] == "notify":
-        audit = checks.audit_notify(schemas, message["request"]["headers"],
-                                    _bytes(message["request"]["body"]), notify_certificate)
+        audit = checks.audit_notify(
+            schemas,
+            message["request"]["headers"],
+            _bytes(message["request"]["body"]),
+            notify_certificate,
+        )
         ack = checks.audit_ack(schemas, _bytes(message["answer"]["body"]))
         audit.checks.extend(ack.checks)
         return audit
     request, response = message["request"], message["response"]
     headers = checks.lower_headers(request["headers"])
-    audit = checks.audit_request(schemas, message["path"], _bytes(request["body"]),
-                                 headers.get("authorization"))
-    answer = checks.audit_response(schemas, message["path"], response["status"],
-                                   response["headers"], _bytes(response["body"]), certificate)
+    audit = checks.audit_request(
+        schemas, message["path"], _bytes(request["body"]), headers.get("authorization")
+    )
+    answer = checks.audit_response(
+        schemas,
+        message["path"],
+        response["status"],
+        response["headers"],
+        _bytes(response["body"]),
+        certificate,
+    )
     audit.checks.extend(answer.checks)
     audit.message = answer.message
     return audit
@@ -314,15 +379,28 @@ def _pem(cert: x509.Certificate | None) -> str | None:
     return None if cert is None else cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
-def write_recording(folder: Path, report: Report, certificate: x509.Certificate | None,
-                    notify_certificate: x509.Certificate | None) -> Path:
+def write_recording(
+    folder: Path,
+    report: Report,
+    certificate: x509.Certificate | None,
+    notify_certificate: x509.Certificate | None,
+) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / RECORDING
-    path.write_text(json.dumps({
-        "target": report.target, "recorded_at": int(time.time()),
-        "certificates": {"platform": _pem(certificate), "notify": _pem(notify_certificate)},
-        "messages": report.messages,
-    }, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    path.write_text(
+        json.dumps(
+            {
+                "target": report.target,
+                "recorded_at": int(time.time()),
+                "certificates": {"platform": _pem(certificate), "notify": _pem(notify_certificate)},
+                "messages": report.messages,
+            },
+            ensure_ascii=False,
+            indent=2,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     return path
 
 
@@ -341,24 +419,35 @@ def replay(folder: Path) -> Report:
     schemas = Schemas(schemas_dir(), Clock(start=recorded_at))
     report = Report(f"replay of {doc.get('target', path)}", messages=messages)
     for message in messages:
-        report.add(message.get("step", "?"), audit_message(schemas, message, certificate,
-                                                           notify_cert))
+        report.add(
+            message.get("step", "?"), audit_message(schemas, message, certificate, notify_cert)
+        )
     return report
 
 
 # -- the command -------------------------------------------------------------------------------
 
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--target", default="sandbox",
-                   help="sandbox (in-process, default), lakala-test (credentials from LAKALA_*), "
-                        "or a base URL")
+    p.add_argument(
+        "--target",
+        default="sandbox",
+        help="sandbox (in-process, default), lakala-test (credentials from LAKALA_*), "
+        "or a base URL",
+    )
     p.add_argument("--junit", metavar="FILE", help="also write the results as JUnit XML")
-    p.add_argument("--record", metavar="DIR", help="store the exchanged messages (signatures of "
-                                                   "requests redacted) in DIR")
+    p.add_argument(
+        "--record",
+        metavar="DIR",
+        help="store the exchanged messages (signatures of requests redacted) in DIR",
+    )
     p.add_argument("--replay", metavar="DIR", help="check a recording offline instead of calling")
-    p.add_argument("--with-notify", action="store_true",
-                   help="URL targets: also pay an order through the target's admin API and check "
-                        "its notify (the target must be a sandbox that can reach this machine)")
+    p.add_argument(
+        "--with-notify",
+        action="store_true",
+        help="URL targets: also pay an order through the target's admin API and check "
+        "its notify (the target must be a sandbox that can reach this machine)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -387,5 +476,6 @@ def make_target(name: str, *, with_notify: bool = False) -> Target:
         return lakala_test_target()
     if re.match(r"^https?://", name):
         return url_target(name, with_notify=with_notify)
-    raise LakalaConfigError(f"--target must be sandbox, lakala-test or an http(s) URL, "
-                            f"not {name!r}")
+    raise LakalaConfigError(
+        f"--target must be sandbox, lakala-test or an http(s) URL, not {name!r}"
+    )

@@ -46,9 +46,22 @@ RETURN = "/b/pay/return"
 STATUS = "/b/pay/status"
 POLICIES = ("now", "after", "never", "twice")
 MAX_AFTER_SECONDS = 7 * 24 * 3600
-GLYPHS = {"ALIPAY": "支", "WECHAT": "微", "UNION": "闪", "CARD": "卡", "LKLAT": "转",
-          "QUICK_PAY": "快", "EBANK": "网", "UNION_CC": "银", "BESTPAY": "翼", "HB_FQ": "花",
-          "UNION_FQ": "分", "ONLINE_CARDLESS": "外", "JDBT": "白", "ALIPAY_HK": "HK"}
+GLYPHS = {
+    "ALIPAY": "支",
+    "WECHAT": "微",
+    "UNION": "闪",
+    "CARD": "卡",
+    "LKLAT": "转",
+    "QUICK_PAY": "快",
+    "EBANK": "网",
+    "UNION_CC": "银",
+    "BESTPAY": "翼",
+    "HB_FQ": "花",
+    "UNION_FQ": "分",
+    "ONLINE_CARDLESS": "外",
+    "JDBT": "白",
+    "ALIPAY_HK": "HK",
+}
 # What a click that was refused meanwhile is called on the page.
 REFUSED_NAMES = {**OUTCOMES, "card": ("确认付款", "Pay now")}
 
@@ -62,15 +75,21 @@ def find_order(sb: Sandbox, params: Any) -> Order | None:
         order = sb.engine.get(pay_order_no)
     except SandboxError:
         return None
-    if (order.merchant_no, order.out_order_no) != (params.get("merchantNo"),
-                                                   params.get("merchantOrderNo")):
+    if (order.merchant_no, order.out_order_no) != (
+        params.get("merchantNo"),
+        params.get("merchantOrderNo"),
+    ):
         return None
     return order
 
 
 def link_params(order: Order, lang: str) -> dict[str, str | None]:
-    return {"merchantNo": order.merchant_no, "merchantOrderNo": order.out_order_no,
-            "payOrderNo": order.pay_order_no, "lang": "en" if lang == "en" else None}
+    return {
+        "merchantNo": order.merchant_no,
+        "merchantOrderNo": order.out_order_no,
+        "payOrderNo": order.pay_order_no,
+        "lang": "en" if lang == "en" else None,
+    }
 
 
 def step_yaml(action: str, pay_mode: str | None, policy: Any) -> str:
@@ -118,19 +137,31 @@ def _ran_step(sb: Sandbox, params: Any) -> dict[str, Any] | None:
 
 
 def _phone_url(sb: Sandbox, request: Request, order: Order, pay_mode: str, lang: str) -> str:
-    return sb.base_url(request) + with_query(PAGE, **link_params(order, lang), payMode=pay_mode,
-                                             via="qr")
+    return sb.base_url(request) + with_query(
+        PAGE, **link_params(order, lang), payMode=pay_mode, via="qr"
+    )
 
 
 def _qr_svg(url: str) -> Markup:
     qr = segno.make(url, error="m")
-    return Markup(qr.svg_inline(scale=1, border=4, omitsize=True, svgclass="qr-svg",
-                                dark="#000", light="#fff"))
+    return Markup(
+        qr.svg_inline(
+            scale=1, border=4, omitsize=True, svgclass="qr-svg", dark="#000", light="#fff"
+        )
+    )
 
 
-def counter_view(sb: Sandbox, request: Request, order: Order, lang: str, params: Any, *,
-                 card_error: str | None = None, typed_card: str = "",
-                 status: int = 200) -> Response:
+def counter_view(
+    sb: Sandbox,
+    request: Request,
+    order: Order,
+    lang: str,
+    params: Any,
+    *,
+    card_error: str | None = None,
+    typed_card: str = "",
+    status: int = 200,
+) -> Response:
     engine = sb.engine
     allowed_modes = engine.allowed_pay_modes(order)
     actions = engine.allowed_actions(order)
@@ -143,8 +174,14 @@ def counter_view(sb: Sandbox, request: Request, order: Order, lang: str, params:
         pay_mode = None
     tried = params.get("refused")
     if tried in REFUSED_NAMES:
-        notices.append(text(lang, "action_refused", action=pick(lang, REFUSED_NAMES[tried]),
-                            status=pick(lang, STATUS_TEXT[order.status])))
+        notices.append(
+            text(
+                lang,
+                "action_refused",
+                action=pick(lang, REFUSED_NAMES[tried]),
+                status=pick(lang, STATUS_TEXT[order.status]),
+            )
+        )
     if not can_pay:
         view = "state"
     elif pay_mode:
@@ -153,22 +190,43 @@ def counter_view(sb: Sandbox, request: Request, order: Order, lang: str, params:
         view = "methods"
     link = link_params(order, lang)
     ctx: dict[str, Any] = {
-        "order": order, "view": view, "notices": notices, "actions": actions,
-        "status_text": pick(lang, STATUS_TEXT[order.status]), "is_open": order.status in OPEN,
+        "order": order,
+        "view": view,
+        "notices": notices,
+        "actions": actions,
+        "status_text": pick(lang, STATUS_TEXT[order.status]),
+        "is_open": order.status in OPEN,
         "remaining": max(0, int(order.efficient_ts - engine.now_for(order))),
-        "modes": [{"code": m, "name": pick(lang, PAY_MODE_NAMES.get(m, (m, m))),
-                   "glyph": GLYPHS.get(m, m[:1]), "kind": mode_kind(m)} for m in allowed_modes],
-        "link": link, "csrf": form_token(sb, "order:" + order.pay_order_no),
-        "step": _ran_step(sb, params), "card_error": card_error, "typed_card": typed_card,
-        "test_cards": cards.TEST_CARDS, "page": PAGE, "submit": SUBMIT,
+        "modes": [
+            {
+                "code": m,
+                "name": pick(lang, PAY_MODE_NAMES.get(m, (m, m))),
+                "glyph": GLYPHS.get(m, m[:1]),
+                "kind": mode_kind(m),
+            }
+            for m in allowed_modes
+        ],
+        "link": link,
+        "csrf": form_token(sb, "order:" + order.pay_order_no),
+        "step": _ran_step(sb, params),
+        "card_error": card_error,
+        "typed_card": typed_card,
+        "test_cards": cards.TEST_CARDS,
+        "page": PAGE,
+        "submit": SUBMIT,
         "status_url": with_query(STATUS, **{**link, "lang": None}),
         "methods_url": with_query(PAGE, **link),
-        "lang_url": with_query(PAGE, **{**link, "lang": None if lang == "en" else "en"},
-                               payMode=pay_mode, via=params.get("via")),
+        "lang_url": with_query(
+            PAGE,
+            **{**link, "lang": None if lang == "en" else "en"},
+            payMode=pay_mode,
+            via=params.get("via"),
+        ),
         "paid": order.last_trade("PAY") if order.status in (2, 5, 6) else None,
         "outcomes": [(a, pick(lang, OUTCOMES[a])) for a in OUTCOMES if a in actions],
         "redirect_seconds": max(0, sb.settings.page_redirect_seconds),
-        "callback": callback_target(order), "return_url": with_query(RETURN, **link),
+        "callback": callback_target(order),
+        "return_url": with_query(RETURN, **link),
         "return_path": RETURN,
         "via_qr": params.get("via") == "qr",
     }
@@ -177,8 +235,7 @@ def counter_view(sb: Sandbox, request: Request, order: Order, lang: str, params:
     if order.status == 3 and can_pay:
         notices.append(text(lang, "failed_notice"))
     # the payer's part is over when nothing but the merchant is left to go back to
-    ctx["auto_redirect"] = (not can_pay and order.status not in OPEN
-                            and ctx["callback"] is not None)
+    ctx["auto_redirect"] = not can_pay and order.status not in OPEN and ctx["callback"] is not None
     if view == "method":
         assert pay_mode is not None
         ctx["pay_mode"] = pay_mode
@@ -191,8 +248,9 @@ def counter_view(sb: Sandbox, request: Request, order: Order, lang: str, params:
 
 
 def _message(lang: str, title_key: str, message: str, status: int) -> Response:
-    return render("message.html", lang, {"title": text(lang, title_key), "message": message},
-                  status=status)
+    return render(
+        "message.html", lang, {"title": text(lang, title_key), "message": message}, status=status
+    )
 
 
 def _not_found(lang: str) -> Response:
@@ -227,12 +285,24 @@ async def submit(request: Request) -> Response:
             card = cards.lookup(str(form.get("card_no") or ""))
         except cards.CardRejected as rejected:
             params = {"payMode": pay_mode}
-            return counter_view(sb, request, order, lang, params, card_error=rejected.reason,
-                                typed_card=str(form.get("card_no") or "")[:40], status=422)
+            return counter_view(
+                sb,
+                request,
+                order,
+                lang,
+                params,
+                card_error=rejected.reason,
+                typed_card=str(form.get("card_no") or "")[:40],
+                status=422,
+            )
         action = card.action
     if action not in OUTCOMES:
-        return _message(lang, "bad_request",
-                        f"action must be one of {', '.join(OUTCOMES)} (got {action[:40]!r})", 400)
+        return _message(
+            lang,
+            "bad_request",
+            f"action must be one of {', '.join(OUTCOMES)} (got {action[:40]!r})",
+            400,
+        )
     if pay_mode is not None and pay_mode not in sb.engine.pay_modes:
         return _message(lang, "bad_request", f"unknown pay_mode {pay_mode[:40]!r}", 400)
     try:
@@ -241,17 +311,30 @@ async def submit(request: Request) -> Response:
         return _message(lang, "bad_request", str(problem), 400)
     back = link_params(order, lang)
     try:
-        sb.engine.apply(order.pay_order_no, action,
-                        pay_mode=pay_mode if action in ("pay", "paying", "fail") else None,
-                        source="page", options={"notify": policy})
+        sb.engine.apply(
+            order.pay_order_no,
+            action,
+            pay_mode=pay_mode if action in ("pay", "paying", "fail") else None,
+            source="page",
+            options={"notify": policy},
+        )
     except SandboxError as error:
         if error.kind.name not in ("ILLEGAL_TRANSITION", "PAY_MODE_NOT_ALLOWED"):
             return _message(lang, "bad_request", error.message, error.kind.http_status)
         tried = "card" if card is not None else action
         return RedirectResponse(with_query(PAGE, **back, payMode=pay_mode, refused=tried), 303)
-    return RedirectResponse(with_query(
-        PAGE, **back, payMode=pay_mode if action == "paying" else None, ran=action,
-        mode=pay_mode, **_policy_query(policy), card=card.number if card else None), 303)
+    return RedirectResponse(
+        with_query(
+            PAGE,
+            **back,
+            payMode=pay_mode if action == "paying" else None,
+            ran=action,
+            mode=pay_mode,
+            **_policy_query(policy),
+            card=card.number if card else None,
+        ),
+        303,
+    )
 
 
 async def back_to_merchant(request: Request) -> Response:
@@ -272,10 +355,14 @@ async def order_status(request: Request) -> Response:
     order = find_order(sb, request.query_params)
     if order is None:
         return json_response({"error": "ORDER_NOT_FOUND"}, 404)
-    return json_response({
-        "order_status": str(order.status), "status": STATUS_V1[order.status],
-        "remaining_seconds": max(0, int(order.efficient_ts - sb.engine.now_for(order))),
-    }, headers={"Cache-Control": "no-store"})
+    return json_response(
+        {
+            "order_status": str(order.status),
+            "status": STATUS_V1[order.status],
+            "remaining_seconds": max(0, int(order.efficient_ts - sb.engine.now_for(order))),
+        },
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 routes = [

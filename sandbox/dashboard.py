@@ -59,11 +59,16 @@ def allowed(request: Request) -> bool:
 def _forbidden(sb: Sandbox) -> Response:
     if sb.settings.admin_token:
         return render("login.html", "en", {"csrf": None}, status=401)
-    return render("message.html", "en", {
-        "title": "Dashboard: loopback only",
-        "message": "The dashboard answers loopback clients only. Start the sandbox with "
-                   "--admin-token to open it (and the admin API) to other addresses.",
-    }, status=403)
+    return render(
+        "message.html",
+        "en",
+        {
+            "title": "Dashboard: loopback only",
+            "message": "The dashboard answers loopback clients only. Start the sandbox with "
+            "--admin-token to open it (and the admin API) to other addresses.",
+        },
+        status=403,
+    )
 
 
 def guarded(endpoint: Endpoint) -> Endpoint:
@@ -103,8 +108,9 @@ def posted(endpoint: Callable[[Request, Any], Awaitable[Response]]) -> Endpoint:
 def _back(form: Any) -> str:
     """Where to go after a POST: one of the dashboard's own pages, never elsewhere."""
     target = str(form.get("back") or "/")
-    if target == "/" or (target.startswith("/dashboard/orders/") and "//" not in target
-                         and "?" not in target):
+    if target == "/" or (
+        target.startswith("/dashboard/orders/") and "//" not in target and "?" not in target
+    ):
         return target
     return "/"
 
@@ -119,15 +125,23 @@ def _attempts(sb: Sandbox, pay_order_no: str) -> list[dict[str, Any]]:
 
 def _row(sb: Sandbox, order: Order) -> dict[str, Any]:
     paid = order.last_trade("PAY")
-    return {"order": order, "status_name": STATUS_NAMES[order.status],
-            "pay_mode": paid["pay_mode"] if paid else None,
-            "notifies": len(_attempts(sb, order.pay_order_no))}
+    return {
+        "order": order,
+        "status_name": STATUS_NAMES[order.status],
+        "pay_mode": paid["pay_mode"] if paid else None,
+        "notifies": len(_attempts(sb, order.pay_order_no)),
+    }
 
 
 def _common(request: Request, sb: Sandbox) -> dict[str, Any]:
     q = request.query_params
-    return {"csrf": form_token(sb, SCOPE), "clock": sb.timekeeper.describe(), "done": q.get("done"),
-            "error": q.get("error"), "status_names": STATUS_NAMES}
+    return {
+        "csrf": form_token(sb, SCOPE),
+        "clock": sb.timekeeper.describe(),
+        "done": q.get("done"),
+        "error": q.get("error"),
+        "status_names": STATUS_NAMES,
+    }
 
 
 @guarded
@@ -135,13 +149,17 @@ async def home(request: Request) -> Response:
     sb: Sandbox = request.app.state.sandbox
     orders = sb.engine.recent(limit=100)
     ctx = _common(request, sb)
-    ctx.update({
-        "orders": [_row(sb, o) for o in orders], "total": sb.engine.count(),
-        "scenarios": sb.scenarios.list(), "advance_choices": ADVANCE_CHOICES,
-        "keys": [PLATFORM_CERT, MERCHANT_CERT, MERCHANT_KEY],
-        "pay_modes": [(m, PAY_MODE_NAMES.get(m, (m, m))[0]) for m in sb.engine.pay_modes],
-        "demo_callback": sb.base_url(request) + DEMO_CALLBACK,
-    })
+    ctx.update(
+        {
+            "orders": [_row(sb, o) for o in orders],
+            "total": sb.engine.count(),
+            "scenarios": sb.scenarios.list(),
+            "advance_choices": ADVANCE_CHOICES,
+            "keys": [PLATFORM_CERT, MERCHANT_CERT, MERCHANT_KEY],
+            "pay_modes": [(m, PAY_MODE_NAMES.get(m, (m, m))[0]) for m in sb.engine.pay_modes],
+            "demo_callback": sb.base_url(request) + DEMO_CALLBACK,
+        }
+    )
     return render("dashboard.html", "zh", ctx)
 
 
@@ -151,26 +169,36 @@ async def order_page(request: Request) -> Response:
     try:
         order = sb.engine.get(request.path_params["pay_order_no"])
     except SandboxError as error:
-        return render("message.html", "zh", {"title": "订单不存在 Order not found",
-                                             "message": error.message}, status=404)
+        return render(
+            "message.html",
+            "zh",
+            {"title": "订单不存在 Order not found", "message": error.message},
+            status=404,
+        )
     ctx = _common(request, sb)
-    ctx.update({
-        "order": order, "view": order_view(sb, order),
-        "attempts": _attempts(sb, order.pay_order_no),
-        "run": sb.scenarios.run_for(order.pay_order_no),
-        "actions": sb.engine.allowed_actions(order), "all_actions": ACTIONS,
-        "pay_modes": sb.engine.allowed_pay_modes(order), "callback": callback_target(order),
-        "order_time": sb.clock.format(sb.engine.now_for(order)),
-        "back": f"/dashboard/orders/{order.pay_order_no}",
-    })
+    ctx.update(
+        {
+            "order": order,
+            "view": order_view(sb, order),
+            "attempts": _attempts(sb, order.pay_order_no),
+            "run": sb.scenarios.run_for(order.pay_order_no),
+            "actions": sb.engine.allowed_actions(order),
+            "all_actions": ACTIONS,
+            "pay_modes": sb.engine.allowed_pay_modes(order),
+            "callback": callback_target(order),
+            "order_time": sb.clock.format(sb.engine.now_for(order)),
+            "back": f"/dashboard/orders/{order.pay_order_no}",
+        }
+    )
     return render("dashboard_order.html", "zh", ctx)
 
 
 def _seconds(form: Any) -> int:
     raw = str(form.get("seconds") or "").strip()
     if not raw.isdigit() or int(raw) > MAX_ADVANCE:
-        raise ValueError(f"seconds must be whole seconds from 0 to {MAX_ADVANCE} "
-                         f"(got {raw[:20]!r})")
+        raise ValueError(
+            f"seconds must be whole seconds from 0 to {MAX_ADVANCE} (got {raw[:20]!r})"
+        )
     return int(raw)
 
 
@@ -204,9 +232,13 @@ async def order_action(request: Request, form: Any) -> Response:
     from sandbox.counter_page import parse_policy
 
     policy = parse_policy(form)
-    order = sb.engine.apply(request.path_params["pay_order_no"], action,
-                            pay_mode=pay_mode if action in ("pay", "paying", "fail") else None,
-                            source="admin", options={"notify": policy})
+    order = sb.engine.apply(
+        request.path_params["pay_order_no"],
+        action,
+        pay_mode=pay_mode if action in ("pay", "paying", "fail") else None,
+        source="admin",
+        options={"notify": policy},
+    )
     return _done(form, f"{action}: order is now {order.status} ({STATUS_NAMES[order.status]})")
 
 
@@ -239,8 +271,9 @@ def _fen(raw: str) -> int:
         raise ValueError(f"amount must be yuan like 1.00 (got {raw[:20]!r})") from None
     fen = value * 100
     if fen != fen.to_integral_value() or fen <= 0:
-        raise ValueError("amount must be positive yuan with at most two decimals "
-                         f"(got {raw[:20]!r})")
+        raise ValueError(
+            f"amount must be positive yuan with at most two decimals (got {raw[:20]!r})"
+        )
     return int(fen)
 
 
@@ -288,8 +321,9 @@ async def login(request: Request) -> Response:
 async def demo_callback(request: Request) -> Response:
     """Where test orders from the dashboard return: shows what a merchant's page would read."""
     params = dict(request.query_params)
-    return render("callback_demo.html", "zh", {"params": params,
-                                                "ok": params.get("status") == "SUCCESS"})
+    return render(
+        "callback_demo.html", "zh", {"params": params, "ok": params.get("status") == "SUCCESS"}
+    )
 
 
 routes = [

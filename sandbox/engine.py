@@ -22,10 +22,26 @@ from sandbox.errors import SandboxError
 from sandbox.ids import Ids
 from sandbox.store import Store
 
-STATUS_NAMES = {0: "待支付", 1: "支付中", 2: "支付成功", 3: "支付失败", 4: "已过期", 5: "已取消",
-                6: "已退款", 7: "已关闭"}
-STATUS_V1 = {0: "WAIT_PAY", 1: "PAYING", 2: "SUCCESS", 3: "FAILED", 4: "EXPIRED", 5: "CANCELLED",
-             6: "REFUNDED", 7: "CLOSED"}
+STATUS_NAMES = {
+    0: "待支付",
+    1: "支付中",
+    2: "支付成功",
+    3: "支付失败",
+    4: "已过期",
+    5: "已取消",
+    6: "已退款",
+    7: "已关闭",
+}
+STATUS_V1 = {
+    0: "WAIT_PAY",
+    1: "PAYING",
+    2: "SUCCESS",
+    3: "FAILED",
+    4: "EXPIRED",
+    5: "CANCELLED",
+    6: "REFUNDED",
+    7: "CLOSED",
+}
 ACTIONS = ("paying", "pay", "fail", "cancel", "close", "expire", "refund")
 OPEN = (0, 1)
 
@@ -64,7 +80,10 @@ class Order:
 
 @dataclass(frozen=True)
 class Change:
-    """What listeners hear after a committed change. ``options`` carries e.g. a click's notify policy."""
+    """What listeners hear after a committed change.
+
+    ``options`` carries e.g. a click's notify policy.
+    """
 
     order: Order
     action: str
@@ -96,51 +115,87 @@ class Engine:
             raise ValueError("the clock only moves forward")
         with self.store.transaction() as conn:
             self._load(conn, pay_order_no)
-            conn.execute("UPDATE orders SET clock_offset = clock_offset + ? WHERE pay_order_no = ?",
-                         (seconds, pay_order_no))
+            conn.execute(
+                "UPDATE orders SET clock_offset = clock_offset + ? WHERE pay_order_no = ?",
+                (seconds, pay_order_no),
+            )
         return self.get(pay_order_no)
 
     # -- create -----------------------------------------------------------------------------
-    def create(self, dialect: str, req: dict[str, Any], *, request_hash: str, base_url: str,
-               extra: dict[str, Any] | None = None, source: str = "api",
-               options: dict[str, Any] | None = None,
-               pay_order_no: str | None = None) -> tuple[Order, bool]:
-        """Create from a validated, coerced v3-shaped ``req``; (order, False) for an identical repeat.
+    def create(
+        self,
+        dialect: str,
+        req: dict[str, Any],
+        *,
+        request_hash: str,
+        base_url: str,
+        extra: dict[str, Any] | None = None,
+        source: str = "api",
+        options: dict[str, Any] | None = None,
+        pay_order_no: str | None = None,
+    ) -> tuple[Order, bool]:
+        """Create from a validated, coerced v3-shaped ``req``.
+
+        Returns (order, created); an identical repeat gives (the original order, False).
 
         ``pay_order_no`` (and ``order_create_time`` / ``counter_url`` in ``extra``) keep a real
         Lakala order's own values when the proxy mirrors it."""
         merchant_no, out_order_no = str(req["merchant_no"]), str(req["out_order_no"])
         with self.store.transaction() as conn:
-            row = conn.execute("SELECT pay_order_no, request_hash FROM orders "
-                               "WHERE merchant_no = ? AND out_order_no = ?",
-                               (merchant_no, out_order_no)).fetchone()
+            row = conn.execute(
+                "SELECT pay_order_no, request_hash FROM orders "
+                "WHERE merchant_no = ? AND out_order_no = ?",
+                (merchant_no, out_order_no),
+            ).fetchone()
             if row is not None:
                 if row["request_hash"] != request_hash:
-                    raise SandboxError("ORDER_EXISTS", out_order_no=out_order_no,
-                                       merchant_no=merchant_no)
+                    raise SandboxError(
+                        "ORDER_EXISTS", out_order_no=out_order_no, merchant_no=merchant_no
+                    )
                 return self._load(conn, row["pay_order_no"]), False
             now = self.clock.timestamp()
             now_dt = self.clock.now()
             given = pay_order_no
             pay_order_no = given or self.ids.pay_order_no(now_dt)
-            while not given and conn.execute("SELECT 1 FROM orders WHERE pay_order_no = ?",
-                                             (pay_order_no,)).fetchone():
+            while (
+                not given
+                and conn.execute(
+                    "SELECT 1 FROM orders WHERE pay_order_no = ?", (pay_order_no,)
+                ).fetchone()
+            ):
                 pay_order_no = self.ids.pay_order_no(now_dt)
             mirrored = extra or {}
             data = dict(req)
             data.update(mirrored)
             data["order_create_time"] = mirrored.get("order_create_time") or self.clock.format(now)
             data["counter_url"] = mirrored.get("counter_url") or (
-                base_url.rstrip("/") + "/b/pay?" + urlencode(
-                    {"merchantNo": merchant_no, "merchantOrderNo": out_order_no,
-                     "payOrderNo": pay_order_no}))
+                base_url.rstrip("/")
+                + "/b/pay?"
+                + urlencode(
+                    {
+                        "merchantNo": merchant_no,
+                        "merchantOrderNo": out_order_no,
+                        "payOrderNo": pay_order_no,
+                    }
+                )
+            )
             efficient_ts = self.clock.parse(str(req["order_efficient_time"]))
             conn.execute(
                 "INSERT INTO orders (pay_order_no, merchant_no, out_order_no, dialect, status, "
                 "request_hash, created_ts, efficient_ts, updated_ts, data) "
                 "VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?, ?)",
-                (pay_order_no, merchant_no, out_order_no, dialect, request_hash, now,
-                 efficient_ts, now, _dumps(data)))
+                (
+                    pay_order_no,
+                    merchant_no,
+                    out_order_no,
+                    dialect,
+                    request_hash,
+                    now,
+                    efficient_ts,
+                    now,
+                    _dumps(data),
+                ),
+            )
             order = self._load(conn, pay_order_no)
             # listeners hear inside the transaction: what they record (the notify outbox)
             # commits with the change, in the order the changes happened
@@ -152,8 +207,9 @@ class Engine:
         with self.store.lock:
             return self._load(self.store.conn, pay_order_no)
 
-    def find(self, merchant_no: str, *, out_order_no: str | None = None,
-             pay_order_no: str | None = None) -> Order:
+    def find(
+        self, merchant_no: str, *, out_order_no: str | None = None, pay_order_no: str | None = None
+    ) -> Order:
         """Look up by out_order_no or pay_order_no (both must agree when both are given)."""
         sql, params = "SELECT pay_order_no FROM orders WHERE merchant_no = ?", [merchant_no]
         if out_order_no is not None:
@@ -164,8 +220,15 @@ class Engine:
             params.append(pay_order_no)
         rows = self.store.execute(sql, tuple(params))
         if not rows:
-            what = ", ".join(f"{k}={v}" for k, v in (("merchant_no", merchant_no),
-                             ("out_order_no", out_order_no), ("pay_order_no", pay_order_no)) if v)
+            what = ", ".join(
+                f"{k}={v}"
+                for k, v in (
+                    ("merchant_no", merchant_no),
+                    ("out_order_no", out_order_no),
+                    ("pay_order_no", pay_order_no),
+                )
+                if v
+            )
             raise SandboxError("ORDER_NOT_FOUND", what=what)
         return self.get(rows[0]["pay_order_no"])
 
@@ -174,7 +237,8 @@ class Engine:
         with self.store.lock:
             rows = self.store.conn.execute(
                 "SELECT pay_order_no FROM orders ORDER BY seq DESC LIMIT ? OFFSET ?",
-                (limit, offset)).fetchall()
+                (limit, offset),
+            ).fetchall()
             return [self._load(self.store.conn, r["pay_order_no"]) for r in rows]
 
     def count(self) -> int:
@@ -193,8 +257,9 @@ class Engine:
             if isinstance(params, dict) and params.get("pay_mode"):
                 wanted.add(str(params["pay_mode"]))
             elif isinstance(entry, dict):
-                wanted.update(m for m in self.pay_modes
-                              if ids_module.busi_type(m) == entry.get("busi_type"))
+                wanted.update(
+                    m for m in self.pay_modes if ids_module.busi_type(m) == entry.get("busi_type")
+                )
         return [m for m in self.pay_modes if m in wanted] if wanted else list(self.pay_modes)
 
     def default_pay_mode(self, order: Order) -> str:
@@ -214,15 +279,25 @@ class Engine:
         return allowed
 
     # -- change -----------------------------------------------------------------------------
-    def apply(self, pay_order_no: str, action: str, *, pay_mode: str | None = None,
-              source: str = "admin", options: dict[str, Any] | None = None,
-              trade_data: dict[str, Any] | None = None) -> Order:
+    def apply(
+        self,
+        pay_order_no: str,
+        action: str,
+        *,
+        pay_mode: str | None = None,
+        source: str = "admin",
+        options: dict[str, Any] | None = None,
+        trade_data: dict[str, Any] | None = None,
+    ) -> Order:
         """Run one action; ILLEGAL_TRANSITION (changing nothing) when the state forbids it.
 
         ``trade_data`` overrides fields of the trade recorded (the proxy keeps Lakala's own)."""
         if action not in ACTIONS:
-            raise SandboxError("INVALID_PARAM", field="action",
-                               rule=f"must be one of {', '.join(ACTIONS)} (got {action!r})")
+            raise SandboxError(
+                "INVALID_PARAM",
+                field="action",
+                rule=f"must be one of {', '.join(ACTIONS)} (got {action!r})",
+            )
         with self.store.transaction() as conn:
             order = self._load(conn, pay_order_no)
             old = order.status
@@ -232,14 +307,20 @@ class Engine:
             if action in ("pay", "paying") and pay_mode is not None:
                 allowed = self.allowed_pay_modes(order)
                 if pay_mode not in allowed:
-                    raise SandboxError("PAY_MODE_NOT_ALLOWED", pay_mode=pay_mode,
-                                       pay_order_no=pay_order_no, allowed=", ".join(allowed))
+                    raise SandboxError(
+                        "PAY_MODE_NOT_ALLOWED",
+                        pay_mode=pay_mode,
+                        pay_order_no=pay_order_no,
+                        allowed=", ".join(allowed),
+                    )
             trade = self._record_trade(conn, order, action, pay_mode)
             if trade is not None and trade_data:
                 trade = self._override_trade(conn, trade, trade_data)
             now = self.clock.timestamp()
-            conn.execute("UPDATE orders SET status = ?, updated_ts = ? WHERE pay_order_no = ?",
-                         (new, now, pay_order_no))
+            conn.execute(
+                "UPDATE orders SET status = ?, updated_ts = ? WHERE pay_order_no = ?",
+                (new, now, pay_order_no),
+            )
             order = self._load(conn, pay_order_no)
             self._emit(Change(order, action, old, new, trade, source, options or {}))
         return order
@@ -279,23 +360,37 @@ class Engine:
             hint = " (already paid)"
         if status == 4:
             hint = f" (expired at {order.data['order_efficient_time']})"
-        raise SandboxError("ILLEGAL_TRANSITION", pay_order_no=order.pay_order_no, status=status,
-                           status_name=STATUS_NAMES[status], action=action, hint=hint)
+        raise SandboxError(
+            "ILLEGAL_TRANSITION",
+            pay_order_no=order.pay_order_no,
+            status=status,
+            status_name=STATUS_NAMES[status],
+            action=action,
+            hint=hint,
+        )
 
-    def _record_trade(self, conn: Any, order: Order, action: str,
-                      pay_mode: str | None) -> dict[str, Any] | None:
+    def _record_trade(
+        self, conn: Any, order: Order, action: str, pay_mode: str | None
+    ) -> dict[str, Any] | None:
         now_ts = self.now_for(order)
         now_dt = datetime.fromtimestamp(now_ts, self.clock.tz)
-        pending = next((t for t in order.trades
-                        if t["trade_type"] == "PAY" and t["trade_status"] == "P"), None)
+        pending = next(
+            (t for t in order.trades if t["trade_type"] == "PAY" and t["trade_status"] == "P"), None
+        )
         if action in ("pay", "fail", "paying"):
             if pending is not None and action != "paying":
                 status = "S" if action == "pay" else "F"
-                pending = {**pending, "trade_status": status, "trade_time": self.clock.format(now_ts)}
+                pending = {
+                    **pending,
+                    "trade_status": status,
+                    "trade_time": self.clock.format(now_ts),
+                }
                 if pay_mode is not None and pay_mode != pending["pay_mode"]:
                     pending.update(self._pay_fields(order, pay_mode, now_dt))
-                conn.execute("UPDATE trades SET data = ? WHERE trade_no = ?",
-                             (_dumps(pending), pending["trade_no"]))
+                conn.execute(
+                    "UPDATE trades SET data = ? WHERE trade_no = ?",
+                    (_dumps(pending), pending["trade_no"]),
+                )
                 return pending
             mode = pay_mode or self.default_pay_mode(order)
             status = {"pay": "S", "fail": "F", "paying": "P"}[action]
@@ -306,62 +401,118 @@ class Engine:
             kind = "CANCEL" if action == "cancel" else "REFUND"
             trade = self._new_trade(order, kind, "S", order.total_amount, now_dt, now_ts)
             if paid is not None:
-                trade.update({k: paid.get(k) for k in ("pay_mode", "busi_type", "user_id1",
-                              "user_id2", "payer_account_no", "payer_name", "payer_account_bank",
-                              "acc_type", "bank_type")})
+                trade.update(
+                    {
+                        k: paid.get(k)
+                        for k in (
+                            "pay_mode",
+                            "busi_type",
+                            "user_id1",
+                            "user_id2",
+                            "payer_account_no",
+                            "payer_name",
+                            "payer_account_bank",
+                            "acc_type",
+                            "bank_type",
+                        )
+                    }
+                )
                 trade["origin_trade_no"] = paid["trade_no"]
         elif action in ("cancel", "close", "expire") and pending is not None:
             # the payment in progress is reversed with the order
             pending = {**pending, "trade_status": "C", "trade_time": self.clock.format(now_ts)}
-            conn.execute("UPDATE trades SET data = ? WHERE trade_no = ?",
-                         (_dumps(pending), pending["trade_no"]))
+            conn.execute(
+                "UPDATE trades SET data = ? WHERE trade_no = ?",
+                (_dumps(pending), pending["trade_no"]),
+            )
             return pending
         else:
             return None
-        conn.execute("INSERT INTO trades (pay_order_no, trade_no, data) VALUES (?, ?, ?)",
-                     (order.pay_order_no, trade["trade_no"], _dumps(trade)))
+        conn.execute(
+            "INSERT INTO trades (pay_order_no, trade_no, data) VALUES (?, ?, ?)",
+            (order.pay_order_no, trade["trade_no"], _dumps(trade)),
+        )
         return trade
 
-    def _override_trade(self, conn: Any, trade: dict[str, Any],
-                        fields: dict[str, Any]) -> dict[str, Any]:
+    def _override_trade(
+        self, conn: Any, trade: dict[str, Any], fields: dict[str, Any]
+    ) -> dict[str, Any]:
         merged = {**trade, **{k: v for k, v in fields.items() if k in trade}}
-        taken = conn.execute("SELECT 1 FROM trades WHERE trade_no = ? AND trade_no != ?",
-                             (merged["trade_no"], trade["trade_no"])).fetchone()
+        taken = conn.execute(
+            "SELECT 1 FROM trades WHERE trade_no = ? AND trade_no != ?",
+            (merged["trade_no"], trade["trade_no"]),
+        ).fetchone()
         if taken or not merged.get("trade_no"):
             merged["trade_no"] = trade["trade_no"]
-        conn.execute("UPDATE trades SET trade_no = ?, data = ? WHERE trade_no = ?",
-                     (merged["trade_no"], _dumps(merged), trade["trade_no"]))
+        conn.execute(
+            "UPDATE trades SET trade_no = ?, data = ? WHERE trade_no = ?",
+            (merged["trade_no"], _dumps(merged), trade["trade_no"]),
+        )
         return merged
 
-    def _new_trade(self, order: Order, trade_type: str, status: str, amount: int, now_dt: Any,
-                   now_ts: float) -> dict[str, Any]:
+    def _new_trade(
+        self, order: Order, trade_type: str, status: str, amount: int, now_dt: Any, now_ts: float
+    ) -> dict[str, Any]:
         return {
-            "trade_no": self.ids.trade_no(now_dt), "log_no": self.ids.log_no(now_dt),
-            "trade_ref_no": self.ids.trade_ref_no(), "trade_type": trade_type,
-            "trade_status": status, "trade_amount": amount, "payer_amount": amount,
-            "trade_time": self.clock.format(now_ts), "pay_mode": None, "busi_type": None,
-            "acc_trade_no": None, "user_id1": None, "user_id2": None, "payer_account_no": None,
-            "payer_name": None, "payer_account_bank": None, "acc_type": None, "bank_type": None,
+            "trade_no": self.ids.trade_no(now_dt),
+            "log_no": self.ids.log_no(now_dt),
+            "trade_ref_no": self.ids.trade_ref_no(),
+            "trade_type": trade_type,
+            "trade_status": status,
+            "trade_amount": amount,
+            "payer_amount": amount,
+            "trade_time": self.clock.format(now_ts),
+            "pay_mode": None,
+            "busi_type": None,
+            "acc_trade_no": None,
+            "user_id1": None,
+            "user_id2": None,
+            "payer_account_no": None,
+            "payer_name": None,
+            "payer_account_bank": None,
+            "acc_type": None,
+            "bank_type": None,
             "settle_merchant_no": order.merchant_no,
-            "settle_term_no": order.data.get("term_no") or None, "origin_trade_no": None,
+            "settle_term_no": order.data.get("term_no") or None,
+            "origin_trade_no": None,
         }
 
     def _pay_fields(self, order: Order, pay_mode: str, now_dt: Any) -> dict[str, Any]:
-        fields = {"pay_mode": pay_mode, "busi_type": ids_module.busi_type(pay_mode),
-                  "acc_trade_no": self.ids.acc_trade_no(pay_mode, now_dt)}
+        fields = {
+            "pay_mode": pay_mode,
+            "busi_type": ids_module.busi_type(pay_mode),
+            "acc_trade_no": self.ids.acc_trade_no(pay_mode, now_dt),
+        }
         fields.update(self.ids.payer(pay_mode))
         return fields
 
     def _load(self, conn: Any, pay_order_no: str) -> Order:
-        row = conn.execute("SELECT * FROM orders WHERE pay_order_no = ?", (pay_order_no,)).fetchone()
+        row = conn.execute(
+            "SELECT * FROM orders WHERE pay_order_no = ?", (pay_order_no,)
+        ).fetchone()
         if row is None:
             raise SandboxError("ORDER_NOT_FOUND", what=f"pay_order_no={pay_order_no}")
-        trades = [json.loads(r["data"]) for r in conn.execute(
-            "SELECT data FROM trades WHERE pay_order_no = ? ORDER BY seq DESC", (pay_order_no,))]
-        order = Order(row["seq"], row["pay_order_no"], row["merchant_no"], row["out_order_no"],
-                      row["dialect"], row["status"], row["request_hash"], row["created_ts"],
-                      row["efficient_ts"], row["clock_offset"], row["updated_ts"],
-                      json.loads(row["data"]), trades)
+        trades = [
+            json.loads(r["data"])
+            for r in conn.execute(
+                "SELECT data FROM trades WHERE pay_order_no = ? ORDER BY seq DESC", (pay_order_no,)
+            )
+        ]
+        order = Order(
+            row["seq"],
+            row["pay_order_no"],
+            row["merchant_no"],
+            row["out_order_no"],
+            row["dialect"],
+            row["status"],
+            row["request_hash"],
+            row["created_ts"],
+            row["efficient_ts"],
+            row["clock_offset"],
+            row["updated_ts"],
+            json.loads(row["data"]),
+            trades,
+        )
         order.status = order.stored_status
         if order.stored_status in OPEN and self.now_for(order) >= order.efficient_ts:
             order.status = 4

@@ -69,24 +69,45 @@ def dialect_of(path: str) -> str:
     return "admin"
 
 
-def envelope(dialect: str, code: str, msg: str, resp_time: str,
-             resp_data: dict[str, Any] | None, *, data_alias: bool = True) -> dict[str, Any]:
-    body: dict[str, Any] = {"code": code, "msg": msg, "resp_time": resp_time, "resp_data": resp_data}
+def envelope(
+    dialect: str,
+    code: str,
+    msg: str,
+    resp_time: str,
+    resp_data: dict[str, Any] | None,
+    *,
+    data_alias: bool = True,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "code": code,
+        "msg": msg,
+        "resp_time": resp_time,
+        "resp_data": resp_data,
+    }
     if dialect == "v1" and data_alias:
         body["data"] = resp_data
     return body
 
 
-def error_body(dialect: str, error: SandboxError, resp_time: str, *,
-               data_alias: bool = True) -> tuple[int, dict[str, Any]]:
+def error_body(
+    dialect: str, error: SandboxError, resp_time: str, *, data_alias: bool = True
+) -> tuple[int, dict[str, Any]]:
     """(HTTP status, body) for ``error`` as the surface at ``dialect`` answers it."""
     if dialect == "admin":
-        return error.kind.http_status, {"code": error.code, "msg": error.message,
-                                        "error": error.kind.name}
-    return error.kind.status_for_api(), envelope(dialect, error.code, error.message, resp_time,
-                                                 None, data_alias=data_alias)
+        return error.kind.http_status, {
+            "code": error.code,
+            "msg": error.message,
+            "error": error.kind.name,
+        }
+    return error.kind.status_for_api(), envelope(
+        dialect, error.code, error.message, resp_time, None, data_alias=data_alias
+    )
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(dumps(body), status_code=status, headers=headers,
-                    media_type="application/json; charset=utf-8")
+    return Response(
+        dumps(body),
+        status_code=status,
+        headers=headers,
+        media_type="application/json; charset=utf-8",
+    )

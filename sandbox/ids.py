@@ -9,11 +9,22 @@ from typing import Any
 
 SCAN_MODES = {"ALIPAY", "WECHAT", "UNION", "BESTPAY", "JDBT", "ALIPAY_HK", "HB_FQ"}
 CARD_MODES = {"CARD", "QUICK_PAY", "UNION_CC", "UNION_FQ", "EBANK", "ONLINE_CARDLESS", "LKLAT"}
-BUSI_TYPE = {"CARD": "UPCARD", "UNION_CC": "UPCARD", "UNION_FQ": "UPCARD", "QUICK_PAY": "QUICK_PAY",
-             "EBANK": "EBANK", "LKLAT": "ONLINE", "ONLINE_CARDLESS": "ONLINE"}
-_BANKS = [("招商银行", "CMB", "622588"), ("中国工商银行", "ICBC", "622202"),
-          ("中国建设银行", "CCB", "621700"), ("中国银行", "BOC", "621661"),
-          ("中国农业银行", "ABC", "622848")]
+BUSI_TYPE = {
+    "CARD": "UPCARD",
+    "UNION_CC": "UPCARD",
+    "UNION_FQ": "UPCARD",
+    "QUICK_PAY": "QUICK_PAY",
+    "EBANK": "EBANK",
+    "LKLAT": "ONLINE",
+    "ONLINE_CARDLESS": "ONLINE",
+}
+_BANKS = [
+    ("招商银行", "CMB", "622588"),
+    ("中国工商银行", "ICBC", "622202"),
+    ("中国建设银行", "CCB", "621700"),
+    ("中国银行", "BOC", "621661"),
+    ("中国农业银行", "ABC", "622848"),
+]
 
 
 class Ids:
@@ -54,28 +65,52 @@ class Ids:
                 from faker import Faker  # imported on first pay: it is slow to import
 
                 self._faker = Faker("zh_CN")
-                self._faker.seed_instance(self.seed if self.seed is not None else
-                                          self._rng.randrange(2**32))
+                self._faker.seed_instance(
+                    self.seed if self.seed is not None else self._rng.randrange(2**32)
+                )
             name = self._faker.name()
             bank_name, bank_type, bin_ = _BANKS[self._rng.randrange(len(_BANKS))]
             uid = str(self._rng.randrange(10**12)).zfill(12)
         masked_name = "*" + name[1:]
         if pay_mode in CARD_MODES:
-            return {"payer_account_no": f"{bin_}******{uid[-4:]}", "payer_name": masked_name,
-                    "payer_account_bank": bank_name, "bank_type": bank_type,
-                    "acc_type": "01" if pay_mode in ("UNION_CC", "UNION_FQ") else "00",
-                    "user_id1": None, "user_id2": None}
+            return {
+                "payer_account_no": f"{bin_}******{uid[-4:]}",
+                "payer_name": masked_name,
+                "payer_account_bank": bank_name,
+                "bank_type": bank_type,
+                "acc_type": "01" if pay_mode in ("UNION_CC", "UNION_FQ") else "00",
+                "user_id1": None,
+                "user_id2": None,
+            }
         if pay_mode in ("ALIPAY", "ALIPAY_HK", "HB_FQ"):
-            return {"user_id1": "2088" + uid, "user_id2": None, "payer_name": masked_name,
-                    "payer_account_no": None, "payer_account_bank": None, "acc_type": "99",
-                    "bank_type": None}
+            return {
+                "user_id1": "2088" + uid,
+                "user_id2": None,
+                "payer_name": masked_name,
+                "payer_account_no": None,
+                "payer_account_bank": None,
+                "acc_type": "99",
+                "bank_type": None,
+            }
         if pay_mode == "WECHAT":
-            return {"user_id1": "oUpF8" + uid + "xYz" + uid[:6], "user_id2": "wx" + uid[:16],
-                    "payer_name": masked_name, "payer_account_no": None,
-                    "payer_account_bank": None, "acc_type": "99", "bank_type": "OTHERS"}
-        return {"user_id1": uid, "user_id2": None, "payer_name": masked_name,
-                "payer_account_no": None, "payer_account_bank": None, "acc_type": "99",
-                "bank_type": None}
+            return {
+                "user_id1": "oUpF8" + uid + "xYz" + uid[:6],
+                "user_id2": "wx" + uid[:16],
+                "payer_name": masked_name,
+                "payer_account_no": None,
+                "payer_account_bank": None,
+                "acc_type": "99",
+                "bank_type": "OTHERS",
+            }
+        return {
+            "user_id1": uid,
+            "user_id2": None,
+            "payer_name": masked_name,
+            "payer_account_no": None,
+            "payer_account_bank": None,
+            "acc_type": "99",
+            "bank_type": None,
+        }
 
 
 def busi_type(pay_mode: str) -> str:

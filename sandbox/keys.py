@@ -69,8 +69,9 @@ class KeyStore:
         raise KeyError(name)
 
     @classmethod
-    def load(cls, data_dir: Path | None, *, appid: str, serial_no: str,
-             apps_file: str | None = None) -> KeyStore:
+    def load(
+        cls, data_dir: Path | None, *, appid: str, serial_no: str, apps_file: str | None = None
+    ) -> KeyStore:
         if data_dir is None:
             store = cls(*_ephemeral(serial_no))
         else:
@@ -83,7 +84,10 @@ class KeyStore:
 
 
 def load_apps_file(path: Path) -> list[tuple[str, x509.Certificate]]:
-    """``apps: [{appid, certificate}]`` in YAML or JSON; certificate paths are relative to the file."""
+    """``apps: [{appid, certificate}]`` in YAML or JSON.
+
+    Certificate paths are relative to the file.
+    """
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
@@ -94,29 +98,39 @@ def load_apps_file(path: Path) -> list[tuple[str, x509.Certificate]]:
     result = []
     for i, entry in enumerate(apps):
         if not isinstance(entry, dict) or not {"appid", "certificate"} <= entry.keys():
-            raise ValueError(f"{path}: apps[{i}] needs appid and certificate, got {json.dumps(entry)}")
+            raise ValueError(
+                f"{path}: apps[{i}] needs appid and certificate, got {json.dumps(entry)}"
+            )
         cert_path = (path.parent / str(entry["certificate"])).resolve()
         try:
             cert = signing.load_certificate(cert_path.read_bytes())
         except (OSError, ValueError) as exc:
-            raise ValueError(f"{path}: apps[{i}]: cannot load certificate {cert_path}: {exc}") from exc
+            raise ValueError(
+                f"{path}: apps[{i}]: cannot load certificate {cert_path}: {exc}"
+            ) from exc
         result.append((str(entry["appid"]), cert))
     return result
 
 
 def _key_pem(key: rsa.RSAPrivateKey) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 def _certificate(key: rsa.RSAPrivateKey, common_name: str, serial: int) -> x509.Certificate:
-    name = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
-                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, "lakala-sandbox"),
-                      x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "lakala-sandbox"),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
     now = dt.datetime.now(dt.UTC)
     return (
         x509.CertificateBuilder()
-        .subject_name(name).issuer_name(name)
+        .subject_name(name)
+        .issuer_name(name)
         .public_key(key.public_key())
         .serial_number(serial)
         .not_valid_before(now - dt.timedelta(days=1))
@@ -125,35 +139,45 @@ def _certificate(key: rsa.RSAPrivateKey, common_name: str, serial: int) -> x509.
     )
 
 
-def _generate(serial_no: str) -> tuple[rsa.RSAPrivateKey, x509.Certificate,
-                                       rsa.RSAPrivateKey, x509.Certificate]:
+def _generate(
+    serial_no: str,
+) -> tuple[rsa.RSAPrivateKey, x509.Certificate, rsa.RSAPrivateKey, x509.Certificate]:
     platform_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     merchant_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     # a 64-bit serial, printed in hex like Lakala's own serials
-    platform_cert = _certificate(platform_key, "lakala-sandbox platform",
-                                 secrets.randbits(63) | (1 << 62))
+    platform_cert = _certificate(
+        platform_key, "lakala-sandbox platform", secrets.randbits(63) | (1 << 62)
+    )
     merchant_cert = _certificate(merchant_key, "lakala-sandbox merchant", int(serial_no, 16))
     return platform_key, platform_cert, merchant_key, merchant_cert
 
 
 @functools.cache
-def _ephemeral(serial_no: str) -> tuple[rsa.RSAPrivateKey, x509.Certificate,
-                                        rsa.RSAPrivateKey, x509.Certificate]:
+def _ephemeral(
+    serial_no: str,
+) -> tuple[rsa.RSAPrivateKey, x509.Certificate, rsa.RSAPrivateKey, x509.Certificate]:
     return _generate(serial_no)
 
 
-def _on_disk(data_dir: Path, serial_no: str) -> tuple[rsa.RSAPrivateKey, x509.Certificate,
-                                                      rsa.RSAPrivateKey, x509.Certificate]:
+def _on_disk(
+    data_dir: Path, serial_no: str
+) -> tuple[rsa.RSAPrivateKey, x509.Certificate, rsa.RSAPrivateKey, x509.Certificate]:
     files = [data_dir / n for n in (PLATFORM_KEY, PLATFORM_CERT, MERCHANT_KEY, MERCHANT_CERT)]
     if all(f.exists() for f in files):
-        return (signing.load_private_key(files[0].read_bytes()),
-                signing.load_certificate(files[1].read_bytes()),
-                signing.load_private_key(files[2].read_bytes()),
-                signing.load_certificate(files[3].read_bytes()))
+        return (
+            signing.load_private_key(files[0].read_bytes()),
+            signing.load_certificate(files[1].read_bytes()),
+            signing.load_private_key(files[2].read_bytes()),
+            signing.load_certificate(files[3].read_bytes()),
+        )
     data_dir.mkdir(parents=True, exist_ok=True)
     platform_key, platform_cert, merchant_key, merchant_cert = _generate(serial_no)
-    contents = [_key_pem(platform_key), platform_cert.public_bytes(serialization.Encoding.PEM),
-                _key_pem(merchant_key), merchant_cert.public_bytes(serialization.Encoding.PEM)]
+    contents = [
+        _key_pem(platform_key),
+        platform_cert.public_bytes(serialization.Encoding.PEM),
+        _key_pem(merchant_key),
+        merchant_cert.public_bytes(serialization.Encoding.PEM),
+    ]
     for path, content in zip(files, contents, strict=True):
         tmp = path.with_suffix(path.suffix + ".tmp")
         tmp.write_bytes(content)

@@ -38,10 +38,14 @@ def component_key(name: str) -> str:
 
 
 def bundle(schemas: Schemas) -> dict[str, Any]:
-    uri_to_key = {doc.get("$id", BASE_URI + name + SUFFIX): component_key(name)
-                  for name, doc in schemas.documents.items()}
-    return {component_key(name): _rewrite(doc, doc.get("$id", BASE_URI + name + SUFFIX), uri_to_key)
-            for name, doc in schemas.documents.items()}
+    uri_to_key = {
+        doc.get("$id", BASE_URI + name + SUFFIX): component_key(name)
+        for name, doc in schemas.documents.items()
+    }
+    return {
+        component_key(name): _rewrite(doc, doc.get("$id", BASE_URI + name + SUFFIX), uri_to_key)
+        for name, doc in schemas.documents.items()
+    }
 
 
 def _rewrite(node: Any, base: str, uri_to_key: dict[str, str]) -> Any:
@@ -70,49 +74,93 @@ def _json(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def _errors() -> dict[str, Any]:
-    return {str(status): {"description": text, "content": _json(_ref("error"))}
-            for status, text in ((400, "Body is not a JSON object"), (404, "Unknown path"),
-                                 (405, "Wrong method"), (413, "Body larger than the limit"))}
+    return {
+        str(status): {"description": text, "content": _json(_ref("error"))}
+        for status, text in (
+            (400, "Body is not a JSON object"),
+            (404, "Unknown path"),
+            (405, "Wrong method"),
+            (413, "Body larger than the limit"),
+        )
+    }
 
 
 def document(schemas: Schemas) -> dict[str, Any]:
     paths: dict[str, Any] = {}
     for op in V1_OPERATIONS:
-        paths[V1_PREFIX + op] = {"post": {
-            "operationId": f"v1_{op}", "tags": ["v1 (seed merchant API)"],
-            "summary": f"{op} a counter order (seed document)",
-            "requestBody": {"required": True, "content": _json(_ref(f"v1/{op}.req"))},
-            "responses": {"200": {
-                "description": "Success (code 000000), or a business error in the error envelope",
-                "content": _json({"anyOf": [_ref(f"v1/{op}.resp"), _ref("error")]})},
-                "401": {"description": "Bearer token required", "content": _json(_ref("error"))},
-                **_errors()}}}
+        paths[V1_PREFIX + op] = {
+            "post": {
+                "operationId": f"v1_{op}",
+                "tags": ["v1 (seed merchant API)"],
+                "summary": f"{op} a counter order (seed document)",
+                "requestBody": {"required": True, "content": _json(_ref(f"v1/{op}.req"))},
+                "responses": {
+                    "200": {
+                        "description": "Success (code 000000), or a business error "
+                        "in the error envelope",
+                        "content": _json({"anyOf": [_ref(f"v1/{op}.resp"), _ref("error")]}),
+                    },
+                    "401": {
+                        "description": "Bearer token required",
+                        "content": _json(_ref("error")),
+                    },
+                    **_errors(),
+                },
+            }
+        }
     for op in V3_OPERATIONS:
-        headers = {name: {"description": text, "schema": {"type": "string"}}
-                   for name, text in SIGNATURE_HEADERS.items()}
-        paths[V3_PREFIX + op] = {"post": {
-            "operationId": f"v3_{op}", "tags": ["v3 (Lakala wire)"],
-            "summary": f"{op} (Lakala v3 counter)", "deprecated": op == "create",
-            "parameters": [{"name": "Authorization", "in": "header", "required": True,
-                            "description": 'LKLAPI-SHA256withRSA appid="…",serial_no="…",'
-                                           'timestamp="…",nonce_str="…",signature="…"',
-                            "schema": {"type": "string", "pattern": "^LKLAPI-SHA256withRSA "}}],
-            "requestBody": {"required": True,
-                            "content": _json(_ref(f"v3/{op}.req", "/$defs/envelope"))},
-            "responses": {"200": {
-                "description": "Signed success envelope, or a signed business error",
-                "headers": headers,
-                "content": _json({"anyOf": [_ref(f"v3/{op}.resp", "/$defs/envelope"),
-                                            _ref("error")]})},
-                **_errors()}}}
-    paths["/healthz"] = {"get": {"operationId": "healthz", "tags": ["sandbox"],
-                                 "summary": "liveness",
-                                 "responses": {"200": {"description": "ok"}}}}
+        headers = {
+            name: {"description": text, "schema": {"type": "string"}}
+            for name, text in SIGNATURE_HEADERS.items()
+        }
+        paths[V3_PREFIX + op] = {
+            "post": {
+                "operationId": f"v3_{op}",
+                "tags": ["v3 (Lakala wire)"],
+                "summary": f"{op} (Lakala v3 counter)",
+                "deprecated": op == "create",
+                "parameters": [
+                    {
+                        "name": "Authorization",
+                        "in": "header",
+                        "required": True,
+                        "description": 'LKLAPI-SHA256withRSA appid="…",serial_no="…",'
+                        'timestamp="…",nonce_str="…",signature="…"',
+                        "schema": {"type": "string", "pattern": "^LKLAPI-SHA256withRSA "},
+                    }
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": _json(_ref(f"v3/{op}.req", "/$defs/envelope")),
+                },
+                "responses": {
+                    "200": {
+                        "description": "Signed success envelope, or a signed business error",
+                        "headers": headers,
+                        "content": _json(
+                            {"anyOf": [_ref(f"v3/{op}.resp", "/$defs/envelope"), _ref("error")]}
+                        ),
+                    },
+                    **_errors(),
+                },
+            }
+        }
+    paths["/healthz"] = {
+        "get": {
+            "operationId": "healthz",
+            "tags": ["sandbox"],
+            "summary": "liveness",
+            "responses": {"200": {"description": "ok"}},
+        }
+    }
     return {
         "openapi": "3.1.0",
-        "info": {"title": "lakala-sandbox", "version": __version__,
-                 "description": "Lakala's v3 counter wire and the seed's v1 merchant API, "
-                                "served by one sandbox. Schemas: /schemas/."},
+        "info": {
+            "title": "lakala-sandbox",
+            "version": __version__,
+            "description": "Lakala's v3 counter wire and the seed's v1 merchant API, "
+            "served by one sandbox. Schemas: /schemas/.",
+        },
         "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
         "paths": paths,
         "components": {"schemas": bundle(schemas)},
@@ -132,10 +180,17 @@ async def schema_file(request: Request) -> Response:
     path = request.path_params["path"]
     name = path[: -len(SUFFIX)] if path.endswith(SUFFIX) else None
     if name not in sb.schemas.documents:
-        return json_response({"code": "SBX40004", "msg": f"no such schema: {path}",
-                              "schemas": [n + SUFFIX for n in sb.schemas.names()]}, 404)
-    return json_response(sb.schemas.documents[name], headers={
-        "Content-Type": "application/schema+json"})
+        return json_response(
+            {
+                "code": "SBX40004",
+                "msg": f"no such schema: {path}",
+                "schemas": [n + SUFFIX for n in sb.schemas.names()],
+            },
+            404,
+        )
+    return json_response(
+        sb.schemas.documents[name], headers={"Content-Type": "application/schema+json"}
+    )
 
 
 async def docs(request: Request) -> Response:
@@ -143,20 +198,27 @@ async def docs(request: Request) -> Response:
     rows = []
     for name in sb.schemas.names():
         doc = sb.schemas.documents[name]
+        required = set(doc.get("required", []))
         fields = "".join(
-            f"<li><code>{html.escape(k)}</code>{' <b>required</b>' if k in doc.get('required', []) else ''}"
+            f"<li><code>{html.escape(k)}</code>{' <b>required</b>' if k in required else ''}"
             f" — {html.escape(str(v.get('description', '')))}</li>"
-            for k, v in doc.get("properties", {}).items() if isinstance(v, dict))
-        rows.append(f"<section><h2 id='{html.escape(name)}'><a href='/schemas/{html.escape(name)}"
-                    f"{SUFFIX}'>{html.escape(name)}</a></h2><p>{html.escape(doc.get('description', ''))}"
-                    f"</p><ul>{fields}</ul></section>")
-    page = ("<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-            "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-            "<title>lakala-sandbox API</title><style>body{font:15px/1.5 system-ui,sans-serif;"
-            "max-width:60rem;margin:2rem auto;padding:0 1rem}code{background:#f3f3f3;padding:0 .2em}"
-            "</style></head><body><h1>lakala-sandbox API</h1><p>Machine-readable: "
-            "<a href='/openapi.json'>/openapi.json</a> (OpenAPI 3.1). Every message's schema "
-            "follows.</p>" + "".join(rows) + "</body></html>")
+            for k, v in doc.get("properties", {}).items()
+            if isinstance(v, dict)
+        )
+        rows.append(
+            f"<section><h2 id='{html.escape(name)}'><a href='/schemas/{html.escape(name)}"
+            f"{SUFFIX}'>{html.escape(name)}</a></h2><p>{html.escape(doc.get('description', ''))}"
+            f"</p><ul>{fields}</ul></section>"
+        )
+    page = (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        "<title>lakala-sandbox API</title><style>body{font:15px/1.5 system-ui,sans-serif;"
+        "max-width:60rem;margin:2rem auto;padding:0 1rem}code{background:#f3f3f3;padding:0 .2em}"
+        "</style></head><body><h1>lakala-sandbox API</h1><p>Machine-readable: "
+        "<a href='/openapi.json'>/openapi.json</a> (OpenAPI 3.1). Every message's schema "
+        "follows.</p>" + "".join(rows) + "</body></html>"
+    )
     return HTMLResponse(page)
 
 

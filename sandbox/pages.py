@@ -49,15 +49,22 @@ PAY_MODE_NAMES: dict[str, tuple[str, str]] = {
 }
 
 STATUS_TEXT: dict[int, tuple[str, str]] = {
-    0: ("待支付", "Awaiting payment"), 1: ("支付中", "Payment in progress"),
-    2: ("支付成功", "Paid"), 3: ("支付失败", "Payment failed"), 4: ("订单已过期", "Order expired"),
-    5: ("已取消", "Cancelled"), 6: ("已退款", "Refunded"), 7: ("订单已关闭", "Order closed"),
+    0: ("待支付", "Awaiting payment"),
+    1: ("支付中", "Payment in progress"),
+    2: ("支付成功", "Paid"),
+    3: ("支付失败", "Payment failed"),
+    4: ("订单已过期", "Order expired"),
+    5: ("已取消", "Cancelled"),
+    6: ("已退款", "Refunded"),
+    7: ("订单已关闭", "Order closed"),
 }
 
 # The outcome buttons, in the order the page shows them: action -> (zh, en).
 OUTCOMES: dict[str, tuple[str, str]] = {
-    "pay": ("支付成功", "Payment succeeds"), "fail": ("支付失败", "Payment fails"),
-    "cancel": ("取消支付", "Cancel payment"), "paying": ("保持支付中", "Keep it paying"),
+    "pay": ("支付成功", "Payment succeeds"),
+    "fail": ("支付失败", "Payment fails"),
+    "cancel": ("取消支付", "Cancel payment"),
+    "paying": ("保持支付中", "Keep it paying"),
 }
 
 TEXT: dict[str, tuple[str, str]] = {
@@ -73,8 +80,10 @@ TEXT: dict[str, tuple[str, str]] = {
     "choose_method": ("选择支付方式", "Choose a payment method"),
     "other_methods": ("更换支付方式", "Other payment methods"),
     "scan_title": ("请使用{name}扫码支付", "Scan with {name} to pay"),
-    "scan_hint": ("用手机扫描二维码，在手机上打开本订单的支付页。",
-                  "Scan the code to open this order's payment page on a phone."),
+    "scan_hint": (
+        "用手机扫描二维码，在手机上打开本订单的支付页。",
+        "Scan the code to open this order's payment page on a phone.",
+    ),
     "phone_link": ("手机支付链接", "Phone payment link"),
     "phone_title": ("在手机上确认支付", "Confirm the payment on the phone"),
     "simulate": ("模拟支付结果", "Simulate the outcome"),
@@ -92,14 +101,18 @@ TEXT: dict[str, tuple[str, str]] = {
     "card_holder": ("持卡人姓名", "Cardholder name"),
     "card_submit": ("确认付款", "Pay now"),
     "test_cards": ("测试卡号", "Test card numbers"),
-    "test_cards_hint": ("卡号决定支付结果；有效期、安全码任填。",
-                        "The card number decides the outcome; any expiry and CVV work."),
+    "test_cards_hint": (
+        "卡号决定支付结果；有效期、安全码任填。",
+        "The card number decides the outcome; any expiry and CVV work.",
+    ),
     "card_outcome": ("结果", "Outcome"),
     "step_ran": ("本次点击执行的场景步骤", "The scenario step this click ran"),
     "back_to_merchant": ("返回商户", "Back to merchant"),
     "redirect_in": ("{n} 秒后自动返回商户", "Returning to the merchant in {n} s"),
-    "no_callback": ("商户未提供 http(s) 回调地址（callback_url），不会跳转。",
-                    "The merchant gave no http(s) callback_url, so there is nowhere to return to."),
+    "no_callback": (
+        "商户未提供 http(s) 回调地址（callback_url），不会跳转。",
+        "The merchant gave no http(s) callback_url, so there is nowhere to return to.",
+    ),
     "pay_again": ("重新支付", "Pay again"),
     "revoke": ("撤销支付", "Revoke the payment"),
     "continue_paying": ("继续支付", "Continue paying"),
@@ -108,16 +121,21 @@ TEXT: dict[str, tuple[str, str]] = {
     "pay_mode": ("支付方式", "Payment method"),
     "trade_no": ("交易流水号", "Trade no."),
     "not_found": ("订单不存在", "Order not found"),
-    "not_found_hint": ("请检查收银台链接是否完整（merchantNo、merchantOrderNo、payOrderNo）。",
-                       "Check that the checkout link is complete "
-                       "(merchantNo, merchantOrderNo, payOrderNo)."),
+    "not_found_hint": (
+        "请检查收银台链接是否完整（merchantNo、merchantOrderNo、payOrderNo）。",
+        "Check that the checkout link is complete (merchantNo, merchantOrderNo, payOrderNo).",
+    ),
     "refused_title": ("请求被拒绝", "Request refused"),
     "bad_request": ("请求有误", "Bad request"),
     "mode_not_allowed": ("该订单不支持{name}。", "This order does not accept {name}."),
-    "action_refused": ("「{action}」未执行：订单当前状态为「{status}」。",
-                       "“{action}” was not done: the order is now “{status}”."),
-    "paying_notice": ("支付处理中，可继续选择结果。",
-                      "The payment is in progress; you can still choose its outcome."),
+    "action_refused": (
+        "「{action}」未执行：订单当前状态为「{status}」。",
+        "“{action}” was not done: the order is now “{status}”.",
+    ),
+    "paying_notice": (
+        "支付处理中，可继续选择结果。",
+        "The payment is in progress; you can still choose its outcome.",
+    ),
     "failed_notice": ("上次支付失败，可重新支付。", "The last payment failed; you can pay again."),
     "language": ("English", "中文"),
     "demo_title": ("商户回调页（沙箱演示）", "Merchant callback page (sandbox demo)"),
@@ -160,11 +178,15 @@ def callback_target(order: Order) -> str | None:
     parts = urlsplit(url.strip())
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         return None
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
-             if k not in ("out_order_no", "status")]
+    query = [
+        (k, v)
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        if k not in ("out_order_no", "status")
+    ]
     query += [("out_order_no", order.out_order_no), ("status", STATUS_V1[order.status])]
-    return urlunsplit((parts.scheme, parts.netloc, parts.path or "/", urlencode(query),
-                       parts.fragment))
+    return urlunsplit(
+        (parts.scheme, parts.netloc, parts.path or "/", urlencode(query), parts.fragment)
+    )
 
 
 class Refused(Exception):
@@ -186,8 +208,9 @@ def check_form(sb: Sandbox, request: Request, form: Any, scope: str) -> None:
 def check_origin(sb: Sandbox, request: Request) -> None:
     """Refuse a request the browser marks as coming from another site or origin."""
     if request.headers.get("sec-fetch-site") == "cross-site":
-        raise Refused("the browser says this request came from another site "
-                      "(Sec-Fetch-Site: cross-site)")
+        raise Refused(
+            "the browser says this request came from another site (Sec-Fetch-Site: cross-site)"
+        )
     origin = request.headers.get("origin")
     if origin is None and request.headers.get("referer"):
         ref = urlsplit(request.headers["referer"])
@@ -213,27 +236,46 @@ def _secret(sb: Sandbox) -> bytes:
     return bytes.fromhex(value)
 
 
-_env = Environment(loader=FileSystemLoader(PACKAGE / "templates"), autoescape=True,
-                   trim_blocks=True, lstrip_blocks=True)
-_env.globals.update(Markup=Markup, yuan=yuan, STATIC=STATIC_PATH, PAY_MODE_NAMES=PAY_MODE_NAMES,
-                    pick=pick)
+_env = Environment(
+    loader=FileSystemLoader(PACKAGE / "templates"),
+    autoescape=True,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+_env.globals.update(
+    Markup=Markup, yuan=yuan, STATIC=STATIC_PATH, PAY_MODE_NAMES=PAY_MODE_NAMES, pick=pick
+)
 
 
-def render(template: str, lang: str, context: dict[str, Any], *, status: int = 200,
-           headers: dict[str, str] | None = None) -> Response:
+def render(
+    template: str,
+    lang: str,
+    context: dict[str, Any],
+    *,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Response:
     def t(key: str, **params: Any) -> str:
         return text(lang, key, **params)
 
     html = _env.get_template(template).render(lang=lang, t=t, **context)
-    merged = {"Cache-Control": "no-store", "X-Frame-Options": "DENY",
-              "Referrer-Policy": "same-origin", "X-Content-Type-Options": "nosniff"}
+    merged = {
+        "Cache-Control": "no-store",
+        "X-Frame-Options": "DENY",
+        "Referrer-Policy": "same-origin",
+        "X-Content-Type-Options": "nosniff",
+    }
     merged.update(headers or {})
     return HTMLResponse(html, status_code=status, headers=merged)
 
 
 def refused(lang: str, reason: str) -> Response:
-    return render("message.html", lang, {"title": text(lang, "refused_title"), "message": reason,
-                                         "refused": True}, status=403)
+    return render(
+        "message.html",
+        lang,
+        {"title": text(lang, "refused_title"), "message": reason, "refused": True},
+        status=403,
+    )
 
 
 def with_query(path: str, **params: Any) -> str:

@@ -54,15 +54,22 @@ class Proxy:
 
     def __init__(self, sb: Sandbox, client: AsyncLakalaClient) -> None:
         if not sb.settings.public_url:
-            raise ValueError("real mode needs --public-url (LAKALA_SANDBOX_PUBLIC_URL): the "
-                             f"address Lakala sends notifies to, {NOTIFY_PATH} appended")
+            raise ValueError(
+                "real mode needs --public-url (LAKALA_SANDBOX_PUBLIC_URL): the "
+                f"address Lakala sends notifies to, {NOTIFY_PATH} appended"
+            )
         self.sb = sb
         self.client = client
         self.notify_url = sb.settings.public_url.rstrip("/") + NOTIFY_PATH
         self.routes = [
-            *[Route(api_v1.PREFIX + op, api_v1.endpoint(op, handler), methods=["POST"])
-              for op, handler in (("create", self.create), ("query", self.query),
-                                  ("close", self.close))],
+            *[
+                Route(api_v1.PREFIX + op, api_v1.endpoint(op, handler), methods=["POST"])
+                for op, handler in (
+                    ("create", self.create),
+                    ("query", self.query),
+                    ("close", self.close),
+                )
+            ],
             Route(NOTIFY_PATH, self.notify, methods=["POST"]),
         ]
 
@@ -72,8 +79,9 @@ class Proxy:
         return cls(sb, client or AsyncLakalaClient.from_env())
 
     def merchant_no(self, body: dict[str, Any]) -> str:
-        return str(body.get("merchant_no") or self.client.merchant_no
-                   or self.sb.settings.merchant_no)
+        return str(
+            body.get("merchant_no") or self.client.merchant_no or self.sb.settings.merchant_no
+        )
 
     # -- the v1 operations ------------------------------------------------------------------
     async def create(self, sb: Sandbox, request: Request, body: dict[str, Any]) -> dict[str, Any]:
@@ -82,37 +90,60 @@ class Proxy:
         existing = self._mirror(str(req["merchant_no"]), out_order_no=str(req["out_order_no"]))
         if existing is not None:
             if existing.request_hash != digest:
-                raise SandboxError("ORDER_EXISTS", out_order_no=existing.out_order_no,
-                                   merchant_no=existing.merchant_no)
+                raise SandboxError(
+                    "ORDER_EXISTS",
+                    out_order_no=existing.out_order_no,
+                    merchant_no=existing.merchant_no,
+                )
             return create_data(sb, existing)  # a safe retry: Lakala is not asked twice
-        reply = await _upstream(self.client.call(PATHS["special_create"],
-                                                 {**req, "notify_url": self.notify_url}))
+        reply = await _upstream(
+            self.client.call(PATHS["special_create"], {**req, "notify_url": self.notify_url})
+        )
         data = reply.resp_data or {}
-        extra.update({k: data[k] for k in ("channel_id", "counter_url", "order_create_time")
-                      if data.get(k)})
-        order, _ = sb.engine.create("v1", req, request_hash=digest, base_url=sb.base_url(request),
-                                    extra=extra, source="proxy",
-                                    options={"headers": dict(request.headers)},
-                                    pay_order_no=str(data["pay_order_no"]))
+        extra.update(
+            {k: data[k] for k in ("channel_id", "counter_url", "order_create_time") if data.get(k)}
+        )
+        order, _ = sb.engine.create(
+            "v1",
+            req,
+            request_hash=digest,
+            base_url=sb.base_url(request),
+            extra=extra,
+            source="proxy",
+            options={"headers": dict(request.headers)},
+            pay_order_no=str(data["pay_order_no"]),
+        )
         return create_data(sb, order)
 
     async def query(self, sb: Sandbox, request: Request, body: dict[str, Any]) -> dict[str, Any]:
         merchant_no = self.merchant_no(body)
-        data = await _upstream(self.client.query(merchant_no=merchant_no,
-                                                 out_order_no=body.get("out_order_no"),
-                                                 pay_order_no=body.get("pay_order_no")))
+        data = await _upstream(
+            self.client.query(
+                merchant_no=merchant_no,
+                out_order_no=body.get("out_order_no"),
+                pay_order_no=body.get("pay_order_no"),
+            )
+        )
         trades = data.get("order_trade_info_list") or []
-        self.follow(str(data["pay_order_no"]), str(data["order_status"]),
-                    trades[0] if trades else None)
+        self.follow(
+            str(data["pay_order_no"]), str(data["order_status"]), trades[0] if trades else None
+        )
         return v1_query_view(data)
 
     async def close(self, sb: Sandbox, request: Request, body: dict[str, Any]) -> dict[str, Any]:
-        data = await _upstream(self.client.close(merchant_no=self.merchant_no(body),
-                                                 out_order_no=body.get("out_order_no"),
-                                                 pay_order_no=body.get("pay_order_no")))
+        data = await _upstream(
+            self.client.close(
+                merchant_no=self.merchant_no(body),
+                out_order_no=body.get("out_order_no"),
+                pay_order_no=body.get("pay_order_no"),
+            )
+        )
         self.follow(str(data["pay_order_no"]), str(data["order_status"]), None)
-        return {"out_order_no": data["out_order_no"], "pay_order_no": data["pay_order_no"],
-                "order_status": STATUS_V1[int(data["order_status"])]}
+        return {
+            "out_order_no": data["out_order_no"],
+            "pay_order_no": data["pay_order_no"],
+            "order_status": STATUS_V1[int(data["order_status"])],
+        }
 
     # -- Lakala's notifies ------------------------------------------------------------------
     async def notify(self, request: Request) -> Response:
@@ -128,23 +159,29 @@ class Proxy:
         mirror = self._mirror(str(notify["merchant_no"]), pay_order_no=str(notify["pay_order_no"]))
         if mirror is None:
             # not (yet) ours: FAIL makes Lakala send it again, so a create still finishing gets it
-            log.warning("a notify for unknown order %s (%s); asked Lakala to retry",
-                        notify["pay_order_no"], notify["out_order_no"])
+            log.warning(
+                "a notify for unknown order %s (%s); asked Lakala to retry",
+                notify["pay_order_no"],
+                notify["out_order_no"],
+            )
             return _fail(f"no order {notify['pay_order_no']} here", 404)
         try:
-            self.follow(mirror.pay_order_no, str(notify["order_status"]),
-                        notify.get("order_trade_info"))
+            self.follow(
+                mirror.pay_order_no, str(notify["order_status"]), notify.get("order_trade_info")
+            )
         except Exception:  # the change was not stored: let Lakala retry rather than lose it
             log.exception("could not apply the notify for %s", mirror.pay_order_no)
             return _fail("could not store the notify; send again", 503)
         return json_response(ACK)
 
     # -- the mirror -------------------------------------------------------------------------
-    def _mirror(self, merchant_no: str, *, out_order_no: str | None = None,
-                pay_order_no: str | None = None) -> Order | None:
+    def _mirror(
+        self, merchant_no: str, *, out_order_no: str | None = None, pay_order_no: str | None = None
+    ) -> Order | None:
         try:
-            return self.sb.engine.find(merchant_no, out_order_no=out_order_no,
-                                       pay_order_no=pay_order_no)
+            return self.sb.engine.find(
+                merchant_no, out_order_no=out_order_no, pay_order_no=pay_order_no
+            )
         except SandboxError:
             return None
 
@@ -162,27 +199,39 @@ class Proxy:
         if target in (5, 6) and order.status in OPEN and paid_first:
             steps = ["pay", FOLLOW[target]]  # the payment's own notify was missed
         for action in steps:
-            fields = _trade_fields(trade) if (trade or {}).get("trade_type") == TRADE_TYPE.get(
-                action) else None
+            fields = (
+                _trade_fields(trade)
+                if (trade or {}).get("trade_type") == TRADE_TYPE.get(action)
+                else None
+            )
             try:
-                order = self.sb.engine.apply(pay_order_no, action, source="proxy",
-                                             trade_data=fields)
+                order = self.sb.engine.apply(
+                    pay_order_no, action, source="proxy", trade_data=fields
+                )
             except SandboxError as exc:
                 # an older notify arriving late, or a state this mirror cannot take
-                log.warning("mirror %s stays %s, Lakala says %s: %s", pay_order_no,
-                            order.status, target, exc)
+                log.warning(
+                    "mirror %s stays %s, Lakala says %s: %s",
+                    pay_order_no,
+                    order.status,
+                    target,
+                    exc,
+                )
                 return
 
 
 def v1_query_view(data: dict[str, Any]) -> dict[str, Any]:
     """Lakala's query ``resp_data`` in the seed's shape (what ``api_v1.query_data`` renders)."""
-    paid = next((t for t in data.get("order_trade_info_list") or []
-                 if t.get("trade_type") == "PAY"), None)
+    paid = next(
+        (t for t in data.get("order_trade_info_list") or [] if t.get("trade_type") == "PAY"), None
+    )
     return {
         "out_order_no": data["out_order_no"],
         "order_status": STATUS_V1[int(data["order_status"])],
-        "total_amount": str(data["total_amount"]), "pay_order_no": data["pay_order_no"],
-        "merchant_no": data.get("merchant_no"), "channel_id": data.get("channel_id"),
+        "total_amount": str(data["total_amount"]),
+        "pay_order_no": data["pay_order_no"],
+        "merchant_no": data.get("merchant_no"),
+        "channel_id": data.get("channel_id"),
         "order_info": data.get("order_info"),
         "order_create_time": data.get("order_create_time"),
         "order_efficient_time": data.get("order_efficient_time"),

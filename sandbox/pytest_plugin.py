@@ -40,12 +40,16 @@ class SandboxClock:
 
     def advance(self, seconds: float) -> str:
         """Move the clock forward (due steps and notify retries run); returns the new now."""
-        return str(_ok(self._http.post("/sandbox/api/clock/advance",
-                                       json={"seconds": seconds}))["clock"]["now"])
+        return str(
+            _ok(self._http.post("/sandbox/api/clock/advance", json={"seconds": seconds}))["clock"][
+                "now"
+            ]
+        )
 
     def set(self, time14: str) -> str:
-        return str(_ok(self._http.post("/sandbox/api/clock/set",
-                                       json={"time": time14}))["clock"]["now"])
+        return str(
+            _ok(self._http.post("/sandbox/api/clock/set", json={"time": time14}))["clock"]["now"]
+        )
 
     def reset(self) -> str:
         return str(_ok(self._http.post("/sandbox/api/clock/reset"))["clock"]["now"])
@@ -63,8 +67,14 @@ class LakalaSandbox:
     action)`` / ``pay(no)``, and ``notifies(no)``: the notifies the sandbox sent.
     """
 
-    def __init__(self, base_url: str, *, transport: httpx.BaseTransport | None = None,
-                 clock: Clock | None = None, app: Any = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        clock: Clock | None = None,
+        app: Any = None,
+    ) -> None:
         import httpx
 
         from sandbox.client import LakalaClient
@@ -93,8 +103,11 @@ class LakalaSandbox:
     def act(self, pay_order_no: str, action: str, **options: Any) -> dict[str, Any]:
         """``paying``, ``pay``, ``fail``, ``cancel``, ``close``, ``expire`` or ``refund``; options
         such as ``pay_mode="WECHAT"`` or ``notify="never"``."""
-        return dict(_ok(self.http.post(f"/sandbox/api/orders/{pay_order_no}/{action}",
-                                       json=options))["order"])
+        return dict(
+            _ok(self.http.post(f"/sandbox/api/orders/{pay_order_no}/{action}", json=options))[
+                "order"
+            ]
+        )
 
     def pay(self, pay_order_no: str, **options: Any) -> dict[str, Any]:
         return self.act(pay_order_no, "pay", **options)
@@ -102,19 +115,25 @@ class LakalaSandbox:
     def notifies(self, pay_order_no: str | None = None) -> list[dict[str, Any]]:
         """Notify attempts (oldest first) of one order, or of every order."""
         numbers = [pay_order_no] if pay_order_no else [o["pay_order_no"] for o in self.orders()]
-        return [attempt for no in numbers for attempt in
-                _ok(self.http.get(f"/sandbox/api/orders/{no}/notifies"))["notifies"]]
+        return [
+            attempt
+            for no in numbers
+            for attempt in _ok(self.http.get(f"/sandbox/api/orders/{no}/notifies"))["notifies"]
+        ]
 
-    def wait_for_notifies(self, pay_order_no: str, count: int = 1, *, state: str = "delivered",
-                          timeout: float = 10.0) -> list[dict[str, Any]]:
+    def wait_for_notifies(
+        self, pay_order_no: str, count: int = 1, *, state: str = "delivered", timeout: float = 10.0
+    ) -> list[dict[str, Any]]:
         """Poll (bounded) until ``count`` attempts of the order are in ``state``."""
         deadline = time.monotonic() + timeout
         while True:
             found = [a for a in self.notifies(pay_order_no) if a["state"] == state]
             if len(found) >= count or time.monotonic() > deadline:
                 if len(found) < count:
-                    raise TimeoutError(f"{len(found)} of {count} notifies of {pay_order_no} "
-                                       f"{state} within {timeout:g}s")
+                    raise TimeoutError(
+                        f"{len(found)} of {count} notifies of {pay_order_no} "
+                        f"{state} within {timeout:g}s"
+                    )
                 return found
             time.sleep(0.05)
 
@@ -130,8 +149,10 @@ class LakalaSandbox:
 
 def _ok(response: httpx.Response) -> Any:
     if response.status_code != 200:
-        raise AssertionError(f"{response.request.method} {response.request.url.path} answered "
-                             f"{response.status_code}: {response.text[:300]}")
+        raise AssertionError(
+            f"{response.request.method} {response.request.url.path} answered "
+            f"{response.status_code}: {response.text[:300]}"
+        )
     return response.json()
 
 
@@ -146,9 +167,12 @@ class ServerThread:
         self.port = int(self._socket.getsockname()[1])
         config = uvicorn.Config(app, log_level="warning", ws="none", lifespan="on")
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run,
-                                        kwargs={"sockets": [self._socket]},
-                                        name="lakala-sandbox-server", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run,
+            kwargs={"sockets": [self._socket]},
+            name="lakala-sandbox-server",
+            daemon=True,
+        )
 
     @property
     def url(self) -> str:
@@ -170,8 +194,11 @@ class ServerThread:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", f"{MARKER}(**settings): settings for the lakala_sandbox "
-                                       "fixture's sandbox (seed, signature, default_scenario, …)")
+    config.addinivalue_line(
+        "markers",
+        f"{MARKER}(**settings): settings for the lakala_sandbox "
+        "fixture's sandbox (seed, signature, default_scenario, …)",
+    )
 
 
 @pytest.fixture
@@ -182,12 +209,16 @@ def lakala_sandbox(request: pytest.FixtureRequest) -> Iterator[LakalaSandbox]:
     from sandbox.transport import InProcessTransport
 
     marker = request.node.get_closest_marker(MARKER)
-    options: dict[str, Any] = {"data_dir": ":memory:", "seed": 1,
-                               **(marker.kwargs if marker else {})}
+    options: dict[str, Any] = {
+        "data_dir": ":memory:",
+        "seed": 1,
+        **(marker.kwargs if marker else {}),
+    }
     app = create_app(Settings(**options))
     transport = InProcessTransport(app)
-    handle = LakalaSandbox(IN_PROCESS_URL, transport=transport, clock=app.state.sandbox.clock,
-                           app=app)
+    handle = LakalaSandbox(
+        IN_PROCESS_URL, transport=transport, clock=app.state.sandbox.clock, app=app
+    )
     try:
         yield handle
     finally:

@@ -50,8 +50,9 @@ class NotifyReceiver:
                 self.end_headers()
                 self.wfile.write(receiver.answer)
                 with receiver._lock:
-                    receiver.received.append(Received(self.path, dict(self.headers.items()), body,
-                                                      receiver.answer))
+                    receiver.received.append(
+                        Received(self.path, dict(self.headers.items()), body, receiver.answer)
+                    )
                     receiver._lock.notify_all()
 
             def log_message(self, format: str, *args: Any) -> None:
@@ -59,8 +60,9 @@ class NotifyReceiver:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="notify-receiver",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="notify-receiver", daemon=True
+        )
 
     @property
     def url(self) -> str:
@@ -89,7 +91,9 @@ class NotifyReceiver:
             while len(self.received) < count:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise TimeoutError(f"{len(self.received)} of {count} requests reached "
-                                       f"{self.url} within {timeout:g}s")
+                    raise TimeoutError(
+                        f"{len(self.received)} of {count} requests reached "
+                        f"{self.url} within {timeout:g}s"
+                    )
                 self._lock.wait(left)
             return list(self.received[:count])

@@ -1,4 +1,4 @@
-"""Where the shipped ``schemas/`` and ``scenarios/`` are: inside the wheel, or beside the package."""
+"""Where the shipped ``schemas/`` and ``scenarios/`` are: in the wheel, or beside the package."""
 
 from __future__ import annotations
 

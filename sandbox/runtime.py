@@ -34,8 +34,12 @@ class Sandbox:
             self.clock = Clock(tz=settings.timezone, speed=settings.clock_speed, start=start)
         data_dir: Path | None = None if settings.in_memory else settings.data_path
         self.store = Store(":memory:" if data_dir is None else data_dir / DB_FILE)
-        self.keys = KeyStore.load(data_dir, appid=settings.appid, serial_no=settings.serial_no,
-                                  apps_file=settings.apps_file)
+        self.keys = KeyStore.load(
+            data_dir,
+            appid=settings.appid,
+            serial_no=settings.serial_no,
+            apps_file=settings.apps_file,
+        )
         self.schemas = Schemas(schemas_dir(), self.clock)
         pay_modes = list(self.schemas.documents["common"]["$defs"]["pay_mode"]["enum"])
         self.ids = Ids(settings.seed)

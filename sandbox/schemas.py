@@ -50,17 +50,24 @@ class Schemas:
             name = path.relative_to(root).as_posix()[: -len(SUFFIX)]
             doc = json.loads(path.read_text(encoding="utf-8"))
             self.documents[name] = doc
-            resources.append((doc.get("$id", BASE_URI + name + SUFFIX),
-                              Resource.from_contents(doc, default_specification=DRAFT202012)))
+            resources.append(
+                (
+                    doc.get("$id", BASE_URI + name + SUFFIX),
+                    Resource.from_contents(doc, default_specification=DRAFT202012),
+                )
+            )
         self.registry: Registry[Any] = Registry().with_resources(resources)
         checker = FormatChecker()
         checker.checks("lakala-datetime", raises=ValueError)(self._check_datetime)
         self._format_checker = checker
-        self._cls = validators.extend(Draft202012Validator, {
-            "contentSchema": _content_schema,
-            "x-time-window": self._time_window,
-            "x-split-sum": _split_sum,
-        })
+        self._cls = validators.extend(
+            Draft202012Validator,
+            {
+                "contentSchema": _content_schema,
+                "x-time-window": self._time_window,
+                "x-split-sum": _split_sum,
+            },
+        )
         self._validators: dict[str, Any] = {}
         self._inlined: dict[str, dict[str, Any]] = {}
 
@@ -70,8 +77,9 @@ class Schemas:
     def validator(self, name: str) -> Any:
         found = self._validators.get(name)
         if found is None:
-            found = self._cls(self.inlined(name), registry=self.registry,
-                              format_checker=self._format_checker)
+            found = self._cls(
+                self.inlined(name), registry=self.registry, format_checker=self._format_checker
+            )
             self._validators[name] = found
         return found
 
@@ -102,10 +110,13 @@ class Schemas:
         if problems:
             first = problems[0]
             if first.validator == "x-time-window-clock":
-                raise SandboxError("EFFICIENT_TIME_BEFORE_CLOCK", field=first.field,
-                                   value=_value_at(instance, first.field, prefix),
-                                   now=self.clock.now14(),
-                                   ahead=duration_text(self.clock.offset()))
+                raise SandboxError(
+                    "EFFICIENT_TIME_BEFORE_CLOCK",
+                    field=first.field,
+                    value=_value_at(instance, first.field, prefix),
+                    now=self.clock.now14(),
+                    ahead=duration_text(self.clock.offset()),
+                )
             raise SandboxError("INVALID_PARAM", field=first.field, rule=first.rule)
 
     def documented(self, name: str, instance: dict[str, Any]) -> dict[str, Any]:
@@ -123,8 +134,9 @@ class Schemas:
             self.clock.parse(instance)
         return True
 
-    def _time_window(self, validator: Any, window: dict[str, Any], instance: Any,
-                     schema: dict[str, Any]) -> Iterator[ValidationError]:
+    def _time_window(
+        self, validator: Any, window: dict[str, Any], instance: Any, schema: dict[str, Any]
+    ) -> Iterator[ValidationError]:
         if not isinstance(instance, str):
             return
         try:
@@ -141,12 +153,15 @@ class Schemas:
             yield ValidationError(f"must be later than the current time {self.clock.format(now)}")
         days = window.get("max_days")
         if days is not None and ts > now + days * 86400:
-            yield ValidationError(f"must be at most {days} days after the current time "
-                                  f"{self.clock.format(now)} (latest {self.clock.format(now + days * 86400)})")
+            yield ValidationError(
+                f"must be at most {days} days after the current time "
+                f"{self.clock.format(now)} (latest {self.clock.format(now + days * 86400)})"
+            )
 
 
-def _content_schema(validator: Any, content_schema: Any, instance: Any,
-                    schema: dict[str, Any]) -> Iterator[ValidationError]:
+def _content_schema(
+    validator: Any, content_schema: Any, instance: Any, schema: dict[str, Any]
+) -> Iterator[ValidationError]:
     if not isinstance(instance, str) or schema.get("contentMediaType") != "application/json":
         return
     try:
@@ -155,15 +170,16 @@ def _content_schema(validator: Any, content_schema: Any, instance: Any,
         yield ValidationError(f"must be a JSON string ({exc.msg} at character {exc.pos})")
         return
     for error in validator.descend(parsed, content_schema):
-        inner = ".".join(str(p) for p in error.absolute_path)
         problem = _problem(error, "")
-        rule = problem.rule if error.validator != "required" else "is required"
-        yield ValidationError(f"holds JSON where {problem.field if inner or error.validator == 'required' else 'the value'} {rule}",
-                              validator="contentSchema")
+        where = problem.field if error.absolute_path or error.validator == "required" else ""
+        yield ValidationError(
+            f"holds JSON where {where or 'the value'} {problem.rule}", validator="contentSchema"
+        )
 
 
-def _split_sum(validator: Any, spec: dict[str, str], instance: Any,
-               schema: dict[str, Any]) -> Iterator[ValidationError]:
+def _split_sum(
+    validator: Any, spec: dict[str, str], instance: Any, schema: dict[str, Any]
+) -> Iterator[ValidationError]:
     if not isinstance(instance, dict) or str(instance.get(spec["flag"])) != "1":
         return
     items = instance.get(spec["items"])
@@ -220,13 +236,20 @@ def _coerce(schema: Any, instance: Any) -> Any:
 
 
 _RULES: dict[str, Callable[[ValidationError], str]] = {
-    "maxLength": lambda e: f"must be at most {e.validator_value} characters "
-                           f"(got {len(e.instance)})",
-    "minLength": lambda e: "must not be empty" if e.validator_value == 1
-                           else f"must be at least {e.validator_value} characters",
+    "maxLength": lambda e: (
+        f"must be at most {e.validator_value} characters (got {len(e.instance)})"
+    ),
+    "minLength": lambda e: (
+        "must not be empty"
+        if e.validator_value == 1
+        else f"must be at least {e.validator_value} characters"
+    ),
     "type": lambda e: f"must be of type {e.validator_value} (got {type(e.instance).__name__})",
-    "enum": lambda e: "must be one of " + _choices(e.validator_value)
-                      + f" (got {json.dumps(e.instance, ensure_ascii=False)})",
+    "enum": lambda e: (
+        "must be one of "
+        + _choices(e.validator_value)
+        + f" (got {json.dumps(e.instance, ensure_ascii=False)})"
+    ),
     "const": lambda e: f"must be {e.validator_value!r} (got {e.instance!r})",
     "pattern": lambda e: f"{e.instance!r} does not match {e.validator_value}",
     "format": lambda e: f"{e.instance!r} is not a valid {e.validator_value}",
@@ -261,11 +284,15 @@ def _problem(error: ValidationError, prefix: str) -> Problem:
         return Problem(_join(prefix, path + missing[:1]), "is required", "required")
     if error.validator in ("anyOf", "oneOf") and isinstance(error.instance, dict):
         # "out_order_no or pay_order_no": name the alternatives
-        alternatives = [" + ".join(s.get("required", [])) for s in error.validator_value
-                        if isinstance(s, dict) and s.get("required")]
+        alternatives = [
+            " + ".join(s.get("required", []))
+            for s in error.validator_value
+            if isinstance(s, dict) and s.get("required")
+        ]
         if alternatives:
-            return Problem(_join(prefix, path + [" or ".join(alternatives)]), "is required",
-                           "required")
+            return Problem(
+                _join(prefix, path + [" or ".join(alternatives)]), "is required", "required"
+            )
     if error.validator == "additionalProperties":
         return Problem(_join(prefix, path), error.message, "additionalProperties")
     return Problem(_join(prefix, path), _rule(error), str(error.validator))
@@ -281,7 +308,7 @@ def _join(prefix: str, parts: list[str]) -> str:
 def _value_at(instance: Any, field: str, prefix: str) -> Any:
     parts = field.split(".")
     if prefix and parts[: len(prefix.split("."))] == prefix.split("."):
-        parts = parts[len(prefix.split(".")):]
+        parts = parts[len(prefix.split(".")) :]
     for part in parts:
         if isinstance(instance, dict):
             instance = instance.get(part)

@@ -18,8 +18,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 SCHEME = "LKLAPI-SHA256withRSA"
-RESPONSE_HEADERS = ("Lklapi-Appid", "Lklapi-Serial", "Lklapi-Timestamp", "Lklapi-Nonce",
-                    "Lklapi-Signature")
+RESPONSE_HEADERS = (
+    "Lklapi-Appid",
+    "Lklapi-Serial",
+    "Lklapi-Timestamp",
+    "Lklapi-Nonce",
+    "Lklapi-Signature",
+)
 _PAIR = re.compile(r'\s*([A-Za-z_]+)\s*=\s*"([^"]*)"\s*(?:,|$)')
 _NONCE_CHARS = string.ascii_letters + string.digits
 
@@ -70,7 +75,7 @@ def parse_authorization(header: str | None) -> dict[str, str]:
     while pos < len(rest):
         match = _PAIR.match(rest, pos)
         if not match:
-            raise ValueError(f"cannot parse {rest[pos:pos + 40]!r}; expected key=\"value\" pairs")
+            raise ValueError(f'cannot parse {rest[pos : pos + 40]!r}; expected key="value" pairs')
         fields[match.group(1)] = match.group(2)
         pos = match.end()
     return fields
@@ -81,32 +86,54 @@ def build_authorization(fields: Mapping[str, str]) -> str:
 
 
 def sign_request(
-    key: rsa.RSAPrivateKey, appid: str, serial_no: str, body: bytes,
-    *, timestamp: str | None = None, nonce: str | None = None,
+    key: rsa.RSAPrivateKey,
+    appid: str,
+    serial_no: str,
+    body: bytes,
+    *,
+    timestamp: str | None = None,
+    nonce: str | None = None,
 ) -> str:
     """The Authorization header value a merchant sends with ``body``."""
     timestamp = timestamp or wall_timestamp()
     nonce = nonce or new_nonce(32)
     signature = sign(key, request_string(appid, serial_no, timestamp, nonce, body))
-    return build_authorization({"appid": appid, "serial_no": serial_no, "timestamp": timestamp,
-                                "nonce_str": nonce, "signature": signature})
+    return build_authorization(
+        {
+            "appid": appid,
+            "serial_no": serial_no,
+            "timestamp": timestamp,
+            "nonce_str": nonce,
+            "signature": signature,
+        }
+    )
 
 
-def response_headers(key: rsa.RSAPrivateKey, appid: str, serial_hex: str, body: bytes) -> dict[str, str]:
+def response_headers(
+    key: rsa.RSAPrivateKey, appid: str, serial_hex: str, body: bytes
+) -> dict[str, str]:
     timestamp, nonce = wall_timestamp(), new_nonce(32)
     signature = sign(key, request_string(appid, serial_hex, timestamp, nonce, body))
-    return {"Lklapi-Appid": appid, "Lklapi-Serial": serial_hex, "Lklapi-Timestamp": timestamp,
-            "Lklapi-Nonce": nonce, "Lklapi-Signature": signature, "Lklapi-Traceid": new_nonce(16)}
+    return {
+        "Lklapi-Appid": appid,
+        "Lklapi-Serial": serial_hex,
+        "Lklapi-Timestamp": timestamp,
+        "Lklapi-Nonce": nonce,
+        "Lklapi-Signature": signature,
+        "Lklapi-Traceid": new_nonce(16),
+    }
 
 
-def notify_authorization(key: rsa.RSAPrivateKey, body: bytes, *, timestamp: str | None = None,
-                         nonce: str | None = None) -> tuple[str, bytes]:
+def notify_authorization(
+    key: rsa.RSAPrivateKey, body: bytes, *, timestamp: str | None = None, nonce: str | None = None
+) -> tuple[str, bytes]:
     """The notify Authorization header and the string it signs."""
     timestamp = timestamp or wall_timestamp()
     nonce = nonce or new_nonce(12)
     signed = notify_string(timestamp, nonce, body)
-    header = build_authorization({"timestamp": timestamp, "nonce_str": nonce,
-                                  "signature": sign(key, signed)})
+    header = build_authorization(
+        {"timestamp": timestamp, "nonce_str": nonce, "signature": sign(key, signed)}
+    )
     return header, signed
 
 

@@ -25,8 +25,9 @@ class InProcessTransport(httpx.BaseTransport):
     def __init__(self, app: Any, *, client: tuple[str, int] = ("127.0.0.1", 50000)) -> None:
         self._transport = httpx.ASGITransport(app=app, client=client)
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="in-process-asgi",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="in-process-asgi", daemon=True
+        )
         self._thread.start()
 
     @property
@@ -37,12 +38,18 @@ class InProcessTransport(httpx.BaseTransport):
         body = request.read()
 
         async def call() -> httpx.Response:
-            inner = httpx.Request(request.method, request.url, headers=request.headers,
-                                  content=body, extensions=request.extensions)
+            inner = httpx.Request(
+                request.method,
+                request.url,
+                headers=request.headers,
+                content=body,
+                extensions=request.extensions,
+            )
             response = await self._transport.handle_async_request(inner)
             content = await response.aread()
-            return httpx.Response(response.status_code, headers=response.headers,
-                                  content=content, request=request)
+            return httpx.Response(
+                response.status_code, headers=response.headers, content=content, request=request
+            )
 
         try:
             return asyncio.run_coroutine_threadsafe(call(), self._loop).result()

@@ -29,8 +29,14 @@ from sandbox import signing
 from tests.servers import SandboxProcess, free_port
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 SEED_JS = Path(__file__).resolve().parent / "seed_frontend.js"
@@ -112,19 +118,24 @@ class MerchantApp:
         self._cond = threading.Condition()
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
-        self.app = Starlette(routes=[
-            Route("/", self._shop, methods=["GET"]),
-            Route("/payment/success", self._callback, methods=["GET"]),
-            Route("/api/payment/notify", self._notify, methods=["POST"]),
-            Route("/api/v1/{rest:path}", self._proxy, methods=["POST"]),
-            Route("/attack", self._attack, methods=["GET"]),
-        ])
+        self.app = Starlette(
+            routes=[
+                Route("/", self._shop, methods=["GET"]),
+                Route("/payment/success", self._callback, methods=["GET"]),
+                Route("/api/payment/notify", self._notify, methods=["POST"]),
+                Route("/api/v1/{rest:path}", self._proxy, methods=["POST"]),
+                Route("/attack", self._attack, methods=["GET"]),
+            ]
+        )
 
     # -- pages ------------------------------------------------------------------------------
     def _page(self, onload: str) -> HTMLResponse:
         seed = SEED_JS.read_text(encoding="utf-8").replace(SEED_HOST, self.url)
-        html = (SHOP_PAGE.replace("__TOKEN__", MERCHANT_TOKEN).replace("__SEED__", seed)
-                .replace("__ONLOAD__", onload))
+        html = (
+            SHOP_PAGE.replace("__TOKEN__", MERCHANT_TOKEN)
+            .replace("__SEED__", seed)
+            .replace("__ONLOAD__", onload)
+        )
         return HTMLResponse(html)
 
     async def _shop(self, request: Request) -> Response:
@@ -135,23 +146,34 @@ class MerchantApp:
 
     async def _attack(self, request: Request) -> Response:
         """Another site auto-posting the counter's form: what the forgery guard must refuse."""
-        fields = "".join(f'<input type="hidden" name="{k}" value="{v}">'
-                         for k, v in request.query_params.items() if k != "target")
+        fields = "".join(
+            f'<input type="hidden" name="{k}" value="{v}">'
+            for k, v in request.query_params.items()
+            if k != "target"
+        )
         return HTMLResponse(
             f'<!doctype html><html lang="en"><body><form id="f" method="post" '
             f'action="{request.query_params["target"]}">{fields}</form>'
-            '<script>document.getElementById("f").submit()</script></body></html>')
+            '<script>document.getElementById("f").submit()</script></body></html>'
+        )
 
     # -- backend ----------------------------------------------------------------------------
     async def _proxy(self, request: Request) -> Response:
         """The dev server's proxy: /api/v1/* to the sandbox, body and auth header unchanged."""
-        headers = {k: v for k, v in request.headers.items()
-                   if k.lower() in ("content-type", "authorization")}
+        headers = {
+            k: v
+            for k, v in request.headers.items()
+            if k.lower() in ("content-type", "authorization")
+        }
         async with httpx.AsyncClient(timeout=10) as client:
-            upstream = await client.post(self.sandbox_url + request.url.path,
-                                         content=await request.body(), headers=headers)
-        return Response(upstream.content, status_code=upstream.status_code,
-                        media_type=upstream.headers.get("content-type"))
+            upstream = await client.post(
+                self.sandbox_url + request.url.path, content=await request.body(), headers=headers
+            )
+        return Response(
+            upstream.content,
+            status_code=upstream.status_code,
+            media_type=upstream.headers.get("content-type"),
+        )
 
     async def _notify(self, request: Request) -> Response:
         body = await request.body()
@@ -159,21 +181,29 @@ class MerchantApp:
         with self._cond:
             self.notifies.append(Notify(request.url.path, dict(request.headers), body, verified))
             self._cond.notify_all()
-        return JSONResponse({"code": "000000", "msg": "Notification received successfully",
-                             "resp_time": time.strftime("%Y%m%d%H%M%S")})
+        return JSONResponse(
+            {
+                "code": "000000",
+                "msg": "Notification received successfully",
+                "resp_time": time.strftime("%Y%m%d%H%M%S"),
+            }
+        )
 
     def _verify(self, header: str | None, body: bytes) -> bool:
         if self.platform_cert is None:
             self.platform_cert = signing.load_certificate(
-                httpx.get(self.sandbox_url + "/sandbox/keys/platform.cer", timeout=5).content)
+                httpx.get(self.sandbox_url + "/sandbox/keys/platform.cer", timeout=5).content
+            )
         try:
             fields = signing.parse_authorization(header)
         except Exception:  # noqa: BLE001 - a broken header is simply not verified
             return False
-        message = signing.notify_string(fields.get("timestamp", ""), fields.get("nonce_str", ""),
-                                        body)
-        return signing.verify(signing.certificate_public_key(self.platform_cert), message,
-                              fields.get("signature", ""))
+        message = signing.notify_string(
+            fields.get("timestamp", ""), fields.get("nonce_str", ""), body
+        )
+        return signing.verify(
+            signing.certificate_public_key(self.platform_cert), message, fields.get("signature", "")
+        )
 
     def wait_notifies(self, out_order_no: str, count: int = 1, timeout: float = 15) -> list[Notify]:
         """The notifies for one order, once at least ``count`` have arrived (bounded wait)."""
@@ -185,14 +215,21 @@ class MerchantApp:
                     return mine
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise AssertionError(f"{len(mine)} notifies for {out_order_no} after "
-                                         f"{timeout}s, wanted {count}")
+                    raise AssertionError(
+                        f"{len(mine)} notifies for {out_order_no} after {timeout}s, wanted {count}"
+                    )
                 self._cond.wait(left)
 
     # -- lifecycle --------------------------------------------------------------------------
     def __enter__(self) -> MerchantApp:
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning",
-                                access_log=False, lifespan="off")
+        config = uvicorn.Config(
+            self.app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self._thread.start()

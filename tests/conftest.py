@@ -22,8 +22,12 @@ os.environ.setdefault("LAKALA_SANDBOX_NOTIFY_HOSTS", ",".join(LOOPBACK_HOSTS))
 
 
 def make_app(**settings: object) -> Starlette:
-    options: dict[str, object] = {"data_dir": ":memory:", "strict_responses": True, "seed": 7,
-                                  "notify_hosts": LOOPBACK_HOSTS}
+    options: dict[str, object] = {
+        "data_dir": ":memory:",
+        "strict_responses": True,
+        "seed": 7,
+        "notify_hosts": LOOPBACK_HOSTS,
+    }
     options.update(settings)
     return create_app(Settings(**options))  # type: ignore[arg-type]
 

@@ -64,8 +64,9 @@ def resign(sb: Sandbox, answer: Answer, body: bytes) -> Answer:
     """``body`` with fresh, valid Lklapi-* headers from the sandbox's platform key."""
     headers = {k: v for k, v in answer.headers.items() if not k.lower().startswith("lklapi-")}
     appid = answer.headers.get("lklapi-appid", sb.settings.appid)
-    headers.update(signing.response_headers(sb.keys.platform_key, appid, sb.keys.platform_serial,
-                                            body))
+    headers.update(
+        signing.response_headers(sb.keys.platform_key, appid, sb.keys.platform_serial, body)
+    )
     return replace(answer, headers=headers, body=body)
 
 
@@ -95,15 +96,17 @@ def retype_field(sb: Sandbox, operation: str, field: str, value: Any) -> Mutate:
 
 def omit_header(name: str) -> Mutate:
     def mutate(path: str, answer: Answer) -> Answer:
-        return replace(answer, headers={k: v for k, v in answer.headers.items()
-                                        if k.lower() != name.lower()})
+        return replace(
+            answer, headers={k: v for k, v in answer.headers.items() if k.lower() != name.lower()}
+        )
 
     return mutate
 
 
 def replace_answer(status: int, body: bytes, headers: dict[str, str] | None = None) -> Mutate:
     def mutate(path: str, answer: Answer) -> Answer:
-        return Answer(status, headers if headers is not None else
-                      {"content-type": "text/plain"}, body)
+        return Answer(
+            status, headers if headers is not None else {"content-type": "text/plain"}, body
+        )
 
     return mutate

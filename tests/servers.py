@@ -1,4 +1,4 @@
-"""Real sandbox processes for end-to-end tests: `python -m sandbox serve` on a free loopback port."""
+"""Real sandbox processes for end-to-end tests: `python -m sandbox serve` on a free port."""
 
 from __future__ import annotations
 
@@ -24,8 +24,14 @@ def free_port() -> int:
 class SandboxProcess:
     """``with SandboxProcess(data_dir) as server: httpx.get(server.url + "/healthz")``."""
 
-    def __init__(self, data_dir: Path, *args: str, port: int | None = None,
-                 env: dict[str, str] | None = None, startup_timeout: float = 20.0) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *args: str,
+        port: int | None = None,
+        env: dict[str, str] | None = None,
+        startup_timeout: float = 20.0,
+    ) -> None:
         self.data_dir = data_dir
         self.args = args
         self.port = port or free_port()
@@ -43,9 +49,21 @@ class SandboxProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "sandbox", "serve", "--port", str(self.port),
-             "--data-dir", str(self.data_dir), *self.args],
-            stdout=self._log, stderr=subprocess.STDOUT, env=self.env)
+            [
+                sys.executable,
+                "-m",
+                "sandbox",
+                "serve",
+                "--port",
+                str(self.port),
+                "--data-dir",
+                str(self.data_dir),
+                *self.args,
+            ],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=self.env,
+        )
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -57,7 +75,9 @@ class SandboxProcess:
                 pass
             time.sleep(0.05)
         self.stop()
-        raise RuntimeError(f"sandbox did not answer /healthz in {self.startup_timeout}s:\n{self.log()}")
+        raise RuntimeError(
+            f"sandbox did not answer /healthz in {self.startup_timeout}s:\n{self.log()}"
+        )
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.process and self.process.poll() is None:
@@ -80,6 +100,10 @@ class SandboxProcess:
     def __enter__(self) -> SandboxProcess:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()

@@ -44,29 +44,43 @@ def seed_create(sb: Sandbox, out_order_no: str, **changes: Any) -> dict[str, Any
 
 def v3_req_data(sb: Sandbox, out_order_no: str, **changes: Any) -> dict[str, Any]:
     data: dict[str, Any] = {
-        "out_order_no": out_order_no, "merchant_no": "82229007392000A", "total_amount": 1,
-        "order_efficient_time": future14(sb), "order_info": "v3 test order",
-        "notify_url": "http://127.0.0.1:9/notify", "callback_url": "http://127.0.0.1:9/back",
+        "out_order_no": out_order_no,
+        "merchant_no": "82229007392000A",
+        "total_amount": 1,
+        "order_efficient_time": future14(sb),
+        "order_info": "v3 test order",
+        "notify_url": "http://127.0.0.1:9/notify",
+        "callback_url": "http://127.0.0.1:9/back",
     }
     data.update(changes)
     return data
 
 
 def v3_body(req_data: dict[str, Any]) -> bytes:
-    return json.dumps({"req_time": time.strftime("%Y%m%d%H%M%S"), "version": "3.0",
-                       "req_data": req_data}, ensure_ascii=False).encode()
+    return json.dumps(
+        {"req_time": time.strftime("%Y%m%d%H%M%S"), "version": "3.0", "req_data": req_data},
+        ensure_ascii=False,
+    ).encode()
 
 
-def v3_post(http: httpx.Client, sb: Sandbox, op: str, req_data: dict[str, Any] | None = None, *,
-            body: bytes | None = None, authorization: str | None = None,
-            sign: bool = True) -> httpx.Response:
+def v3_post(
+    http: httpx.Client,
+    sb: Sandbox,
+    op: str,
+    req_data: dict[str, Any] | None = None,
+    *,
+    body: bytes | None = None,
+    authorization: str | None = None,
+    sign: bool = True,
+) -> httpx.Response:
     raw = body if body is not None else v3_body(req_data or {})
     headers = {"Content-Type": "application/json"}
     if authorization is not None:
         headers["Authorization"] = authorization
     elif sign:
         headers["Authorization"] = signing.sign_request(
-            sb.keys.merchant_key, sb.settings.appid, sb.settings.serial_no, raw)
+            sb.keys.merchant_key, sb.settings.appid, sb.settings.serial_no, raw
+        )
     return http.post(V3 + op, content=raw, headers=headers)
 
 
@@ -76,8 +90,13 @@ def verify_v3_response(response: httpx.Response, cert: x509.Certificate) -> None
     for name in signing.RESPONSE_HEADERS:
         assert name in h, f"missing {name}"
     assert int(h["Lklapi-Serial"], 16) == cert.serial_number
-    signed = signing.request_string(h["Lklapi-Appid"], h["Lklapi-Serial"], h["Lklapi-Timestamp"],
-                                    h["Lklapi-Nonce"], response.content)
+    signed = signing.request_string(
+        h["Lklapi-Appid"],
+        h["Lklapi-Serial"],
+        h["Lklapi-Timestamp"],
+        h["Lklapi-Nonce"],
+        response.content,
+    )
     assert signing.verify(signing.certificate_public_key(cert), signed, h["Lklapi-Signature"])
 
 

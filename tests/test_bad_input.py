@@ -40,12 +40,16 @@ def v1c_without(field: str) -> Build:
         body = seed_create(sb, "NEW-1")
         del body[field]
         return body
+
     return build
 
 
 def v3c(**changes: Any) -> Build:
-    return lambda sb: {"req_time": "20261126120000", "version": "3.0",
-                       "req_data": v3_req_data(sb, "NEW-3", **changes)}
+    return lambda sb: {
+        "req_time": "20261126120000",
+        "version": "3.0",
+        "req_data": v3_req_data(sb, "NEW-3", **changes),
+    }
 
 
 def v3c_without(field: str) -> Build:
@@ -53,25 +57,35 @@ def v3c_without(field: str) -> Build:
         data = v3_req_data(sb, "NEW-3")
         del data[field]
         return {"req_time": "20261126120000", "version": "3.0", "req_data": data}
+
     return build
 
 
 def envelope(**changes: Any) -> Build:
     def build(sb: Sandbox) -> dict[str, Any]:
-        body = {"req_time": "20261126120000", "version": "3.0",
-                "req_data": v3_req_data(sb, "NEW-3")}
+        body = {
+            "req_time": "20261126120000",
+            "version": "3.0",
+            "req_data": v3_req_data(sb, "NEW-3"),
+        }
         body.update(changes)
         return {k: v for k, v in body.items() if v is not None}
+
     return build
 
 
-def signed_with(timestamp: Callable[[], str] = lambda: str(int(time.time())),
-                appid: str = "OP00000003", serial: str = "00dfba8194c41b84cf",
-                tamper: bool = False) -> Callable[[Sandbox, bytes], str]:
+def signed_with(
+    timestamp: Callable[[], str] = lambda: str(int(time.time())),
+    appid: str = "OP00000003",
+    serial: str = "00dfba8194c41b84cf",
+    tamper: bool = False,
+) -> Callable[[Sandbox, bytes], str]:
     def auth(sb: Sandbox, raw: bytes) -> str:
         signed_body = raw + b" " if tamper else raw
-        return signing.sign_request(sb.keys.merchant_key, appid, serial, signed_body,
-                                    timestamp=timestamp())
+        return signing.sign_request(
+            sb.keys.merchant_key, appid, serial, signed_body, timestamp=timestamp()
+        )
+
     return auth
 
 
@@ -80,147 +94,529 @@ def days(sb: Sandbox, n: float) -> str:
 
 
 CN65 = "测" * 65
-SPLIT = [{"out_sub_order_no": "S1", "merchant_no": "M1", "amount": 40},
-         {"out_sub_order_no": "S2", "merchant_no": "M2", "amount": 50}]
+SPLIT = [
+    {"out_sub_order_no": "S1", "merchant_no": "M1", "amount": 40},
+    {"out_sub_order_no": "S2", "merchant_no": "M2", "amount": 50},
+]
 BIG = b'{"pad":"' + b"x" * (2 * 1024 * 1024) + b'"}'
 
 CASES = [
     # v1 create: fields
-    Case("v1-missing-out_order_no", "v1", "create", v1c_without("out_order_no"), 200, "SBX10001",
-         "out_order_no: is required"),
-    Case("v1-missing-total_amount", "v1", "create", v1c_without("total_amount"), 200, "SBX10001",
-         "total_amount: is required"),
-    Case("v1-missing-order_info", "v1", "create", v1c_without("order_info"), 200, "SBX10001",
-         "order_info: is required"),
-    Case("v1-out_order_no-33-chars", "v1", "create", v1c(out_order_no="X" * 33), 200, "SBX10001",
-         "out_order_no: must be at most 32 characters"),
-    Case("v1-out_order_no-empty", "v1", "create", v1c(out_order_no=""), 200, "SBX10001",
-         "out_order_no: must not be empty"),
-    Case("v1-order_info-65-chinese-chars", "v1", "create", v1c(order_info=CN65), 200, "SBX10001",
-         "order_info: must be at most 64 characters"),
-    Case("v1-amount-13-digits", "v1", "create", v1c(total_amount=1234567890123), 200, "SBX10001",
-         "total_amount"),
-    Case("v1-amount-13-digit-string", "v1", "create", v1c(total_amount="1234567890123"), 200,
-         "SBX10001", "total_amount"),
-    Case("v1-amount-negative", "v1", "create", v1c(total_amount=-100), 200, "SBX10001",
-         "total_amount"),
-    Case("v1-amount-float", "v1", "create", v1c(total_amount=1.5), 200, "SBX10001",
-         "total_amount"),
-    Case("v1-amount-float-one-point-zero", "v1", "create", v1c(total_amount=1.0), 200,
-         "SBX10001", "total_amount"),
+    Case(
+        "v1-missing-out_order_no",
+        "v1",
+        "create",
+        v1c_without("out_order_no"),
+        200,
+        "SBX10001",
+        "out_order_no: is required",
+    ),
+    Case(
+        "v1-missing-total_amount",
+        "v1",
+        "create",
+        v1c_without("total_amount"),
+        200,
+        "SBX10001",
+        "total_amount: is required",
+    ),
+    Case(
+        "v1-missing-order_info",
+        "v1",
+        "create",
+        v1c_without("order_info"),
+        200,
+        "SBX10001",
+        "order_info: is required",
+    ),
+    Case(
+        "v1-out_order_no-33-chars",
+        "v1",
+        "create",
+        v1c(out_order_no="X" * 33),
+        200,
+        "SBX10001",
+        "out_order_no: must be at most 32 characters",
+    ),
+    Case(
+        "v1-out_order_no-empty",
+        "v1",
+        "create",
+        v1c(out_order_no=""),
+        200,
+        "SBX10001",
+        "out_order_no: must not be empty",
+    ),
+    Case(
+        "v1-order_info-65-chinese-chars",
+        "v1",
+        "create",
+        v1c(order_info=CN65),
+        200,
+        "SBX10001",
+        "order_info: must be at most 64 characters",
+    ),
+    Case(
+        "v1-amount-13-digits",
+        "v1",
+        "create",
+        v1c(total_amount=1234567890123),
+        200,
+        "SBX10001",
+        "total_amount",
+    ),
+    Case(
+        "v1-amount-13-digit-string",
+        "v1",
+        "create",
+        v1c(total_amount="1234567890123"),
+        200,
+        "SBX10001",
+        "total_amount",
+    ),
+    Case(
+        "v1-amount-negative",
+        "v1",
+        "create",
+        v1c(total_amount=-100),
+        200,
+        "SBX10001",
+        "total_amount",
+    ),
+    Case("v1-amount-float", "v1", "create", v1c(total_amount=1.5), 200, "SBX10001", "total_amount"),
+    Case(
+        "v1-amount-float-one-point-zero",
+        "v1",
+        "create",
+        v1c(total_amount=1.0),
+        200,
+        "SBX10001",
+        "total_amount",
+    ),
     Case("v1-amount-zero", "v1", "create", v1c(total_amount=0), 200, "SBX10001", "total_amount"),
-    Case("v1-amount-words", "v1", "create", v1c(total_amount="100元"), 200, "SBX10001",
-         "total_amount"),
-    Case("v1-amount-boolean", "v1", "create", v1c(total_amount=True), 200, "SBX10001",
-         "total_amount"),
-    Case("v1-expiry-in-the-past", "v1", "create", lambda sb: seed_create(
-        sb, "NEW-1", order_efficient_time=future14(sb, -60)), 200, "SBX10001",
-         "order_efficient_time: must be later than the current time"),
-    Case("v1-expiry-beyond-7-days", "v1", "create", lambda sb: seed_create(
-        sb, "NEW-1", order_efficient_time=days(sb, 7.01)), 200, "SBX10001",
-         "order_efficient_time: must be at most 7 days"),
-    Case("v1-expiry-impossible-date", "v1", "create", v1c(order_efficient_time="20261399000000"),
-         200, "SBX10001", "order_efficient_time"),
-    Case("v1-expiry-wrong-format", "v1", "create", v1c(order_efficient_time="2026-11-19"), 200,
-         "SBX10001", "order_efficient_time"),
-    Case("v1-notify_url-javascript", "v1", "create", v1c(notify_url="javascript:alert(1)"), 200,
-         "SBX10001", "notify_url"),
-    Case("v1-callback_url-ftp", "v1", "create", v1c(callback_url="ftp://example.com/x"), 200,
-         "SBX10001", "callback_url"),
-    Case("v1-payment_method-unknown", "v1", "create", v1c(payment_method="PAYPAL"), 200,
-         "SBX10001", "payment_method: must be one of"),
+    Case(
+        "v1-amount-words",
+        "v1",
+        "create",
+        v1c(total_amount="100元"),
+        200,
+        "SBX10001",
+        "total_amount",
+    ),
+    Case(
+        "v1-amount-boolean", "v1", "create", v1c(total_amount=True), 200, "SBX10001", "total_amount"
+    ),
+    Case(
+        "v1-expiry-in-the-past",
+        "v1",
+        "create",
+        lambda sb: seed_create(sb, "NEW-1", order_efficient_time=future14(sb, -60)),
+        200,
+        "SBX10001",
+        "order_efficient_time: must be later than the current time",
+    ),
+    Case(
+        "v1-expiry-beyond-7-days",
+        "v1",
+        "create",
+        lambda sb: seed_create(sb, "NEW-1", order_efficient_time=days(sb, 7.01)),
+        200,
+        "SBX10001",
+        "order_efficient_time: must be at most 7 days",
+    ),
+    Case(
+        "v1-expiry-impossible-date",
+        "v1",
+        "create",
+        v1c(order_efficient_time="20261399000000"),
+        200,
+        "SBX10001",
+        "order_efficient_time",
+    ),
+    Case(
+        "v1-expiry-wrong-format",
+        "v1",
+        "create",
+        v1c(order_efficient_time="2026-11-19"),
+        200,
+        "SBX10001",
+        "order_efficient_time",
+    ),
+    Case(
+        "v1-notify_url-javascript",
+        "v1",
+        "create",
+        v1c(notify_url="javascript:alert(1)"),
+        200,
+        "SBX10001",
+        "notify_url",
+    ),
+    Case(
+        "v1-callback_url-ftp",
+        "v1",
+        "create",
+        v1c(callback_url="ftp://example.com/x"),
+        200,
+        "SBX10001",
+        "callback_url",
+    ),
+    Case(
+        "v1-payment_method-unknown",
+        "v1",
+        "create",
+        v1c(payment_method="PAYPAL"),
+        200,
+        "SBX10001",
+        "payment_method: must be one of",
+    ),
     Case("v1-flag-two", "v1", "create", v1c(support_refund=2), 200, "SBX10001", "support_refund"),
-    Case("v1-flag-word", "v1", "create", v1c(support_cancel="yes"), 200, "SBX10001",
-         "support_cancel"),
-    Case("v1-order_info-number", "v1", "create", v1c(order_info=12345), 200, "SBX10001",
-         "order_info: must be of type string"),
-    Case("v1-same-order-no-other-body", "v1", "create", v1c(out_order_no="EXISTING",
-                                                            total_amount=999), 200, "SBX20001",
-         "already exists"),
+    Case(
+        "v1-flag-word", "v1", "create", v1c(support_cancel="yes"), 200, "SBX10001", "support_cancel"
+    ),
+    Case(
+        "v1-order_info-number",
+        "v1",
+        "create",
+        v1c(order_info=12345),
+        200,
+        "SBX10001",
+        "order_info: must be of type string",
+    ),
+    Case(
+        "v1-same-order-no-other-body",
+        "v1",
+        "create",
+        v1c(out_order_no="EXISTING", total_amount=999),
+        200,
+        "SBX20001",
+        "already exists",
+    ),
     # v1 transport
-    Case("v1-body-array", "v1", "create", lambda sb: [1, 2], 400, "SBX40001",
-         "expected a JSON object"),
+    Case(
+        "v1-body-array",
+        "v1",
+        "create",
+        lambda sb: [1, 2],
+        400,
+        "SBX40001",
+        "expected a JSON object",
+    ),
     Case("v1-body-empty", "v1", "create", lambda sb: b"", 400, "SBX40001", "empty"),
-    Case("v1-body-garbage", "v1", "create", lambda sb: b"out_order_no=1&x=2", 400, "SBX40001",
-         "not valid JSON"),
-    Case("v1-body-invalid-utf8", "v1", "create", lambda sb: b'{"order_info":"\xff\xfe"}', 400,
-         "SBX40001", "not UTF-8"),
-    Case("v1-body-nan", "v1", "create", lambda sb: b'{"total_amount": NaN}', 400, "SBX40001",
-         "NaN"),
-    Case("v1-body-deeply-nested", "v1", "create", lambda sb: b"[" * 100_000 + b"]" * 100_000,
-         400, "SBX40001", "not valid JSON"),
+    Case(
+        "v1-body-garbage",
+        "v1",
+        "create",
+        lambda sb: b"out_order_no=1&x=2",
+        400,
+        "SBX40001",
+        "not valid JSON",
+    ),
+    Case(
+        "v1-body-invalid-utf8",
+        "v1",
+        "create",
+        lambda sb: b'{"order_info":"\xff\xfe"}',
+        400,
+        "SBX40001",
+        "not UTF-8",
+    ),
+    Case(
+        "v1-body-nan", "v1", "create", lambda sb: b'{"total_amount": NaN}', 400, "SBX40001", "NaN"
+    ),
+    Case(
+        "v1-body-deeply-nested",
+        "v1",
+        "create",
+        lambda sb: b"[" * 100_000 + b"]" * 100_000,
+        400,
+        "SBX40001",
+        "not valid JSON",
+    ),
     Case("v1-body-2-mib", "v1", "create", lambda sb: BIG, 413, "SBX40002", "exceeds"),
-    Case("v1-wrong-method", "v1", "create", lambda sb: b"", 405, "SBX40003", "not allowed",
-         method="GET"),
+    Case(
+        "v1-wrong-method",
+        "v1",
+        "create",
+        lambda sb: b"",
+        405,
+        "SBX40003",
+        "not allowed",
+        method="GET",
+    ),
     # v1 query / close
-    Case("v1-query-without-order-numbers", "v1", "query", lambda sb: {"merchant_no": "X"}, 200,
-         "SBX10001", "out_order_no or pay_order_no: is required"),
-    Case("v1-query-unknown-order", "v1", "query", lambda sb: {"out_order_no": "NOPE"}, 200,
-         "SBX20002", "out_order_no=NOPE"),
-    Case("v1-query-order-no-too-long", "v1", "query", lambda sb: {"out_order_no": "N" * 33},
-         200, "SBX10001", "out_order_no"),
-    Case("v1-close-paid-order", "v1", "close", lambda sb: {"out_order_no": "PAID"}, 200,
-         "SBX20003", "cannot close"),
+    Case(
+        "v1-query-without-order-numbers",
+        "v1",
+        "query",
+        lambda sb: {"merchant_no": "X"},
+        200,
+        "SBX10001",
+        "out_order_no or pay_order_no: is required",
+    ),
+    Case(
+        "v1-query-unknown-order",
+        "v1",
+        "query",
+        lambda sb: {"out_order_no": "NOPE"},
+        200,
+        "SBX20002",
+        "out_order_no=NOPE",
+    ),
+    Case(
+        "v1-query-order-no-too-long",
+        "v1",
+        "query",
+        lambda sb: {"out_order_no": "N" * 33},
+        200,
+        "SBX10001",
+        "out_order_no",
+    ),
+    Case(
+        "v1-close-paid-order",
+        "v1",
+        "close",
+        lambda sb: {"out_order_no": "PAID"},
+        200,
+        "SBX20003",
+        "cannot close",
+    ),
     # v3 signatures
-    Case("v3-no-authorization", "v3", "special_create", v3c(), 200, "SBX30001",
-         "no Authorization header", auth=lambda sb, raw: None),
-    Case("v3-bearer-instead-of-lklapi", "v3", "special_create", v3c(), 200, "SBX30001",
-         "scheme must be LKLAPI-SHA256withRSA", auth=lambda sb, raw: "Bearer abc"),
-    Case("v3-authorization-missing-signature", "v3", "special_create", v3c(), 200, "SBX30001",
-         "missing signature", auth=lambda sb, raw: 'LKLAPI-SHA256withRSA appid="OP00000003",'
-         'serial_no="00dfba8194c41b84cf",timestamp="1",nonce_str="abc"'),
-    Case("v3-signature-over-other-bytes", "v3", "special_create", v3c(), 200, "SBX30002",
-         "signature does not verify", auth=signed_with(tamper=True)),
-    Case("v3-stale-timestamp", "v3", "special_create", v3c(), 200, "SBX30003",
-         "from the wall clock", auth=signed_with(timestamp=lambda: str(int(time.time()) - 301))),
-    Case("v3-unknown-appid", "v3", "special_create", v3c(), 200, "SBX30004", "OP99999999",
-         auth=signed_with(appid="OP99999999")),
-    Case("v3-unknown-serial", "v3", "special_create", v3c(), 200, "SBX30004", "serial_no 0abc",
-         auth=signed_with(serial="0abc")),
+    Case(
+        "v3-no-authorization",
+        "v3",
+        "special_create",
+        v3c(),
+        200,
+        "SBX30001",
+        "no Authorization header",
+        auth=lambda sb, raw: None,
+    ),
+    Case(
+        "v3-bearer-instead-of-lklapi",
+        "v3",
+        "special_create",
+        v3c(),
+        200,
+        "SBX30001",
+        "scheme must be LKLAPI-SHA256withRSA",
+        auth=lambda sb, raw: "Bearer abc",
+    ),
+    Case(
+        "v3-authorization-missing-signature",
+        "v3",
+        "special_create",
+        v3c(),
+        200,
+        "SBX30001",
+        "missing signature",
+        auth=lambda sb, raw: (
+            'LKLAPI-SHA256withRSA appid="OP00000003",'
+            'serial_no="00dfba8194c41b84cf",timestamp="1",nonce_str="abc"'
+        ),
+    ),
+    Case(
+        "v3-signature-over-other-bytes",
+        "v3",
+        "special_create",
+        v3c(),
+        200,
+        "SBX30002",
+        "signature does not verify",
+        auth=signed_with(tamper=True),
+    ),
+    Case(
+        "v3-stale-timestamp",
+        "v3",
+        "special_create",
+        v3c(),
+        200,
+        "SBX30003",
+        "from the wall clock",
+        auth=signed_with(timestamp=lambda: str(int(time.time()) - 301)),
+    ),
+    Case(
+        "v3-unknown-appid",
+        "v3",
+        "special_create",
+        v3c(),
+        200,
+        "SBX30004",
+        "OP99999999",
+        auth=signed_with(appid="OP99999999"),
+    ),
+    Case(
+        "v3-unknown-serial",
+        "v3",
+        "special_create",
+        v3c(),
+        200,
+        "SBX30004",
+        "serial_no 0abc",
+        auth=signed_with(serial="0abc"),
+    ),
     # v3 envelope
-    Case("v3-missing-req_data", "v3", "special_create", envelope(req_data=None), 200, "SBX10001",
-         "req_data: is required"),
-    Case("v3-wrong-version", "v3", "special_create", envelope(version="2.0"), 200, "SBX10001",
-         "version"),
-    Case("v3-bad-req_time", "v3", "special_create", envelope(req_time="yesterday"), 200,
-         "SBX10001", "req_time"),
-    Case("v3-req_data-string", "v3", "special_create", envelope(req_data="{}"), 200, "SBX10001",
-         "req_data: must be of type object"),
+    Case(
+        "v3-missing-req_data",
+        "v3",
+        "special_create",
+        envelope(req_data=None),
+        200,
+        "SBX10001",
+        "req_data: is required",
+    ),
+    Case(
+        "v3-wrong-version",
+        "v3",
+        "special_create",
+        envelope(version="2.0"),
+        200,
+        "SBX10001",
+        "version",
+    ),
+    Case(
+        "v3-bad-req_time",
+        "v3",
+        "special_create",
+        envelope(req_time="yesterday"),
+        200,
+        "SBX10001",
+        "req_time",
+    ),
+    Case(
+        "v3-req_data-string",
+        "v3",
+        "special_create",
+        envelope(req_data="{}"),
+        200,
+        "SBX10001",
+        "req_data: must be of type object",
+    ),
     # v3 fields
-    Case("v3-missing-merchant_no", "v3", "special_create", v3c_without("merchant_no"), 200,
-         "SBX10001", "req_data.merchant_no: is required"),
-    Case("v3-missing-order_efficient_time", "v3", "special_create",
-         v3c_without("order_efficient_time"), 200, "SBX10001",
-         "req_data.order_efficient_time: is required"),
-    Case("v3-amount-13-digits", "v3", "special_create", v3c(total_amount="9999999999999"), 200,
-         "SBX10001", "req_data.total_amount"),
-    Case("v3-counter_param-not-json", "v3", "special_create", v3c(counter_param="{pay_mode:"),
-         200, "SBX10001", "req_data.counter_param: must be a JSON string"),
-    Case("v3-counter_param-unknown-mode", "v3", "special_create",
-         v3c(counter_param='{"pay_mode":"PAYPAL"}'), 200, "SBX10001", "req_data.counter_param"),
-    Case("v3-counter_param-object-not-string", "v3", "special_create",
-         v3c(counter_param={"pay_mode": "ALIPAY"}), 200, "SBX10001",
-         "req_data.counter_param: must be of type string"),
-    Case("v3-busi_type_param-not-a-list", "v3", "special_create",
-         v3c(busi_type_param='{"busi_type":"SCPAY"}'), 200, "SBX10001",
-         "req_data.busi_type_param"),
-    Case("v3-split-without-items", "v3", "special_create", v3c(split_mark="1"), 200, "SBX10001",
-         "out_split_info"),
-    Case("v3-split-amounts-do-not-add-up", "v3", "special_create",
-         v3c(total_amount=100, split_mark="1", out_split_info=SPLIT), 200, "SBX10001",
-         "add up to 90"),
-    Case("v3-notify_url-javascript", "v3", "special_create",
-         v3c(notify_url="javascript:alert(1)"), 200, "SBX10001", "req_data.notify_url"),
-    Case("v3-query-without-order-numbers", "v3", "query",
-         lambda sb: {"req_time": "20261126120000", "version": "3.0",
-                     "req_data": {"merchant_no": "82229007392000A"}}, 200, "SBX10001",
-         "out_order_no or pay_order_no"),
-    Case("v3-close-unknown-order", "v3", "close",
-         lambda sb: {"req_time": "20261126120000", "version": "3.0",
-                     "req_data": {"merchant_no": "82229007392000A", "out_order_no": "NOPE"}},
-         200, "SBX20002", "NOPE"),
-    Case("v3-body-not-json", "v3", "query", lambda sb: b"\x00\x01 not json", 400, "SBX40001",
-         "not valid JSON"),
+    Case(
+        "v3-missing-merchant_no",
+        "v3",
+        "special_create",
+        v3c_without("merchant_no"),
+        200,
+        "SBX10001",
+        "req_data.merchant_no: is required",
+    ),
+    Case(
+        "v3-missing-order_efficient_time",
+        "v3",
+        "special_create",
+        v3c_without("order_efficient_time"),
+        200,
+        "SBX10001",
+        "req_data.order_efficient_time: is required",
+    ),
+    Case(
+        "v3-amount-13-digits",
+        "v3",
+        "special_create",
+        v3c(total_amount="9999999999999"),
+        200,
+        "SBX10001",
+        "req_data.total_amount",
+    ),
+    Case(
+        "v3-counter_param-not-json",
+        "v3",
+        "special_create",
+        v3c(counter_param="{pay_mode:"),
+        200,
+        "SBX10001",
+        "req_data.counter_param: must be a JSON string",
+    ),
+    Case(
+        "v3-counter_param-unknown-mode",
+        "v3",
+        "special_create",
+        v3c(counter_param='{"pay_mode":"PAYPAL"}'),
+        200,
+        "SBX10001",
+        "req_data.counter_param",
+    ),
+    Case(
+        "v3-counter_param-object-not-string",
+        "v3",
+        "special_create",
+        v3c(counter_param={"pay_mode": "ALIPAY"}),
+        200,
+        "SBX10001",
+        "req_data.counter_param: must be of type string",
+    ),
+    Case(
+        "v3-busi_type_param-not-a-list",
+        "v3",
+        "special_create",
+        v3c(busi_type_param='{"busi_type":"SCPAY"}'),
+        200,
+        "SBX10001",
+        "req_data.busi_type_param",
+    ),
+    Case(
+        "v3-split-without-items",
+        "v3",
+        "special_create",
+        v3c(split_mark="1"),
+        200,
+        "SBX10001",
+        "out_split_info",
+    ),
+    Case(
+        "v3-split-amounts-do-not-add-up",
+        "v3",
+        "special_create",
+        v3c(total_amount=100, split_mark="1", out_split_info=SPLIT),
+        200,
+        "SBX10001",
+        "add up to 90",
+    ),
+    Case(
+        "v3-notify_url-javascript",
+        "v3",
+        "special_create",
+        v3c(notify_url="javascript:alert(1)"),
+        200,
+        "SBX10001",
+        "req_data.notify_url",
+    ),
+    Case(
+        "v3-query-without-order-numbers",
+        "v3",
+        "query",
+        lambda sb: {
+            "req_time": "20261126120000",
+            "version": "3.0",
+            "req_data": {"merchant_no": "82229007392000A"},
+        },
+        200,
+        "SBX10001",
+        "out_order_no or pay_order_no",
+    ),
+    Case(
+        "v3-close-unknown-order",
+        "v3",
+        "close",
+        lambda sb: {
+            "req_time": "20261126120000",
+            "version": "3.0",
+            "req_data": {"merchant_no": "82229007392000A", "out_order_no": "NOPE"},
+        },
+        200,
+        "SBX20002",
+        "NOPE",
+    ),
+    Case(
+        "v3-body-not-json",
+        "v3",
+        "query",
+        lambda sb: b"\x00\x01 not json",
+        400,
+        "SBX40001",
+        "not valid JSON",
+    ),
     Case("v3-body-2-mib", "v3", "query", lambda sb: BIG, 413, "SBX40002", "exceeds"),
     Case("v3-unknown-operation", "v3", "refund", v3c(), 404, "SBX40004", "no such path"),
 ]
@@ -241,13 +637,15 @@ def test_the_table_is_large_enough() -> None:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_bad_input_is_refused_and_changes_nothing(http: httpx.Client, seeded: Sandbox,
-                                                  case: Case) -> None:
+def test_bad_input_is_refused_and_changes_nothing(
+    http: httpx.Client, seeded: Sandbox, case: Case
+) -> None:
     sb = seeded
     before = snapshot(sb)
     payload = case.build(sb)
-    raw = payload if isinstance(payload, bytes) else json.dumps(payload,
-                                                                ensure_ascii=False).encode()
+    raw = (
+        payload if isinstance(payload, bytes) else json.dumps(payload, ensure_ascii=False).encode()
+    )
     headers = {"Content-Type": "application/json"}
     if case.dialect == "v3":
         auth = case.auth(sb, raw) if case.auth else signed_with()(sb, raw)
@@ -269,7 +667,8 @@ def test_bad_input_is_refused_and_changes_nothing(http: httpx.Client, seeded: Sa
 
 
 def test_efficient_time_before_an_advanced_clock_says_how_to_reset(
-        http: httpx.Client, sb: Sandbox) -> None:
+    http: httpx.Client, sb: Sandbox
+) -> None:
     body = seed_create(sb, "ADV-1", order_efficient_time=future14(sb, 1800))
     sb.clock.advance(3600)
     out = http.post(V1 + "create", json=body).json()
@@ -307,8 +706,9 @@ def test_admin_answers_loopback_only_without_a_token() -> None:
     assert (response.status_code, response.json()["code"]) == (403, "SBX30006")
 
     app = make_app(admin_token="t0ken")
-    with httpx.Client(transport=InProcessTransport(app, client=("203.0.113.9", 4000)),
-                      base_url="http://s") as http:
+    with httpx.Client(
+        transport=InProcessTransport(app, client=("203.0.113.9", 4000)), base_url="http://s"
+    ) as http:
         assert http.get("/sandbox/api/orders").status_code == 403
         ok = http.get("/sandbox/api/orders", headers={"Authorization": "Bearer t0ken"})
     assert ok.status_code == 200 and ok.json()["orders"] == []

@@ -164,7 +164,6 @@ def test_a_new_clock_start_wins_over_the_saved_time(tmp_path: Path) -> None:
     second.state.sandbox.close()
 
 
-
 def test_a_fast_clock_keeps_running_across_a_restart(tmp_path: Path) -> None:
     app = make_app(data_dir=str(tmp_path), clock_speed=1000)
     saved = json.loads(app.state.sandbox.store.get_meta("clock"))  # saved at start, not on a jump

@@ -31,20 +31,25 @@ def test_contract_passes_against_the_sandbox() -> None:
         target.close()
     assert report.ok, report.table()
     steps = {r.step for r in report.rows}
-    assert steps == {"create", "query", "close", "create (to pay)", "pay", "notify",
-                     "query (paid)"}
+    assert steps == {"create", "query", "close", "create (to pay)", "pay", "notify", "query (paid)"}
     checks = {(r.step, r.check) for r in report.rows}
-    for expected in [("create", "response signature headers"), ("create", "response signature"),
-                     ("query", "response data"), ("notify", "notify signature header"),
-                     ("notify", "notify signature"), ("notify", "notify body"),
-                     ("notify", "notify answer")]:
+    for expected in [
+        ("create", "response signature headers"),
+        ("create", "response signature"),
+        ("query", "response data"),
+        ("notify", "notify signature header"),
+        ("notify", "notify signature"),
+        ("notify", "notify body"),
+        ("notify", "notify answer"),
+    ]:
         assert expected in checks
     kinds = [m["kind"] for m in report.messages]
     assert kinds == ["exchange"] * 4 + ["notify", "exchange"]
 
 
 def test_contract_command_prints_a_table_and_writes_junit(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     junit = tmp_path / "contract.xml"
     assert main(["contract", "--junit", str(junit)]) == 0
     out = capsys.readouterr().out
@@ -57,23 +62,50 @@ def test_contract_command_prints_a_table_and_writes_junit(
 
 
 DRIFTS: list[tuple[str, Callable[[Any], Mutate], str, str, str]] = [
-    ("create drops counter_url", lambda sb: drop_field(sb, "special_create", "counter_url"),
-     "create", "response data", "resp_data.counter_url: is required"),
-    ("query sends total_amount as text", lambda sb: retype_field(sb, "query", "total_amount", "1"),
-     "query", "response data", "resp_data.total_amount: must be of type integer (got str)"),
-    ("close reports an unknown status", lambda sb: retype_field(sb, "close", "order_status", 7),
-     "close", "response data", "resp_data.order_status"),
-    ("no Lklapi-Signature", lambda sb: omit_header("Lklapi-Signature"),
-     "create", "response signature headers", "lklapi-signature: is required"),
-    ("no Lklapi-Serial", lambda sb: omit_header("Lklapi-Serial"),
-     "query", "response signature headers", "lklapi-serial: is required"),
+    (
+        "create drops counter_url",
+        lambda sb: drop_field(sb, "special_create", "counter_url"),
+        "create",
+        "response data",
+        "resp_data.counter_url: is required",
+    ),
+    (
+        "query sends total_amount as text",
+        lambda sb: retype_field(sb, "query", "total_amount", "1"),
+        "query",
+        "response data",
+        "resp_data.total_amount: must be of type integer (got str)",
+    ),
+    (
+        "close reports an unknown status",
+        lambda sb: retype_field(sb, "close", "order_status", 7),
+        "close",
+        "response data",
+        "resp_data.order_status",
+    ),
+    (
+        "no Lklapi-Signature",
+        lambda sb: omit_header("Lklapi-Signature"),
+        "create",
+        "response signature headers",
+        "lklapi-signature: is required",
+    ),
+    (
+        "no Lklapi-Serial",
+        lambda sb: omit_header("Lklapi-Serial"),
+        "query",
+        "response signature headers",
+        "lklapi-serial: is required",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("case", "make", "step", "check", "finding"), DRIFTS,
-                         ids=[d[0] for d in DRIFTS])
-def test_contract_fails_naming_the_field_on_drift(case: str, make: Callable[[Any], Mutate],
-                                                  step: str, check: str, finding: str) -> None:
+@pytest.mark.parametrize(
+    ("case", "make", "step", "check", "finding"), DRIFTS, ids=[d[0] for d in DRIFTS]
+)
+def test_contract_fails_naming_the_field_on_drift(
+    case: str, make: Callable[[Any], Mutate], step: str, check: str, finding: str
+) -> None:
     target = contract.sandbox_target(wrap=_wrapped(make))
     try:
         report = contract.check(target)
@@ -100,7 +132,8 @@ def drifting_server() -> Iterator[str]:
 
 
 def test_contract_command_exits_non_zero_against_a_drifting_url(
-        drifting_server: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    drifting_server: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     junit = tmp_path / "drift.xml"
     code = main(["contract", "--target", drifting_server, "--junit", str(junit)])
     out = capsys.readouterr().out
@@ -112,7 +145,8 @@ def test_contract_command_exits_non_zero_against_a_drifting_url(
 
 
 def test_contract_against_a_served_sandbox_url_with_its_notify(
-        capsys: pytest.CaptureFixture[str]) -> None:
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     app = create_app(Settings(data_dir=":memory:"))
     server = ServerThread(app).start()
     try:
@@ -133,11 +167,16 @@ def _recorded(folder: Path) -> dict[str, Any]:
     return dict(json.loads((folder / contract.RECORDING).read_text(encoding="utf-8")))
 
 
-def test_record_then_replay_round_trip(tmp_path: Path,
-                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_record_then_replay_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     doc = _recorded(tmp_path / "rec")
-    assert [m["step"] for m in doc["messages"]] == ["create", "query", "close",
-                                                   "create (to pay)", "notify", "query (paid)"]
+    assert [m["step"] for m in doc["messages"]] == [
+        "create",
+        "query",
+        "close",
+        "create (to pay)",
+        "notify",
+        "query (paid)",
+    ]
     text = (tmp_path / "rec" / contract.RECORDING).read_text(encoding="utf-8")
     assert "PRIVATE KEY" not in text
     for message in doc["messages"]:
@@ -146,34 +185,72 @@ def test_record_then_replay_round_trip(tmp_path: Path,
     assert doc["certificates"]["platform"].startswith("-----BEGIN CERTIFICATE-----")
     report = contract.replay(tmp_path / "rec")
     assert report.ok, report.table()
-    assert {r.check for r in report.rows} >= {"response signature", "notify signature",
-                                               "request body", "response data"}
+    assert {r.check for r in report.rows} >= {
+        "response signature",
+        "notify signature",
+        "request body",
+        "response data",
+    }
     assert main(["contract", "--replay", str(tmp_path / "rec")]) == 0
     assert "replay of sandbox" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize(("case", "tamper", "step", "finding"), [
-    ("a notify field removed", lambda m: m[4]["request"].update(body=json.dumps(
-        {k: v for k, v in json.loads(m[4]["request"]["body"]).items()
-         if k != "order_trade_info"}, ensure_ascii=False)),
-     "notify", "order_trade_info: is required"),
-    ("a response body edited", lambda m: m[1]["response"].update(
-        body=m[1]["response"]["body"].replace('"order_status":"0"', '"order_status":"1"')),
-     "query", "lklapi-signature: does not verify"),
-    ("a response header lost", lambda m: m[2]["response"]["headers"].pop("lklapi-nonce"),
-     "close", "lklapi-nonce: is required"),
-    ("a request field too long", lambda m: m[0]["request"].update(
-        body=m[0]["request"]["body"].replace('"order_info":"contract check"',
-                                             '"order_info":"' + "x" * 65 + '"')),
-     "create", "req_data.order_info: must be at most 64 characters (got 65)"),
-])
-def test_replay_names_what_a_recording_breaks(tmp_path: Path, case: str,
-                                              tamper: Callable[[list[dict[str, Any]]], None],
-                                              step: str, finding: str) -> None:
+@pytest.mark.parametrize(
+    ("case", "tamper", "step", "finding"),
+    [
+        (
+            "a notify field removed",
+            lambda m: m[4]["request"].update(
+                body=json.dumps(
+                    {
+                        k: v
+                        for k, v in json.loads(m[4]["request"]["body"]).items()
+                        if k != "order_trade_info"
+                    },
+                    ensure_ascii=False,
+                )
+            ),
+            "notify",
+            "order_trade_info: is required",
+        ),
+        (
+            "a response body edited",
+            lambda m: m[1]["response"].update(
+                body=m[1]["response"]["body"].replace('"order_status":"0"', '"order_status":"1"')
+            ),
+            "query",
+            "lklapi-signature: does not verify",
+        ),
+        (
+            "a response header lost",
+            lambda m: m[2]["response"]["headers"].pop("lklapi-nonce"),
+            "close",
+            "lklapi-nonce: is required",
+        ),
+        (
+            "a request field too long",
+            lambda m: m[0]["request"].update(
+                body=m[0]["request"]["body"].replace(
+                    '"order_info":"contract check"', '"order_info":"' + "x" * 65 + '"'
+                )
+            ),
+            "create",
+            "req_data.order_info: must be at most 64 characters (got 65)",
+        ),
+    ],
+)
+def test_replay_names_what_a_recording_breaks(
+    tmp_path: Path,
+    case: str,
+    tamper: Callable[[list[dict[str, Any]]], None],
+    step: str,
+    finding: str,
+) -> None:
     doc = _recorded(tmp_path / "rec")
     tamper(doc["messages"])
-    (tmp_path / "rec" / contract.RECORDING).write_text(json.dumps(doc, ensure_ascii=False),
-                                                       encoding="utf-8")
+    (tmp_path / "rec" / contract.RECORDING).write_text(
+        json.dumps(doc, ensure_ascii=False), encoding="utf-8"
+    )
     report = contract.replay(tmp_path / "rec")
     assert not report.ok
     found = [str(f) for r in report.failures if r.step == step for f in r.findings]
@@ -182,22 +259,37 @@ def test_replay_names_what_a_recording_breaks(tmp_path: Path, case: str,
 
 
 def test_replay_of_something_else_is_a_usage_error(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     (tmp_path / contract.RECORDING).write_text('{"messages": []}', encoding="utf-8")
     assert main(["contract", "--replay", str(tmp_path)]) == 2
     assert "not a contract recording" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--target", "lakala-test"], "the lakala-test environment needs appid, serial_no, "
-                                  "private_key, certificate"),
-    (["--target", "staging"], "--target must be sandbox, lakala-test or an http(s) URL"),
-])
-def test_contract_usage_errors_exit_2(args: list[str], message: str,
-                                      monkeypatch: pytest.MonkeyPatch,
-                                      capsys: pytest.CaptureFixture[str]) -> None:
-    for name in ("LAKALA_APPID", "LAKALA_SERIAL_NO", "LAKALA_PRIVATE_KEY_FILE",
-                 "LAKALA_PRIVATE_KEY", "LAKALA_CERTIFICATE_FILE", "LAKALA_CERTIFICATE"):
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--target", "lakala-test"],
+            "the lakala-test environment needs appid, serial_no, private_key, certificate",
+        ),
+        (["--target", "staging"], "--target must be sandbox, lakala-test or an http(s) URL"),
+    ],
+)
+def test_contract_usage_errors_exit_2(
+    args: list[str],
+    message: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for name in (
+        "LAKALA_APPID",
+        "LAKALA_SERIAL_NO",
+        "LAKALA_PRIVATE_KEY_FILE",
+        "LAKALA_PRIVATE_KEY",
+        "LAKALA_CERTIFICATE_FILE",
+        "LAKALA_CERTIFICATE",
+    ):
         monkeypatch.delenv(name, raising=False)
     assert main(["contract", *args]) == 2
     assert message in capsys.readouterr().err

@@ -23,9 +23,22 @@ from sandbox.transport import InProcessTransport
 from tests.conftest import make_app
 from tests.support import V1, future14, seed_create, snapshot, v3_post, v3_req_data
 
-SEED_NAMES = ["支付宝", "微信支付", "银联云闪付", "POS刷卡", "线上转账", "快捷支付", "网银支付",
-              "银联支付", "翼支付", "花呗分期", "银联聚分期", "线上外卡", "京东白条",
-              "支付宝香港钱包"]
+SEED_NAMES = [
+    "支付宝",
+    "微信支付",
+    "银联云闪付",
+    "POS刷卡",
+    "线上转账",
+    "快捷支付",
+    "网银支付",
+    "银联支付",
+    "翼支付",
+    "花呗分期",
+    "银联聚分期",
+    "线上外卡",
+    "京东白条",
+    "支付宝香港钱包",
+]
 
 
 def create(http: httpx.Client, sb: Sandbox, out_order_no: str, **changes: Any) -> Order:
@@ -51,11 +64,17 @@ def csrf_of(html: str) -> str:
     return match.group(1)
 
 
-def submit(http: httpx.Client, order: Order, action: str, pay_mode: str = "ALIPAY",
-           **fields: str) -> httpx.Response:
+def submit(
+    http: httpx.Client, order: Order, action: str, pay_mode: str = "ALIPAY", **fields: str
+) -> httpx.Response:
     page = counter(http, order, payMode=pay_mode)
-    form = {**page_query(order), "csrf": csrf_of(page.text), "action": action,
-            "pay_mode": pay_mode, **fields}
+    form = {
+        **page_query(order),
+        "csrf": csrf_of(page.text),
+        "action": action,
+        "pay_mode": pay_mode,
+        **fields,
+    }
     return http.post("/b/pay/submit", data=form)
 
 
@@ -66,7 +85,8 @@ def field(html: str, name: str) -> str:
 
 
 def test_page_shows_the_order_with_amount_in_yuan_and_all_fourteen_methods(
-        http: httpx.Client, sb: Sandbox) -> None:
+    http: httpx.Client, sb: Sandbox
+) -> None:
     order = create(http, sb, "P-ALL", payment_method=None)
     page = counter(http, order)
     assert page.status_code == 200
@@ -80,24 +100,36 @@ def test_page_shows_the_order_with_amount_in_yuan_and_all_fourteen_methods(
     assert re.search(r"data-countdown[^>]*>0:59:5\d<", page.text)
 
 
-@pytest.mark.parametrize(("changes", "shown"), [
-    ({"payment_method": "WECHAT"}, ["WECHAT"]),
-    ({"payment_method": "CARD"}, ["CARD"]),
-])
-def test_v1_payment_method_narrows_the_methods(http: httpx.Client, sb: Sandbox,
-                                               changes: dict[str, str], shown: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("changes", "shown"),
+    [
+        ({"payment_method": "WECHAT"}, ["WECHAT"]),
+        ({"payment_method": "CARD"}, ["CARD"]),
+    ],
+)
+def test_v1_payment_method_narrows_the_methods(
+    http: httpx.Client, sb: Sandbox, changes: dict[str, str], shown: list[str]
+) -> None:
     order = create(http, sb, "P-NARROW-" + shown[0], **changes)
     assert re.findall(r'data-mode="([A-Z_]+)"', counter(http, order).text) == shown
 
 
-@pytest.mark.parametrize(("req", "shown"), [
-    ({"counter_param": '{"pay_mode":"UNION"}'}, ["UNION"]),
-    ({"busi_type_param": '[{"busi_type":"SCPAY","params":{"pay_mode":"ALIPAY"}},'
-                         '{"busi_type":"UPCARD","params":{"crd_flg":"CRDFLG_D"}}]'},
-     ["ALIPAY", "CARD", "UNION_CC", "UNION_FQ"]),
-])
+@pytest.mark.parametrize(
+    ("req", "shown"),
+    [
+        ({"counter_param": '{"pay_mode":"UNION"}'}, ["UNION"]),
+        (
+            {
+                "busi_type_param": '[{"busi_type":"SCPAY","params":{"pay_mode":"ALIPAY"}},'
+                '{"busi_type":"UPCARD","params":{"crd_flg":"CRDFLG_D"}}]'
+            },
+            ["ALIPAY", "CARD", "UNION_CC", "UNION_FQ"],
+        ),
+    ],
+)
 def test_v3_counter_param_and_busi_type_param_narrow_the_methods(
-        sb: Sandbox, http: httpx.Client, req: dict[str, str], shown: list[str]) -> None:
+    sb: Sandbox, http: httpx.Client, req: dict[str, str], shown: list[str]
+) -> None:
     out = v3_post(http, sb, "special_create", v3_req_data(sb, "P-V3-" + shown[0], **req)).json()
     assert out["code"] == "000000", out
     order = sb.engine.get(out["resp_data"]["pay_order_no"])
@@ -110,7 +142,9 @@ def test_english_with_lang_en(http: httpx.Client, sb: Sandbox) -> None:
     assert '<html lang="en">' in page.text
     assert "Choose a payment method" in page.text
     assert re.findall(r'<span class="method-name">([^<]+)</span>', page.text)[:2] == [
-        "Alipay", "WeChat Pay"]
+        "Alipay",
+        "WeChat Pay",
+    ]
     assert 'name="lang" value="en"' in page.text
 
 
@@ -130,7 +164,11 @@ def test_scan_method_shows_a_qr_code_of_the_phone_link(http: httpx.Client, sb: S
     assert phone.startswith("http://sandbox.test/b/pay?")
     assert parse_qs(urlsplit(phone).query)["payMode"] == ["ALIPAY"]
     assert [b for b in ("支付成功", "支付失败", "取消支付", "保持支付中") if b in html] == [
-        "支付成功", "支付失败", "取消支付", "保持支付中"]
+        "支付成功",
+        "支付失败",
+        "取消支付",
+        "保持支付中",
+    ]
 
 
 def test_qr_code_uses_the_configured_public_url() -> None:
@@ -143,8 +181,9 @@ def test_qr_code_uses_the_configured_public_url() -> None:
     assert phone.startswith("https://pay.example.test/sbx/b/pay?")
 
 
-def test_card_method_shows_the_card_form_and_the_test_cards(http: httpx.Client,
-                                                            sb: Sandbox) -> None:
+def test_card_method_shows_the_card_form_and_the_test_cards(
+    http: httpx.Client, sb: Sandbox
+) -> None:
     order = create(http, sb, "P-CARDFORM", payment_method=None)
     html = counter(http, order, payMode="QUICK_PAY").text
     assert 'name="card_no"' in html and '<label for="card_no">卡号</label>' in html
@@ -165,13 +204,17 @@ def test_each_test_card_runs_its_outcome(http: httpx.Client, sb: Sandbox, card: 
     assert card.zh in page.text
 
 
-@pytest.mark.parametrize(("typed", "message"), [
-    ("4242 4242 4242 4241", "卡号无效"),
-    ("6212 3400 0000 0050", "这不是沙箱测试卡号"),
-    ("", "卡号无效"),
-])
+@pytest.mark.parametrize(
+    ("typed", "message"),
+    [
+        ("4242 4242 4242 4241", "卡号无效"),
+        ("6212 3400 0000 0050", "这不是沙箱测试卡号"),
+        ("", "卡号无效"),
+    ],
+)
 def test_a_wrong_card_number_changes_nothing_and_says_why(
-        http: httpx.Client, sb: Sandbox, typed: str, message: str) -> None:
+    http: httpx.Client, sb: Sandbox, typed: str, message: str
+) -> None:
     order = create(http, sb, "P-BADCARD-" + str(len(typed)), payment_method=None)
     before = snapshot(sb)
     response = submit(http, order, "card", pay_mode="CARD", card_no=typed)
@@ -186,14 +229,25 @@ def test_card_numbers_are_luhn_valid_and_documented_in_the_readme() -> None:
     assert all(cards.luhn_ok(c.number) for c in cards.TEST_CARDS)
 
 
-@pytest.mark.parametrize(("action", "status", "word"), [
-    ("pay", 2, "SUCCESS"), ("fail", 3, "FAILED"), ("cancel", 5, "CANCELLED"),
-    ("paying", 1, "PAYING"),
-])
+@pytest.mark.parametrize(
+    ("action", "status", "word"),
+    [
+        ("pay", 2, "SUCCESS"),
+        ("fail", 3, "FAILED"),
+        ("cancel", 5, "CANCELLED"),
+        ("paying", 1, "PAYING"),
+    ],
+)
 def test_outcome_buttons_post_then_redirect_and_return_to_callback(
-        http: httpx.Client, sb: Sandbox, action: str, status: int, word: str) -> None:
-    order = create(http, sb, "P-OUT-" + action, support_repeat_pay=0,
-                   callback_url="https://shop.example.test/pay/done?from=lkl#/result")
+    http: httpx.Client, sb: Sandbox, action: str, status: int, word: str
+) -> None:
+    order = create(
+        http,
+        sb,
+        "P-OUT-" + action,
+        support_repeat_pay=0,
+        callback_url="https://shop.example.test/pay/done?from=lkl#/result",
+    )
     response = submit(http, order, action)
     assert response.status_code == 303
     assert sb.engine.get(order.pay_order_no).status == status
@@ -206,7 +260,8 @@ def test_outcome_buttons_post_then_redirect_and_return_to_callback(
     assert back.status_code == 303
     assert back.headers["location"] == (
         f"https://shop.example.test/pay/done?from=lkl&out_order_no={order.out_order_no}"
-        f"&status={word}#/result")
+        f"&status={word}#/result"
+    )
 
 
 def test_notify_policy_of_a_click_reaches_the_listeners(http: httpx.Client, sb: Sandbox) -> None:
@@ -222,46 +277,71 @@ def test_notify_policy_of_a_click_reaches_the_listeners(http: httpx.Client, sb: 
     assert field(page.text, "step") == "- pay: {pay_mode: ALIPAY, notify: {after: 45}}"
 
 
-@pytest.mark.parametrize(("fields", "expected"), [
-    ({}, "now"), ({"notify": "never"}, "never"), ({"notify": "twice"}, "twice"),
-    ({"notify": "after", "notify_after": "0"}, {"after": 0}),
-])
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({}, "now"),
+        ({"notify": "never"}, "never"),
+        ({"notify": "twice"}, "twice"),
+        ({"notify": "after", "notify_after": "0"}, {"after": 0}),
+    ],
+)
 def test_notify_policies(fields: dict[str, str], expected: Any) -> None:
     assert parse_policy(fields) == expected
 
 
-@pytest.mark.parametrize("fields", [
-    {"action": "refund"}, {"action": ""}, {"pay_mode": "BITCOIN"},
-    {"notify": "sometimes"}, {"notify": "after", "notify_after": "-1"},
-    {"notify": "after", "notify_after": "soon"},
-])
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"action": "refund"},
+        {"action": ""},
+        {"pay_mode": "BITCOIN"},
+        {"notify": "sometimes"},
+        {"notify": "after", "notify_after": "-1"},
+        {"notify": "after", "notify_after": "soon"},
+    ],
+)
 def test_bad_form_fields_get_a_clear_page_and_change_nothing(
-        http: httpx.Client, sb: Sandbox, fields: dict[str, str]) -> None:
+    http: httpx.Client, sb: Sandbox, fields: dict[str, str]
+) -> None:
     order = create(http, sb, "P-BAD-" + str(abs(hash(str(fields))) % 10**8))
     before = snapshot(sb)
     page = counter(http, order, payMode="ALIPAY")
-    form = {**page_query(order), "csrf": csrf_of(page.text), "action": "pay",
-            "pay_mode": "ALIPAY", **fields}
+    form = {
+        **page_query(order),
+        "csrf": csrf_of(page.text),
+        "action": "pay",
+        "pay_mode": "ALIPAY",
+        **fields,
+    }
     response = http.post("/b/pay/submit", data=form)
     assert response.status_code == 400
     assert "请求有误" in response.text
     assert snapshot(sb) == before
 
 
-@pytest.mark.parametrize(("headers", "token", "why"), [
-    ({"Origin": "http://evil.example"}, True, "posted from http://evil.example"),
-    ({"Referer": "http://evil.example/page"}, True, "posted from http://evil.example"),
-    ({"Sec-Fetch-Site": "cross-site"}, True, "another site"),
-    ({"Origin": "null"}, True, "posted from null"),
-    ({}, False, "token is missing or wrong"),
-])
+@pytest.mark.parametrize(
+    ("headers", "token", "why"),
+    [
+        ({"Origin": "http://evil.example"}, True, "posted from http://evil.example"),
+        ({"Referer": "http://evil.example/page"}, True, "posted from http://evil.example"),
+        ({"Sec-Fetch-Site": "cross-site"}, True, "another site"),
+        ({"Origin": "null"}, True, "posted from null"),
+        ({}, False, "token is missing or wrong"),
+    ],
+)
 def test_forged_posts_are_refused_with_a_clear_page(
-        http: httpx.Client, sb: Sandbox, headers: dict[str, str], token: bool, why: str) -> None:
+    http: httpx.Client, sb: Sandbox, headers: dict[str, str], token: bool, why: str
+) -> None:
     order = create(http, sb, "P-CSRF-" + str(len(headers)) + str(token))
     before = snapshot(sb)
     page = counter(http, order, payMode="ALIPAY")
-    form = {**page_query(order), "action": "pay", "pay_mode": "ALIPAY",
-            "csrf": csrf_of(page.text) if token else "0" * 64}
+    form = {
+        **page_query(order),
+        "action": "pay",
+        "pay_mode": "ALIPAY",
+        "csrf": csrf_of(page.text) if token else "0" * 64,
+    }
     response = http.post("/b/pay/submit", data=form, headers=headers)
     assert response.status_code == 403
     assert "请求被拒绝" in response.text and why in unescape(response.text)
@@ -272,20 +352,36 @@ def test_same_origin_post_is_accepted(http: httpx.Client, sb: Sandbox) -> None:
     order = create(http, sb, "P-SAME")
     page = counter(http, order, payMode="ALIPAY")
     form = {**page_query(order), "action": "pay", "pay_mode": "ALIPAY", "csrf": csrf_of(page.text)}
-    response = http.post("/b/pay/submit", data=form, headers={"Origin": "http://sandbox.test",
-                                                              "Sec-Fetch-Site": "same-origin"})
+    response = http.post(
+        "/b/pay/submit",
+        data=form,
+        headers={"Origin": "http://sandbox.test", "Sec-Fetch-Site": "same-origin"},
+    )
     assert response.status_code == 303
 
 
-@pytest.mark.parametrize("callback", [
-    "javascript:alert(1)", "ftp://shop.example/x", "//evil.example/x", "data:text/html,hi", None,
-])
-def test_only_http_callbacks_are_followed(http: httpx.Client, sb: Sandbox,
-                                          callback: str | None) -> None:
+@pytest.mark.parametrize(
+    "callback",
+    [
+        "javascript:alert(1)",
+        "ftp://shop.example/x",
+        "//evil.example/x",
+        "data:text/html,hi",
+        None,
+    ],
+)
+def test_only_http_callbacks_are_followed(
+    http: httpx.Client, sb: Sandbox, callback: str | None
+) -> None:
     # the create schemas refuse such URLs already; the page must not trust that alone
-    req = {"merchant_no": sb.settings.merchant_no, "out_order_no": f"P-CB-{len(str(callback))}",
-           "total_amount": 100, "order_info": "callback test",
-           "order_efficient_time": future14(sb), "callback_url": callback}
+    req = {
+        "merchant_no": sb.settings.merchant_no,
+        "out_order_no": f"P-CB-{len(str(callback))}",
+        "total_amount": 100,
+        "order_info": "callback test",
+        "order_efficient_time": future14(sb),
+        "callback_url": callback,
+    }
     order, _ = sb.engine.create("v1", req, request_hash="h", base_url="http://sandbox.test")
     sb.engine.apply(order.pay_order_no, "pay")
     page = counter(http, order)
@@ -295,8 +391,9 @@ def test_only_http_callbacks_are_followed(http: httpx.Client, sb: Sandbox,
     assert back.status_code == 303 and back.headers["location"].startswith("/b/pay?")
 
 
-def test_paid_order_shows_its_state_and_returns_automatically(http: httpx.Client,
-                                                              sb: Sandbox) -> None:
+def test_paid_order_shows_its_state_and_returns_automatically(
+    http: httpx.Client, sb: Sandbox
+) -> None:
     order = create(http, sb, "P-PAID")
     sb.engine.apply(order.pay_order_no, "pay", pay_mode="ALIPAY")
     html = counter(http, order, payMode="ALIPAY").text
@@ -306,10 +403,13 @@ def test_paid_order_shows_its_state_and_returns_automatically(http: httpx.Client
     assert '<noscript><meta http-equiv="refresh" content="5;url=/b/pay/return?' in html
 
 
-@pytest.mark.parametrize(("action", "text"), [("expire", "订单已过期"), ("close", "订单已关闭"),
-                                              ("fail", "支付失败"), ("cancel", "已取消")])
+@pytest.mark.parametrize(
+    ("action", "text"),
+    [("expire", "订单已过期"), ("close", "订单已关闭"), ("fail", "支付失败"), ("cancel", "已取消")],
+)
 def test_finished_orders_show_their_state_instead_of_buttons(
-        http: httpx.Client, sb: Sandbox, action: str, text: str) -> None:
+    http: httpx.Client, sb: Sandbox, action: str, text: str
+) -> None:
     order = create(http, sb, "P-END-" + action, support_repeat_pay=0)
     sb.engine.apply(order.pay_order_no, action)
     html = counter(http, order).text
@@ -365,11 +465,18 @@ def test_a_method_the_order_does_not_allow_is_not_offered(http: httpx.Client, sb
     assert snapshot(sb) == before
 
 
-@pytest.mark.parametrize("params", [
-    {}, {"payOrderNo": "nope"}, {"merchantNo": "X"}, {"merchantOrderNo": "other"},
-])
-def test_a_wrong_link_gets_a_not_found_page(http: httpx.Client, sb: Sandbox,
-                                            params: dict[str, str]) -> None:
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"payOrderNo": "nope"},
+        {"merchantNo": "X"},
+        {"merchantOrderNo": "other"},
+    ],
+)
+def test_a_wrong_link_gets_a_not_found_page(
+    http: httpx.Client, sb: Sandbox, params: dict[str, str]
+) -> None:
     order = create(http, sb, "P-404")
     query = {**page_query(order), **params} if params else {}
     for path in ("/b/pay", "/b/pay/return"):
@@ -385,12 +492,14 @@ def test_status_endpoint_reports_the_orders_own_clock(http: httpx.Client, sb: Sa
     assert 3590 <= first["remaining_seconds"] <= 3600
     sb.engine.advance_order(order.pay_order_no, 3600)
     assert http.get("/b/pay/status", params=page_query(order)).json() == {
-        "order_status": "4", "status": "EXPIRED", "remaining_seconds": 0}
+        "order_status": "4",
+        "status": "EXPIRED",
+        "remaining_seconds": 0,
+    }
 
 
 def test_yuan_formats_fen() -> None:
-    assert [yuan(v) for v in (100, 1, 123456789, 0)] == ["¥1.00", "¥0.01", "¥1,234,567.89",
-                                                         "¥0.00"]
+    assert [yuan(v) for v in (100, 1, 123456789, 0)] == ["¥1.00", "¥0.01", "¥1,234,567.89", "¥0.00"]
 
 
 def test_every_pay_mode_has_both_names(sb: Sandbox) -> None:
@@ -419,19 +528,56 @@ print("pages ok")
 @pytest.mark.slow
 def test_wheel_ships_the_page_templates_and_static_files(tmp_path: Path) -> None:
     root = Path(__file__).resolve().parent.parent
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
-                    "--no-build-isolation", "-w", str(tmp_path / "dist"), str(root)],
-                   check=True, timeout=300, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp_path / "dist"),
+            str(root),
+        ],
+        check=True,
+        timeout=300,
+        capture_output=True,
+    )
     [wheel] = (tmp_path / "dist").glob("lakala_sandbox-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    ours = {p.relative_to(root).as_posix() for d in ("sandbox/templates", "sandbox/static")
-            for p in (root / d).rglob("*") if p.is_file()}
+    ours = {
+        p.relative_to(root).as_posix()
+        for d in ("sandbox/templates", "sandbox/static")
+        for p in (root / d).rglob("*")
+        if p.is_file()
+    }
     assert ours and ours <= names
     target = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target",
-                    str(target), str(wheel)], check=True, timeout=300, capture_output=True)
-    result = subprocess.run([sys.executable, "-c", WHEEL_CHECK, str(target)], cwd=tmp_path,
-                            env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"},
-                            capture_output=True, text=True, timeout=120)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--target",
+            str(target),
+            str(wheel),
+        ],
+        check=True,
+        timeout=300,
+        capture_output=True,
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", WHEEL_CHECK, str(target)],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert "pages ok" in result.stdout

@@ -46,11 +46,16 @@ def sandbox_status(served: SandboxProcess, out_order_no: str) -> str:
     return str(out["resp_data"]["order_status"])
 
 
-def create_order(served: SandboxProcess, merchant: MerchantApp, out_order_no: str,
-                 **changes: Any) -> dict[str, Any]:
-    body = {"out_order_no": out_order_no, "total_amount": 100, "order_info": "测试商品购买",
-            "notify_url": merchant.url + "/api/payment/notify",
-            "callback_url": merchant.url + "/payment/success"}
+def create_order(
+    served: SandboxProcess, merchant: MerchantApp, out_order_no: str, **changes: Any
+) -> dict[str, Any]:
+    body = {
+        "out_order_no": out_order_no,
+        "total_amount": 100,
+        "order_info": "测试商品购买",
+        "notify_url": merchant.url + "/api/payment/notify",
+        "callback_url": merchant.url + "/payment/success",
+    }
     body.update(changes)
     out = httpx.post(served.url + V1 + "create", json=body).json()
     assert out["code"] == "000000", out
@@ -76,7 +81,8 @@ def test_seed_snippets_are_the_seed_documents_own() -> None:
 
 
 def test_seed_frontend_pays_with_alipay_and_returns_to_the_callback(
-        page: Any, merchant: MerchantApp, served: SandboxProcess, screenshots: Screenshots) -> None:
+    page: Any, merchant: MerchantApp, served: SandboxProcess, screenshots: Screenshots
+) -> None:
     out_order_no = start_checkout(page, merchant, served)
     expect(page.locator('[data-field="amount"]')).to_have_text("¥1.00")
     expect(page.locator('[data-field="order_info"]')).to_have_text("测试商品购买")
@@ -89,7 +95,8 @@ def test_seed_frontend_pays_with_alipay_and_returns_to_the_callback(
     page.get_by_role("button", name="支付成功").click()
     expect(page.locator('[data-field="state"]')).to_have_text("支付成功")
     expect(page.locator('[data-field="step"]')).to_have_text(
-        "- pay: {pay_mode: ALIPAY, notify: now}")
+        "- pay: {pay_mode: ALIPAY, notify: now}"
+    )
     screenshots.take(page, "counter-3-result-success")
     land_on_callback(page, merchant, out_order_no, "SUCCESS")
     expect(page.locator("#outcome")).to_have_attribute("data-state", "success")
@@ -104,7 +111,8 @@ def test_seed_frontend_pays_with_alipay_and_returns_to_the_callback(
 
 
 def test_seed_frontend_failure_reaches_the_callback_and_the_poll(
-        page: Any, merchant: MerchantApp, served: SandboxProcess, screenshots: Screenshots) -> None:
+    page: Any, merchant: MerchantApp, served: SandboxProcess, screenshots: Screenshots
+) -> None:
     out_order_no = start_checkout(page, merchant, served)
     page.locator('button[data-mode="ALIPAY"]').click()
     page.get_by_role("button", name="支付失败").click()
@@ -119,7 +127,8 @@ def test_seed_frontend_failure_reaches_the_callback_and_the_poll(
 
 
 def test_seed_frontend_cancel_returns_cancelled(
-        page: Any, merchant: MerchantApp, served: SandboxProcess) -> None:
+    page: Any, merchant: MerchantApp, served: SandboxProcess
+) -> None:
     out_order_no = start_checkout(page, merchant, served)
     page.locator('button[data-mode="ALIPAY"]').click()
     page.get_by_role("button", name="取消支付").click()
@@ -131,13 +140,15 @@ def test_seed_frontend_cancel_returns_cancelled(
 
 
 def test_order_that_expires_while_the_page_is_open(
-        page: Any, merchant: MerchantApp, served: SandboxProcess, screenshots: Screenshots) -> None:
+    page: Any, merchant: MerchantApp, served: SandboxProcess, screenshots: Screenshots
+) -> None:
     out_order_no = start_checkout(page, merchant, served)
     page.locator('button[data-mode="ALIPAY"]').click()
     expect(page.get_by_role("button", name="支付成功")).to_be_visible()
     pay_order_no = query(page.url)["payOrderNo"]
-    moved = httpx.post(f"{served.url}/sandbox/api/orders/{pay_order_no}/advance",
-                       json={"seconds": 3601})
+    moved = httpx.post(
+        f"{served.url}/sandbox/api/orders/{pay_order_no}/advance", json={"seconds": 3601}
+    )
     assert moved.status_code == 200, moved.text
     expect(page.locator('[data-field="state"]')).to_have_text("订单已过期", timeout=5_000)
     expect(page.get_by_role("button", name="支付成功")).to_have_count(0)
@@ -147,22 +158,30 @@ def test_order_that_expires_while_the_page_is_open(
 
 
 def test_a_click_after_the_order_expired_is_refused_with_a_message(
-        page: Any, merchant: MerchantApp, served: SandboxProcess) -> None:
+    page: Any, merchant: MerchantApp, served: SandboxProcess
+) -> None:
     created = create_order(served, merchant, "BROWSER-LATE", payment_method="WECHAT")
     page.goto(created["counter_url"] + "&payMode=WECHAT")
     # the script would reload the page the moment it sees the expiry; this payer is quicker
     page.evaluate("() => { for (let i = 1; i < 10000; i++) clearInterval(i); }")
-    httpx.post(f"{served.url}/sandbox/api/orders/{created['pay_order_no']}/advance",
-               json={"seconds": 7200}).raise_for_status()
+    httpx.post(
+        f"{served.url}/sandbox/api/orders/{created['pay_order_no']}/advance", json={"seconds": 7200}
+    ).raise_for_status()
     page.get_by_role("button", name="支付成功").click()
     expect(page.get_by_role("alert")).to_have_text(
-        "「支付成功」未执行：订单当前状态为「订单已过期」。")
+        "「支付成功」未执行：订单当前状态为「订单已过期」。"
+    )
     expect(page.locator('[data-field="state"]')).to_have_text("订单已过期")
 
 
 @pytest.mark.parametrize("card", cards.TEST_CARDS, ids=lambda c: c.number)
-def test_each_test_card_in_the_card_form(page: Any, merchant: MerchantApp, served: SandboxProcess,
-                                         screenshots: Screenshots, card: cards.Card) -> None:
+def test_each_test_card_in_the_card_form(
+    page: Any,
+    merchant: MerchantApp,
+    served: SandboxProcess,
+    screenshots: Screenshots,
+    card: cards.Card,
+) -> None:
     created = create_order(served, merchant, "BROWSER-CARD-" + card.number[-4:])
     page.goto(created["counter_url"])
     page.locator('button[data-mode="UNION_CC"]').click()
@@ -182,7 +201,8 @@ def test_each_test_card_in_the_card_form(page: Any, merchant: MerchantApp, serve
 
 
 def test_a_card_number_that_is_not_a_test_card_is_refused_in_the_form(
-        page: Any, merchant: MerchantApp, served: SandboxProcess) -> None:
+    page: Any, merchant: MerchantApp, served: SandboxProcess
+) -> None:
     created = create_order(served, merchant, "BROWSER-CARD-BAD", payment_method="CARD")
     page.goto(created["counter_url"])
     page.locator('button[data-mode="CARD"]').click()
@@ -223,8 +243,12 @@ def decode_qr(page: Any) -> str:
 
 
 def test_qr_code_decodes_to_the_phone_page_which_pays_the_same_order(
-        page: Any, chromium: Any, merchant: MerchantApp, served: SandboxProcess,
-        screenshots: Screenshots) -> None:
+    page: Any,
+    chromium: Any,
+    merchant: MerchantApp,
+    served: SandboxProcess,
+    screenshots: Screenshots,
+) -> None:
     created = create_order(served, merchant, "BROWSER-QR", payment_method="WECHAT")
     page.goto(created["counter_url"])
     page.locator('button[data-mode="WECHAT"]').click()
@@ -247,9 +271,10 @@ def test_qr_code_decodes_to_the_phone_page_which_pays_the_same_order(
     land_on_callback(page, merchant, created["out_order_no"], "SUCCESS")
 
 
-def test_script_in_order_info_does_not_run(page: Any, merchant: MerchantApp,
-                                           served: SandboxProcess) -> None:
-    evil = '<script>window.__pwned=1</script><img src=x onerror=__pwned=2>'
+def test_script_in_order_info_does_not_run(
+    page: Any, merchant: MerchantApp, served: SandboxProcess
+) -> None:
+    evil = "<script>window.__pwned=1</script><img src=x onerror=__pwned=2>"
     created = create_order(served, merchant, "BROWSER-XSS", order_info=evil)
     for url in (created["counter_url"], created["counter_url"] + "&payMode=ALIPAY"):
         page.goto(url)
@@ -258,13 +283,19 @@ def test_script_in_order_info_does_not_run(page: Any, merchant: MerchantApp,
         assert page.locator('[data-field="order_info"] img').count() == 0
 
 
-def test_a_cross_site_post_is_refused(page: Any, merchant: MerchantApp,
-                                      served: SandboxProcess) -> None:
+def test_a_cross_site_post_is_refused(
+    page: Any, merchant: MerchantApp, served: SandboxProcess
+) -> None:
     created = create_order(served, merchant, "BROWSER-CSRF")
     page.goto(created["counter_url"] + "&payMode=ALIPAY")
     token = page.locator('input[name="csrf"]').first.get_attribute("value")
-    fields = {**query(created["counter_url"]), "csrf": token, "action": "pay",
-              "pay_mode": "ALIPAY", "target": served.url + "/b/pay/submit"}
+    fields = {
+        **query(created["counter_url"]),
+        "csrf": token,
+        "action": "pay",
+        "pay_mode": "ALIPAY",
+        "target": served.url + "/b/pay/submit",
+    }
     page.goto(merchant.url + "/attack?" + httpx.QueryParams(fields).__str__())
     page.wait_for_url(served.url + "/b/pay/submit")
     expect(page.get_by_role("heading", name="请求被拒绝")).to_be_visible()
@@ -273,10 +304,12 @@ def test_a_cross_site_post_is_refused(page: Any, merchant: MerchantApp,
 
 
 def test_the_core_flow_works_with_javascript_off(
-        chromium: Any, merchant: MerchantApp, served: SandboxProcess) -> None:
+    chromium: Any, merchant: MerchantApp, served: SandboxProcess
+) -> None:
     created = create_order(served, merchant, "BROWSER-NOJS", payment_method="ALIPAY")
-    context = chromium.new_context(java_script_enabled=False,
-                                   viewport={"width": 375, "height": 812})
+    context = chromium.new_context(
+        java_script_enabled=False, viewport={"width": 375, "height": 812}
+    )
     try:
         page = context.new_page()
         page.goto(created["counter_url"])
@@ -291,7 +324,8 @@ def test_the_core_flow_works_with_javascript_off(
 
 
 def test_keyboard_alone_reaches_and_presses_the_buttons(
-        page: Any, merchant: MerchantApp, served: SandboxProcess) -> None:
+    page: Any, merchant: MerchantApp, served: SandboxProcess
+) -> None:
     created = create_order(served, merchant, "BROWSER-KEYS", payment_method="ALIPAY")
     page.goto(created["counter_url"])
     for _ in range(20):
@@ -309,7 +343,8 @@ def test_keyboard_alone_reaches_and_presses_the_buttons(
 
 
 def test_english_page_and_layout_at_both_widths(
-        page: Any, merchant: MerchantApp, served: SandboxProcess, screenshots: Screenshots) -> None:
+    page: Any, merchant: MerchantApp, served: SandboxProcess, screenshots: Screenshots
+) -> None:
     created = create_order(served, merchant, "BROWSER-EN")
     page.goto(created["counter_url"] + "&lang=en")
     expect(page.locator("html")).to_have_attribute("lang", "en")

@@ -49,8 +49,9 @@ def flash(response: httpx.Response, http: httpx.Client) -> str:
     return unescape(match.group(1))
 
 
-def test_orders_are_listed_newest_first_with_badges_and_amounts(http: httpx.Client,
-                                                                sb: Sandbox) -> None:
+def test_orders_are_listed_newest_first_with_badges_and_amounts(
+    http: httpx.Client, sb: Sandbox
+) -> None:
     first = create(http, sb, "D-FIRST", total_amount=100)
     second = create(http, sb, "D-SECOND", total_amount=123456)
     sb.engine.apply(second, "pay")
@@ -68,11 +69,18 @@ def test_order_fields_are_escaped_on_the_dashboard(http: httpx.Client, sb: Sandb
         assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
 
 
-def test_create_form_makes_a_v1_order_and_opens_its_counter_page(http: httpx.Client,
-                                                                 sb: Sandbox) -> None:
-    response = post(http, "/dashboard/create", amount="2.50", order_info="手机壳",
-                    payment_method="WECHAT", callback_url="http://127.0.0.1:1/back",
-                    valid_minutes="15")
+def test_create_form_makes_a_v1_order_and_opens_its_counter_page(
+    http: httpx.Client, sb: Sandbox
+) -> None:
+    response = post(
+        http,
+        "/dashboard/create",
+        amount="2.50",
+        order_info="手机壳",
+        payment_method="WECHAT",
+        callback_url="http://127.0.0.1:1/back",
+        valid_minutes="15",
+    )
     assert response.status_code == 303
     location = response.headers["location"]
     assert location.startswith("http://sandbox.test/b/pay?merchantNo=8222900701106PZ&")
@@ -80,21 +88,26 @@ def test_create_form_makes_a_v1_order_and_opens_its_counter_page(http: httpx.Cli
     assert (order.dialect, order.total_amount, order.data["order_info"]) == ("v1", 250, "手机壳")
     assert sb.engine.allowed_pay_modes(order) == ["WECHAT"]
     assert sb.clock.parse(order.data["order_efficient_time"]) - order.created_ts == pytest.approx(
-        900, abs=1)
+        900, abs=1
+    )
     counter = http.get(location)
     assert counter.status_code == 200 and "¥2.50" in counter.text
 
 
-@pytest.mark.parametrize(("fields", "message"), [
-    ({"amount": "abc"}, "amount must be yuan"),
-    ({"amount": "0"}, "amount must be positive"),
-    ({"amount": "1.001"}, "at most two decimals"),
-    ({"amount": "1", "callback_url": "javascript:alert(1)"}, "callback_url"),
-    ({"amount": "1", "payment_method": "BITCOIN"}, "payment_method"),
-    ({"amount": "1", "valid_minutes": "0"}, "valid_minutes"),
-])
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"amount": "abc"}, "amount must be yuan"),
+        ({"amount": "0"}, "amount must be positive"),
+        ({"amount": "1.001"}, "at most two decimals"),
+        ({"amount": "1", "callback_url": "javascript:alert(1)"}, "callback_url"),
+        ({"amount": "1", "payment_method": "BITCOIN"}, "payment_method"),
+        ({"amount": "1", "valid_minutes": "0"}, "valid_minutes"),
+    ],
+)
 def test_create_form_refuses_bad_input_and_creates_nothing(
-        http: httpx.Client, sb: Sandbox, fields: dict[str, str], message: str) -> None:
+    http: httpx.Client, sb: Sandbox, fields: dict[str, str], message: str
+) -> None:
     before = snapshot(sb)
     response = post(http, "/dashboard/create", **fields)
     assert message in flash(response, http)
@@ -102,7 +115,8 @@ def test_create_form_refuses_bad_input_and_creates_nothing(
 
 
 def test_order_page_shows_trades_and_every_notify_attempt_and_replays(
-        http: httpx.Client, sb: Sandbox, receiver: NotifyReceiver) -> None:
+    http: httpx.Client, sb: Sandbox, receiver: NotifyReceiver
+) -> None:
     no = create(http, sb, "D-NOTIFY", notify_url=receiver.url)
     sb.engine.apply(no, "pay", pay_mode="ALIPAY")
     receiver.wait(1)
@@ -112,13 +126,15 @@ def test_order_page_shows_trades_and_every_notify_attempt_and_replays(
     assert f'data-trade="{trade_no}"' in page
     attempts = sb.notifier.attempts(no)
     assert re.findall(r'data-attempt="(\d+)" data-state="(\w+)"', page) == [
-        (str(a["id"]), a["state"]) for a in attempts]
+        (str(a["id"]), a["state"]) for a in attempts
+    ]
     assert attempts[0]["state"] == "delivered"
     signed = unescape(re.search(r'data-field="signed-string">([^<]*)<', page).group(1))
     assert signed == attempts[0]["signed_string"]
     assert "Notification received successfully" in page
-    replayed = post(http, f"/dashboard/notifies/{attempts[0]['id']}/replay",
-                    back=f"/dashboard/orders/{no}")
+    replayed = post(
+        http, f"/dashboard/notifies/{attempts[0]['id']}/replay", back=f"/dashboard/orders/{no}"
+    )
     assert "replays the body" in flash(replayed, http)
     assert len(receiver.wait(2)) == 2
     assert receiver.received[1].body == receiver.received[0].body
@@ -126,8 +142,9 @@ def test_order_page_shows_trades_and_every_notify_attempt_and_replays(
     assert len(sb.notifier.attempts(no)) == len(attempts) + 1
 
 
-def test_send_notify_now_from_the_order_page(http: httpx.Client, sb: Sandbox,
-                                             receiver: NotifyReceiver) -> None:
+def test_send_notify_now_from_the_order_page(
+    http: httpx.Client, sb: Sandbox, receiver: NotifyReceiver
+) -> None:
     no = create(http, sb, "D-SENDNOW", notify_url=receiver.url)
     response = post(http, f"/dashboard/orders/{no}/notify", back=f"/dashboard/orders/{no}")
     assert "queued to " + receiver.url in flash(response, http)
@@ -141,23 +158,33 @@ def test_order_page_offers_only_legal_transitions(http: httpx.Client, sb: Sandbo
     assert re.findall(r'name="action" value="(\w+)"', page) == ["refund"]
 
 
-@pytest.mark.parametrize(("action", "status"), [("pay", 2), ("fail", 3), ("paying", 1),
-                                                ("cancel", 5), ("close", 7), ("expire", 4)])
+@pytest.mark.parametrize(
+    ("action", "status"),
+    [("pay", 2), ("fail", 3), ("paying", 1), ("cancel", 5), ("close", 7), ("expire", 4)],
+)
 def test_force_a_transition(http: httpx.Client, sb: Sandbox, action: str, status: int) -> None:
     no = create(http, sb, "D-FORCE-" + action, payment_method="WECHAT")
-    response = post(http, f"/dashboard/orders/{no}/action", action=action, pay_mode="WECHAT",
-                    notify="never", back=f"/dashboard/orders/{no}")
+    response = post(
+        http,
+        f"/dashboard/orders/{no}/action",
+        action=action,
+        pay_mode="WECHAT",
+        notify="never",
+        back=f"/dashboard/orders/{no}",
+    )
     assert f"order is now {status}" in flash(response, http)
     assert sb.engine.get(no).status == status
 
 
-def test_an_illegal_transition_is_shown_and_changes_nothing(http: httpx.Client,
-                                                            sb: Sandbox) -> None:
+def test_an_illegal_transition_is_shown_and_changes_nothing(
+    http: httpx.Client, sb: Sandbox
+) -> None:
     no = create(http, sb, "D-ILLEGAL")
     sb.engine.apply(no, "pay")
     before = snapshot(sb)
-    response = post(http, f"/dashboard/orders/{no}/action", action="pay",
-                    back=f"/dashboard/orders/{no}")
+    response = post(
+        http, f"/dashboard/orders/{no}/action", action="pay", back=f"/dashboard/orders/{no}"
+    )
     assert "cannot pay (already paid)" in flash(response, http)
     assert response.headers["location"].startswith(f"/dashboard/orders/{no}?error=")
     assert snapshot(sb) == before
@@ -170,8 +197,9 @@ def test_clock_advances_and_resets(http: httpx.Client, sb: Sandbox) -> None:
     assert sb.clock.timestamp() - start == pytest.approx(3600, abs=5)
     assert "clock reset" in flash(post(http, "/dashboard/clock", op="reset"), http)
     assert sb.clock.timestamp() - start == pytest.approx(0, abs=5)
-    assert "seconds must be whole seconds" in flash(post(http, "/dashboard/clock", seconds="-5"),
-                                                    http)
+    assert "seconds must be whole seconds" in flash(
+        post(http, "/dashboard/clock", seconds="-5"), http
+    )
 
 
 def test_advance_one_orders_clock_expires_it(http: httpx.Client, sb: Sandbox) -> None:
@@ -203,8 +231,10 @@ def test_key_downloads_are_linked(http: httpx.Client) -> None:
 def test_a_forged_dashboard_post_is_refused(http: httpx.Client, sb: Sandbox) -> None:
     before = snapshot(sb)
     token = csrf_of(http.get("/").text)
-    for headers, form in [({"Origin": "http://evil.example"}, {"csrf": token}),
-                          ({}, {"csrf": "0" * 64})]:
+    for headers, form in [
+        ({"Origin": "http://evil.example"}, {"csrf": token}),
+        ({}, {"csrf": "0" * 64}),
+    ]:
         response = http.post("/dashboard/create", data={**form, "amount": "1"}, headers=headers)
         assert response.status_code == 403 and "Request refused" in response.text
     assert snapshot(sb) == before

@@ -22,15 +22,20 @@ V1 = "/api/v1/payment/lakala/counter/"
 
 
 def create_order(served: SandboxProcess, out_order_no: str, **changes: Any) -> dict[str, Any]:
-    body = {"out_order_no": out_order_no, "total_amount": 100, "order_info": "测试商品购买",
-            **changes}
+    body = {
+        "out_order_no": out_order_no,
+        "total_amount": 100,
+        "order_info": "测试商品购买",
+        **changes,
+    }
     out = httpx.post(served.url + V1 + "create", json=body).json()
     assert out["code"] == "000000", out
     return dict(out["resp_data"])
 
 
 def test_a_test_order_from_the_dashboard_pays_in_ten_seconds(
-        page: Any, served: SandboxProcess, screenshots: Screenshots) -> None:
+    page: Any, served: SandboxProcess, screenshots: Screenshots
+) -> None:
     page.goto(served.url + "/")
     expect(page.get_by_role("heading", name=re.compile("创建测试订单"))).to_be_visible()
     for width in (375, 1280):
@@ -56,9 +61,14 @@ def test_a_test_order_from_the_dashboard_pays_in_ten_seconds(
 
 
 def test_order_page_shows_notifies_and_replay_sends_another(
-        page: Any, merchant: MerchantApp, served: SandboxProcess, screenshots: Screenshots) -> None:
-    created = create_order(served, "DASH-NOTIFY", notify_url=merchant.url + "/api/payment/notify",
-                           callback_url=merchant.url + "/payment/success")
+    page: Any, merchant: MerchantApp, served: SandboxProcess, screenshots: Screenshots
+) -> None:
+    created = create_order(
+        served,
+        "DASH-NOTIFY",
+        notify_url=merchant.url + "/api/payment/notify",
+        callback_url=merchant.url + "/payment/success",
+    )
     page.goto(created["counter_url"] + "&payMode=ALIPAY")
     page.get_by_role("button", name="支付成功").click()
     expect(page.locator('[data-field="state"]')).to_have_text("支付成功")
@@ -72,7 +82,8 @@ def test_order_page_shows_notifies_and_replay_sends_another(
     count = attempts.count()
     attempts.first.locator("summary").click()
     expect(attempts.first.locator('[data-field="signed-string"]')).to_contain_text(
-        '"out_order_no":"DASH-NOTIFY"')
+        '"out_order_no":"DASH-NOTIFY"'
+    )
     expect(attempts.first).to_contain_text("Notification received successfully")
     for width in (375, 1280):
         page.set_viewport_size({"width": width, "height": 800})
@@ -83,8 +94,9 @@ def test_order_page_shows_notifies_and_replay_sends_another(
     expect(page.get_by_role("status")).to_contain_text("replays the body")
     assert len(merchant.wait_notifies("DASH-NOTIFY", 2)) == 2
     expect(page.locator("details.attempt")).to_have_count(count + 1, timeout=10_000)
-    expect(page.locator("details.attempt").last).to_have_attribute("data-state", "delivered",
-                                                                   timeout=10_000)
+    expect(page.locator("details.attempt").last).to_have_attribute(
+        "data-state", "delivered", timeout=10_000
+    )
 
 
 def test_dashboard_updates_itself_and_moves_the_clock(page: Any, served: SandboxProcess) -> None:
@@ -93,7 +105,8 @@ def test_dashboard_updates_itself_and_moves_the_clock(page: Any, served: Sandbox
     created = create_order(served, "DASH-LIVE")
     # no reload: the page fetches itself while it is open
     expect(page.locator(f'tr[data-order="{created["pay_order_no"]}"]')).to_be_visible(
-        timeout=10_000)
+        timeout=10_000
+    )
     page.get_by_role("button", name="+1 day").click()
     expect(page.get_by_role("status")).to_contain_text("clock advanced 86400s")
     after = page.locator('[data-field="clock-now"]').inner_text()
@@ -112,9 +125,10 @@ def test_force_a_transition_from_the_order_page(page: Any, served: SandboxProces
     expect(page.locator('[data-field="status"]')).to_have_text("已关闭 · CLOSED")
 
 
-def test_script_in_order_info_does_not_run_on_the_dashboard(page: Any,
-                                                            served: SandboxProcess) -> None:
-    evil = '<script>window.__pwned=1</script><img src=x onerror=__pwned=2>'
+def test_script_in_order_info_does_not_run_on_the_dashboard(
+    page: Any, served: SandboxProcess
+) -> None:
+    evil = "<script>window.__pwned=1</script><img src=x onerror=__pwned=2>"
     created = create_order(served, "DASH-XSS", order_info=evil)
     for path in ("/", f"/dashboard/orders/{created['pay_order_no']}"):
         page.goto(served.url + path)

@@ -22,8 +22,7 @@ CHECKS = [not_a_server_error, response_schema_conformance, content_type_conforma
 
 
 @schema.parametrize()
-@settings(max_examples=25, deadline=None, derandomize=True,
-          suppress_health_check=list(HealthCheck))
+@settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 def test_generated_requests_never_break_the_contract(case: schemathesis.Case) -> None:
     before = snapshot(SB)
     response = case.call()

@@ -59,8 +59,12 @@ def raw_exchange(server: SandboxProcess, payload: bytes, timeout: float = 10) ->
 
 def test_ten_megabyte_body_is_refused_with_413(server: SandboxProcess) -> None:
     body = b'{"out_order_no":"' + b"x" * (10 * 1024 * 1024) + b'"}'
-    response = httpx.post(server.url + V1 + "create", content=body,
-                          headers={"Content-Type": "application/json"}, timeout=30)
+    response = httpx.post(
+        server.url + V1 + "create",
+        content=body,
+        headers={"Content-Type": "application/json"},
+        timeout=30,
+    )
     assert response.status_code == 413
     assert response.json()["code"] == "SBX40002"
     assert healthy(server)
@@ -112,8 +116,11 @@ def test_slow_clients_do_not_stall_others(server: SandboxProcess) -> None:
     try:
         started = time.monotonic()
         for i in range(10):
-            response = httpx.post(server.url + V1 + "create", json={
-                "out_order_no": f"SLOW-{i}", "total_amount": 1, "order_info": "slow"}, timeout=5)
+            response = httpx.post(
+                server.url + V1 + "create",
+                json={"out_order_no": f"SLOW-{i}", "total_amount": 1, "order_info": "slow"},
+                timeout=5,
+            )
             assert response.json()["code"] == "000000"
         assert time.monotonic() - started < 5
     finally:
@@ -125,12 +132,21 @@ def test_slow_clients_do_not_stall_others(server: SandboxProcess) -> None:
 
 
 def test_many_bad_requests_at_once_leave_the_server_serving(server: SandboxProcess) -> None:
-    bodies = [b"", b"[]", b"{", b'{"total_amount": NaN}', b"\xff" * 100,
-              json.dumps({"out_order_no": "B" * 40}).encode()]
+    bodies = [
+        b"",
+        b"[]",
+        b"{",
+        b'{"total_amount": NaN}',
+        b"\xff" * 100,
+        json.dumps({"out_order_no": "B" * 40}).encode(),
+    ]
     with httpx.Client(base_url=server.url, timeout=10) as http, ThreadPoolExecutor(8) as pool:
-        statuses = list(pool.map(lambda i: http.post(V1 + "create",
-                                                     content=bodies[i % len(bodies)]).status_code,
-                                 range(120)))
+        statuses = list(
+            pool.map(
+                lambda i: http.post(V1 + "create", content=bodies[i % len(bodies)]).status_code,
+                range(120),
+            )
+        )
     assert set(statuses) <= {200, 400}
     assert 500 not in statuses
     assert healthy(server)
@@ -149,9 +165,14 @@ def test_kill_9_under_load_loses_no_acknowledged_order(tmp_path: Path) -> None:
                 if stop.is_set():
                     return
                 try:
-                    out = http.post(V1 + "create", json={
-                        "out_order_no": f"K{worker}-{n}", "total_amount": 1,
-                        "order_info": "kill -9"}).json()
+                    out = http.post(
+                        V1 + "create",
+                        json={
+                            "out_order_no": f"K{worker}-{n}",
+                            "total_amount": 1,
+                            "order_info": "kill -9",
+                        },
+                    ).json()
                 except (httpx.TransportError, ValueError):
                     return
                 if out.get("code") == "000000":

@@ -49,14 +49,20 @@ ILLEGAL = [
 ]
 
 
-def create_both_ways(http: httpx.Client, sb: Sandbox, name: str, flags: dict[str, int],
-                     dialect: str) -> str:
+def create_both_ways(
+    http: httpx.Client, sb: Sandbox, name: str, flags: dict[str, int], dialect: str
+) -> str:
     if dialect == "v1":
         out = http.post(V1 + "create", json=seed_create(sb, name, **flags)).json()
     else:
-        req = {"out_order_no": name, "merchant_no": sb.settings.merchant_no, "total_amount": 100,
-               "order_efficient_time": sb.clock.format(sb.clock.timestamp() + 3600),
-               "order_info": "lifecycle", **flags}
+        req = {
+            "out_order_no": name,
+            "merchant_no": sb.settings.merchant_no,
+            "total_amount": 100,
+            "order_efficient_time": sb.clock.format(sb.clock.timestamp() + 3600),
+            "order_info": "lifecycle",
+            **flags,
+        }
         out = v3_post(http, sb, "special_create", req).json()
     assert out["code"] == "000000", out
     return str(out["resp_data"]["pay_order_no"])
@@ -64,8 +70,9 @@ def create_both_ways(http: httpx.Client, sb: Sandbox, name: str, flags: dict[str
 
 def seen(http: httpx.Client, sb: Sandbox, pay_order_no: str) -> tuple[str, str, list[str]]:
     v1 = http.post(V1 + "query", json={"pay_order_no": pay_order_no}).json()["resp_data"]
-    v3 = v3_post(http, sb, "query", {"merchant_no": sb.settings.merchant_no,
-                                     "pay_order_no": pay_order_no}).json()["resp_data"]
+    v3 = v3_post(
+        http, sb, "query", {"merchant_no": sb.settings.merchant_no, "pay_order_no": pay_order_no}
+    ).json()["resp_data"]
     trades = [f"{t['trade_type']}:{t['trade_status']}" for t in v3["order_trade_info_list"]]
     return v1["order_status"], v3["order_status"], trades
 
@@ -75,11 +82,21 @@ def act(http: httpx.Client, pay_order_no: str, action: str) -> httpx.Response:
 
 
 @pytest.mark.parametrize("dialect", ["v1", "v3"])
-@pytest.mark.parametrize(("before", "action", "status", "trades", "flags"), LEGAL,
-                         ids=[f"{'-'.join(b) or 'new'}-then-{a}" for b, a, *_ in LEGAL])
+@pytest.mark.parametrize(
+    ("before", "action", "status", "trades", "flags"),
+    LEGAL,
+    ids=[f"{'-'.join(b) or 'new'}-then-{a}" for b, a, *_ in LEGAL],
+)
 def test_legal_transition_shows_in_both_dialects(
-        http: httpx.Client, sb: Sandbox, dialect: str, before: list[str], action: str,
-        status: int, trades: list[str], flags: dict[str, int]) -> None:
+    http: httpx.Client,
+    sb: Sandbox,
+    dialect: str,
+    before: list[str],
+    action: str,
+    status: int,
+    trades: list[str],
+    flags: dict[str, int],
+) -> None:
     no = create_both_ways(http, sb, "LIFE-1", flags, dialect)
     for step in before:
         assert act(http, no, step).status_code == 200
@@ -89,11 +106,19 @@ def test_legal_transition_shows_in_both_dialects(
     assert seen(http, sb, no) == (STATUS_V1[status], str(status), trades)
 
 
-@pytest.mark.parametrize(("before", "action", "says", "flags"), ILLEGAL,
-                         ids=[f"{'-'.join(b) or 'new'}-then-{a}" for b, a, *_ in ILLEGAL])
+@pytest.mark.parametrize(
+    ("before", "action", "says", "flags"),
+    ILLEGAL,
+    ids=[f"{'-'.join(b) or 'new'}-then-{a}" for b, a, *_ in ILLEGAL],
+)
 def test_illegal_transition_is_refused_and_changes_nothing(
-        http: httpx.Client, sb: Sandbox, before: list[str], action: str, says: str,
-        flags: dict[str, int]) -> None:
+    http: httpx.Client,
+    sb: Sandbox,
+    before: list[str],
+    action: str,
+    says: str,
+    flags: dict[str, int],
+) -> None:
     no = create_both_ways(http, sb, "LIFE-2", flags, "v1")
     for step in before:
         assert act(http, no, step).status_code == 200
@@ -109,14 +134,16 @@ def test_closing_a_paid_order_through_both_apis_is_refused(http: httpx.Client, s
     no = create_both_ways(http, sb, "LIFE-3", NO_FLAGS, "v3")
     act(http, no, "pay")
     v1 = http.post(V1 + "close", json={"pay_order_no": no}).json()
-    v3 = v3_post(http, sb, "close", {"merchant_no": sb.settings.merchant_no,
-                                     "pay_order_no": no}).json()
+    v3 = v3_post(
+        http, sb, "close", {"merchant_no": sb.settings.merchant_no, "pay_order_no": no}
+    ).json()
     assert v1["code"] == v3["code"] == "SBX20003"
     assert seen(http, sb, no)[:2] == ("SUCCESS", "2")
 
 
-def test_an_unpaid_order_reads_expired_once_its_time_passes(http: httpx.Client,
-                                                          sb: Sandbox) -> None:
+def test_an_unpaid_order_reads_expired_once_its_time_passes(
+    http: httpx.Client, sb: Sandbox
+) -> None:
     no = create_both_ways(http, sb, "LIFE-4", NO_FLAGS, "v1")
     other = create_both_ways(http, sb, "LIFE-5", NO_FLAGS, "v3")
     sb.engine.advance_order(no, 3601)  # only this order's time moves

@@ -405,8 +405,9 @@ def in_process(app: Any) -> httpx.Client:
     return httpx.Client(transport=InProcessTransport(app), base_url="http://t")
 
 
-def test_a_bad_policy_on_an_admin_action_changes_nothing(frozen: tuple[httpx.Client, Sandbox],
-                                                         rx: Receiver) -> None:
+def test_a_bad_policy_on_an_admin_action_changes_nothing(
+    frozen: tuple[httpx.Client, Sandbox], rx: Receiver
+) -> None:
     http, sb = frozen
     no = v1_order(http, sb, "POLICY-1", rx.url())
     response = http.post(f"/sandbox/api/orders/{no}/pay", json={"notify": {"after": -5}})
@@ -415,8 +416,9 @@ def test_a_bad_policy_on_an_admin_action_changes_nothing(frozen: tuple[httpx.Cli
     assert attempts(http, no) == []
 
 
-def test_reset_forgets_the_outbox_and_runs(frozen: tuple[httpx.Client, Sandbox],
-                                           rx: Receiver) -> None:
+def test_reset_forgets_the_outbox_and_runs(
+    frozen: tuple[httpx.Client, Sandbox], rx: Receiver
+) -> None:
     http, sb = frozen
     rx.fail_next(1000)
     no = v1_order(http, sb, "RESET-1", rx.url(), total_amount=905)
@@ -428,10 +430,13 @@ def test_reset_forgets_the_outbox_and_runs(frozen: tuple[httpx.Client, Sandbox],
     assert sb.notifier.next_due() is None and sb.scenarios.next_due() is None
 
 
-@pytest.mark.parametrize(("settings", "text"), [
-    ({"notify_ladder": (1, -5)}, "notify_ladder delays cannot be negative"),
-    ({"notify_timeout": 0}, "notify_timeout must be a positive number"),
-])
+@pytest.mark.parametrize(
+    ("settings", "text"),
+    [
+        ({"notify_ladder": (1, -5)}, "notify_ladder delays cannot be negative"),
+        ({"notify_timeout": 0}, "notify_timeout must be a positive number"),
+    ],
+)
 def test_impossible_notify_settings_are_refused(settings: dict[str, Any], text: str) -> None:
     with pytest.raises(ValueError, match=text):
         make_app(**settings)

@@ -16,8 +16,9 @@ from tests.support import SEED_CREATE, V1, V3, seed_create, v3_req_data
 
 def refs(node: Any) -> list[str]:
     if isinstance(node, dict):
-        return [v for k, v in node.items() if k == "$ref"] + [r for v in node.values()
-                                                               for r in refs(v)]
+        return [v for k, v in node.items() if k == "$ref"] + [
+            r for v in node.values() for r in refs(v)
+        ]
     if isinstance(node, list):
         return [r for v in node for r in refs(v)]
     return []
@@ -33,7 +34,8 @@ def resolve(doc: dict[str, Any], ref: str) -> Any:
 
 def validator_for(doc: dict[str, Any], schema: dict[str, Any]) -> Draft202012Validator:
     registry: Registry[Any] = Registry().with_resource(
-        "urn:openapi", Resource.from_contents(doc, default_specification=DRAFT202012))
+        "urn:openapi", Resource.from_contents(doc, default_specification=DRAFT202012)
+    )
     return Draft202012Validator({"$ref": "urn:openapi" + schema["$ref"]}, registry=registry)
 
 
@@ -47,7 +49,8 @@ def spec(http: httpx.Client) -> dict[str, Any]:
 def test_every_api_path_is_described(spec: dict[str, Any]) -> None:
     assert spec["openapi"] == "3.1.0"
     expected = {V1 + op for op in ("create", "query", "close")} | {
-        V3 + op for op in ("special_create", "create", "query", "close")}
+        V3 + op for op in ("special_create", "create", "query", "close")
+    }
     assert expected <= set(spec["paths"])
     assert spec["paths"][V3 + "create"]["post"]["deprecated"] is True
 
@@ -68,21 +71,25 @@ def test_bundled_schemas_judge_requests_like_the_server(spec: dict[str, Any], sb
     assert not check.is_valid(dict(SEED_CREATE, total_amount=1234567890123))
     v3 = spec["paths"][V3 + "special_create"]["post"]["requestBody"]["content"]["application/json"]
     check = validator_for(spec, v3["schema"])
-    assert check.is_valid({"req_time": "20261126120000", "version": "3.0",
-                           "req_data": v3_req_data(sb, "X1")})
-    assert not check.is_valid({"req_time": "20261126120000", "version": "3.0",
-                               "req_data": {"out_order_no": "X1"}})
+    assert check.is_valid(
+        {"req_time": "20261126120000", "version": "3.0", "req_data": v3_req_data(sb, "X1")}
+    )
+    assert not check.is_valid(
+        {"req_time": "20261126120000", "version": "3.0", "req_data": {"out_order_no": "X1"}}
+    )
 
 
-def test_served_responses_match_the_documented_schema(spec: dict[str, Any], http: httpx.Client,
-                                                      sb: Sandbox) -> None:
+def test_served_responses_match_the_documented_schema(
+    spec: dict[str, Any], http: httpx.Client, sb: Sandbox
+) -> None:
     ok = http.post(V1 + "create", json=seed_create(sb, "OAS-1")).json()
     error = http.post(V1 + "create", json={"out_order_no": "OAS-2"}).json()
     documented = spec["paths"][V1 + "create"]["post"]["responses"]["200"]
     schema = documented["content"]["application/json"]["schema"]
     for body in (ok, error):
         registry: Registry[Any] = Registry().with_resource(
-            "urn:openapi", Resource.from_contents(spec, default_specification=DRAFT202012))
+            "urn:openapi", Resource.from_contents(spec, default_specification=DRAFT202012)
+        )
         wrapped = {"anyOf": [{"$ref": "urn:openapi" + s["$ref"]} for s in schema["anyOf"]]}
         assert Draft202012Validator(wrapped, registry=registry).is_valid(body), body
 

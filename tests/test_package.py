@@ -32,21 +32,58 @@ print("wheel ok", schemas_dir())
 
 
 def test_wheel_ships_schemas_and_scenarios_and_runs_from_them(tmp_path: Path) -> None:
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
-                    "--no-build-isolation", "-w", str(tmp_path / "dist"), str(ROOT)],
-                   check=True, timeout=300, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp_path / "dist"),
+            str(ROOT),
+        ],
+        check=True,
+        timeout=300,
+        capture_output=True,
+    )
     [wheel] = (tmp_path / "dist").glob("lakala_sandbox-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    shipped = {p.relative_to(ROOT).as_posix() for d in ("schemas", "scenarios")
-               for p in (ROOT / d).rglob("*") if p.is_file()}
+    shipped = {
+        p.relative_to(ROOT).as_posix()
+        for d in ("schemas", "scenarios")
+        for p in (ROOT / d).rglob("*")
+        if p.is_file()
+    }
     assert shipped and {f"sandbox/_data/{name}" for name in shipped} <= set(names)
     assert "sandbox/py.typed" in names
 
     target = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target",
-                    str(target), str(wheel)], check=True, timeout=300, capture_output=True)
-    result = subprocess.run([sys.executable, "-c", CHECK, str(target)], cwd=tmp_path,
-                            env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"},
-                            capture_output=True, text=True, timeout=120)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--target",
+            str(target),
+            str(wheel),
+        ],
+        check=True,
+        timeout=300,
+        capture_output=True,
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", CHECK, str(target)],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert "wheel ok" in result.stdout

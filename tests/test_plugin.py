@@ -23,16 +23,19 @@ EXAMPLE = ROOT / "tests" / "test_plugin_example.py"
 
 def test_readme_shows_the_example_file_as_it_is() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    shown = re.search(r"<!-- example: tests/test_plugin_example.py -->\n```python\n(.*?)```",
-                      readme, flags=re.S)
+    shown = re.search(
+        r"<!-- example: tests/test_plugin_example.py -->\n```python\n(.*?)```", readme, flags=re.S
+    )
     assert shown is not None, "the README lost the pytest example"
     assert shown.group(1) == EXAMPLE.read_text(encoding="utf-8")
 
 
-def test_the_plugin_is_registered_once_through_its_entry_point(
-        pytestconfig: pytest.Config) -> None:
-    points = [e for e in importlib.metadata.entry_points(group="pytest11")
-              if e.value == "sandbox.pytest_plugin"]
+def test_the_plugin_is_registered_once_through_its_entry_point(pytestconfig: pytest.Config) -> None:
+    points = [
+        e
+        for e in importlib.metadata.entry_points(group="pytest11")
+        if e.value == "sandbox.pytest_plugin"
+    ]
     assert [e.name for e in points] == ["lakala_sandbox"]
     manager = pytestconfig.pluginmanager
     assert manager.get_plugin("lakala_sandbox") is plugin
@@ -40,7 +43,8 @@ def test_the_plugin_is_registered_once_through_its_entry_point(
 
 
 def test_a_users_test_file_gets_the_fixtures(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_shop="""
+    pytester.makepyfile(
+        test_shop="""
         import pytest
 
         def test_in_process(lakala_sandbox):
@@ -61,25 +65,33 @@ def test_a_users_test_file_gets_the_fixtures(pytester: pytest.Pytester) -> None:
             lakala_sandbox_server.client.create(out_order_no="SAME", total_amount=amount,
                                                 order_info="again")
             assert len(lakala_sandbox_server.orders()) == 1
-    """)
+    """
+    )
     # pytest-asyncio, if installed, warns about its own unset option: not this plugin's business
     result = pytester.runpytest("-p", "no:cacheprovider", "-p", "no:asyncio", "-q")
     result.assert_outcomes(passed=4)
 
 
-def test_in_process_sandbox_uses_no_socket(lakala_sandbox: LakalaSandbox,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_in_process_sandbox_uses_no_socket(
+    lakala_sandbox: LakalaSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def refuse(*args: object) -> None:
         raise AssertionError("the in-process sandbox opened a connection")
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
     assert lakala_sandbox.base_url == "http://lakala-sandbox.test"
     assert lakala_sandbox.sandbox is lakala_sandbox.app.state.sandbox
-    answer = lakala_sandbox.http.post(V1 + "create", json={
-        "out_order_no": "P-1", "total_amount": 100, "order_info": "v1 in process"})
+    answer = lakala_sandbox.http.post(
+        V1 + "create",
+        json={"out_order_no": "P-1", "total_amount": 100, "order_info": "v1 in process"},
+    )
     assert answer.json()["code"] == "000000"
-    assert lakala_sandbox.client.query(out_order_no="P-1", merchant_no="8222900701106PZ")[
-        "order_status"] == "0"
+    assert (
+        lakala_sandbox.client.query(out_order_no="P-1", merchant_no="8222900701106PZ")[
+            "order_status"
+        ]
+        == "0"
+    )
 
 
 def test_in_process_orders_are_reproducible(lakala_sandbox: LakalaSandbox) -> None:
@@ -89,21 +101,25 @@ def test_in_process_orders_are_reproducible(lakala_sandbox: LakalaSandbox) -> No
 
 
 def test_clock_advance_moves_the_sandbox_and_the_client_together(
-        lakala_sandbox: LakalaSandbox) -> None:
+    lakala_sandbox: LakalaSandbox,
+) -> None:
     before = lakala_sandbox.clock.now()
     after = lakala_sandbox.clock.advance(86400)
     assert after[:8] > before[:8]
     # the client's default expiry follows the sandbox clock, so creating still works
-    created = lakala_sandbox.client.create(out_order_no="LATER-1", total_amount=1,
-                                           order_info="a day later")
+    created = lakala_sandbox.client.create(
+        out_order_no="LATER-1", total_amount=1, order_info="a day later"
+    )
     assert created["order_create_time"][:8] == after[:8]
 
 
 def test_act_and_notifies_of_every_order(lakala_sandbox: LakalaSandbox) -> None:
-    a = lakala_sandbox.client.create(out_order_no="N-A", total_amount=1, order_info="a",
-                                     notify_url="http://127.0.0.1:9/none")
-    b = lakala_sandbox.client.create(out_order_no="N-B", total_amount=1, order_info="b",
-                                     notify_url="http://127.0.0.1:9/none")
+    a = lakala_sandbox.client.create(
+        out_order_no="N-A", total_amount=1, order_info="a", notify_url="http://127.0.0.1:9/none"
+    )
+    b = lakala_sandbox.client.create(
+        out_order_no="N-B", total_amount=1, order_info="b", notify_url="http://127.0.0.1:9/none"
+    )
     assert lakala_sandbox.act(a["pay_order_no"], "fail")["order_status"] == "3"
     assert lakala_sandbox.pay(b["pay_order_no"], pay_mode="UNION")["order_status"] == "2"
     sent = lakala_sandbox.notifies()
@@ -117,9 +133,12 @@ def test_served_sandbox_is_a_real_url(lakala_sandbox_server: LakalaSandbox) -> N
     assert re.fullmatch(r"http://127\.0\.0\.1:\d+", lakala_sandbox_server.base_url)
     assert httpx.get(lakala_sandbox_server.base_url + "/healthz").json()["status"] == "ok"
     assert lakala_sandbox_server.sandbox is None
-    created = lakala_sandbox_server.client.create(out_order_no="SRV-1", total_amount=1,
-                                                  order_info="served")
-    assert lakala_sandbox_server.client.query(pay_order_no=created["pay_order_no"])[
-        "order_status"] == "0"
+    created = lakala_sandbox_server.client.create(
+        out_order_no="SRV-1", total_amount=1, order_info="served"
+    )
+    assert (
+        lakala_sandbox_server.client.query(pay_order_no=created["pay_order_no"])["order_status"]
+        == "0"
+    )
     unsigned = httpx.post(lakala_sandbox_server.base_url + V3 + "query", json={})
     assert unsigned.json()["code"] == "SBX30001"

@@ -43,8 +43,9 @@ class Pair:
     calls: list[str]  # paths B sent to A
 
 
-def _pair(wrap: Callable[[Starlette], Any] | None = None,
-          upstream: httpx.AsyncBaseTransport | None = None) -> Iterator[Pair]:
+def _pair(
+    wrap: Callable[[Starlette], Any] | None = None, upstream: httpx.AsyncBaseTransport | None = None
+) -> Iterator[Pair]:
     lakala = make_app(seed=11)
     a: Sandbox = lakala.state.sandbox
     calls: list[str] = []
@@ -55,11 +56,19 @@ def _pair(wrap: Callable[[Starlette], Any] | None = None,
             calls.append(request.url.path)
             return await inner.handle_async_request(request)
 
-    client = AsyncLakalaClient(base_url="http://lakala.test", transport=Counting(),
-                               private_key=a.keys.merchant_key, certificate=a.keys.platform_cert,
-                               merchant_no="822290070111135")
-    proxy = create_app(Settings(data_dir=":memory:", mode="real", public_url=PUBLIC, seed=12,
-                                strict_responses=True), lakala=client)
+    client = AsyncLakalaClient(
+        base_url="http://lakala.test",
+        transport=Counting(),
+        private_key=a.keys.merchant_key,
+        certificate=a.keys.platform_cert,
+        merchant_no="822290070111135",
+    )
+    proxy = create_app(
+        Settings(
+            data_dir=":memory:", mode="real", public_url=PUBLIC, seed=12, strict_responses=True
+        ),
+        lakala=client,
+    )
     transport = InProcessTransport(proxy)
     with httpx.Client(transport=transport, base_url="http://proxy.test") as http:
         yield Pair(a, proxy.state.sandbox, http, calls)
@@ -101,8 +110,9 @@ def test_an_identical_repeat_does_not_ask_lakala_again(pair: Pair) -> None:
     again = pair.http.post(V1 + "create", json=seed_create(pair.proxy, "REAL-2")).json()
     assert again["resp_data"] == first
     assert pair.calls.count("/api/v3/ccss/counter/order/special_create") == 1
-    changed = pair.http.post(V1 + "create",
-                             json=seed_create(pair.proxy, "REAL-2", total_amount=5)).json()
+    changed = pair.http.post(
+        V1 + "create", json=seed_create(pair.proxy, "REAL-2", total_amount=5)
+    ).json()
     assert changed["code"] == "SBX20001"
 
 
@@ -114,7 +124,10 @@ def test_query_follows_lakala_and_keeps_its_trade(pair: Pair) -> None:
     data = answer["resp_data"]
     paid = pair.lakala.engine.get(no).trades[0]
     assert (data["order_status"], data["pay_mode"], data["trade_no"]) == (
-        "SUCCESS", "ALIPAY", paid["trade_no"])
+        "SUCCESS",
+        "ALIPAY",
+        paid["trade_no"],
+    )
     mirror = pair.proxy.engine.get(no)
     assert mirror.status == 2
     assert mirror.trades[0]["trade_no"] == paid["trade_no"]
@@ -125,8 +138,11 @@ def test_close_closes_the_real_order_and_the_mirror(pair: Pair) -> None:
     no = _create(pair, "REAL-4")["pay_order_no"]
     answer = pair.http.post(V1 + "close", json={"pay_order_no": no}).json()
     assert answer["code"] == "000000"
-    assert answer["resp_data"] == {"out_order_no": "REAL-4", "pay_order_no": no,
-                                   "order_status": "CLOSED"}
+    assert answer["resp_data"] == {
+        "out_order_no": "REAL-4",
+        "pay_order_no": no,
+        "order_status": "CLOSED",
+    }
     assert pair.lakala.engine.get(no).status == 7 and pair.proxy.engine.get(no).status == 7
 
 
@@ -141,22 +157,54 @@ def _down(request: httpx.Request) -> httpx.Response:
     raise httpx.ConnectError("connection refused")
 
 
-@pytest.mark.parametrize(("case", "wrap", "upstream", "status", "code", "text"), [
-    ("Lakala unreachable", None, httpx.MockTransport(_down), 503, "SBX50001",
-     "Lakala is unavailable: cannot reach http://lakala.test"),
-    ("Lakala answers 502", None, httpx.MockTransport(lambda r: httpx.Response(502, text="bad")),
-     503, "SBX50001", "HTTP 502"),
-    ("answer without Lklapi-Signature",
-     lambda app: DriftingApp(app, omit_header("Lklapi-Signature")), None, 502, "SBX50003",
-     "lklapi-signature: is required"),
-    ("answer without pay_order_no", lambda app: DriftingApp(
-        app, drop_field(app.state.sandbox, "special_create", "pay_order_no")), None, 502,
-     "SBX50003", "resp_data.pay_order_no: is required"),
-])
+@pytest.mark.parametrize(
+    ("case", "wrap", "upstream", "status", "code", "text"),
+    [
+        (
+            "Lakala unreachable",
+            None,
+            httpx.MockTransport(_down),
+            503,
+            "SBX50001",
+            "Lakala is unavailable: cannot reach http://lakala.test",
+        ),
+        (
+            "Lakala answers 502",
+            None,
+            httpx.MockTransport(lambda r: httpx.Response(502, text="bad")),
+            503,
+            "SBX50001",
+            "HTTP 502",
+        ),
+        (
+            "answer without Lklapi-Signature",
+            lambda app: DriftingApp(app, omit_header("Lklapi-Signature")),
+            None,
+            502,
+            "SBX50003",
+            "lklapi-signature: is required",
+        ),
+        (
+            "answer without pay_order_no",
+            lambda app: DriftingApp(
+                app, drop_field(app.state.sandbox, "special_create", "pay_order_no")
+            ),
+            None,
+            502,
+            "SBX50003",
+            "resp_data.pay_order_no: is required",
+        ),
+    ],
+)
 def test_upstream_failures_are_the_sandboxs_own_errors(
-        case: str, wrap: Callable[[Starlette], Any] | None,
-        upstream: httpx.AsyncBaseTransport | None, status: int, code: str, text: str,
-        caplog: pytest.LogCaptureFixture) -> None:
+    case: str,
+    wrap: Callable[[Starlette], Any] | None,
+    upstream: httpx.AsyncBaseTransport | None,
+    status: int,
+    code: str,
+    text: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     caplog.set_level(logging.DEBUG)
     for pair in _pair(wrap=wrap, upstream=upstream):
         answer = pair.http.post(V1 + "create", json=seed_create(pair.proxy, "UP-1"))
@@ -169,20 +217,33 @@ def test_upstream_failures_are_the_sandboxs_own_errors(
 
 # -- Lakala's notifies -------------------------------------------------------------------------
 
-def lakala_notify(lakala: Sandbox, pay_order_no: str, *, key: Any = None,
-                  change: Callable[[dict[str, Any]], None] = lambda b: None,
-                  ) -> tuple[dict[str, str], bytes]:
+
+def lakala_notify(
+    lakala: Sandbox,
+    pay_order_no: str,
+    *,
+    key: Any = None,
+    change: Callable[[dict[str, Any]], None] = lambda b: None,
+) -> tuple[dict[str, str], bytes]:
     """A v3 notify for A's order as Lakala sends it, signed with A's platform key."""
     order = lakala.engine.get(pay_order_no)
     trade = dict(order.trades[0])
     body: dict[str, Any] = {
-        "pay_order_no": order.pay_order_no, "out_order_no": order.out_order_no,
-        "channel_id": "25", "merchant_no": order.merchant_no, "term_no": "D9296400",
-        "order_status": str(order.status), "order_info": order.data["order_info"],
+        "pay_order_no": order.pay_order_no,
+        "out_order_no": order.out_order_no,
+        "channel_id": "25",
+        "merchant_no": order.merchant_no,
+        "term_no": "D9296400",
+        "order_status": str(order.status),
+        "order_info": order.data["order_info"],
         "total_amount": order.total_amount,
         "order_create_time": order.data["order_create_time"],
-        "order_efficient_time": order.data["order_efficient_time"], "split_mark": None,
-        "split_info": None, "counter_remark": None, "order_trade_info": trade}
+        "order_efficient_time": order.data["order_efficient_time"],
+        "split_mark": None,
+        "split_info": None,
+        "counter_remark": None,
+        "order_trade_info": trade,
+    }
     change(body)
     raw = json.dumps(body, ensure_ascii=False).encode()
     header, _ = signing.notify_authorization(key or lakala.keys.platform_key, raw)
@@ -190,8 +251,9 @@ def lakala_notify(lakala: Sandbox, pay_order_no: str, *, key: Any = None,
 
 
 def test_a_verified_notify_moves_the_mirror_once(pair: Pair) -> None:
-    no = _create(pair, "NOTE-1", notify_url="http://127.0.0.1:9/shop",
-                 payment_method="WECHAT")["pay_order_no"]
+    no = _create(pair, "NOTE-1", notify_url="http://127.0.0.1:9/shop", payment_method="WECHAT")[
+        "pay_order_no"
+    ]
     pair.lakala.engine.apply(no, "pay", pay_mode="WECHAT")
     headers, body = lakala_notify(pair.lakala, no)
     answer = pair.http.post(NOTIFY_PATH, content=body, headers=headers)
@@ -203,7 +265,9 @@ def test_a_verified_notify_moves_the_mirror_once(pair: Pair) -> None:
     # the mirror's change is queued for the caller's notify_url, in the v1 dialect
     queued = _first_sent(pair.proxy, no)
     assert (queued["url"], json.loads(queued["request_body"])["order_status"]) == (
-        "http://127.0.0.1:9/shop", "SUCCESS")
+        "http://127.0.0.1:9/shop",
+        "SUCCESS",
+    )
     again = pair.http.post(NOTIFY_PATH, content=body, headers=headers)  # Lakala retries
     assert again.json()["code"] == "SUCCESS"
     assert len(pair.proxy.engine.get(no).trades) == 1
@@ -235,19 +299,28 @@ def _edited(lakala: Sandbox, no: str) -> tuple[dict[str, str], bytes]:
 
 
 def _not_json(lakala: Sandbox, no: str) -> tuple[dict[str, str], bytes]:
-    return {"Authorization": signing.notify_authorization(lakala.keys.platform_key,
-                                                          b"paid!")[0]}, b"paid!"
+    return {
+        "Authorization": signing.notify_authorization(lakala.keys.platform_key, b"paid!")[0]
+    }, b"paid!"
 
 
-@pytest.mark.parametrize(("case", "forge", "status", "text"), [
-    ("no Authorization", _unsigned, 401, "authorization: is required"),
-    ("signed by another key", lambda lakala, no: lakala_notify(lakala, no, key=_other_key()),
-     401, "does not verify with the notify certificate"),
-    ("body changed after signing", _edited, 401, "does not verify"),
-    ("signed, but not JSON", _not_json, 400, "notify body: is not JSON"),
-])
+@pytest.mark.parametrize(
+    ("case", "forge", "status", "text"),
+    [
+        ("no Authorization", _unsigned, 401, "authorization: is required"),
+        (
+            "signed by another key",
+            lambda lakala, no: lakala_notify(lakala, no, key=_other_key()),
+            401,
+            "does not verify with the notify certificate",
+        ),
+        ("body changed after signing", _edited, 401, "does not verify"),
+        ("signed, but not JSON", _not_json, 400, "notify body: is not JSON"),
+    ],
+)
 def test_an_unverified_notify_is_refused_and_moves_nothing(
-        pair: Pair, case: str, forge: Forge, status: int, text: str) -> None:
+    pair: Pair, case: str, forge: Forge, status: int, text: str
+) -> None:
     no = _create(pair, "FORGE-1", notify_url="http://127.0.0.1:9/shop")["pay_order_no"]
     pair.lakala.engine.apply(no, "pay")
     headers, body = forge(pair.lakala, no)
@@ -276,11 +349,17 @@ def test_a_notify_that_breaks_the_schema_is_refused(pair: Pair) -> None:
 
 def test_a_notify_for_an_unknown_order_asks_lakala_to_retry(pair: Pair) -> None:
     created, _ = pair.lakala.engine.create(
-        "v3", {"out_order_no": "ELSEWHERE", "merchant_no": "822290070111135",
-               "total_amount": 1, "order_info": "not through the proxy",
-               "order_efficient_time": pair.lakala.clock.format(
-                   pair.lakala.clock.timestamp() + 600)},
-        request_hash="x", base_url="http://lakala.test")
+        "v3",
+        {
+            "out_order_no": "ELSEWHERE",
+            "merchant_no": "822290070111135",
+            "total_amount": 1,
+            "order_info": "not through the proxy",
+            "order_efficient_time": pair.lakala.clock.format(pair.lakala.clock.timestamp() + 600),
+        },
+        request_hash="x",
+        base_url="http://lakala.test",
+    )
     pair.lakala.engine.apply(created.pay_order_no, "pay")
     headers, body = lakala_notify(pair.lakala, created.pay_order_no)
     answer = pair.http.post(NOTIFY_PATH, content=body, headers=headers)
@@ -312,22 +391,38 @@ def test_an_older_notify_arriving_late_changes_nothing(pair: Pair) -> None:
 
 # -- start-up --------------------------------------------------------------------------------
 
+
 def test_real_mode_needs_a_public_url() -> None:
     client = AsyncLakalaClient(transport=httpx.MockTransport(_down))
     with pytest.raises(ValueError, match="real mode needs --public-url"):
         create_app(Settings(data_dir=":memory:", mode="real"), lakala=client)
 
 
-@pytest.mark.parametrize(("args", "env", "text"), [
-    (["--mode", "real"], {}, "real mode needs --public-url"),
-    (["--mode", "real", "--public-url", "http://127.0.0.1:1"], {"LAKALA_ENV": "lakala-test"},
-     "the lakala-test environment needs appid, serial_no, private_key, certificate"),
-])
+@pytest.mark.parametrize(
+    ("args", "env", "text"),
+    [
+        (["--mode", "real"], {}, "real mode needs --public-url"),
+        (
+            ["--mode", "real", "--public-url", "http://127.0.0.1:1"],
+            {"LAKALA_ENV": "lakala-test"},
+            "the lakala-test environment needs appid, serial_no, private_key, certificate",
+        ),
+    ],
+)
 def test_serve_in_real_mode_says_what_is_missing(
-        args: list[str], env: dict[str, str], text: str, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
-    for name in ("LAKALA_APPID", "LAKALA_SERIAL_NO", "LAKALA_PRIVATE_KEY_FILE",
-                 "LAKALA_CERTIFICATE_FILE", "LAKALA_SANDBOX_PUBLIC_URL"):
+    args: list[str],
+    env: dict[str, str],
+    text: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for name in (
+        "LAKALA_APPID",
+        "LAKALA_SERIAL_NO",
+        "LAKALA_PRIVATE_KEY_FILE",
+        "LAKALA_CERTIFICATE_FILE",
+        "LAKALA_SANDBOX_PUBLIC_URL",
+    ):
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -337,28 +432,49 @@ def test_serve_in_real_mode_says_what_is_missing(
 
 # -- end to end: two real processes ------------------------------------------------------------
 
-V1_ACK = {"code": "000000", "msg": "Notification received successfully",
-          "resp_time": "20241119120135"}
+V1_ACK = {
+    "code": "000000",
+    "msg": "Notification received successfully",
+    "resp_time": "20241119120135",
+}
 
 
 @pytest.mark.slow
 def test_real_mode_end_to_end_between_two_served_sandboxes(tmp_path: Path) -> None:
-    with SandboxProcess(tmp_path / "a") as lakala, \
-            NotifyReceiver(answer=V1_ACK, path="/shop/notify") as shop:
+    with (
+        SandboxProcess(tmp_path / "a") as lakala,
+        NotifyReceiver(answer=V1_ACK, path="/shop/notify") as shop,
+    ):
         # the merchant's keys, downloaded as a merchant gets them
         keys = tmp_path / "keys"
         keys.mkdir()
         for name in ("merchant_private_key.pem", "platform.cer"):
             (keys / name).write_bytes(httpx.get(f"{lakala.url}/sandbox/keys/{name}").content)
         port = free_port()
-        env = {"LAKALA_BASE_URL": lakala.url, "LAKALA_APPID": "OP00000003",
-               "LAKALA_SERIAL_NO": "00dfba8194c41b84cf", "LAKALA_MERCHANT_NO": "822290070111135",
-               "LAKALA_PRIVATE_KEY_FILE": str(keys / "merchant_private_key.pem"),
-               "LAKALA_CERTIFICATE_FILE": str(keys / "platform.cer")}
-        with SandboxProcess(tmp_path / "b", "--mode", "real", "--public-url",
-                            f"http://127.0.0.1:{port}", port=port, env=env) as proxy:
-            body = {"out_order_no": "E2E-1", "total_amount": 100, "order_info": "end to end",
-                    "notify_url": shop.url, "payment_method": "ALIPAY"}
+        env = {
+            "LAKALA_BASE_URL": lakala.url,
+            "LAKALA_APPID": "OP00000003",
+            "LAKALA_SERIAL_NO": "00dfba8194c41b84cf",
+            "LAKALA_MERCHANT_NO": "822290070111135",
+            "LAKALA_PRIVATE_KEY_FILE": str(keys / "merchant_private_key.pem"),
+            "LAKALA_CERTIFICATE_FILE": str(keys / "platform.cer"),
+        }
+        with SandboxProcess(
+            tmp_path / "b",
+            "--mode",
+            "real",
+            "--public-url",
+            f"http://127.0.0.1:{port}",
+            port=port,
+            env=env,
+        ) as proxy:
+            body = {
+                "out_order_no": "E2E-1",
+                "total_amount": 100,
+                "order_info": "end to end",
+                "notify_url": shop.url,
+                "payment_method": "ALIPAY",
+            }
             created = httpx.post(proxy.url + V1 + "create", json=body).json()
             assert created["code"] == "000000", created
             no = created["resp_data"]["pay_order_no"]
@@ -367,29 +483,39 @@ def test_real_mode_end_to_end_between_two_served_sandboxes(tmp_path: Path) -> No
             assert in_a["request"]["notify_url"] == f"{proxy.url}{NOTIFY_PATH}"
             assert created["resp_data"]["counter_url"] == in_a["counter_url"]
 
-            paid = httpx.post(f"{lakala.url}/sandbox/api/orders/{no}/pay",
-                              json={"pay_mode": "ALIPAY"})
+            paid = httpx.post(
+                f"{lakala.url}/sandbox/api/orders/{no}/pay", json={"pay_mode": "ALIPAY"}
+            )
             assert paid.status_code == 200
             forwarded = shop.wait(1, timeout=30)[0]
 
             notify = forwarded.json()
             assert (notify["pay_order_no"], notify["out_order_no"], notify["order_status"]) == (
-                no, "E2E-1", "SUCCESS")
+                no,
+                "E2E-1",
+                "SUCCESS",
+            )
             assert notify["trade_no"] == in_a_trade_no(lakala.url, no)
             proxy_cert = signing.load_certificate(
-                httpx.get(f"{proxy.url}/sandbox/keys/platform.cer").content)
+                httpx.get(f"{proxy.url}/sandbox/keys/platform.cer").content
+            )
             fields = signing.parse_authorization(forwarded.headers["Authorization"])
-            assert signing.verify(signing.certificate_public_key(proxy_cert),
-                                  signing.notify_string(fields["timestamp"], fields["nonce_str"],
-                                                        forwarded.body), fields["signature"])
+            assert signing.verify(
+                signing.certificate_public_key(proxy_cert),
+                signing.notify_string(fields["timestamp"], fields["nonce_str"], forwarded.body),
+                fields["signature"],
+            )
             delivered = httpx.get(f"{lakala.url}/sandbox/api/orders/{no}/notifies").json()
             assert [a["state"] for a in delivered["notifies"]] == ["delivered"]
 
             queried = httpx.post(proxy.url + V1 + "query", json={"out_order_no": "E2E-1"})
             assert queried.json()["resp_data"]["order_status"] == "SUCCESS"
             assert len(shop.received) == 1
-        secret_lines = [line for line in (keys / "merchant_private_key.pem").read_text()
-                        .splitlines() if line and not line.startswith("-----")]
+        secret_lines = [
+            line
+            for line in (keys / "merchant_private_key.pem").read_text().splitlines()
+            if line and not line.startswith("-----")
+        ]
         log = proxy.log() + lakala.log()
         assert not any(line in log for line in secret_lines)
 

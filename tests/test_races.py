@@ -70,10 +70,16 @@ def test_twenty_identical_creates_make_one_order(server: SandboxProcess) -> None
 
 
 def test_twenty_different_creates_with_one_order_number_keep_the_first(
-        server: SandboxProcess) -> None:
+    server: SandboxProcess,
+) -> None:
     with httpx.Client(base_url=server.url, limits=httpx.Limits(max_connections=20)) as http:
-        answers = burst(20, lambda i: http.post(V1 + "create", json={
-            "out_order_no": "RACE-DIFF", "total_amount": 100 + i, "order_info": "race"}).json())
+        answers = burst(
+            20,
+            lambda i: http.post(
+                V1 + "create",
+                json={"out_order_no": "RACE-DIFF", "total_amount": 100 + i, "order_info": "race"},
+            ).json(),
+        )
         winner = [a for a in answers if a["code"] == "000000"]
         assert len(winner) == 1
         assert Counter(a["code"] for a in answers) == {"000000": 1, "SBX20001": 19}
@@ -86,9 +92,13 @@ def test_close_racing_pay_ends_in_one_consistent_state(server: SandboxProcess) -
     with httpx.Client(base_url=server.url, limits=httpx.Limits(max_connections=2)) as http:
         for round_ in range(15):
             no = create(server, f"RACE-CP-{round_}")["pay_order_no"]
-            codes = burst(2, lambda i: (
-                http.post(f"/sandbox/api/orders/{no}/pay") if i == 0 else
-                http.post(V1 + "close", json={"pay_order_no": no})).json())
+
+            def pay_or_close(i: int, no: str = no) -> dict[str, Any]:
+                if i == 0:
+                    return http.post(f"/sandbox/api/orders/{no}/pay").json()  # type: ignore[no-any-return]
+                return http.post(V1 + "close", json={"pay_order_no": no}).json()  # type: ignore[no-any-return]
+
+            codes = burst(2, pay_or_close)
             order = http.get(f"/sandbox/api/orders/{no}").json()["order"]
             paid = [t for t in order["trades"] if t["trade_status"] == "S"]
             if order["order_status"] == "2":
@@ -102,12 +112,14 @@ def test_close_racing_pay_ends_in_one_consistent_state(server: SandboxProcess) -
 
 def test_threads_on_one_engine_serialise(sb: Sandbox, http: httpx.Client) -> None:
     """The same rule holds in-process, with real threads on the shared SQLite connection."""
-    no = http.post(V1 + "create", json=seed_create(sb, "RACE-THREADS", support_repeat_pay=0)).json()["resp_data"][
-        "pay_order_no"]
+    no = http.post(
+        V1 + "create", json=seed_create(sb, "RACE-THREADS", support_repeat_pay=0)
+    ).json()["resp_data"]["pay_order_no"]
     actions = ["pay", "fail", "close", "cancel", "paying"] * 8
     changes: list[tuple[int | None, int]] = []
-    sb.engine.listeners.append(lambda change: changes.append((change.old_status,
-                                                              change.new_status)))
+    sb.engine.listeners.append(
+        lambda change: changes.append((change.old_status, change.new_status))
+    )
 
     def act(i: int) -> str:
         try:
@@ -121,7 +133,7 @@ def test_threads_on_one_engine_serialise(sb: Sandbox, http: httpx.Client) -> Non
     # at most paying, then one of pay/fail/close/cancel, then close after a failure;
     # the changes heard form one chain (a repeated close is a no-op retry, not a change)
     assert 1 <= len(changes) <= 3
-    assert all(prev[1] == nxt[0] for prev, nxt in zip(changes, changes[1:]))
+    assert all(prev[1] == nxt[0] for prev, nxt in zip(changes, changes[1:], strict=False))
     assert changes[-1][1] == order.status
     assert results.count("ok") >= len(changes)
     succeeded = sum(t["trade_status"] == "S" for t in order.trades)

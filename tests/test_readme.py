@@ -53,11 +53,17 @@ def test_readme_curl_examples_work_against_a_served_sandbox(tmp_path: Path) -> N
     assert len(curls) == 2
     with SandboxProcess(tmp_path / "data") as server:
         for block in curls:
-            script = (block.replace("http://127.0.0.1:8090", server.url)
-                      .replace(".venv/bin/lakala-sandbox sign",
-                               f"{sys.executable} -m sandbox sign --data-dir {tmp_path / 'data'}"))
-            result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path,
-                                    capture_output=True, text=True, timeout=60)
+            script = block.replace("http://127.0.0.1:8090", server.url).replace(
+                ".venv/bin/lakala-sandbox sign",
+                f"{sys.executable} -m sandbox sign --data-dir {tmp_path / 'data'}",
+            )
+            result = subprocess.run(
+                ["bash", "-euo", "pipefail", "-c", script],
+                cwd=tmp_path,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
             assert result.returncode == 0, result.stderr
             assert '"code":"000000"' in result.stdout, result.stdout
             if "special_create" in block:

@@ -299,18 +299,27 @@ def test_a_running_clock_pays_and_notifies_with_nothing_touched(tmp_path: Path) 
     folder.mkdir()
     (folder / "mine.yaml").write_text(
         "description: my auto-success\nmatch: {out_order_no: '^MINE-'}\n"
-        "steps:\n  - wait: 3\n  - pay: {}\n", encoding="utf-8")
-    with LiveSandbox(clock_speed=100, scenarios_dir=str(folder)) as live, \
-            Receiver(live.http.get("/sandbox/keys/platform.cer").content) as rx:
-        body = {"out_order_no": "MINE-1", "total_amount": 100, "order_info": "untouched",
-                "notify_url": rx.url()}
+        "steps:\n  - wait: 3\n  - pay: {}\n",
+        encoding="utf-8",
+    )
+    with (
+        LiveSandbox(clock_speed=100, scenarios_dir=str(folder)) as live,
+        Receiver(live.http.get("/sandbox/keys/platform.cer").content) as rx,
+    ):
+        body = {
+            "out_order_no": "MINE-1",
+            "total_amount": 100,
+            "order_info": "untouched",
+            "notify_url": rx.url(),
+        }
         assert live.http.post(V1 + "create", json=body).json()["code"] == "000000"
         (delivery,) = rx.wait_for(1, timeout=5)
         assert delivery.verified and delivery.json()["order_status"] == "SUCCESS"
 
 
-def test_one_advance_of_an_hour_expires_orders_and_runs_ladders(live: LiveSandbox,
-                                                                rx: Receiver) -> None:
+def test_one_advance_of_an_hour_expires_orders_and_runs_ladders(
+    live: LiveSandbox, rx: Receiver
+) -> None:
     rx.fail_next(3)
     expiring = create_v3(live, rx, 904)
     paying = create_v1(live, rx, 901)

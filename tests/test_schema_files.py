@@ -125,7 +125,8 @@ def test_no_schema_forbids_additional_properties() -> None:
     # files are ours: there an unknown key is a typo that must not pass silently.)
     closed = [
         f"{name}#{pointer}"
-        for name, schema in SCHEMAS.items() if name != "scenario.schema.json"
+        for name, schema in SCHEMAS.items()
+        if name != "scenario.schema.json"
         for pointer, node in walk(schema)
         if isinstance(node, dict) and node.get("additionalProperties") is False
     ]
@@ -283,10 +284,16 @@ def test_seed_example_validates(name: str, instance: Any) -> None:
 @pytest.mark.parametrize(
     ("name", "instance"),
     [
-        pytest.param("v1/create.resp.schema.json", {**SEED_CREATE_RESPONSE, "data": {}},
-                     id="create-with-empty-data"),
-        pytest.param("v1/query.resp.schema.json", {**SEED_QUERY_RESPONSE, "data": {}},
-                     id="query-with-empty-data"),
+        pytest.param(
+            "v1/create.resp.schema.json",
+            {**SEED_CREATE_RESPONSE, "data": {}},
+            id="create-with-empty-data",
+        ),
+        pytest.param(
+            "v1/query.resp.schema.json",
+            {**SEED_QUERY_RESPONSE, "data": {}},
+            id="query-with-empty-data",
+        ),
         pytest.param(
             "v1/query.req.schema.json",
             {"merchant_no": "8222900701106PZ"},

@@ -34,11 +34,21 @@ def test_served_process_keeps_orders_and_keys_across_a_restart(tmp_path: Path) -
 
         # a v3 client signs with the key the sandbox wrote to its data directory
         key = signing.load_private_key((data_dir / MERCHANT_KEY).read_bytes())
-        raw = json.dumps({"req_time": beijing(0), "version": "3.0", "req_data": {
-            "merchant_no": "8222900701106PZ", "out_order_no": "E2E-1"}}).encode()
-        response = httpx.post(server.url + V3 + "query", content=raw, headers={
-            "Authorization": signing.sign_request(key, "OP00000003", "00dfba8194c41b84cf", raw),
-            "Content-Type": "application/json"})
+        raw = json.dumps(
+            {
+                "req_time": beijing(0),
+                "version": "3.0",
+                "req_data": {"merchant_no": "8222900701106PZ", "out_order_no": "E2E-1"},
+            }
+        ).encode()
+        response = httpx.post(
+            server.url + V3 + "query",
+            content=raw,
+            headers={
+                "Authorization": signing.sign_request(key, "OP00000003", "00dfba8194c41b84cf", raw),
+                "Content-Type": "application/json",
+            },
+        )
         cert = x509.load_pem_x509_certificate((data_dir / PLATFORM_CERT).read_bytes())
         verify_v3_response(response, cert)
         assert response.json()["resp_data"]["order_status"] == "0"
@@ -63,9 +73,21 @@ def test_serve_refuses_a_bad_setting_clearly(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    result = subprocess.run([sys.executable, "-m", "sandbox", "serve", "--data-dir", str(tmp_path),
-                             "--apps", str(tmp_path / "missing.yaml")],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sandbox",
+            "serve",
+            "--data-dir",
+            str(tmp_path),
+            "--apps",
+            str(tmp_path / "missing.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2
     assert "cannot read apps file" in result.stderr
 
@@ -76,14 +98,30 @@ def test_sign_command_output_is_accepted(tmp_path: Path) -> None:
 
     data_dir = tmp_path / "data"
     with SandboxProcess(data_dir) as server:
-        raw = json.dumps({"req_time": beijing(0), "version": "3.0", "req_data": {
-            "out_order_no": "SIGN-1", "merchant_no": "82229007392000A", "total_amount": 1,
-            "order_efficient_time": beijing(600), "order_info": "signed by the CLI"}},
-            ensure_ascii=False)
-        header = subprocess.run([sys.executable, "-m", "sandbox", "sign", "--data-dir",
-                                 str(data_dir), raw], capture_output=True, text=True, check=True,
-                                timeout=60).stdout.strip()
-        response = httpx.post(server.url + V3 + "special_create", content=raw.encode(),
-                              headers={"Authorization": header,
-                                       "Content-Type": "application/json"})
+        raw = json.dumps(
+            {
+                "req_time": beijing(0),
+                "version": "3.0",
+                "req_data": {
+                    "out_order_no": "SIGN-1",
+                    "merchant_no": "82229007392000A",
+                    "total_amount": 1,
+                    "order_efficient_time": beijing(600),
+                    "order_info": "signed by the CLI",
+                },
+            },
+            ensure_ascii=False,
+        )
+        header = subprocess.run(
+            [sys.executable, "-m", "sandbox", "sign", "--data-dir", str(data_dir), raw],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        ).stdout.strip()
+        response = httpx.post(
+            server.url + V3 + "special_create",
+            content=raw.encode(),
+            headers={"Authorization": header, "Content-Type": "application/json"},
+        )
         assert response.json()["code"] == "000000"

@@ -10,14 +10,21 @@ import httpx
 from sandbox.runtime import Sandbox
 from tests.support import SEED_CREATE, V1, seed_create
 
-SEED_CREATE_FIELDS = ["merchant_no", "channel_id", "out_order_no", "order_create_time",
-                      "order_efficient_time", "pay_order_no", "total_amount", "counter_url"]
+SEED_CREATE_FIELDS = [
+    "merchant_no",
+    "channel_id",
+    "out_order_no",
+    "order_create_time",
+    "order_efficient_time",
+    "pay_order_no",
+    "total_amount",
+    "counter_url",
+]
 
 
 def test_seed_create_example_answers_in_the_seeds_shape(http: httpx.Client, sb: Sandbox) -> None:
     body = seed_create(sb, "ORDER20261126000001")
-    response = http.post(V1 + "create", json=body,
-                         headers={"Authorization": "Bearer any-token"})
+    response = http.post(V1 + "create", json=body, headers={"Authorization": "Bearer any-token"})
     assert response.status_code == 200
     out = response.json()
     assert list(out)[:4] == ["code", "msg", "resp_time", "resp_data"]
@@ -35,9 +42,11 @@ def test_seed_create_example_answers_in_the_seeds_shape(http: httpx.Client, sb: 
     assert data["total_amount"] == "100"
     url = urlsplit(data["counter_url"])
     assert (url.scheme, url.netloc, url.path) == ("http", "sandbox.test", "/b/pay")
-    assert parse_qs(url.query) == {"merchantNo": ["8222900701106PZ"],
-                                   "merchantOrderNo": ["ORDER20261126000001"],
-                                   "payOrderNo": [data["pay_order_no"]]}
+    assert parse_qs(url.query) == {
+        "merchantNo": ["8222900701106PZ"],
+        "merchantOrderNo": ["ORDER20261126000001"],
+        "payOrderNo": [data["pay_order_no"]],
+    }
     # the seed's frontend reads result.data.counter_url: the same object again
     assert out["data"] == data
 
@@ -69,8 +78,11 @@ def test_seed_close_example_closes(http: httpx.Client, sb: Sandbox) -> None:
     out = http.post(V1 + "close", json={"out_order_no": "ORDER-C1"}).json()
     assert out["code"] == "000000" and out["msg"] == "操作成功"
     assert re.fullmatch(r"\d{14}", out["resp_time"])
-    assert out["resp_data"] == {"out_order_no": "ORDER-C1",
-                                "pay_order_no": created["pay_order_no"], "order_status": "CLOSED"}
+    assert out["resp_data"] == {
+        "out_order_no": "ORDER-C1",
+        "pay_order_no": created["pay_order_no"],
+        "order_status": "CLOSED",
+    }
     status = http.post(V1 + "query", json={"pay_order_no": created["pay_order_no"]}).json()
     assert status["resp_data"]["order_status"] == "CLOSED"
 
@@ -116,10 +128,16 @@ def test_configured_tokens_are_required(sb: Sandbox) -> None:
     sb = app.state.sandbox
     with httpx.Client(transport=InProcessTransport(app), base_url="http://s") as http:
         missing = http.post(V1 + "create", json=seed_create(sb, "ORDER-T1"))
-        wrong = http.post(V1 + "create", json=seed_create(sb, "ORDER-T1"),
-                          headers={"Authorization": "Bearer nope"})
-        right = http.post(V1 + "create", json=seed_create(sb, "ORDER-T1"),
-                          headers={"Authorization": "Bearer secret-1"})
+        wrong = http.post(
+            V1 + "create",
+            json=seed_create(sb, "ORDER-T1"),
+            headers={"Authorization": "Bearer nope"},
+        )
+        right = http.post(
+            V1 + "create",
+            json=seed_create(sb, "ORDER-T1"),
+            headers={"Authorization": "Bearer secret-1"},
+        )
     for response in (missing, wrong):
         assert response.status_code == 401
         assert response.json()["code"] == "SBX30005"

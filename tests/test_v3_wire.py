@@ -26,7 +26,8 @@ def served_certificate(http: httpx.Client) -> x509.Certificate:
 
 @pytest.mark.parametrize("path", ["special_create", "create"])
 def test_signed_create_round_trip_verifies_with_served_certificate(
-        http: httpx.Client, sb: Sandbox, path: str) -> None:
+    http: httpx.Client, sb: Sandbox, path: str
+) -> None:
     cert = served_certificate(http)
     response = v3_post(http, sb, path, v3_req_data(sb, f"V3-{path}", total_amount="1"))
     assert response.status_code == 200
@@ -44,22 +45,26 @@ def test_signed_create_round_trip_verifies_with_served_certificate(
 def test_key_order_inside_authorization_does_not_matter(http: httpx.Client, sb: Sandbox) -> None:
     raw = v3_body(v3_req_data(sb, "V3-ORDER"))
     timestamp, nonce = str(int(time.time())), "abcdefABCDEF"
-    signature = signing.sign(sb.keys.merchant_key, signing.request_string(
-        "OP00000003", "00dfba8194c41b84cf", timestamp, nonce, raw))
+    signature = signing.sign(
+        sb.keys.merchant_key,
+        signing.request_string("OP00000003", "00dfba8194c41b84cf", timestamp, nonce, raw),
+    )
     # PHP/Go order differs from Java's; parse by key
-    header = (f'LKLAPI-SHA256withRSA signature="{signature}", nonce_str="{nonce}",'
-              f'timestamp="{timestamp}",serial_no="00dfba8194c41b84cf",appid="OP00000003"')
+    header = (
+        f'LKLAPI-SHA256withRSA signature="{signature}", nonce_str="{nonce}",'
+        f'timestamp="{timestamp}",serial_no="00dfba8194c41b84cf",appid="OP00000003"'
+    )
     response = v3_post(http, sb, "special_create", body=raw, authorization=header)
     assert response.json()["code"] == "000000"
     verify_v3_response(response, served_certificate(http))
 
 
 def test_query_and_close_speak_numeric_statuses(http: httpx.Client, sb: Sandbox) -> None:
-    created = v3_post(http, sb, "special_create",
-                      v3_req_data(sb, "V3-Q", counter_param='{"pay_mode":"WECHAT"}')).json()
+    created = v3_post(
+        http, sb, "special_create", v3_req_data(sb, "V3-Q", counter_param='{"pay_mode":"WECHAT"}')
+    ).json()
     pay_order_no = created["resp_data"]["pay_order_no"]
-    query = v3_post(http, sb, "query", {"merchant_no": "82229007392000A",
-                                        "out_order_no": "V3-Q"})
+    query = v3_post(http, sb, "query", {"merchant_no": "82229007392000A", "out_order_no": "V3-Q"})
     verify_v3_response(query, served_certificate(http))
     data = query.json()["resp_data"]
     assert data["order_status"] == "0"
@@ -67,8 +72,9 @@ def test_query_and_close_speak_numeric_statuses(http: httpx.Client, sb: Sandbox)
     assert data["order_trade_info_list"] == []
 
     assert http.post(f"/sandbox/api/orders/{pay_order_no}/pay").status_code == 200
-    data = v3_post(http, sb, "query", {"merchant_no": "82229007392000A",
-                                       "pay_order_no": pay_order_no}).json()["resp_data"]
+    data = v3_post(
+        http, sb, "query", {"merchant_no": "82229007392000A", "pay_order_no": pay_order_no}
+    ).json()["resp_data"]
     assert data["order_status"] == "2"
     [trade] = data["order_trade_info_list"]
     assert trade["trade_type"] == "PAY" and trade["trade_status"] == "S"
@@ -76,24 +82,27 @@ def test_query_and_close_speak_numeric_statuses(http: httpx.Client, sb: Sandbox)
     assert "log_No" in trade and "log_no" not in trade
     assert trade["trade_amount"] == 1
 
-    closed = v3_post(http, sb, "close", {"merchant_no": "82229007392000A",
-                                         "out_order_no": "V3-Q"}).json()
+    closed = v3_post(
+        http, sb, "close", {"merchant_no": "82229007392000A", "out_order_no": "V3-Q"}
+    ).json()
     assert closed["code"] == "SBX20003"  # a paid order cannot be closed
     assert "cannot close" in closed["msg"]
 
 
 def test_close_answers_status_7(http: httpx.Client, sb: Sandbox) -> None:
     v3_post(http, sb, "special_create", v3_req_data(sb, "V3-C"))
-    out = v3_post(http, sb, "close", {"merchant_no": "82229007392000A",
-                                      "out_order_no": "V3-C"}).json()
+    out = v3_post(
+        http, sb, "close", {"merchant_no": "82229007392000A", "out_order_no": "V3-C"}
+    ).json()
     assert out["code"] == "000000"
     assert out["resp_data"]["order_status"] == "7"
     assert out["resp_data"]["out_order_no"] == "V3-C"
 
 
 def test_errors_are_signed_too(http: httpx.Client, sb: Sandbox) -> None:
-    response = v3_post(http, sb, "query", {"merchant_no": "82229007392000A",
-                                           "out_order_no": "missing"})
+    response = v3_post(
+        http, sb, "query", {"merchant_no": "82229007392000A", "out_order_no": "missing"}
+    )
     assert response.json()["code"] == "SBX20002"
     verify_v3_response(response, served_certificate(http))
 
@@ -123,8 +132,13 @@ def test_off_mode_skips_the_check() -> None:
     app = make_app(signature="off")
     sb = app.state.sandbox
     with httpx.Client(transport=InProcessTransport(app), base_url="http://s") as http:
-        response = v3_post(http, sb, "special_create", v3_req_data(sb, "V3-O"),
-                           authorization='LKLAPI-SHA256withRSA appid="x",signature="nope"')
+        response = v3_post(
+            http,
+            sb,
+            "special_create",
+            v3_req_data(sb, "V3-O"),
+            authorization='LKLAPI-SHA256withRSA appid="x",signature="nope"',
+        )
     assert response.json()["code"] == "000000"
     assert "X-Sandbox-Signature-Warning" not in response.headers
 
@@ -138,15 +152,27 @@ def test_apps_file_registers_another_certificate(tmp_path: Path) -> None:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     cert = _certificate(key, "another merchant", 0x1234ABCD)
     (tmp_path / "other.cer").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (tmp_path / "apps.yaml").write_text("apps:\n  - appid: OP00009999\n    certificate: other.cer\n")
+    (tmp_path / "apps.yaml").write_text(
+        "apps:\n  - appid: OP00009999\n    certificate: other.cer\n"
+    )
     app = make_app(apps_file=str(tmp_path / "apps.yaml"))
     sb = app.state.sandbox
     raw = v3_body(v3_req_data(sb, "V3-APP"))
     with httpx.Client(transport=InProcessTransport(app), base_url="http://s") as http:
-        good = v3_post(http, sb, "special_create", body=raw,
-                       authorization=signing.sign_request(key, "OP00009999", "1234abcd", raw))
-        unknown = v3_post(http, sb, "special_create", body=raw,
-                          authorization=signing.sign_request(key, "OP00009999", "99", raw))
+        good = v3_post(
+            http,
+            sb,
+            "special_create",
+            body=raw,
+            authorization=signing.sign_request(key, "OP00009999", "1234abcd", raw),
+        )
+        unknown = v3_post(
+            http,
+            sb,
+            "special_create",
+            body=raw,
+            authorization=signing.sign_request(key, "OP00009999", "99", raw),
+        )
     assert good.json()["code"] == "000000"
     assert good.headers["Lklapi-Appid"] == "OP00009999"
     assert unknown.json()["code"] == "SBX30004"
@@ -159,20 +185,33 @@ def test_apps_file_errors_name_the_problem(tmp_path: Path) -> None:
 
 
 def test_served_merchant_key_signs_requests_the_sandbox_accepts(
-        http: httpx.Client, sb: Sandbox) -> None:
+    http: httpx.Client, sb: Sandbox
+) -> None:
     key = signing.load_private_key(http.get("/sandbox/keys/merchant_private_key.pem").content)
     merchant_cert = x509.load_pem_x509_certificate(http.get("/sandbox/keys/merchant.cer").content)
     assert signing.serial_hex(merchant_cert) == "dfba8194c41b84cf"
     raw = v3_body(v3_req_data(sb, "V3-KEY"))
-    response = v3_post(http, sb, "special_create", body=raw, authorization=signing.sign_request(
-        key, "OP00000003", "00dfba8194c41b84cf", raw))
+    response = v3_post(
+        http,
+        sb,
+        "special_create",
+        body=raw,
+        authorization=signing.sign_request(key, "OP00000003", "00dfba8194c41b84cf", raw),
+    )
     assert response.json()["code"] == "000000"
 
 
 def test_numbers_as_strings_are_accepted_like_lakalas_samples(
-        http: httpx.Client, sb: Sandbox) -> None:
-    req = v3_req_data(sb, "V3-STR", total_amount="100", support_refund="1",
-                      support_cancel=0, order_efficient_time=future14(sb, 600))
+    http: httpx.Client, sb: Sandbox
+) -> None:
+    req = v3_req_data(
+        sb,
+        "V3-STR",
+        total_amount="100",
+        support_refund="1",
+        support_cancel=0,
+        order_efficient_time=future14(sb, 600),
+    )
     out = v3_post(http, sb, "special_create", req).json()
     assert out["code"] == "000000"
     order = sb.engine.get(out["resp_data"]["pay_order_no"])
