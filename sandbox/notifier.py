@@ -78,6 +78,9 @@ CREATE INDEX IF NOT EXISTS notify_attempts_by_order ON notify_attempts (pay_orde
 
 NOTIFIED_ACTIONS = ("pay", "fail", "refund", "cancel")
 MAX_ANSWER_BYTES = 64 * 1024
+# Deliveries in flight at once. Beyond it attempts wait their turn in the outbox: a thousand
+# simultaneous payments must not become a thousand threads fighting for one store.
+MAX_IN_FLIGHT = 64
 POLICY_WORDS: dict[str, dict[str, Any]] = {
     "now": {},
     "never": {"send": False},
@@ -145,6 +148,7 @@ class Notifier:
         self._lock = threading.Lock()
         self._inflight: dict[int, str] = {}
         self._threads: set[threading.Thread] = set()
+        self._client: httpx.Client | None = None
         self._policy_problems: Any = None
         sb.engine.listeners.append(self._on_change)
 
@@ -330,6 +334,8 @@ class Notifier:
         with self._lock:
             busy_orders = set(self._inflight.values())
             for row in rows:
+                if len(self._inflight) >= MAX_IN_FLIGHT:
+                    break  # the next finished delivery wakes the scheduler again
                 if row["id"] in self._inflight or row["pay_order_no"] in busy_orders:
                     continue  # one delivery at a time per order keeps its notifies in order
                 self._inflight[row["id"]] = row["pay_order_no"]
@@ -342,6 +348,8 @@ class Notifier:
 
     def next_due(self) -> float | None:
         with self._lock:
+            if len(self._inflight) >= MAX_IN_FLIGHT:
+                return None  # full: a finished delivery wakes the scheduler
             busy = sorted(set(self._inflight.values()))
         marks = ",".join("?" * len(busy))
         rows = self.store.execute(
@@ -363,6 +371,10 @@ class Notifier:
             threads = list(self._threads)
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
 
     # -- one delivery ----------------------------------------------------------------------
     def _deliver(self, attempt_id: int) -> None:
@@ -448,28 +460,38 @@ class Notifier:
     ) -> tuple[int | None, str | None, str | None]:
         timeout = self.sb.settings.notify_timeout
         try:
-            with httpx.Client(
-                timeout=timeout, follow_redirects=False, trust_env=False, verify=_tls_context()
-            ) as client:
-                with client.stream("POST", url, content=body, headers=headers) as response:
-                    answer = b""
-                    for chunk in response.iter_bytes():
-                        answer += chunk
-                        if len(answer) >= MAX_ANSWER_BYTES:
-                            break
-                    text = answer[:MAX_ANSWER_BYTES].decode("utf-8", "replace")
-                    if response.is_redirect:
-                        where = response.headers.get("location", "?")
-                        return (
-                            response.status_code,
-                            text,
-                            f"HTTP {response.status_code} redirect to {where} not followed",
-                        )
-                    return response.status_code, text, None
+            with self._http().stream("POST", url, content=body, headers=headers) as response:
+                answer = b""
+                for chunk in response.iter_bytes():
+                    answer += chunk
+                    if len(answer) >= MAX_ANSWER_BYTES:
+                        break
+                text = answer[:MAX_ANSWER_BYTES].decode("utf-8", "replace")
+                if response.is_redirect:
+                    where = response.headers.get("location", "?")
+                    return (
+                        response.status_code,
+                        text,
+                        f"HTTP {response.status_code} redirect to {where} not followed",
+                    )
+                return response.status_code, text, None
         except httpx.TimeoutException:
             return None, None, f"no answer within {timeout:g}s (timeout)"
         except httpx.HTTPError as exc:
             return None, None, f"{type(exc).__name__}: {exc}"
+
+    def _http(self) -> httpx.Client:
+        """One client for every delivery: its connection pool keeps receivers' connections."""
+        with self._lock:
+            if self._client is None:
+                self._client = httpx.Client(
+                    timeout=self.sb.settings.notify_timeout,
+                    follow_redirects=False,
+                    trust_env=False,
+                    verify=_tls_context(),
+                    limits=httpx.Limits(max_connections=MAX_IN_FLIGHT),
+                )
+            return self._client
 
     def _judge(self, dialect: str, status: int | None, answer: str | None) -> str | None:
         return notify_bodies.ack_problem(self.sb.schemas, dialect, status, answer)
