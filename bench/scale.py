@@ -42,7 +42,7 @@ def _fill_here(data_dir: Path, count: int) -> None:
                 req = {
                     "out_order_no": f"S{n}",
                     "merchant_no": "8222900701106PZ",
-                    "total_amount": 100 + n % 900,
+                    "total_amount": 100 + n % 700,  # below the magic amounts (901-914)
                     "order_info": "scale",
                     "order_efficient_time": expires,
                 }

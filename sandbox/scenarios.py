@@ -7,6 +7,7 @@ Running the steps on the clock is ``runner.py``'s job; this module only knows wh
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -220,6 +221,7 @@ class Catalog:
 
 
 # -- loading ---------------------------------------------------------------------------------
+@functools.cache
 def validator() -> Any:
     return Schemas(schemas_dir(), Clock()).validator(SCHEMA_NAME)
 
@@ -297,17 +299,39 @@ def _load_folder(
     return loaded
 
 
+# libyaml's loader when PyYAML has it: parsing every shipped file for every sandbox made in a
+# test session was most of the in-process fixture's cost
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# Files that loaded cleanly, by path, modification time and size: a pytest session makes a
+# sandbox per test, and the shipped files do not change between them.
+_LOADED: dict[tuple[str, int, int, str], Scenario] = {}
+
+
 def load_file(path: Path, source: str, check: Any, problems: list[FileProblem]) -> Scenario | None:
     """One file; its problems are appended to ``problems`` (and None returned)."""
     where = str(path)
     try:
+        stat = path.stat()
+        key = (where, stat.st_mtime_ns, stat.st_size, source)
+        if key in _LOADED:
+            return _LOADED[key]
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         problems.append(FileProblem(where, 0, "", f"cannot read: {exc}"))
         return None
+    scenario = _parse_file(path, text, source, check, problems)
+    if scenario is not None:
+        _LOADED[key] = scenario
+    return scenario
+
+
+def _parse_file(
+    path: Path, text: str, source: str, check: Any, problems: list[FileProblem]
+) -> Scenario | None:
+    where = str(path)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=_LOADER)
+        data = yaml.load(text, Loader=_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark is not None else 1
@@ -471,9 +495,7 @@ def _key_line(root: yaml.Node, path: Sequence[str | int], key: Any) -> int:
 
 def _name_line(path: Path) -> int:
     try:
-        return _key_line(
-            yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader), [], "name"
-        )
+        return _key_line(yaml.compose(path.read_text(encoding="utf-8"), Loader=_LOADER), [], "name")
     except (OSError, yaml.YAMLError, AttributeError):
         return 1
 

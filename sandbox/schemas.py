@@ -10,6 +10,7 @@ sandbox clock, at most N days ahead) and ``x-split-sum`` (split amounts add up t
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -40,23 +41,43 @@ class Problem:
         return f"{self.field}: {self.rule}"
 
 
+@dataclass
+class _Folder:
+    """What reading a schemas folder gives; shared (read-only) by every sandbox of a process."""
+
+    documents: dict[str, dict[str, Any]]
+    registry: Registry[Any]
+    inlined: dict[str, dict[str, Any]]
+
+
+@functools.lru_cache(maxsize=8)
+def _read_folder(root: str, stamp: tuple[tuple[str, int], ...]) -> _Folder:
+    documents: dict[str, dict[str, Any]] = {}
+    resources = []
+    for path_text, _ in stamp:
+        path = Path(path_text)
+        name = path.relative_to(root).as_posix()[: -len(SUFFIX)]
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        documents[name] = doc
+        resources.append(
+            (
+                doc.get("$id", BASE_URI + name + SUFFIX),
+                Resource.from_contents(doc, default_specification=DRAFT202012),
+            )
+        )
+    return _Folder(documents, Registry().with_resources(resources), {})
+
+
 class Schemas:
     def __init__(self, root: Path, clock: Clock) -> None:
         self.root = root
         self.clock = clock
-        self.documents: dict[str, dict[str, Any]] = {}
-        resources = []
-        for path in sorted(root.rglob("*" + SUFFIX)):
-            name = path.relative_to(root).as_posix()[: -len(SUFFIX)]
-            doc = json.loads(path.read_text(encoding="utf-8"))
-            self.documents[name] = doc
-            resources.append(
-                (
-                    doc.get("$id", BASE_URI + name + SUFFIX),
-                    Resource.from_contents(doc, default_specification=DRAFT202012),
-                )
-            )
-        self.registry: Registry[Any] = Registry().with_resources(resources)
+        files = sorted(root.rglob("*" + SUFFIX))
+        stamp = tuple((p.as_posix(), p.stat().st_mtime_ns) for p in files)
+        loaded = _read_folder(root.as_posix(), stamp)
+        self.documents: dict[str, dict[str, Any]] = loaded.documents
+        self.registry: Registry[Any] = loaded.registry
+        self._inlined = loaded.inlined
         checker = FormatChecker()
         checker.checks("lakala-datetime", raises=ValueError)(self._check_datetime)
         self._format_checker = checker
@@ -69,7 +90,6 @@ class Schemas:
             },
         )
         self._validators: dict[str, Any] = {}
-        self._inlined: dict[str, dict[str, Any]] = {}
 
     def names(self) -> list[str]:
         return sorted(self.documents)

@@ -6,6 +6,7 @@ Shared by the server (verify requests, sign responses and notifies) and the clie
 from __future__ import annotations
 
 import base64
+import functools
 import re
 import secrets
 import string
@@ -137,7 +138,9 @@ def notify_authorization(
     return header, signed
 
 
+@functools.lru_cache(maxsize=32)
 def load_private_key(pem: bytes) -> rsa.RSAPrivateKey:
+    # cached: loading checks the key, which costs tens of milliseconds each time
     key = serialization.load_pem_private_key(pem, password=None)
     if not isinstance(key, rsa.RSAPrivateKey):
         raise ValueError("not an RSA private key")
