@@ -70,6 +70,8 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--notify-hosts",
+        "--notify-allow",
+        dest="notify_hosts",
         type=_name_list,
         help="only send notifies to these hosts, comma-separated (default any)",
     )
