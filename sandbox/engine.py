@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -247,19 +247,8 @@ class Engine:
     def allowed_pay_modes(self, order: Order) -> list[str]:
         """What the counter may offer: counter_param.pay_mode / busi_type_param / v1
         payment_method narrow the full list; nothing given means every mode."""
-        wanted: set[str] = set()
-        counter = _json_field(order.data.get("counter_param"))
-        if isinstance(counter, dict) and counter.get("pay_mode"):
-            wanted.add(str(counter["pay_mode"]))
-        busi = _json_field(order.data.get("busi_type_param"))
-        for entry in busi if isinstance(busi, list) else []:
-            params = entry.get("params") if isinstance(entry, dict) else None
-            if isinstance(params, dict) and params.get("pay_mode"):
-                wanted.add(str(params["pay_mode"]))
-            elif isinstance(entry, dict):
-                wanted.update(
-                    m for m in self.pay_modes if ids_module.busi_type(m) == entry.get("busi_type")
-                )
+        wanted, busi_types = requested_pay_modes(order.data)
+        wanted.update(m for m in self.pay_modes if ids_module.busi_type(m) in busi_types)
         return [m for m in self.pay_modes if m in wanted] if wanted else list(self.pay_modes)
 
     def default_pay_mode(self, order: Order) -> str:
@@ -529,6 +518,28 @@ def request_hash(payload: Any) -> str:
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def requested_pay_modes(fields: Mapping[str, Any]) -> tuple[set[str], set[str]]:
+    """The pay modes a create names (v1 payment_method, counter_param.pay_mode, busi_type_param
+    params.pay_mode), and the busi_types it names without a pay mode."""
+    modes: set[str] = set()
+    busi_types: set[str] = set()
+    if fields.get("payment_method"):
+        modes.add(str(fields["payment_method"]))
+    counter = _json_field(fields.get("counter_param"))
+    if isinstance(counter, dict) and counter.get("pay_mode"):
+        modes.add(str(counter["pay_mode"]))
+    busi = _json_field(fields.get("busi_type_param"))
+    for entry in busi if isinstance(busi, list) else []:
+        if not isinstance(entry, dict):
+            continue
+        params = entry.get("params")
+        if isinstance(params, dict) and params.get("pay_mode"):
+            modes.add(str(params["pay_mode"]))
+        elif entry.get("busi_type"):
+            busi_types.add(str(entry["busi_type"]))
+    return modes, busi_types
 
 
 def _json_field(value: Any) -> Any:

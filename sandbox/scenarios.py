@@ -19,6 +19,7 @@ import yaml
 from jsonschema.exceptions import ValidationError
 
 from sandbox.clock import Clock
+from sandbox.engine import requested_pay_modes as engine_pay_modes
 from sandbox.errors import SandboxError
 from sandbox.resources import schemas_dir
 from sandbox.schemas import Schemas
@@ -83,27 +84,7 @@ class CreateView:
 
 def requested_pay_modes(req: Mapping[str, Any]) -> set[str]:
     """Payment methods a create named: v1 payment_method, counter_param, busi_type_param."""
-    modes: set[str] = set()
-    if req.get("payment_method"):
-        modes.add(str(req["payment_method"]))
-    counter = _json_value(req.get("counter_param"))
-    if isinstance(counter, dict) and counter.get("pay_mode"):
-        modes.add(str(counter["pay_mode"]))
-    busi = _json_value(req.get("busi_type_param"))
-    for entry in busi if isinstance(busi, list) else []:
-        params = entry.get("params") if isinstance(entry, dict) else None
-        if isinstance(params, dict) and params.get("pay_mode"):
-            modes.add(str(params["pay_mode"]))
-    return modes
-
-
-def _json_value(value: Any) -> Any:
-    if not isinstance(value, str):
-        return value
-    try:
-        return json.loads(value)
-    except ValueError:
-        return None
+    return engine_pay_modes(req)[0]
 
 
 @dataclass(frozen=True)
