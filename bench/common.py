@@ -9,9 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import platform
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -19,9 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.servers import SandboxProcess  # noqa: E402
 
 
 def machine() -> str:
@@ -39,52 +38,29 @@ def machine() -> str:
     )
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Served:
-    """``lakala-sandbox serve`` started the way a user starts it, on a free port."""
+class Served(SandboxProcess):
+    """``lakala-sandbox serve`` started the way a user starts it, on a free port, in a temporary
+    data directory unless one is given; ``started_in`` is the time to the first 200 on /healthz."""
 
     def __init__(self, *args: str, data_dir: Path | None = None) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="lakala-bench-")
-        self.data_dir = data_dir or Path(self._tmp.name) / "data"
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.args = args
-        self.process: subprocess.Popen[bytes] | None = None
+        super().__init__(
+            data_dir or Path(self._tmp.name) / "data",
+            "--log-level",
+            "warning",
+            *args,
+            startup_timeout=60,
+        )
         self.started_in = 0.0
 
+    def start(self) -> Served:
+        started = time.perf_counter()
+        super().start()
+        self.started_in = time.perf_counter() - started
+        return self
+
     def __enter__(self) -> Served:
-        t0 = time.perf_counter()
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "sandbox",
-                "serve",
-                "--port",
-                str(self.port),
-                "--data-dir",
-                str(self.data_dir),
-                "--log-level",
-                "warning",
-                *self.args,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    self.started_in = time.perf_counter() - t0
-                    return self
-            except httpx.TransportError:
-                time.sleep(0.01)
-        raise RuntimeError("sandbox did not start")
+        return self.start()
 
     def rss_mb(self) -> float:
         assert self.process is not None
@@ -94,9 +70,7 @@ class Served:
         return float("nan")
 
     def __exit__(self, *exc: object) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(timeout=20)
+        super().__exit__(None, None, None)
         self._tmp.cleanup()
 
 

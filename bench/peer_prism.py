@@ -20,7 +20,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import HEADER, Served, free_port, load, machine  # noqa: E402
+from bench.common import HEADER, Served, load, machine  # noqa: E402
+from tests.servers import free_port  # noqa: E402
 
 V1 = "/api/v1/payment/lakala/counter/"
 PRISM_DIR = Path(__file__).resolve().parent / ".prism"

@@ -73,7 +73,7 @@ class SandboxProcess:
                     return self
             except httpx.TransportError:
                 pass
-            time.sleep(0.05)
+            time.sleep(0.01)
         self.stop()
         raise RuntimeError(
             f"sandbox did not answer /healthz in {self.startup_timeout}s:\n{self.log()}"
