@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -12,11 +13,13 @@ import httpx
 import pytest
 
 from sandbox.errors import SandboxError
+from sandbox.receiver import NotifyReceiver
 from sandbox.runtime import Sandbox
 from tests.servers import SandboxProcess
 from tests.support import V1, seed_create
 
 TIMEOUT = 60  # seconds any one burst may take
+V1_ACK = {"code": "000000", "msg": "ok", "resp_time": "20261126000000"}
 
 
 @pytest.fixture(scope="module")
@@ -49,14 +52,20 @@ def create(server: SandboxProcess, out_order_no: str, **changes: Any) -> dict[st
     return out["resp_data"]  # type: ignore[no-any-return]
 
 
-def test_fifty_simultaneous_pays_make_one_trade(server: SandboxProcess) -> None:
-    no = create(server, "RACE-PAY")["pay_order_no"]
-    with httpx.Client(base_url=server.url, limits=httpx.Limits(max_connections=50)) as http:
-        results = burst(50, lambda i: http.post(f"/sandbox/api/orders/{no}/pay").status_code)
-        order = http.get(f"/sandbox/api/orders/{no}").json()["order"]
+def test_fifty_simultaneous_pays_make_one_trade_and_one_notify(server: SandboxProcess) -> None:
+    with NotifyReceiver(answer=V1_ACK) as merchant:
+        no = create(server, "RACE-PAY", notify_url=merchant.url)["pay_order_no"]
+        with httpx.Client(base_url=server.url, limits=httpx.Limits(max_connections=50)) as http:
+            results = burst(50, lambda i: http.post(f"/sandbox/api/orders/{no}/pay").status_code)
+            order = http.get(f"/sandbox/api/orders/{no}").json()["order"]
+            merchant.wait(1, timeout=10)
+            time.sleep(0.5)  # room for a wrongly doubled notify to arrive (real I/O, bounded)
+            journal = http.get(f"/sandbox/api/orders/{no}/notifies").json()["notifies"]
     assert Counter(results) == {200: 1, 409: 49}
     assert order["order_status"] == "2"
     assert [(t["trade_type"], t["trade_status"]) for t in order["trades"]] == [("PAY", "S")]
+    assert [r.json()["order_status"] for r in merchant.received] == ["SUCCESS"]
+    assert [(a["sequence"], a["state"]) for a in journal] == [(1, "delivered")]
 
 
 def test_twenty_identical_creates_make_one_order(server: SandboxProcess) -> None:
