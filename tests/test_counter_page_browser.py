@@ -7,6 +7,7 @@ by a merchant web app on another loopback port that proxies ``/api/v1/*`` to the
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -68,9 +69,10 @@ def land_on_callback(page: Any, merchant: MerchantApp, out_order_no: str, status
 
 
 def test_seed_snippets_are_the_seed_documents_own() -> None:
-    candidates = [ROOT.parent / "shared" / "seed", Path("/work/shared/seed")]
-    seed_dir = next((d for d in candidates if d.is_dir()), None)
-    if seed_dir is None:
+    seed_dir = ROOT.parent / "shared" / "seed"  # the seed document travels beside the clone
+    if not seed_dir.is_dir():
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"the seed document is missing: {seed_dir}", pytrace=False)
         pytest.skip("the seed document is not beside the repository")
     seed = "".join(p.read_text(encoding="utf-8") for p in sorted(seed_dir.glob("*.txt")))
     blocks = re.findall(r"```javascript\n(.*?)```", seed, flags=re.S)
