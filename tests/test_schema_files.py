@@ -18,6 +18,8 @@ from jsonschema import Draft202012Validator
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
+from tests.support import SEED_CREATE
+
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 BASE = "https://lakala-sandbox/schemas/"
 
@@ -159,20 +161,7 @@ def test_special_create_carries_the_split_sum_and_time_window_annotations() -> N
 
 # ------------------------------------------------------------------------- seed examples, verbatim
 
-SEED_CREATE_REQUEST = {
-    "out_order_no": "ORDER20241119120135",
-    "total_amount": 100,
-    "order_info": "测试商品购买",
-    "notify_url": "https://your-domain.com/api/payment/notify",
-    "callback_url": "https://your-domain.com/payment/success",
-    "payment_method": "ALIPAY",
-    "vpos_id": "587305941625155584",
-    "channel_id": "2021052614391",
-    "order_efficient_time": "20241119130135",
-    "support_cancel": 0,
-    "support_refund": 1,
-    "support_repeat_pay": 1,
-}
+SEED_CREATE_REQUEST = SEED_CREATE  # the seed's create example, kept once in tests/support.py
 SEED_FRONTEND_CREATE_REQUEST = {
     "out_order_no": "ORDER1732000000000",
     "total_amount": 100,
