@@ -111,6 +111,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from sandbox import serving
     from sandbox.app import create_app
 
     settings = settings_from(args)
@@ -121,14 +122,19 @@ def serve(args: argparse.Namespace) -> int:
         f"(data: {where}, signatures: {settings.signature})",
         flush=True,
     )
-    uvicorn.run(
+    config = serving.config(
         app,
         host=settings.host,
         port=settings.port,
         log_level=args.log_level,
         access_log=args.log_level == "debug",
     )
-    return 0
+    server = uvicorn.Server(config)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    return 0 if server.started else 3  # 3: it never started (the port is taken, say)
 
 
 def _sign_args(p: argparse.ArgumentParser) -> None:

@@ -162,10 +162,12 @@ class ServerThread:
     def __init__(self, app: Any) -> None:
         import uvicorn
 
+        from sandbox import serving
+
         self._socket = socket.socket()
         self._socket.bind(("127.0.0.1", 0))
         self.port = int(self._socket.getsockname()[1])
-        config = uvicorn.Config(app, log_level="warning", ws="none", lifespan="on")
+        config = serving.config(app, log_level="warning", ws="none", lifespan="on")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run,
