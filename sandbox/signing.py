@@ -56,7 +56,13 @@ def verify(public_key: rsa.RSAPublicKey, message: bytes, signature: str) -> bool
 
 
 def new_nonce(length: int = 12) -> str:
-    return "".join(secrets.choice(_NONCE_CHARS) for _ in range(length))
+    """``length`` letters and digits, uniformly random. One read of the system's randomness per
+    nonce: ``secrets.choice`` per character made one syscall each, a fifth of a v3 answer."""
+    chars: list[str] = []
+    while len(chars) < length:
+        # bytes below 248 (4 * 62) map evenly onto the 62 characters; the rest are dropped
+        chars += [_NONCE_CHARS[b % 62] for b in secrets.token_bytes(length + 8) if b < 248]
+    return "".join(chars[:length])
 
 
 def wall_timestamp() -> str:
