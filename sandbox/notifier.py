@@ -325,11 +325,21 @@ class Notifier:
     # -- the scheduler's job ---------------------------------------------------------------
     def run_due(self) -> None:
         now = self.sb.clock.timestamp()
+        with self._lock:
+            free = MAX_IN_FLIGHT - len(self._inflight)
+            busy = sorted(set(self._inflight.values()))
+        if free <= 0:
+            return
+        marks = ",".join("?" * len(busy))
+        # only as many as could start now: with a thousand notifies due, every pass reading them
+        # all would make the fan-out quadratic
         rows = self.store.execute(
             "SELECT a.id, a.pay_order_no FROM notify_attempts a JOIN orders o "
             "ON o.pay_order_no = a.pay_order_no WHERE a.state = 'pending' "
-            "AND a.due_ts <= ? + o.clock_offset ORDER BY a.due_ts - o.clock_offset, a.id",
-            (now + DUE_SLACK,),
+            "AND a.due_ts <= ? + o.clock_offset"
+            + (f" AND a.pay_order_no NOT IN ({marks})" if busy else "")
+            + " ORDER BY a.due_ts - o.clock_offset, a.id LIMIT ?",
+            (now + DUE_SLACK, *busy, free),
         )
         with self._lock:
             busy_orders = set(self._inflight.values())
