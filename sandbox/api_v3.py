@@ -7,11 +7,8 @@ answer, errors included, carries the ``Lklapi-*`` headers signed with the platfo
 from __future__ import annotations
 
 import asyncio
-import functools
-import os
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from starlette.requests import Request
@@ -188,14 +185,6 @@ OPERATIONS: dict[str, Handler] = {
 }
 
 
-@functools.cache
-def _signer() -> ThreadPoolExecutor:
-    """The process's signing threads: one per core beyond the event loop's. A plain executor,
-    as a generic worker-thread helper cost more per hand-off than the signature itself."""
-    cores = os.cpu_count() or 2
-    return ThreadPoolExecutor(max_workers=max(1, cores - 1), thread_name_prefix="v3-sign")
-
-
 async def signed_response(
     sb: Sandbox,
     appid: str,
@@ -207,7 +196,7 @@ async def signed_response(
     # The RSA signature is most of a v3 call's CPU and releases the interpreter lock: made on a
     # signing thread it runs on another core while the event loop serves the next request.
     headers = await asyncio.get_running_loop().run_in_executor(
-        _signer(),
+        signing.executor(),
         signing.response_headers,
         sb.keys.platform_key,
         appid,

@@ -6,9 +6,10 @@ signature base string) and updated after (status, answer, latency, error). Anyth
 dialect's success ack is retried on the ladder (Lakala's 1s, 5s, 5s, 10s, 3m, 10m, 20m, 30m, 1h,
 2h after the previous attempt), measured on the order's clock from the attempt's scheduled time,
 so a clock jump runs the ladder as it would have happened; after the last it is ``given_up``.
-Deliveries run on their own threads, one at a time per order, each bounded by a timeout, so a
-slow receiver never holds up another order, and never an API call. A restart resumes every
-``pending`` attempt (one cut off in flight is sent again).
+Deliveries are tasks on the courier's own event loop thread (``sandbox.courier``), signed on the
+signing threads, at most ``MAX_IN_FLIGHT`` at once and one at a time per order, each bounded by a
+timeout, so a slow receiver never holds up another order, and never an API call. A restart
+resumes every ``pending`` attempt (one cut off in flight is sent again).
 
 Which changes notify: pay (2), fail (3), refund (6) and cancel (5); paying (1), close (7) and
 expire (4) do not (Lakala reports outcomes; the merchant asked for the close and set the expiry).
@@ -19,19 +20,18 @@ pay is journaled as ``skipped`` with that reason. A scenario's ``notify`` step o
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import logging
-import ssl
 import threading
 import time
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import httpx
-
-from sandbox import notify_bodies
+from sandbox import notify_bodies, signing
+from sandbox.courier import REDIRECTS, Courier
 from sandbox.engine import Change, Order
 from sandbox.errors import SandboxError
 from sandbox.runner import DUE_SLACK, fragment_problems
@@ -78,8 +78,7 @@ CREATE INDEX IF NOT EXISTS notify_attempts_by_order ON notify_attempts (pay_orde
 
 NOTIFIED_ACTIONS = ("pay", "fail", "refund", "cancel")
 MAX_ANSWER_BYTES = 64 * 1024
-# Deliveries in flight at once. Beyond it attempts wait their turn in the outbox: a thousand
-# simultaneous payments must not become a thousand threads fighting for one store.
+# Deliveries in flight at once. Beyond it attempts wait their turn in the outbox.
 MAX_IN_FLIGHT = 64
 POLICY_WORDS: dict[str, dict[str, Any]] = {
     "now": {},
@@ -146,9 +145,9 @@ class Notifier:
         self.store = sb.store
         self.store.executescript(SCHEMA)
         self._lock = threading.Lock()
+        self._settled = threading.Condition(self._lock)
         self._inflight: dict[int, str] = {}
-        self._threads: set[threading.Thread] = set()
-        self._client: httpx.Client | None = None
+        self._courier = Courier(max_idle_per_receiver=MAX_IN_FLIGHT)
         self._policy_problems: Any = None
         sb.engine.listeners.append(self._on_change)
 
@@ -350,11 +349,7 @@ class Notifier:
                     continue  # one delivery at a time per order keeps its notifies in order
                 self._inflight[row["id"]] = row["pay_order_no"]
                 busy_orders.add(row["pay_order_no"])
-                thread = threading.Thread(
-                    target=self._deliver, args=(row["id"],), daemon=True, name=f"notify-{row['id']}"
-                )
-                self._threads.add(thread)
-                thread.start()
+                self._courier.submit(functools.partial(self._deliver, row["id"]))
 
     def next_due(self) -> float | None:
         with self._lock:
@@ -376,20 +371,18 @@ class Notifier:
             return bool(self._inflight)
 
     def stop(self, timeout: float) -> None:
+        """Let deliveries in flight finish for up to ``timeout``; any still going are cut off
+        (left ``pending``, so a restart sends them again)."""
         deadline = time.monotonic() + timeout
-        with self._lock:
-            threads = list(self._threads)
-        for thread in threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
-        with self._lock:
-            client, self._client = self._client, None
-        if client is not None:
-            client.close()
+        with self._settled:
+            while self._inflight and (left := deadline - time.monotonic()) > 0:
+                self._settled.wait(left)
+        self._courier.stop(max(0.5, deadline - time.monotonic()))
 
     # -- one delivery ----------------------------------------------------------------------
-    def _deliver(self, attempt_id: int) -> None:
+    async def _deliver(self, attempt_id: int) -> None:
         try:
-            self._send(attempt_id)
+            await self._send(attempt_id)
         except Exception as exc:  # a bug must not leave the attempt pending forever
             log.exception("notify attempt %s failed", attempt_id)
             self.store.execute(
@@ -400,28 +393,29 @@ class Notifier:
         finally:
             with self._lock:
                 self._inflight.pop(attempt_id, None)
-                self._threads.discard(threading.current_thread())
+                self._settled.notify_all()
             self.sb.scheduler.wake()
 
-    def _send(self, attempt_id: int) -> None:
+    async def _send(self, attempt_id: int) -> None:
         rows = self.store.execute(
-            "SELECT a.*, n.url, n.body, n.policy, n.retry, n.dialect FROM notify_attempts a "
-            "JOIN notifies n ON n.id = a.notify_id WHERE a.id = ?",
+            "SELECT a.*, n.url, n.body, n.policy, n.retry, n.dialect, o.clock_offset "
+            "FROM notify_attempts a JOIN notifies n ON n.id = a.notify_id "
+            "JOIN orders o ON o.pay_order_no = a.pay_order_no WHERE a.id = ?",
             (attempt_id,),
         )
         if not rows or rows[0]["state"] != "pending":
-            return  # forgotten by a reset meanwhile, or already dealt with
+            return  # forgotten by a reset meanwhile (its order too), or already dealt with
         row = rows[0]
-        try:
-            order = self.sb.engine.get(row["pay_order_no"])
-        except SandboxError:
-            return
         policy = Policy.loads(row["policy"])
-        headers, sent_body, signed = notify_bodies.prepare(
-            self.sb.keys.platform_key,
-            json.loads(row["body"]),
-            signature=policy.signature,
-            tamper=policy.tamper,
+        headers, sent_body, signed = await asyncio.get_running_loop().run_in_executor(
+            signing.executor(),
+            functools.partial(
+                notify_bodies.prepare,
+                self.sb.keys.platform_key,
+                json.loads(row["body"]),
+                signature=policy.signature,
+                tamper=policy.tamper,
+            ),
         )
         with self.store.transaction():
             self.store.execute(
@@ -429,7 +423,7 @@ class Notifier:
                 "signed_string = ?, response_status = NULL, response_body = NULL, "
                 "latency_ms = NULL, error = NULL WHERE id = ?",
                 (
-                    self.sb.engine.now_for(order),
+                    self.sb.clock.timestamp() + row["clock_offset"],
                     json.dumps(headers, ensure_ascii=False),
                     sent_body.decode(),
                     signed.decode("utf-8", "replace"),
@@ -437,7 +431,7 @@ class Notifier:
                 ),
             )
         started = time.monotonic()
-        status, answer, error = self._post(str(row["url"]), sent_body, headers)
+        status, answer, error = await self._post(str(row["url"]), sent_body, headers)
         elapsed = time.monotonic() - started
         if error is None:
             error = self._judge(row["dialect"], status, answer)
@@ -465,43 +459,27 @@ class Notifier:
                     (row["notify_id"], row["pay_order_no"], attempt + 1, due),
                 )
 
-    def _post(
+    async def _post(
         self, url: str, body: bytes, headers: dict[str, str]
     ) -> tuple[int | None, str | None, str | None]:
-        timeout = self.sb.settings.notify_timeout
-        try:
-            with self._http().stream("POST", url, content=body, headers=headers) as response:
-                answer = b""
-                for chunk in response.iter_bytes():
-                    answer += chunk
-                    if len(answer) >= MAX_ANSWER_BYTES:
-                        break
-                text = answer[:MAX_ANSWER_BYTES].decode("utf-8", "replace")
-                if response.is_redirect:
-                    where = response.headers.get("location", "?")
-                    return (
-                        response.status_code,
-                        text,
-                        f"HTTP {response.status_code} redirect to {where} not followed",
-                    )
-                return response.status_code, text, None
-        except httpx.TimeoutException:
-            return None, None, f"no answer within {timeout:g}s (timeout)"
-        except httpx.HTTPError as exc:
-            return None, None, f"{type(exc).__name__}: {exc}"
-
-    def _http(self) -> httpx.Client:
-        """One client for every delivery: its connection pool keeps receivers' connections."""
-        with self._lock:
-            if self._client is None:
-                self._client = httpx.Client(
-                    timeout=self.sb.settings.notify_timeout,
-                    follow_redirects=False,
-                    trust_env=False,
-                    verify=_tls_context(),
-                    limits=httpx.Limits(max_connections=MAX_IN_FLIGHT),
-                )
-            return self._client
+        """(status, answer text, error): error None when an answer came that is not a redirect."""
+        answer = await self._courier.post(
+            url,
+            body,
+            headers,
+            timeout=self.sb.settings.notify_timeout,
+            max_answer=MAX_ANSWER_BYTES,
+        )
+        if answer.status is None:
+            return None, None, answer.error
+        text = answer.body.decode("utf-8", "replace")
+        if answer.status in REDIRECTS and answer.location is not None:
+            return (
+                answer.status,
+                text,
+                f"HTTP {answer.status} redirect to {answer.location} not followed",
+            )
+        return answer.status, text, None
 
     def _judge(self, dialect: str, status: int | None, answer: str | None) -> str | None:
         return notify_bodies.ack_problem(self.sb.schemas, dialect, status, answer)
@@ -531,12 +509,6 @@ class Notifier:
             "error": row["error"],
             "body": json.loads(row["body"]),
         }
-
-
-@functools.cache
-def _tls_context() -> ssl.SSLContext:
-    # made once: building a fresh one costs tens of milliseconds per delivery
-    return httpx.create_ssl_context()
 
 
 _SELECT = (
