@@ -333,7 +333,8 @@ class Notifier:
         # only as many as could start now: with a thousand notifies due, every pass reading them
         # all would make the fan-out quadratic
         rows = self.store.execute(
-            "SELECT a.id, a.pay_order_no FROM notify_attempts a JOIN orders o "
+            "SELECT a.*, n.url, n.body, n.policy, n.retry, n.dialect, o.clock_offset "
+            "FROM notify_attempts a JOIN notifies n ON n.id = a.notify_id JOIN orders o "
             "ON o.pay_order_no = a.pay_order_no WHERE a.state = 'pending' "
             "AND a.due_ts <= ? + o.clock_offset"
             + (f" AND a.pay_order_no NOT IN ({marks})" if busy else "")
@@ -349,7 +350,7 @@ class Notifier:
                     continue  # one delivery at a time per order keeps its notifies in order
                 self._inflight[row["id"]] = row["pay_order_no"]
                 busy_orders.add(row["pay_order_no"])
-                self._courier.submit(functools.partial(self._deliver, row["id"]))
+                self._courier.submit(functools.partial(self._deliver, dict(row)))
 
     def next_due(self) -> float | None:
         with self._lock:
@@ -380,9 +381,10 @@ class Notifier:
         self._courier.stop(max(0.5, deadline - time.monotonic()))
 
     # -- one delivery ----------------------------------------------------------------------
-    async def _deliver(self, attempt_id: int) -> None:
+    async def _deliver(self, row: dict[str, Any]) -> None:
+        attempt_id = row["id"]
         try:
-            await self._send(attempt_id)
+            await self._send(row)
         except Exception as exc:  # a bug must not leave the attempt pending forever
             log.exception("notify attempt %s failed", attempt_id)
             self.store.execute(
@@ -394,18 +396,16 @@ class Notifier:
             with self._lock:
                 self._inflight.pop(attempt_id, None)
                 self._settled.notify_all()
-            self.sb.scheduler.wake()
+                # a scheduler pass reads the outbox: one per half-emptied batch, not one per
+                # delivery, while a fan-out keeps the courier full (it looks again within
+                # MAX_SLEEP in any case)
+                look = len(self._inflight) <= MAX_IN_FLIGHT // 2
+            if look:
+                self.sb.scheduler.wake()
 
-    async def _send(self, attempt_id: int) -> None:
-        rows = self.store.execute(
-            "SELECT a.*, n.url, n.body, n.policy, n.retry, n.dialect, o.clock_offset "
-            "FROM notify_attempts a JOIN notifies n ON n.id = a.notify_id "
-            "JOIN orders o ON o.pay_order_no = a.pay_order_no WHERE a.id = ?",
-            (attempt_id,),
-        )
-        if not rows or rows[0]["state"] != "pending":
-            return  # forgotten by a reset meanwhile (its order too), or already dealt with
-        row = rows[0]
+    async def _send(self, row: dict[str, Any]) -> None:
+        """One attempt, from its outbox row as ``run_due`` read it."""
+        attempt_id = row["id"]
         policy = Policy.loads(row["policy"])
         headers, sent_body, signed = await asyncio.get_running_loop().run_in_executor(
             signing.executor(),
@@ -417,11 +417,11 @@ class Notifier:
                 tamper=policy.tamper,
             ),
         )
-        with self.store.transaction():
-            self.store.execute(
+        with self.store.transaction() as conn:
+            marked = conn.execute(
                 "UPDATE notify_attempts SET sent_ts = ?, request_headers = ?, request_body = ?, "
                 "signed_string = ?, response_status = NULL, response_body = NULL, "
-                "latency_ms = NULL, error = NULL WHERE id = ?",
+                "latency_ms = NULL, error = NULL WHERE id = ? AND state = 'pending'",
                 (
                     self.sb.clock.timestamp() + row["clock_offset"],
                     json.dumps(headers, ensure_ascii=False),
@@ -429,7 +429,9 @@ class Notifier:
                     signed.decode("utf-8", "replace"),
                     attempt_id,
                 ),
-            )
+            ).rowcount
+        if not marked:
+            return  # forgotten by a reset meanwhile (its order too), or already dealt with
         started = time.monotonic()
         status, answer, error = await self._post(str(row["url"]), sent_body, headers)
         elapsed = time.monotonic() - started
