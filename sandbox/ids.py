@@ -58,17 +58,26 @@ class Ids:
             return "42000" + self.digits(5) + now.strftime("%Y%m%d") + self.digits(10)
         return now.strftime("%Y%m%d") + self.digits(16)
 
+    def warm(self) -> None:
+        """Make the payer-name generator now (from a start-up thread) rather than on the first
+        pay: importing Faker takes a few hundred milliseconds."""
+        with self._lock:
+            self._names()
+
+    def _names(self) -> Any:
+        if self._faker is None:
+            from faker import Faker
+
+            self._faker = Faker("zh_CN")
+            self._faker.seed_instance(
+                self.seed if self.seed is not None else self._rng.randrange(2**32)
+            )
+        return self._faker
+
     def payer(self, pay_mode: str) -> dict[str, Any]:
         """Trade fields about the payer, as Lakala fills them for this pay mode."""
         with self._lock:
-            if self._faker is None:
-                from faker import Faker  # imported on first pay: it is slow to import
-
-                self._faker = Faker("zh_CN")
-                self._faker.seed_instance(
-                    self.seed if self.seed is not None else self._rng.randrange(2**32)
-                )
-            name = self._faker.name()
+            name = self._names().name()
             bank_name, bank_type, bin_ = _BANKS[self._rng.randrange(len(_BANKS))]
             uid = str(self._rng.randrange(10**12)).zfill(12)
         masked_name = "*" + name[1:]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,7 @@ class Sandbox:
     def start(self) -> None:
         """Start background work now (the app's lifespan); in-process it starts when needed."""
         self.scheduler.start()
+        threading.Thread(target=self.ids.warm, name="lakala-sandbox-warm", daemon=True).start()
 
     def close(self) -> None:
         """Stop background work, letting deliveries in flight finish (bounded by their timeout)."""
