@@ -4,6 +4,7 @@ time a restarted sandbox keeps."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -172,3 +173,19 @@ def test_a_fast_clock_keeps_running_across_a_restart(tmp_path: Path) -> None:
     restarted = Clock(speed=1000, wall=lambda: wall[0])
     assert restarted.restore(saved)
     assert restarted.timestamp() - saved["anchor_virtual"] == pytest.approx(50)
+
+
+@pytest.mark.parametrize(
+    "text", ["20261301000000", "20260230000000", "20261126235960", "2026112610300\uff10", "2026"]
+)
+def test_parse_refuses_what_is_not_a_real_yyyymmddhhmmss(text: str) -> None:
+    with pytest.raises(ValueError):
+        Clock(tz="Asia/Shanghai").parse(text)
+
+
+def test_parse_agrees_with_strptime_on_real_times() -> None:
+    clock = Clock(tz="Asia/Shanghai")
+    for text in ("20240229120000", "20261126103000", "20261231235959", "19700101080000"):
+        expected = datetime.strptime(text, "%Y%m%d%H%M%S").replace(tzinfo=clock.tz).timestamp()
+        assert clock.parse(text) == expected
+        assert clock.format(clock.parse(text)) == text
