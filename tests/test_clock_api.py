@@ -189,3 +189,32 @@ def test_parse_agrees_with_strptime_on_real_times() -> None:
         expected = datetime.strptime(text, "%Y%m%d%H%M%S").replace(tzinfo=clock.tz).timestamp()
         assert clock.parse(text) == expected
         assert clock.format(clock.parse(text)) == text
+
+
+def test_runs_found_due_together_are_played_in_due_order() -> None:
+    """More runs are due at once than the runner reads at a time: each is played, earliest
+    first, and none twice."""
+    app = make_app(clock_speed=0)
+    sb: Sandbox = app.state.sandbox
+    with httpx.Client(transport=InProcessTransport(app), base_url="http://sandbox.test") as http:
+        numbers = []
+        for i in range(250):
+            out = http.post(
+                V1 + "create",
+                json={"out_order_no": f"AUTOPAY-{i}", "total_amount": 100, "order_info": "x"},
+            ).json()
+            numbers.append(out["resp_data"]["pay_order_no"])
+            assert sb.scheduler.drain(10)  # its run has started waiting its 3 s
+            sb.clock.advance(0.001)  # so each pays a little after the one before
+        # the clock jumps (no walk from step to step), so the runner finds all 250 due at once
+        sb.clock.advance(3)
+        assert sb.scheduler.drain(30)
+        orders = [sb.engine.get(no) for no in numbers]
+        paid_in_turn = [
+            r["pay_order_no"]
+            for r in sb.store.execute("SELECT pay_order_no FROM trades ORDER BY seq")
+        ]
+    app.state.sandbox.close()
+    assert {order.status for order in orders} == {2}
+    assert all(len(order.trades) == 1 for order in orders)
+    assert paid_in_turn == numbers
