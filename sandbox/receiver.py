@@ -49,16 +49,17 @@ class NotifyReceiver:
             def do_POST(self) -> None:  # noqa: N802 - the http.server hook name
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
-                self.send_header("Content-Length", str(len(receiver.answer)))
-                self.end_headers()
-                self.wfile.write(receiver.answer)
+                # recorded before it is answered: once the sender has the answer, it is here
                 with receiver._lock:
                     receiver.received.append(
                         Received(self.path, dict(self.headers.items()), body, receiver.answer)
                     )
                     receiver._lock.notify_all()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(receiver.answer)))
+                self.end_headers()
+                self.wfile.write(receiver.answer)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # quiet: the contract table and the tests report what matters

@@ -83,6 +83,11 @@ class Receiver:
                 receiver._release.wait(receiver.hold.get(self.path, 0))
                 status, answer, delivery = receiver._answer(self.path, dict(self.headers), body)
                 raw = json.dumps(answer, ensure_ascii=False).encode()
+                # recorded before it is answered: once the sandbox has the answer (and a test's
+                # drain returns), the delivery is in the list
+                with receiver._cond:
+                    receiver.deliveries.append(delivery)
+                    receiver._cond.notify_all()
                 try:
                     self.send_response(status)
                     self.send_header("Content-Type", "application/json; charset=utf-8")
@@ -91,9 +96,6 @@ class Receiver:
                     self.wfile.write(raw)
                 except OSError:
                     pass  # the sandbox gave up waiting (its timeout); the delivery still counts
-                with receiver._cond:
-                    receiver.deliveries.append(delivery)
-                    receiver._cond.notify_all()
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
