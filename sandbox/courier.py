@@ -1,7 +1,10 @@
 """Where notifies are sent from: one thread running an event loop, and a lean HTTP/1.1 POST.
 
 Every delivery in flight is a task on the courier's loop, so a thousand notifies are a thousand
-cheap tasks on one thread, not a thousand threads queueing for the interpreter lock and the store.
+cheap tasks, not a thousand threads queueing for the interpreter lock and the store. Under a
+server the courier uses the server's own event loop (``attach``): one loop then takes turns between
+answering requests and delivering notifies, instead of two loops on two threads passing the
+interpreter lock back and forth. Elsewhere (a sandbox in a test) it starts a loop thread of its own.
 ``post`` speaks just what a notify needs: one POST, the answer's status and at most
 ``max_answer`` bytes of its body, redirects reported and never followed, keep-alive connections
 pooled per receiver, everything bounded by one deadline. The answer is parsed by httptools.
@@ -10,6 +13,7 @@ pooled per receiver, everything bounded by one deadline. The answer is parsed by
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import functools
 import logging
 import ssl
@@ -73,14 +77,25 @@ class _Connection:
 
 
 class Courier:
-    """Runs coroutines on its own loop thread (started on first use, stopped by ``stop``)."""
+    """Runs coroutines on a loop: the server's (``attach``), or its own thread's, started on
+    first use. ``stop`` cancels what is in flight and lets go of the loop."""
 
     def __init__(self, *, max_idle_per_receiver: int = 64) -> None:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._thread: threading.Thread | None = None  # None while on a borrowed loop
+        self._jobs: set[concurrent.futures.Future[None]] = set()
         self._idle: dict[Key, list[_Connection]] = {}
         self._max_idle = max_idle_per_receiver
+
+    def attach(self, loop: asyncio.AbstractEventLoop) -> bool:
+        """Send from ``loop`` (a running server's) from now on; False if already sending from
+        a loop of its own, which then stays in use until ``stop``."""
+        with self._lock:
+            if self._loop is not None and self._loop is not loop:
+                return False
+            self._loop = loop
+            return True
 
     def submit(self, job: Callable[[], Awaitable[Any]]) -> None:
         """Run ``job()`` on the courier's loop; it must handle its own errors."""
@@ -93,15 +108,30 @@ class Courier:
                 self._thread.start()
                 ready.wait()
             loop = self._loop
-        assert loop is not None
-        asyncio.run_coroutine_threadsafe(_call(job), loop)
+            assert loop is not None
+            future = asyncio.run_coroutine_threadsafe(_call(job), loop)
+            self._jobs.add(future)
+        future.add_done_callback(self._forget)
+
+    def _forget(self, future: concurrent.futures.Future[None]) -> None:
+        with self._lock:
+            self._jobs.discard(future)
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Cancel what is still in flight, close pooled connections, end the thread."""
+        """Cancel what is still in flight, close pooled connections, and let go of the loop
+        (ending its thread when it is the courier's own)."""
         with self._lock:
-            loop, thread = self._loop, self._thread
+            loop, thread, jobs = self._loop, self._thread, list(self._jobs)
             self._loop = self._thread = None
-        if loop is None or thread is None:
+        if loop is None:
+            return
+        if loop.is_closed():  # the server's loop, gone: nothing on it can run any more
+            self._idle.clear()
+            return
+        for job in jobs:
+            job.cancel()
+        if thread is None:  # the server's loop goes on running: it finishes the closing
+            loop.call_soon_threadsafe(self._close_idle)
             return
         try:
             asyncio.run_coroutine_threadsafe(self._wind_down(), loop).result(timeout)
@@ -109,6 +139,11 @@ class Courier:
             log.warning("the courier did not wind down within %ss", timeout)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout)
+
+    async def _wind_down(self) -> None:
+        self._close_idle()
+        for _ in range(3):  # turns of the loop for cancelled jobs and closed transports to end
+            await asyncio.sleep(0)
 
     def _run(self, ready: threading.Event) -> None:
         loop = asyncio.new_event_loop()
@@ -119,12 +154,7 @@ class Courier:
         finally:
             loop.close()
 
-    async def _wind_down(self) -> None:
-        current = asyncio.current_task()
-        tasks = [t for t in asyncio.all_tasks() if t is not current]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+    def _close_idle(self) -> None:
         for pool in self._idle.values():
             for conn in pool:
                 conn.close()

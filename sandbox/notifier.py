@@ -374,6 +374,10 @@ class Notifier:
         due = rows[0]["due"]
         return None if due is None else float(due)
 
+    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Deliver from the server's event loop (see ``sandbox.courier``)."""
+        self._courier.attach(loop)
+
     def busy(self) -> bool:
         with self._lock:
             return bool(self._inflight)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from pathlib import Path
 from typing import Any
@@ -55,7 +56,12 @@ class Sandbox:
         self.scheduler.wake_if_pending()
 
     def start(self) -> None:
-        """Start background work now (the app's lifespan); in-process it starts when needed."""
+        """Start background work now (the app's lifespan, on the server's event loop, which
+        notifies are then sent from); in-process it starts when needed."""
+        try:
+            self.notifier.attach(asyncio.get_running_loop())
+        except RuntimeError:  # not called from a loop: the courier starts its own when needed
+            pass
         self.scheduler.start()
         threading.Thread(target=self.ids.warm, name="lakala-sandbox-warm", daemon=True).start()
 
