@@ -100,6 +100,8 @@ class Courier:
     def submit(self, job: Callable[[], Awaitable[Any]]) -> None:
         """Run ``job()`` on the courier's loop; it must handle its own errors."""
         with self._lock:
+            if self._loop is not None and self._thread is None and self._loop.is_closed():
+                self._loop = None  # the server went away without stopping the courier
             if self._loop is None:
                 ready = threading.Event()
                 self._thread = threading.Thread(

@@ -3,6 +3,7 @@ when it reuses a connection."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -207,3 +208,34 @@ def test_nobody_listening_is_an_error(courier: Courier) -> None:
     answer = post(courier, f"http://127.0.0.1:{port}/notify")
     assert answer.status is None and answer.error is not None
     assert "ConnectionRefusedError" in answer.error or "OSError" in answer.error
+
+
+def test_a_courier_whose_servers_loop_has_gone_starts_its_own(courier: Courier) -> None:
+    gone = asyncio.new_event_loop()
+    assert courier.attach(gone)
+    gone.close()
+    with ScriptedReceiver(lambda req: (ok(), True)) as rx:
+        assert post(courier, rx.url).status == 200
+
+
+def test_an_attached_courier_sends_from_that_loop(courier: Courier) -> None:
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        assert courier.attach(loop)
+        seen: list[asyncio.AbstractEventLoop] = []
+
+        async def where() -> None:
+            seen.append(asyncio.get_running_loop())
+
+        courier.submit(where)
+        with ScriptedReceiver(lambda req: (ok(), True)) as rx:
+            assert post(courier, rx.url).status == 200
+        assert seen == [loop]
+        courier.stop()
+        assert loop.is_running()  # a borrowed loop is left running
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        loop.close()
