@@ -6,9 +6,10 @@ signature base string) and updated after (status, answer, latency, error). Anyth
 dialect's success ack is retried on the ladder (Lakala's 1s, 5s, 5s, 10s, 3m, 10m, 20m, 30m, 1h,
 2h after the previous attempt), measured on the order's clock from the attempt's scheduled time,
 so a clock jump runs the ladder as it would have happened; after the last it is ``given_up``.
-Deliveries are tasks on the courier's own event loop thread (``sandbox.courier``), signed on the
-signing threads, at most ``MAX_IN_FLIGHT`` at once and one at a time per order, each bounded by a
-timeout, so a slow receiver never holds up another order, and never an API call. A restart
+Deliveries are tasks on the courier's event loop (the server's own under uvicorn, else a thread
+of the courier's; see ``sandbox.courier``), signed on the signing threads, at most
+``MAX_IN_FLIGHT`` at once and one at a time per order, each bounded by a timeout, so a slow
+receiver never holds up another order, and never an API call. A restart
 resumes every ``pending`` attempt (one cut off in flight is sent again).
 
 Which changes notify: pay (2), fail (3), refund (6) and cancel (5); paying (1), close (7) and
