@@ -13,7 +13,6 @@ pooled per receiver, everything bounded by one deadline. The answer is parsed by
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import functools
 import logging
 import ssl
@@ -69,11 +68,18 @@ class _Parsed:
 
 
 class _Connection:
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        live: set[_Connection],
+    ) -> None:
+        self.reader, self.writer, self._live = reader, writer, live
+        live.add(self)
 
     def close(self) -> None:
         self.writer.close()
+        self._live.discard(self)
 
 
 class Courier:
@@ -84,8 +90,9 @@ class Courier:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None  # None while on a borrowed loop
-        self._jobs: set[concurrent.futures.Future[None]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()  # the jobs, as seen from the loop
         self._idle: dict[Key, list[_Connection]] = {}
+        self._live: set[_Connection] = set()  # every connection open, idle or in use
         self._max_idle = max_idle_per_receiver
 
     def attach(self, loop: asyncio.AbstractEventLoop) -> bool:
@@ -111,41 +118,60 @@ class Courier:
                 ready.wait()
             loop = self._loop
             assert loop is not None
-            future = asyncio.run_coroutine_threadsafe(_call(job), loop)
-            self._jobs.add(future)
-        future.add_done_callback(self._forget)
-
-    def _forget(self, future: concurrent.futures.Future[None]) -> None:
-        with self._lock:
-            self._jobs.discard(future)
+            asyncio.run_coroutine_threadsafe(self._call(job), loop)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Cancel what is still in flight, close pooled connections, and let go of the loop
         (ending its thread when it is the courier's own)."""
         with self._lock:
-            loop, thread, jobs = self._loop, self._thread, list(self._jobs)
+            loop, thread = self._loop, self._thread
             self._loop = self._thread = None
         if loop is None:
             return
-        if loop.is_closed():  # the server's loop, gone: nothing on it can run any more
+        if thread is None and not loop.is_running():  # the server's, stopped: nothing runs on it
             self._idle.clear()
+            self._live.clear()
             return
-        for job in jobs:
-            job.cancel()
-        if thread is None:  # the server's loop goes on running: it finishes the closing
-            loop.call_soon_threadsafe(self._close_idle)
+        try:
+            on_loop = asyncio.get_running_loop() is loop
+        except RuntimeError:
+            on_loop = False
+        if on_loop:  # (called from the loop itself: it cannot also wait for it)
+            loop.create_task(self._wind_down())
             return
         try:
             asyncio.run_coroutine_threadsafe(self._wind_down(), loop).result(timeout)
-        except Exception:  # a loop that cannot wind down in time is left to the daemon thread
+        except Exception:  # a loop that cannot wind down in time is left to itself
             log.warning("the courier did not wind down within %ss", timeout)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout)
+        if thread is not None:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout)
 
     async def _wind_down(self) -> None:
-        self._close_idle()
-        for _ in range(3):  # turns of the loop for cancelled jobs and closed transports to end
-            await asyncio.sleep(0)
+        """Cancel the jobs and wait for them, then close every connection and wait until each
+        is really closed: a loop closed with a transport still closing warns about it."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._idle.clear()
+        writers = [conn.writer for conn in self._live]
+        for conn in list(self._live):
+            conn.close()
+        if writers:
+            await asyncio.wait([asyncio.ensure_future(w.wait_closed()) for w in writers], timeout=1)
+
+    async def _call(self, job: Callable[[], Awaitable[Any]]) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        try:
+            await job()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the job's own handler failed: say so, and keep the loop alive
+            log.exception("a courier job failed")
+        finally:
+            self._tasks.discard(task)
 
     def _run(self, ready: threading.Event) -> None:
         loop = asyncio.new_event_loop()
@@ -155,12 +181,6 @@ class Courier:
             loop.run_forever()
         finally:
             loop.close()
-
-    def _close_idle(self) -> None:
-        for pool in self._idle.values():
-            for conn in pool:
-                conn.close()
-        self._idle.clear()
 
     # -- one POST --------------------------------------------------------------------------
     async def post(
@@ -224,7 +244,7 @@ class Courier:
         reader, writer = await asyncio.open_connection(
             host, port, ssl=tls, server_hostname=host if tls else None, limit=2**16
         )
-        return _Connection(reader, writer)
+        return _Connection(reader, writer, self._live)
 
     async def _exchange(
         self, key: Key, conn: _Connection, request: bytes, max_answer: int
@@ -280,15 +300,6 @@ def _keeps_alive(version: str, headers: dict[bytes, bytes]) -> bool:
     if version == "1.1":
         return b"close" not in connection
     return b"keep-alive" in connection
-
-
-async def _call(job: Callable[[], Awaitable[Any]]) -> None:
-    try:
-        await job()
-    except asyncio.CancelledError:
-        raise
-    except Exception:  # the job's own handler failed: say so, and keep the loop alive
-        log.exception("a courier job failed")
 
 
 @functools.cache

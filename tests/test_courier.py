@@ -4,13 +4,19 @@ when it reuses a connection."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 import threading
+import time
+import warnings
 from collections.abc import Callable, Iterator
 
 import pytest
 
 from sandbox.courier import Answer, Courier
+from sandbox.receiver import NotifyReceiver
+from tests.notify_receiver import LiveSandbox
+from tests.support import V1
 
 # One request's worth of bytes in, one answer's out: (request bytes) -> (answer bytes, keep open)
 Script = Callable[[bytes], tuple[bytes, bool]]
@@ -239,3 +245,58 @@ def test_an_attached_courier_sends_from_that_loop(courier: Courier) -> None:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(5)
         loop.close()
+    with warnings.catch_warnings():  # the pooled connection was closed before stop() returned
+        warnings.simplefilter("error", ResourceWarning)
+        gc.collect()
+
+
+def test_stopping_mid_delivery_closes_every_connection_cleanly() -> None:
+    """A delivery cut off by stop() and the idle pool both end with their transports closed:
+    nothing is left for the garbage collector to warn about."""
+    courier = Courier()
+    release = threading.Event()
+
+    def slow(req: bytes) -> tuple[bytes, bool]:
+        release.wait(10)
+        return ok(), True
+
+    with ScriptedReceiver(lambda req: (ok(), True)) as quick, ScriptedReceiver(slow) as hanging:
+        assert post(courier, quick.url).status == 200  # leaves a pooled connection
+
+        async def stuck() -> None:
+            await courier.post(hanging.url, b"{}", {}, timeout=30, max_answer=1024)
+
+        courier.submit(stuck)
+        deadline = time.monotonic() + 5
+        while not hanging.requests and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert hanging.requests, "the delivery never reached the receiver"
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", ResourceWarning)
+            courier.stop(timeout=5)
+            gc.collect()
+        release.set()
+
+
+def test_a_served_sandbox_shuts_down_with_its_notify_connections_closed() -> None:
+    """Under a server the courier sends from the server's loop; shutting the server down closes
+    the kept-alive connection to the merchant before that loop ends."""
+    ack = {"code": "000000", "msg": "ok", "resp_time": "20261126000000"}
+    with NotifyReceiver(answer=ack) as merchant:
+        with LiveSandbox(notify_hosts=("127.0.0.1",)) as live:
+            out = live.http.post(
+                V1 + "create",
+                json={
+                    "out_order_no": "SHUTDOWN-1",
+                    "total_amount": 100,
+                    "order_info": "x",
+                    "notify_url": merchant.url,
+                },
+            ).json()
+            no = out["resp_data"]["pay_order_no"]
+            assert live.http.post(f"/sandbox/api/orders/{no}/pay").status_code == 200
+            assert merchant.wait(1, timeout=10)[0].json()["pay_order_no"] == no
+            assert live.sb.notifier.drain(10)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", ResourceWarning)
+            gc.collect()
