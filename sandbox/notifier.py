@@ -151,6 +151,7 @@ class Notifier:
         self._courier = Courier(max_idle_per_receiver=MAX_IN_FLIGHT)
         self._policy_problems: Any = None
         self._word_policies: dict[str | None, Policy] = {}
+        self._verdicts: dict[tuple[str, int | None, str | None], str | None] = {}
         sb.engine.listeners.append(self._on_change)
 
     # -- what the admin API and the page read ----------------------------------------------
@@ -496,7 +497,17 @@ class Notifier:
         return answer.status, text, None
 
     def _judge(self, dialect: str, status: int | None, answer: str | None) -> str | None:
-        return notify_bodies.ack_problem(self.sb.schemas, dialect, status, answer)
+        # a merchant's server answers the same bytes nearly every time: each distinct answer is
+        # parsed and checked against the ack schema once
+        key = (dialect, status, answer)
+        if key in self._verdicts:
+            return self._verdicts[key]
+        verdict = notify_bodies.ack_problem(self.sb.schemas, dialect, status, answer)
+        if answer is None or len(answer) <= 1024:  # (acks are short; keep no big ones)
+            if len(self._verdicts) >= 256:
+                self._verdicts.clear()
+            self._verdicts[key] = verdict
+        return verdict
 
     def _view(self, row: Any) -> dict[str, Any]:
         fmt = self.sb.clock.format
