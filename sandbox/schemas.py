@@ -118,7 +118,10 @@ class Schemas:
         return found
 
     def problems(self, name: str, instance: Any, prefix: str = "") -> list[Problem]:
-        errors = list(self.validator(name).iter_errors(instance))
+        validator = self.validator(name)
+        if _holds(validator, validator.schema, instance):
+            return []  # nearly every request: no need to build errors to find there are none
+        errors = list(validator.iter_errors(instance))
         if not errors:
             return []
         ordered = [best_match(errors)] + [e for e in errors if e is not best_match(errors)]
@@ -177,6 +180,50 @@ class Schemas:
                 f"must be at most {days} days after the current time "
                 f"{self.clock.format(now)} (latest {self.clock.format(now + days * 86400)})"
             )
+
+
+def _holds(validator: Any, schema: Any, instance: Any) -> bool:
+    """Whether ``instance`` is valid against ``schema``, exactly as ``validator`` would find it,
+    at a fraction of the cost. jsonschema builds a validator object and a generator for every
+    node it visits; this walks the applicators (properties, items, allOf, anyOf, oneOf, not,
+    if/then/else) itself and asks jsonschema's own function for every other keyword it knows,
+    so each keyword keeps its exact meaning (and keywords jsonschema ignores are ignored)."""
+    if schema is True:
+        return True
+    if schema is False:
+        return False
+    keywords = validator.VALIDATORS
+    for key, value in schema.items():
+        if key == "properties":
+            if isinstance(instance, dict):
+                for prop, sub in value.items():
+                    if prop in instance and not _holds(validator, sub, instance[prop]):
+                        return False
+        elif key == "items" and "prefixItems" not in schema:
+            if isinstance(instance, list) and not all(
+                _holds(validator, value, item) for item in instance
+            ):
+                return False
+        elif key == "allOf":
+            if not all(_holds(validator, sub, instance) for sub in value):
+                return False
+        elif key == "anyOf":
+            if not any(_holds(validator, sub, instance) for sub in value):
+                return False
+        elif key == "oneOf":
+            if sum(1 for sub in value if _holds(validator, sub, instance)) != 1:
+                return False
+        elif key == "not":
+            if _holds(validator, value, instance):
+                return False
+        elif key == "if":
+            branch = schema.get("then" if _holds(validator, value, instance) else "else")
+            if branch is not None and not _holds(validator, branch, instance):
+                return False
+        elif key in keywords:
+            for _ in keywords[key](validator, value, instance, schema):
+                return False
+    return True
 
 
 def _content_schema(
