@@ -20,7 +20,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httptools
 
@@ -28,6 +28,8 @@ log = logging.getLogger("lakala_sandbox.courier")
 
 REDIRECTS = (301, 302, 303, 307, 308)
 NO_ANSWER = "the receiver closed the connection without answering"
+_PATH_SAFE = "/%:@!$&'()*+,;=-._~"
+_QUERY_SAFE = _PATH_SAFE + "?"
 Key = tuple[str, str, int]  # scheme, host, port
 
 
@@ -201,11 +203,19 @@ class Courier:
             return Answer(error=f"InvalidURL: {exc}")
         if scheme not in ("http", "https") or not parts.hostname:
             return Answer(error=f"InvalidURL: cannot send to {url!r}")
-        key: Key = (scheme, parts.hostname, port)
+        try:  # a name in another script goes on the wire in its ASCII (IDNA) form
+            hostname = parts.hostname.encode("idna").decode("ascii")
+        except UnicodeError as exc:
+            return Answer(error=f"InvalidURL: {exc}")
+        key: Key = (scheme, hostname, port)
         default_port = 443 if scheme == "https" else 80
-        host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+        host = hostname if ":" not in hostname else f"[{hostname}]"
+        # characters a request line cannot carry are percent-encoded, as a browser would
+        target = quote(parts.path or "/", safe=_PATH_SAFE) + (
+            "?" + quote(parts.query, safe=_QUERY_SAFE) if parts.query else ""
+        )
         head = (
-            f"POST {parts.path or '/'}{'?' + parts.query if parts.query else ''} HTTP/1.1\r\n"
+            f"POST {target} HTTP/1.1\r\n"
             f"Host: {host}{'' if port == default_port else f':{port}'}\r\n"
             f"Content-Length: {len(body)}\r\n"
             + "".join(f"{k}: {v}\r\n" for k, v in headers.items())

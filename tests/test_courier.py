@@ -300,3 +300,13 @@ def test_a_served_sandbox_shuts_down_with_its_notify_connections_closed() -> Non
         with warnings.catch_warnings():
             warnings.simplefilter("error", ResourceWarning)
             gc.collect()
+
+
+def test_a_path_beyond_ascii_goes_percent_encoded(courier: Courier) -> None:
+    with ScriptedReceiver(lambda req: (ok(), True)) as rx:
+        answer = post(courier, rx.url.replace("/notify", "/通知/回调?订单=1&a=b c"))
+    assert answer.status == 200
+    line = rx.requests[0].split(b"\r\n")[0]
+    assert line == (
+        b"POST /%E9%80%9A%E7%9F%A5/%E5%9B%9E%E8%B0%83?%E8%AE%A2%E5%8D%95=1&a=b%20c HTTP/1.1"
+    )
