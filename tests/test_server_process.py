@@ -92,6 +92,34 @@ def test_serve_refuses_a_bad_setting_clearly(tmp_path: Path) -> None:
     assert "cannot read apps file" in result.stderr
 
 
+def test_serve_on_a_taken_port_says_so_and_fails(tmp_path: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "sandbox",
+                "serve",
+                "--data-dir",
+                str(tmp_path),
+                "--port",
+                str(port),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 3
+    assert "address already in use" in result.stderr.lower()
+
+
 def test_sign_command_output_is_accepted(tmp_path: Path) -> None:
     import subprocess
     import sys
