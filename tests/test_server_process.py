@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -69,61 +72,32 @@ def test_served_process_keeps_orders_and_keys_across_a_restart(tmp_path: Path) -
         assert health["orders"] == 1
 
 
-def test_serve_refuses_a_bad_setting_clearly(tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "sandbox",
-            "serve",
-            "--data-dir",
-            str(tmp_path),
-            "--apps",
-            str(tmp_path / "missing.yaml"),
-        ],
+def serve_until_it_exits(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``lakala-sandbox serve`` with ``args`` that make it stop at once."""
+    return subprocess.run(
+        [sys.executable, "-m", "sandbox", "serve", "--data-dir", str(data_dir), *args],
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+def test_serve_refuses_a_bad_setting_clearly(tmp_path: Path) -> None:
+    result = serve_until_it_exits(tmp_path, "--apps", str(tmp_path / "missing.yaml"))
     assert result.returncode == 2
     assert "cannot read apps file" in result.stderr
 
 
 def test_serve_on_a_taken_port_says_so_and_fails(tmp_path: Path) -> None:
-    import socket
-    import subprocess
-    import sys
-
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-        port = taken.getsockname()[1]
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "sandbox",
-                "serve",
-                "--data-dir",
-                str(tmp_path),
-                "--port",
-                str(port),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        result = serve_until_it_exits(tmp_path, "--port", str(taken.getsockname()[1]))
     assert result.returncode == 3
     assert "address already in use" in result.stderr.lower()
 
 
 def test_sign_command_output_is_accepted(tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
     data_dir = tmp_path / "data"
     with SandboxProcess(data_dir) as server:
         raw = json.dumps(
