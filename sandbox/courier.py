@@ -229,8 +229,9 @@ class Courier:
                     answer = await self._exchange(key, pooled, request, max_answer)
                     if answer is not None:
                         return answer
-                    # the receiver had closed that kept-alive connection before reading our
-                    # request: it saw nothing, so the notify goes once more on a fresh one
+                    # closed without a byte of answer: nearly always a kept-alive connection
+                    # the receiver had let go while idle. The notify goes once more on a fresh
+                    # one (a merchant must accept a notify twice in any case: Lakala retries)
                 conn = await self._open(key)
                 answer = await self._exchange(key, conn, request, max_answer)
                 return answer or Answer(error=f"ConnectionResetError: {NO_ANSWER}")
