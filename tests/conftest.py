@@ -8,6 +8,7 @@ import pytest
 from starlette.applications import Starlette
 
 from sandbox.app import create_app
+from sandbox.client import ENV_VARS
 from sandbox.config import Settings
 from sandbox.runtime import Sandbox
 from sandbox.transport import InProcessTransport
@@ -30,6 +31,18 @@ def make_app(**settings: object) -> Starlette:
     }
     options.update(settings)
     return create_app(Settings(**options))  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def no_lakala_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """None of the ``LAKALA_*`` variables the real-mode client reads, whatever the shell has."""
+    for name in (
+        *ENV_VARS,
+        "LAKALA_PRIVATE_KEY",
+        "LAKALA_CERTIFICATE",
+        "LAKALA_NOTIFY_CERTIFICATE",
+    ):
+        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture

@@ -276,21 +276,12 @@ def test_replay_of_something_else_is_a_usage_error(
         (["--target", "staging"], "--target must be sandbox, lakala-test or an http(s) URL"),
     ],
 )
+@pytest.mark.usefixtures("no_lakala_settings")
 def test_contract_usage_errors_exit_2(
     args: list[str],
     message: str,
-    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    for name in (
-        "LAKALA_APPID",
-        "LAKALA_SERIAL_NO",
-        "LAKALA_PRIVATE_KEY_FILE",
-        "LAKALA_PRIVATE_KEY",
-        "LAKALA_CERTIFICATE_FILE",
-        "LAKALA_CERTIFICATE",
-    ):
-        monkeypatch.delenv(name, raising=False)
     assert main(["contract", *args]) == 2
     assert message in capsys.readouterr().err
 

@@ -409,6 +409,7 @@ def test_real_mode_needs_a_public_url() -> None:
         ),
     ],
 )
+@pytest.mark.usefixtures("no_lakala_settings")
 def test_serve_in_real_mode_says_what_is_missing(
     args: list[str],
     env: dict[str, str],
@@ -416,14 +417,7 @@ def test_serve_in_real_mode_says_what_is_missing(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    for name in (
-        "LAKALA_APPID",
-        "LAKALA_SERIAL_NO",
-        "LAKALA_PRIVATE_KEY_FILE",
-        "LAKALA_CERTIFICATE_FILE",
-        "LAKALA_SANDBOX_PUBLIC_URL",
-    ):
-        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("LAKALA_SANDBOX_PUBLIC_URL", raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     assert main(["serve", "--data-dir", ":memory:", *args]) == 2
