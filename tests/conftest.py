@@ -34,6 +34,15 @@ def make_app(**settings: object) -> Starlette:
 
 
 @pytest.fixture
+def frozen() -> Iterator[tuple[httpx.Client, Sandbox]]:
+    """An in-process sandbox on a frozen clock, notify timeout 1 s, and a client for it."""
+    app = make_app(clock_speed=0, notify_timeout=1)
+    with httpx.Client(transport=InProcessTransport(app), base_url="http://t") as http:
+        yield http, app.state.sandbox
+    app.state.sandbox.close()
+
+
+@pytest.fixture
 def no_lakala_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     """None of the ``LAKALA_*`` variables the real-mode client reads, whatever the shell has."""
     for name in (

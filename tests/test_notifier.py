@@ -41,14 +41,6 @@ ATTEMPT_FIELDS = {
 
 
 @pytest.fixture
-def frozen() -> Iterator[tuple[httpx.Client, Sandbox]]:
-    app = make_app(clock_speed=0, notify_timeout=1)
-    with httpx.Client(transport=InProcessTransport(app), base_url="http://t") as http:
-        yield http, app.state.sandbox
-    app.state.sandbox.close()
-
-
-@pytest.fixture
 def rx(frozen: tuple[httpx.Client, Sandbox]) -> Iterator[Receiver]:
     http, _ = frozen
     with Receiver(http.get("/sandbox/keys/platform.cer").content) as receiver:

@@ -7,15 +7,12 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from sandbox.receiver import NotifyReceiver
 from sandbox.runtime import Sandbox
-from sandbox.transport import InProcessTransport
-from tests.conftest import make_app
 from tests.support import V1, seed_create
 
 V1_ACK = {"code": "000000", "msg": "ok", "resp_time": "20261126000000"}
@@ -73,14 +70,6 @@ class BadReceiver:
         for conn in self.held:
             conn.close()
         self.sock.close()
-
-
-@pytest.fixture
-def frozen() -> Iterator[tuple[httpx.Client, Sandbox]]:
-    app = make_app(clock_speed=0, notify_timeout=1)
-    with httpx.Client(transport=InProcessTransport(app), base_url="http://t") as http:
-        yield http, app.state.sandbox
-    app.state.sandbox.close()
 
 
 def paid_order(http: httpx.Client, sb: Sandbox, name: str, url: str) -> str:
