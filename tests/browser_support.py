@@ -19,14 +19,14 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from sandbox import signing
-from tests.servers import SandboxProcess, free_port
+from sandbox.pytest_plugin import ServerThread
+from tests.servers import SandboxProcess
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -111,13 +111,9 @@ class MerchantApp:
 
     def __init__(self, sandbox_url: str) -> None:
         self.sandbox_url = sandbox_url
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
         self.notifies: list[Notify] = []
         self.platform_cert: Any = None
         self._cond = threading.Condition()
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
         self.app = Starlette(
             routes=[
                 Route("/", self._shop, methods=["GET"]),
@@ -127,6 +123,8 @@ class MerchantApp:
                 Route("/attack", self._attack, methods=["GET"]),
             ]
         )
+        self._server = ServerThread(self.app)
+        self.url = self._server.url
 
     # -- pages ------------------------------------------------------------------------------
     def _page(self, onload: str) -> HTMLResponse:
@@ -222,28 +220,11 @@ class MerchantApp:
 
     # -- lifecycle --------------------------------------------------------------------------
     def __enter__(self) -> MerchantApp:
-        config = uvicorn.Config(
-            self.app,
-            host="127.0.0.1",
-            port=self.port,
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the merchant app did not start")
-            time.sleep(0.02)
+        self._server.start(timeout=10)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        assert self._server is not None and self._thread is not None
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
+        self._server.stop()
 
 
 class Screenshots:

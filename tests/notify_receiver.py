@@ -4,7 +4,6 @@ in a thread: the two ends of a notify, for the notifier and scenario tests."""
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -13,9 +12,9 @@ from types import TracebackType
 from typing import Any
 
 import httpx
-import uvicorn
 
 from sandbox import signing
+from sandbox.pytest_plugin import ServerThread
 from sandbox.runtime import Sandbox
 from tests.conftest import make_app
 
@@ -178,27 +177,18 @@ class Receiver:
 
 
 class LiveSandbox:
-    """``make_app(**settings)`` served by uvicorn on a free loopback port, lifespan included."""
+    """``make_app(**settings)`` served by uvicorn on a free loopback port, lifespan included,
+    the way the pytest plugin serves one (``ServerThread``)."""
 
     def __init__(self, **settings: Any) -> None:
         self.app = make_app(**settings)
         self.sb: Sandbox = self.app.state.sandbox
-        self._socket = socket.socket()
-        self._socket.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
-        self._server = uvicorn.Server(uvicorn.Config(self.app, lifespan="on", log_level="warning"))
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
-        )
+        self._server = ServerThread(self.app)
+        self.url = self._server.url
         self.http = httpx.Client(base_url=self.url, trust_env=False, timeout=10)
 
     def __enter__(self) -> LiveSandbox:
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.01)
+        self._server.start(timeout=10)
         return self
 
     def __exit__(
@@ -208,6 +198,4 @@ class LiveSandbox:
         tb: TracebackType | None,
     ) -> None:
         self.http.close()
-        self._server.should_exit = True
-        self._thread.join(15)
-        self._socket.close()
+        self._server.stop()
