@@ -80,15 +80,13 @@ def main() -> int:
         return status == 200
 
     results = []
-    with Served() as server:
-        spec = httpx.get(server.url + "/openapi.json").content
-        spec_file = server.data_dir.parent / "openapi.json"
-        spec_file.write_bytes(spec)
+
+    def cells(name: str, url: str) -> None:
         for concurrency in (1, 16, 64):
             results.append(
                 load(
-                    "sandbox v1 mix",
-                    server.url,
+                    name,
+                    url,
                     mix,
                     concurrency=concurrency,
                     requests=args.requests,
@@ -97,6 +95,12 @@ def main() -> int:
                 )
             )
             print(results[-1].row(), flush=True)
+
+    with Served() as server:
+        spec = httpx.get(server.url + "/openapi.json").content
+        spec_file = server.data_dir.parent / "openapi.json"
+        spec_file.write_bytes(spec)
+        cells("sandbox v1 mix", server.url)
 
         port = free_port()
         process = subprocess.Popen(
@@ -112,19 +116,7 @@ def main() -> int:
                     break
                 except httpx.TransportError:
                     time.sleep(0.2)
-            for concurrency in (1, 16, 64):
-                results.append(
-                    load(
-                        "prism v1 mix",
-                        f"http://127.0.0.1:{port}",
-                        mix,
-                        concurrency=concurrency,
-                        requests=args.requests,
-                        seconds=args.seconds,
-                        check=ok,
-                    )
-                )
-                print(results[-1].row(), flush=True)
+            cells("prism v1 mix", f"http://127.0.0.1:{port}")
         finally:
             process.terminate()
             process.wait(timeout=20)
