@@ -8,6 +8,7 @@ Without httptools (a platform with no wheel for it) uvicorn's h11 protocol serve
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 # h11's own default: a request line plus headers beyond this are refused
@@ -18,6 +19,7 @@ TOO_LARGE = (
 ).encode()
 
 
+@functools.cache  # one class, however many servers a process starts
 def http_protocol() -> Any:
     """The ``http`` argument for uvicorn: the bounded httptools protocol, or "h11"."""
     try:
