@@ -1,8 +1,13 @@
 """Admin API for the clock: read it, advance it, set it, reset it, change its speed, and move one
-order's own clock (``/sandbox/api/clock…``, ``/sandbox/api/orders/{no}/advance``)."""
+order's own clock (``/sandbox/api/clock…``, ``/sandbox/api/orders/{no}/advance``).
+
+Moving the clock forward plays every scenario step due on the way, which for many orders takes a
+while; it runs on a worker thread so the server keeps answering (and delivering notifies) meanwhile.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import math
 from typing import Any
 
@@ -45,7 +50,7 @@ async def get_clock(request: Request) -> Response:
 async def advance_clock(request: Request) -> Response:
     sb: Sandbox = request.app.state.sandbox
     seconds = number(await json_body(request, optional=False), "seconds", maximum=MAX_SECONDS)
-    return json_response({"clock": sb.timekeeper.advance(seconds)})
+    return json_response({"clock": await asyncio.to_thread(sb.timekeeper.advance, seconds)})
 
 
 @admin
@@ -62,7 +67,7 @@ async def set_clock(request: Request) -> Response:
             field="time",
             rule=f"must be yyyyMMddHHmmss in {sb.clock.tz} (got {text!r})",
         )
-    return json_response({"clock": sb.timekeeper.set(timestamp)})
+    return json_response({"clock": await asyncio.to_thread(sb.timekeeper.set, timestamp)})
 
 
 @admin
@@ -82,7 +87,8 @@ async def clock_speed(request: Request) -> Response:
 async def advance_order(request: Request) -> Response:
     sb: Sandbox = request.app.state.sandbox
     seconds = number(await json_body(request, optional=False), "seconds", maximum=MAX_SECONDS)
-    order = sb.timekeeper.advance_order(request.path_params["pay_order_no"], seconds)
+    no = request.path_params["pay_order_no"]
+    order = await asyncio.to_thread(sb.timekeeper.advance_order, no, seconds)
     return json_response({"order": order_view(sb, order)})
 
 

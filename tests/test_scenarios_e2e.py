@@ -5,6 +5,7 @@ what arrived, in what order and how often."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -330,3 +331,56 @@ def test_one_advance_of_an_hour_expires_orders_and_runs_ladders(
     assert [a["state"] for a in tried] == ["failed", "failed", "failed", "delivered"]
     assert [live.sb.clock.parse(a["scheduled_at"]) - int(created) for a in tried] == [3, 4, 9, 14]
     assert statuses(rx) == ["SUCCESS"] * 4
+
+
+def test_calls_are_answered_while_an_advance_plays_its_steps(
+    live: LiveSandbox, rx: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An advance past many due steps takes a while. It plays them off the event loop, so the
+    server answers other calls meanwhile, and they see the orders it has paid so far."""
+
+    def create(out_order_no: str) -> str:
+        body = seed_create(live.sb, out_order_no, total_amount=901, notify_url=rx.url())
+        out = live.http.post(V1 + "create", json=body).json()
+        assert out["code"] == "000000", out
+        return str(out["resp_data"]["pay_order_no"])
+
+    first = create("WALK-1")  # auto-success: pays 3 s after it is made
+    advance(live, 1)
+    second = create("WALK-2")  # pays 1 s after the first
+
+    # hold the advance at its second stop: the first order paid, the second not yet
+    stops, holding, release = 0, threading.Event(), threading.Event()
+    forward = live.sb.clock.advance
+
+    def held(seconds: float) -> float:
+        nonlocal stops
+        stops += 1
+        if stops == 2:
+            holding.set()
+            assert release.wait(15)
+        return forward(seconds)
+
+    monkeypatch.setattr(live.sb.clock, "advance", held)
+    answers: list[httpx.Response] = []
+    with httpx.Client(base_url=live.url, trust_env=False, timeout=20) as other:
+        advancing = threading.Thread(
+            target=lambda: answers.append(
+                other.post("/sandbox/api/clock/advance", json={"seconds": 10})
+            )
+        )
+        advancing.start()
+        try:
+            assert holding.wait(10), "the advance never reached its second stop"
+            assert live.http.get("/healthz").status_code == 200
+            assert status(live, first) == "2" and status(live, second) == "0"
+            assert advancing.is_alive() and not answers
+        finally:
+            release.set()
+            advancing.join(20)
+    assert answers and answers[0].status_code == 200, answers
+    assert live.sb.notifier.drain(15)
+    assert status(live, second) == "2"
+    # (sent side by side once it returns, so in either order)
+    assert sorted(d.json()["pay_order_no"] for d in rx.wait_for(2)) == sorted([first, second])
+    assert_genuine(live, rx)
