@@ -113,6 +113,7 @@ Check = Callable[[int, bytes], bool]
 async def _worker(
     host: str,
     port: int,
+    connection: tuple[asyncio.StreamReader, asyncio.StreamWriter],
     make: RequestFactory,
     check: Check,
     counter: list[int],
@@ -120,12 +121,19 @@ async def _worker(
     deadline: float,
     latencies: list[float],
     errors: list[int],
+    pace: Callable[[int], float] | None,
 ) -> None:
-    reader, writer = await asyncio.open_connection(host, port)
+    reader, writer = connection
     try:
         while counter[0] < limit and time.perf_counter() < deadline:
             n = counter[0]
             counter[0] += 1
+            if pace is not None:
+                # request n is due at a fixed time; its latency counts from then, so a reply
+                # that holds up the requests behind it is charged to them too
+                due = pace(n)
+                if due > time.perf_counter():
+                    await asyncio.sleep(due - time.perf_counter())
             path, body, headers = make(n)
             head = (
                 f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
@@ -133,7 +141,7 @@ async def _worker(
                 + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
                 + "\r\n"
             )
-            t0 = time.perf_counter()
+            t0 = time.perf_counter() if pace is None else due
             writer.write(head.encode() + body)
             status_line = await reader.readline()
             length = 0
@@ -162,8 +170,14 @@ def load(
     requests: int,
     seconds: float,
     check: Check | None = None,
+    rate: float | None = None,
 ) -> Result:
-    """Up to ``requests`` requests over ``concurrency`` connections, for at most ``seconds``."""
+    """Up to ``requests`` requests over ``concurrency`` connections, for at most ``seconds``.
+
+    Without ``rate`` it is a closed loop: each connection sends its next request as soon as the
+    last is answered, so the server sets the pace and latency is mostly queueing. With ``rate``
+    the requests are sent on a fixed schedule (``rate`` a second over all connections), each
+    timed from when it was due: the latency a client sees at that load."""
     host, port = url.removeprefix("http://").split(":")
     latencies: list[float] = []
     errors = [0]
@@ -171,12 +185,28 @@ def load(
     ok: Check = check or (lambda status, body: status == 200 and b'"000000"' in body)
 
     async def run() -> float:
+        connections = await asyncio.gather(
+            *[asyncio.open_connection(host, int(port)) for _ in range(concurrency)]
+        )
         deadline = time.perf_counter() + seconds
         t0 = time.perf_counter()
+        pace = None if rate is None else (lambda n: t0 + n / rate)
         await asyncio.gather(
             *[
-                _worker(host, int(port), make, ok, counter, requests, deadline, latencies, errors)
-                for _ in range(concurrency)
+                _worker(
+                    host,
+                    int(port),
+                    c,
+                    make,
+                    ok,
+                    counter,
+                    requests,
+                    deadline,
+                    latencies,
+                    errors,
+                    pace,
+                )
+                for c in connections
             ]
         )
         return time.perf_counter() - t0

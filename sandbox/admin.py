@@ -46,13 +46,25 @@ def admin(endpoint: Endpoint) -> Endpoint:
         sb: Sandbox = request.app.state.sandbox
         try:
             if not is_admin(request):
-                raise SandboxError("ADMIN_FORBIDDEN")
+                raise SandboxError("ADMIN_FORBIDDEN", why=forbidden_why(sb))
             return await endpoint(request)
         except SandboxError as error:
             status, body = error_body("admin", error, sb.clock.now14())
             return json_response(body, status)
 
     return guarded
+
+
+def forbidden_why(sb: Sandbox) -> str:
+    if sb.settings.admin_token:
+        return (
+            "this sandbox's admin API needs its admin token (Authorization: Bearer <token> or "
+            "X-Sandbox-Admin-Token), and it is missing or wrong"
+        )
+    return (
+        "the admin API answers loopback clients only; start the sandbox with --admin-token "
+        "to let others call it with that token"
+    )
 
 
 def order_view(sb: Sandbox, order: Order) -> dict[str, Any]:

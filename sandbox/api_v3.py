@@ -7,6 +7,7 @@ answer, errors included, carries the ``Lklapi-*`` headers signed with the platfo
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -24,6 +25,7 @@ from sandbox.runtime import Sandbox
 PREFIX = "/api/v3/ccss/counter/order/"
 OK_MSG = "操作成功"
 WARNING_HEADER = "X-Sandbox-Signature-Warning"
+CHINESE_LABEL = re.compile(r"^[^\x00-\x7f]+\s*")
 
 
 def verify_request(sb: Sandbox, header: str | None, body: bytes) -> tuple[str, str | None]:
@@ -41,7 +43,9 @@ def verify_request(sb: Sandbox, header: str | None, body: bytes) -> tuple[str, s
     if problem is None or mode == "off":
         return appid, None
     if mode == "warn":
-        return appid, _ascii(f"{problem.code} {problem.kind.name}: {problem.message}")
+        # a header is ASCII: the message without its Chinese label (the English says the same)
+        english = CHINESE_LABEL.sub("", problem.message, count=1)
+        return appid, _ascii(f"{problem.code} {problem.kind.name}: {english}")
     raise problem
 
 
@@ -73,7 +77,7 @@ def _check_fields(sb: Sandbox, fields: dict[str, str], body: bytes) -> SandboxEr
         text = signed.decode("utf-8", "replace")
         return SandboxError(
             "SIGNATURE_INVALID",
-            serial=signing.serial_hex(cert),
+            serial=fields["serial_no"],  # as the request names it (the same number)
             subject=cert.subject.rfc4514_string(),
             signed=text if len(text) < 4000 else text[:4000] + "…",
         )
@@ -81,6 +85,7 @@ def _check_fields(sb: Sandbox, fields: dict[str, str], body: bytes) -> SandboxEr
 
 
 def _ascii(text: str) -> str:
+    """What is still not ASCII (the request's own text in a signed string) as \\uXXXX."""
     return text.encode("ascii", "backslashreplace").decode().replace("\n", "\\n")[:2000]
 
 

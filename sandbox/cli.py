@@ -109,6 +109,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 @command("serve", _serve_args)
 def serve(args: argparse.Namespace) -> int:
+    """Serve the sandbox: both APIs, the counter page, the dashboard and the notifier."""
     import uvicorn
 
     from sandbox import serving
@@ -228,9 +229,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--version", action="version", version=f"lakala-sandbox {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (configure, run) in COMMANDS.items():
-        p = sub.add_parser(
-            name, help=(run.__doc__ or "").strip().splitlines()[0] if run.__doc__ else None
-        )
+        summary = " ".join((run.__doc__ or "").split())  # the whole docstring, on one line
+        p = sub.add_parser(name, help=summary, description=summary)
         configure(p)
         p.set_defaults(run=run)
     args = parser.parse_args(argv)

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,6 +65,8 @@ __all__ = [
     "LakalaTimeout",
     "LakalaTransportError",
 ]
+
+REMEMBERED_EXPIRIES = 4096  # default expiries kept for repeated creates, newest first
 
 ENVIRONMENTS = {
     "sandbox": "http://127.0.0.1:8090",
@@ -170,7 +174,8 @@ class ClientSettings:
         if missing:
             raise LakalaConfigError(
                 f"the {environment} environment needs {', '.join(missing)} "
-                f"(set {', '.join(_env_name(m) for m in missing)} or pass them as arguments)"
+                f"(set {', '.join(_env_name(m) for m in missing)}, "
+                "or in Python pass them to the client)"
             )
         return settings
 
@@ -277,6 +282,10 @@ class _Core:
         self.private_key = settings.private_key
         self.certificate = settings.certificate
         self.notify_cert = settings.notify_certificate
+        # the expiry filled in for each order created without one, so that repeating the create
+        # (a retry after a timeout) sends the same request and gets the same order back
+        self._expiries: OrderedDict[tuple[str, str], str] = OrderedDict()
+        self._expiries_lock = threading.Lock()
 
     def missing_keys(self) -> dict[str, str]:
         wanted = {"private_key": self.private_key, "certificate": self.certificate}
@@ -310,18 +319,32 @@ class _Core:
         merchant_no: str | None,
         fields: dict[str, Any],
     ) -> dict[str, Any]:
+        merchant_no = self.merchant(merchant_no)
         data: dict[str, Any] = {
             "out_order_no": out_order_no,
-            "merchant_no": self.merchant(merchant_no),
+            "merchant_no": merchant_no,
             "total_amount": total_amount,
             "order_efficient_time": order_efficient_time
-            or self.clock.format(self.clock.timestamp() + 3600),
+            or self.default_expiry(merchant_no, out_order_no),
             "order_info": order_info,
         }
         if self.settings.term_no and "term_no" not in fields:
             data["term_no"] = self.settings.term_no
         data.update({k: v for k, v in fields.items() if v is not None})
         return data
+
+    def default_expiry(self, merchant_no: str, out_order_no: str) -> str:
+        """An hour from now, or what an earlier create of this order was given: the same."""
+        key = (merchant_no, out_order_no)
+        with self._expiries_lock:
+            expiry = self._expiries.get(key)
+            if expiry is None:
+                expiry = self.clock.format(self.clock.timestamp() + 3600)
+            self._expiries[key] = expiry
+            self._expiries.move_to_end(key)
+            while len(self._expiries) > REMEMBERED_EXPIRIES:
+                self._expiries.popitem(last=False)
+            return expiry
 
     def lookup_data(
         self,

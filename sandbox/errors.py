@@ -130,7 +130,7 @@ ERRORS: dict[str, ErrorKind] = {
             "SBX30006",
             403,
             False,
-            "forbidden: the admin API answers loopback clients only, or needs the admin token",
+            "forbidden: {why}",
             "Admin API from a non-loopback address without --admin-token, or a wrong token.",
         ),
         _kind(
@@ -254,8 +254,8 @@ class SandboxError(Exception):
 
 
 def error_table_markdown() -> str:
-    rows = ["| code | HTTP | meaning |", "|---|---|---|"]
+    rows = ["| code | HTTP (v1, v3) | HTTP (admin API) | meaning |", "|---|---|---|---|"]
     for kind in ERRORS.values():
         http = "200 (business)" if kind.business else str(kind.http_status)
-        rows.append(f"| `{kind.code}` | {http} | {kind.meaning} |")
+        rows.append(f"| `{kind.code}` | {http} | {kind.http_status} | {kind.meaning} |")
     return "\n".join(rows)

@@ -704,11 +704,13 @@ def test_admin_answers_loopback_only_without_a_token() -> None:
     with httpx.Client(transport=remote, base_url="http://s") as http:
         response = http.get("/sandbox/api/orders")
     assert (response.status_code, response.json()["code"]) == (403, "SBX30006")
+    assert "loopback clients only" in response.json()["msg"]
 
     app = make_app(admin_token="t0ken")
     with httpx.Client(
         transport=InProcessTransport(app, client=("203.0.113.9", 4000)), base_url="http://s"
     ) as http:
-        assert http.get("/sandbox/api/orders").status_code == 403
+        refused = http.get("/sandbox/api/orders")
         ok = http.get("/sandbox/api/orders", headers={"Authorization": "Bearer t0ken"})
+    assert refused.status_code == 403 and "needs its admin token" in refused.json()["msg"]
     assert ok.status_code == 200 and ok.json()["orders"] == []

@@ -75,6 +75,31 @@ def test_client_creates_queries_and_closes_against_the_sandbox_in_process(
     assert error.value.code == "SBX20003" and "cannot close" in error.value.msg
 
 
+def test_repeating_a_create_gets_the_same_order_back(app: Starlette, sb: Sandbox) -> None:
+    """A retry (say, after a timeout) of a create that left out order_efficient_time sends the
+    expiry the first try was given, so the sandbox sees an identical repeat, not a clash."""
+    transport = InProcessTransport(app)
+    with LakalaClient(
+        base_url="http://sandbox.test",
+        transport=transport,
+        private_key=sb.keys.merchant_key,
+        certificate=sb.keys.platform_cert,
+        clock=sb.clock,
+    ) as client:
+        first = client.create(out_order_no="RETRY-1", total_amount=100, order_info="Tea")
+        sb.clock.advance(90)  # the default expiry would be 90 s later now
+        again = client.create(out_order_no="RETRY-1", total_amount=100, order_info="Tea")
+        other = client.create(out_order_no="RETRY-2", total_amount=100, order_info="Tea")
+        with pytest.raises(LakalaAPIError) as clash:  # a different request is still refused
+            client.create(out_order_no="RETRY-1", total_amount=200, order_info="Tea")
+    transport.close()
+    assert again["pay_order_no"] == first["pay_order_no"]
+    assert again["order_efficient_time"] == first["order_efficient_time"]
+    assert other["order_efficient_time"] > first["order_efficient_time"]
+    assert clash.value.code == "SBX20001"
+    assert sb.engine.count() == 2
+
+
 def test_client_raw_call_returns_the_whole_answer(client: LakalaClient, sb: Sandbox) -> None:
     reply = client.call(
         CREATE,

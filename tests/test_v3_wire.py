@@ -128,6 +128,26 @@ def test_warn_mode_accepts_and_says_why() -> None:
     assert response.headers["X-Sandbox-Signature-Warning"].startswith("SBX30001")
 
 
+def test_warn_mode_header_reads_in_english_and_names_the_serial_as_sent() -> None:
+    app = make_app(signature="warn")
+    sb = app.state.sandbox
+    with httpx.Client(transport=InProcessTransport(app), base_url="http://s") as http:
+        body = v3_body(v3_req_data(sb, "V3-W2", order_info="茶"))
+        header = signing.sign_request(
+            sb.keys.merchant_key, "OP00000003", "00dfba8194c41b84cf", body
+        )
+        response = http.post(
+            "/api/v3/ccss/counter/order/special_create",
+            content=body.replace("茶".encode(), "酒".encode()),  # not what was signed
+            headers={"Authorization": header, "Content-Type": "application/json"},
+        )
+    assert response.json()["code"] == "000000"
+    warning = response.headers["X-Sandbox-Signature-Warning"]
+    assert warning.startswith("SBX30002 SIGNATURE_INVALID: signature does not verify")
+    assert "serial 00dfba8194c41b84cf" in warning
+    assert "\\u9152" in warning  # the body's own text, escaped: a header is ASCII
+
+
 def test_off_mode_skips_the_check() -> None:
     app = make_app(signature="off")
     sb = app.state.sandbox
