@@ -7,7 +7,6 @@ call needs ``Authorization: Bearer <token>`` (or ``X-Sandbox-Admin-Token``).
 from __future__ import annotations
 
 import functools
-import hmac
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -15,13 +14,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from sandbox import signing
 from sandbox.engine import ACTIONS, STATUS_NAMES, STATUS_V1, Order
-from sandbox.envelopes import error_body, json_response, parse_object, read_body
+from sandbox.envelopes import error_body, json_response, parse_object, read_body, whole_number
 from sandbox.errors import SandboxError
 from sandbox.keys import MERCHANT_CERT, MERCHANT_KEY, PLATFORM_CERT
 from sandbox.runtime import Sandbox
 
 LOOPBACK = ("127.", "::1", "localhost")
+READ_ONLY = ("notifies", "scenario")  # /sandbox/api/orders/{no}/… answered to GET only
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
@@ -33,7 +34,7 @@ def is_admin(request: Request) -> bool:
         scheme, _, bearer = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() == "bearer":
             given = given or bearer.strip()
-        return hmac.compare_digest(given, token)
+        return signing.same_secret(given, token)
     host = request.client.host if request.client else ""
     return host.startswith(LOOPBACK)
 
@@ -101,9 +102,10 @@ def _int_param(request: Request, name: str, default: int, maximum: int) -> int:
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or int(raw) > maximum:
+    value = whole_number(raw, maximum)
+    if value is None:
         raise SandboxError("INVALID_PARAM", field=name, rule=f"must be an integer 0..{maximum}")
-    return int(raw)
+    return value
 
 
 @admin
@@ -129,6 +131,8 @@ async def get_order(request: Request) -> Response:
 async def order_action(request: Request) -> Response:
     sb: Sandbox = request.app.state.sandbox
     action = request.path_params["action"]
+    if action in READ_ONLY:  # GET-only paths this POST route also matches
+        raise SandboxError("METHOD_NOT_ALLOWED", method="POST", path=request.url.path)
     if action not in ACTIONS:
         raise SandboxError(
             "INVALID_PARAM",

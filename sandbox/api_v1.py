@@ -6,7 +6,6 @@ Flat JSON in, ``resp_data`` out, string statuses. Responses also carry the same 
 
 from __future__ import annotations
 
-import hmac
 import inspect
 import json
 from collections.abc import Awaitable, Callable
@@ -16,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from sandbox import faults
+from sandbox import faults, signing
 from sandbox.api_v3 import channel_id, create_data
 from sandbox.engine import STATUS_V1, Order, request_hash
 from sandbox.envelopes import envelope, error_body, json_response, parse_object, read_body
@@ -33,7 +32,7 @@ def check_token(sb: Sandbox, header: str | None) -> None:
         return
     scheme, _, token = (header or "").partition(" ")
     if scheme.lower() != "bearer" or not any(
-        hmac.compare_digest(token.strip(), t) for t in sb.settings.v1_tokens
+        signing.same_secret(token.strip(), t) for t in sb.settings.v1_tokens
     ):
         raise SandboxError("UNAUTHORIZED")
 

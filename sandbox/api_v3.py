@@ -18,7 +18,14 @@ from starlette.routing import Route
 
 from sandbox import faults, signing
 from sandbox.engine import Order, request_hash
-from sandbox.envelopes import dumps, envelope, error_body, parse_object, read_body
+from sandbox.envelopes import (
+    dumps,
+    envelope,
+    error_body,
+    parse_object,
+    read_body,
+    whole_number,
+)
 from sandbox.errors import SandboxError
 from sandbox.runtime import Sandbox
 
@@ -60,9 +67,10 @@ def _check_fields(sb: Sandbox, fields: dict[str, str], body: bytes) -> SandboxEr
     cert = sb.keys.find(fields["appid"], fields["serial_no"])
     if cert is None:
         return SandboxError("UNKNOWN_APP", appid=fields["appid"], serial=fields["serial_no"])
-    if not fields["timestamp"].isdigit():
+    timestamp = whole_number(fields["timestamp"], 10**12)
+    if timestamp is None:
         return SandboxError("SIGNATURE_MISSING", reason="timestamp must be Unix seconds")
-    skew = int(fields["timestamp"]) - int(time.time())
+    skew = timestamp - int(time.time())
     if abs(skew) > sb.settings.signature_max_skew:
         return SandboxError(
             "SIGNATURE_EXPIRED",

@@ -8,7 +8,6 @@ header) and the rule it broke.
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +16,7 @@ from cryptography import x509
 
 from sandbox import signing
 from sandbox.clock import Clock
+from sandbox.envelopes import strict_json
 from sandbox.resources import schemas_dir
 from sandbox.schemas import Schemas
 
@@ -97,7 +97,7 @@ def schema_findings(schemas: Schemas, name: str, instance: Any, prefix: str = ""
 
 def parse_json(body: bytes, what: str) -> tuple[Any, list[Finding]]:
     try:
-        value = json.loads(body.decode("utf-8"))
+        value = strict_json(body.decode("utf-8"))
     except UnicodeDecodeError as exc:
         return None, [Finding("json", what, f"is not UTF-8 (byte {exc.start})")]
     except ValueError as exc:

@@ -12,11 +12,15 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 FORMAT_14 = "%Y%m%d%H%M%S"
+# The times a yyyyMMddHHmmss can show: before 1970 there is no Unix time, and after 9999 no
+# four-digit year. A clock set or advanced is kept in between; a fast clock stops at LATEST.
+EARLIEST = datetime(1970, 1, 2, tzinfo=UTC).timestamp()
+LATEST = datetime(9999, 1, 1, tzinfo=UTC).timestamp()
 
 
 class Clock:
@@ -58,7 +62,9 @@ class Clock:
 
     def timestamp(self) -> float:
         with self._lock:
-            return self._anchor_virtual + (self._wall() - self._anchor_wall) * self._speed
+            return min(
+                self._anchor_virtual + (self._wall() - self._anchor_wall) * self._speed, LATEST
+            )
 
     def offset(self) -> float:
         """How far virtual time is ahead of wall time, in seconds (negative when behind)."""
@@ -145,6 +151,10 @@ class Clock:
             int(text[12:14]),
             tzinfo=self.tz,
         ).timestamp()
+
+    def in_range(self, timestamp: float) -> bool:
+        """Whether the clock may be moved to ``timestamp`` (see EARLIEST and LATEST)."""
+        return EARLIEST <= timestamp <= LATEST
 
     def now14(self) -> str:
         return self.format(self.timestamp())

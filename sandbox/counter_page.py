@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from sandbox import cards
 from sandbox.engine import OPEN, STATUS_V1, Order
-from sandbox.envelopes import json_response
+from sandbox.envelopes import json_response, whole_number
 from sandbox.errors import SandboxError
 from sandbox.pages import (
     OUTCOMES,
@@ -110,9 +110,12 @@ def parse_policy(values: Any) -> Any:
     if kind != "after":
         return kind
     raw = str(values.get("notify_after") or values.get("after") or "").strip()
-    if not raw.isdigit() or int(raw) > MAX_AFTER_SECONDS:
-        raise ValueError(f"notify_after must be whole seconds 0..{MAX_AFTER_SECONDS} (got {raw!r})")
-    return {"after": int(raw)}
+    after = whole_number(raw, MAX_AFTER_SECONDS)
+    if after is None:
+        raise ValueError(
+            f"notify_after must be whole seconds 0..{MAX_AFTER_SECONDS} (got {raw[:20]!r})"
+        )
+    return {"after": after}
 
 
 def _policy_query(policy: Any) -> dict[str, Any]:

@@ -11,20 +11,21 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import hmac
 import inspect
+import re
 import secrets
 from collections.abc import Awaitable, Callable
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from sandbox import api_v1
+from sandbox import api_v1, signing
 from sandbox.admin import is_admin, order_view
 from sandbox.engine import ACTIONS, STATUS_NAMES, Order
+from sandbox.envelopes import whole_number
 from sandbox.errors import SandboxError
 from sandbox.keys import MERCHANT_CERT, MERCHANT_KEY, PLATFORM_CERT
 from sandbox.pages import (
@@ -45,6 +46,7 @@ SCOPE = "dashboard"
 DEMO_CALLBACK = "/dashboard/callback"
 ADVANCE_CHOICES = [("+1 min", 60), ("+10 min", 600), ("+1 h", 3600), ("+1 day", 86400)]
 MAX_ADVANCE = 10 * 366 * 86400
+YUAN = re.compile(r"[0-9]{1,10}(\.[0-9]{1,10})?")  # checked for two decimals after
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
@@ -54,7 +56,7 @@ def allowed(request: Request) -> bool:
         return True
     token = request.app.state.sandbox.settings.admin_token
     cookie = request.cookies.get(COOKIE, "")
-    return bool(token) and hmac.compare_digest(cookie, token)
+    return bool(token) and signing.same_secret(cookie, token)
 
 
 def _forbidden(sb: Sandbox) -> Response:
@@ -196,11 +198,12 @@ async def order_page(request: Request) -> Response:
 
 def _seconds(form: Any) -> int:
     raw = str(form.get("seconds") or "").strip()
-    if not raw.isdigit() or int(raw) > MAX_ADVANCE:
+    seconds = whole_number(raw, MAX_ADVANCE)
+    if seconds is None:
         raise ValueError(
             f"seconds must be whole seconds from 0 to {MAX_ADVANCE} (got {raw[:20]!r})"
         )
-    return int(raw)
+    return seconds
 
 
 @posted
@@ -267,10 +270,12 @@ async def replay(request: Request, form: Any) -> Response:
 
 
 def _fen(raw: str) -> int:
-    try:
-        value = Decimal(raw.strip().lstrip("¥"))
-    except InvalidOperation:
-        raise ValueError(f"amount must be yuan like 1.00 (got {raw[:20]!r})") from None
+    text = raw.strip().lstrip("¥")
+    # checked before Decimal sees it: Decimal takes "1e999999" (and int() of it takes minutes),
+    # "Infinity" and "sNaN"
+    if not YUAN.fullmatch(text):
+        raise ValueError(f"amount must be yuan like 1.00 (got {raw[:20]!r})")
+    value = Decimal(text)
     fen = value * 100
     if fen != fen.to_integral_value() or fen <= 0:
         raise ValueError(
@@ -293,9 +298,10 @@ async def create_order(request: Request, form: Any) -> Response:
         if value:
             body[name] = value
     minutes = str(form.get("valid_minutes") or "60").strip()
-    if not minutes.isdigit() or not 1 <= int(minutes) <= 7 * 24 * 60:
+    valid = whole_number(minutes, 7 * 24 * 60)
+    if not valid:
         raise ValueError(f"valid_minutes must be 1..{7 * 24 * 60} (got {minutes[:20]!r})")
-    body["order_efficient_time"] = sb.clock.format(sb.clock.timestamp() + int(minutes) * 60)
+    body["order_efficient_time"] = sb.clock.format(sb.clock.timestamp() + valid * 60)
     sb.schemas.check("v1/create.req", body)
     body = sb.schemas.coerce("v1/create.req", body)
     created = api_v1.OPERATIONS["create"](sb, request, body)
@@ -313,7 +319,7 @@ async def login(request: Request) -> Response:
     except Refused as why:
         return refused("en", str(why))
     given = str(form.get("token") or "")
-    if not token or not hmac.compare_digest(given, token):
+    if not token or not signing.same_secret(given, token):
         return render("login.html", "en", {"failed": True}, status=401)
     response = RedirectResponse("/", 303)
     response.set_cookie(COOKIE, token, httponly=True, samesite="strict", path="/")

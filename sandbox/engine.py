@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 
 from sandbox import ids as ids_module
 from sandbox.clock import Clock
+from sandbox.envelopes import strict_json
 from sandbox.errors import SandboxError
 from sandbox.ids import Ids
 from sandbox.store import Store
@@ -293,7 +294,7 @@ class Engine:
             if action == "close" and old == 7:
                 return order  # closing twice is a safe retry
             new = self._target(order, action)
-            if action in ("pay", "paying") and pay_mode is not None:
+            if action in ("pay", "paying", "fail") and pay_mode is not None:
                 allowed = self.allowed_pay_modes(order)
                 if pay_mode not in allowed:
                     raise SandboxError(
@@ -316,6 +317,19 @@ class Engine:
 
     def reset(self) -> None:
         self.store.clear(["trades", "orders"])
+
+    def settle_expired(self) -> int:
+        """Store as expired every open order whose ``order_efficient_time`` has passed on its
+        clock. Called before the clock goes back: an order seen expired stays expired."""
+        now = self.clock.timestamp()
+        marks = ", ".join("?" for _ in OPEN)
+        with self.store.transaction() as conn:
+            cursor = conn.execute(
+                f"UPDATE orders SET status = 4, updated_ts = ? WHERE status IN ({marks}) "
+                "AND efficient_ts <= ? + clock_offset",
+                (now, *OPEN, now),
+            )
+        return cursor.rowcount
 
     def _target(self, order: Order, action: str) -> int:
         status = order.status
@@ -546,6 +560,6 @@ def _json_field(value: Any) -> Any:
     if not isinstance(value, str):
         return value
     try:
-        return json.loads(value)
+        return strict_json(value)
     except ValueError:
         return None

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from sandbox.errors import SandboxError
+
+MAX_DIGITS = 100  # in one JSON integer; no field holds more than 12
 
 V1_PREFIX = "/api/v1/"
 V3_PREFIX = "/api/v3/"
@@ -18,10 +21,20 @@ def dumps(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
 
+def whole_number(text: str, maximum: int) -> int | None:
+    """``text`` as an integer 0..maximum if it is plain ASCII digits, else None (never raises:
+    ``"²".isdigit()`` is true, and ``int()`` of 5,000 digits is refused)."""
+    if not text.isascii() or not text.isdigit() or len(text) > len(str(maximum)):
+        return None
+    value = int(text)
+    return value if value <= maximum else None
+
+
 async def read_body(request: Request, limit: int) -> bytes:
     """The raw body, refused with 413 past ``limit`` bytes without reading it all."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    declared_size = whole_number(declared or "", 2**62)
+    if declared_size is not None and declared_size > limit:
         raise SandboxError("BODY_TOO_LARGE", limit=limit)
     chunks, size = [], 0
     async for chunk in request.stream():
@@ -40,9 +53,7 @@ def parse_object(body: bytes) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise SandboxError("NOT_JSON", reason=f"not UTF-8 (byte {exc.start})") from None
     try:
-        value = json.loads(text, parse_constant=_reject_constant, parse_float=JsonFloat)
-    except RecursionError:
-        raise SandboxError("NOT_JSON", reason="nested too deeply") from None
+        value = strict_json(text)
     except ValueError as exc:
         raise SandboxError("NOT_JSON", reason=str(exc)) from None
     if not isinstance(value, dict):
@@ -57,8 +68,32 @@ class JsonFloat(float):
         return False
 
 
+def strict_json(text: str) -> Any:
+    """``json.loads`` holding to JSON: no NaN or Infinity, no number too large for a float or
+    of more than 100 digits, and a ValueError (not a RecursionError) for nesting too deep."""
+    try:
+        return json.loads(
+            text, parse_constant=_reject_constant, parse_float=_finite_float, parse_int=_short_int
+        )
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> JsonFloat:
+    value = JsonFloat(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text[:20]} is too large")
+    return value
+
+
+def _short_int(text: str) -> int:
+    if len(text) > MAX_DIGITS:
+        raise ValueError(f"a number of {len(text)} digits is too long (at most {MAX_DIGITS})")
+    return int(text)
 
 
 def dialect_of(path: str) -> str:

@@ -162,6 +162,8 @@ class Notifier:
         return [self._view(r) for r in rows]
 
     def attempt(self, attempt_id: int) -> dict[str, Any]:
+        if not 0 <= attempt_id < 2**63:  # SQLite's integers; a larger one is no attempt
+            raise SandboxError("NOTIFY_NOT_FOUND", attempt_id=attempt_id)
         rows = self.store.execute(_SELECT + " WHERE a.id = ?", (attempt_id,))
         if not rows:
             raise SandboxError("NOTIFY_NOT_FOUND", attempt_id=attempt_id)
@@ -324,8 +326,11 @@ class Notifier:
             return "the notify policy is never"
         if not url:
             return "the order has no notify_url"
+        try:
+            host = urlsplit(url).hostname or ""
+        except ValueError:  # stored before create checked that it parses
+            return f"notify_url {url[:100]!r} is not a URL"
         hosts = self.sb.settings.notify_hosts
-        host = urlsplit(url).hostname or ""
         if hosts and host not in hosts:
             return f"notify_url host {host!r} is not in notify_hosts ({', '.join(hosts)})"
         return None

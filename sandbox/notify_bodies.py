@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from sandbox import __version__, signing
 from sandbox.config import Settings
 from sandbox.engine import STATUS_V1, Order
+from sandbox.envelopes import strict_json
 from sandbox.schemas import Schemas
 
 V3_ACK_SCHEMA = "v3/notify_ack"
@@ -142,7 +143,7 @@ def ack_problem(
     if status is None or not 200 <= status < 300:
         return f"HTTP {status}: only a 2xx answer with {expected} acknowledges"
     try:
-        data = json.loads(answer or "")
+        data = strict_json(answer or "")
     except ValueError:
         return f"the answer is not JSON; expected {expected}"
     problems = schemas.problems(ack_schema(dialect), data)

@@ -22,6 +22,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
+from sandbox import signing
 from sandbox.engine import STATUS_V1, Order
 from sandbox.ids import CARD_MODES
 from sandbox.runtime import Sandbox
@@ -175,7 +176,10 @@ def callback_target(order: Order) -> str | None:
     url = order.data.get("callback_url")
     if not isinstance(url, str) or not url:
         return None
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:  # stored before create checked that it parses
+        return None
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         return None
     query = [
@@ -201,7 +205,7 @@ def check_form(sb: Sandbox, request: Request, form: Any, scope: str) -> None:
     """Refuse a POST that is cross-site or lacks this scope's token; Refused says why."""
     check_origin(sb, request)
     given = str(form.get("csrf") or "")
-    if not hmac.compare_digest(given, form_token(sb, scope)):
+    if not signing.same_secret(given, form_token(sb, scope)):
         raise Refused("the form token is missing or wrong; reload the page and try again")
 
 
@@ -213,7 +217,10 @@ def check_origin(sb: Sandbox, request: Request) -> None:
         )
     origin = request.headers.get("origin")
     if origin is None and request.headers.get("referer"):
-        ref = urlsplit(request.headers["referer"])
+        try:
+            ref = urlsplit(request.headers["referer"])
+        except ValueError:  # e.g. a bracketed host that is no IPv6 address
+            raise Refused("the form was posted from a page whose address does not parse") from None
         origin = f"{ref.scheme}://{ref.netloc}"
     if origin is not None and origin.rstrip("/").lower() not in _own_origins(sb, request):
         raise Refused(f"the form was posted from {origin}, not from this sandbox")

@@ -33,6 +33,10 @@ class Sandbox:
         self.clock = Clock(tz=settings.timezone, speed=settings.clock_speed)
         if settings.clock_start:
             start = self.clock.parse(settings.clock_start)
+            if not self.clock.in_range(start):
+                raise ValueError(
+                    f"clock_start {settings.clock_start} is outside the years 1970 to 9998"
+                )
             self.clock = Clock(tz=settings.timezone, speed=settings.clock_speed, start=start)
         data_dir: Path | None = None if settings.in_memory else settings.data_path
         self.store = Store(":memory:" if data_dir is None else data_dir / DB_FILE)

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from jsonschema import Draft202012Validator, FormatChecker, validators
 from jsonschema.exceptions import ValidationError, best_match
@@ -23,6 +25,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from sandbox.clock import Clock, duration_text
+from sandbox.envelopes import strict_json
 from sandbox.errors import SandboxError
 
 BASE_URI = "https://lakala-sandbox/schemas/"
@@ -80,11 +83,13 @@ class Schemas:
         self._inlined = loaded.inlined
         checker = FormatChecker()
         checker.checks("lakala-datetime", raises=ValueError)(self._check_datetime)
+        checker.checks("http-url", raises=ValueError)(_check_http_url)
         self._format_checker = checker
         self._cls = validators.extend(
             Draft202012Validator,
             {
                 "contentSchema": _content_schema,
+                "pattern": _ecma_pattern,
                 "x-time-window": self._time_window,
                 "x-split-sum": _split_sum,
             },
@@ -226,15 +231,58 @@ def _holds(validator: Any, schema: Any, instance: Any) -> bool:
     return True
 
 
+def _check_http_url(instance: object) -> bool:
+    """An http(s) URL that parses, with a host and a valid port (the pattern alone let
+    ``http://[zz]/`` through, which no page could link to and no notify could reach)."""
+    if isinstance(instance, str):
+        parts = urlsplit(instance)  # ValueError for a bracketed host that is no IPv6 address
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            raise ValueError("not an http(s) URL with a host")
+        _ = parts.port  # ValueError for a port that is not a number from 0 to 65535
+    return True
+
+
+def _ecma_pattern(
+    validator: Any, pattern: str, instance: Any, schema: dict[str, Any]
+) -> Iterator[ValidationError]:
+    if isinstance(instance, str) and not _ecma(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+@functools.cache
+def _ecma(pattern: str) -> re.Pattern[str]:
+    """``pattern`` with JSON Schema's (ECMA-262) meaning of ``$``: the end of the text. Python's
+    ``$`` also matches before a final newline, so ``^[0-9]+$`` took ``"100\\n"``."""
+    out, i, in_class = [], 0, False
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            out.append(pattern[i : i + 2])
+            i += 2
+            continue
+        if in_class:
+            in_class = c != "]"
+        elif c == "[":
+            in_class = True
+        elif c == "$":
+            c = r"\Z"
+        out.append(c)
+        i += 1
+    return re.compile("".join(out))
+
+
 def _content_schema(
     validator: Any, content_schema: Any, instance: Any, schema: dict[str, Any]
 ) -> Iterator[ValidationError]:
     if not isinstance(instance, str) or schema.get("contentMediaType") != "application/json":
         return
     try:
-        parsed = json.loads(instance)
+        parsed = strict_json(instance)
     except json.JSONDecodeError as exc:
         yield ValidationError(f"must be a JSON string ({exc.msg} at character {exc.pos})")
+        return
+    except ValueError as exc:  # not JSON as JSON means it (NaN, nested too deeply, ...)
+        yield ValidationError(f"must be a JSON string ({exc})")
         return
     for error in validator.descend(parsed, content_schema):
         problem = _problem(error, "")
@@ -255,7 +303,7 @@ def _split_sum(
     try:
         parts = [int(item[spec["amount"]]) for item in items]
         total = int(instance[spec["total"]])
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, OverflowError):
         return
     if sum(parts) != total:
         error = ValidationError(f"amounts add up to {sum(parts)}, not {spec['total']} {total}")
@@ -290,7 +338,12 @@ def _inline(node: Any, resolver: Any, stack: tuple[str, ...]) -> Any:
 def _coerce(schema: Any, instance: Any) -> Any:
     if not isinstance(schema, dict):
         return instance
-    if schema.get("x-coerce") == "integer" and isinstance(instance, str) and instance.isdigit():
+    if (
+        schema.get("x-coerce") == "integer"
+        and isinstance(instance, str)
+        and instance.isascii()
+        and instance.isdigit()
+    ):
         return int(instance)
     for sub in schema.get("allOf", []):
         instance = _coerce(sub, instance)
@@ -300,6 +353,9 @@ def _coerce(schema: Any, instance: Any) -> Any:
     if isinstance(instance, list) and isinstance(schema.get("items"), dict):
         return [_coerce(schema["items"], v) for v in instance]
     return instance
+
+
+FORMAT_NAMES = {"http-url": "http(s) URL (a scheme, a host, a port from 0 to 65535)"}
 
 
 _RULES: dict[str, Callable[[ValidationError], str]] = {
@@ -319,7 +375,9 @@ _RULES: dict[str, Callable[[ValidationError], str]] = {
     ),
     "const": lambda e: f"must be {e.validator_value!r} (got {e.instance!r})",
     "pattern": lambda e: f"{e.instance!r} does not match {e.validator_value}",
-    "format": lambda e: f"{e.instance!r} is not a valid {e.validator_value}",
+    "format": lambda e: (
+        f"{e.instance!r} is not a valid {FORMAT_NAMES.get(e.validator_value, e.validator_value)}"
+    ),
     "minimum": lambda e: f"must be at least {e.validator_value} (got {e.instance})",
     "maximum": lambda e: f"must be at most {e.validator_value} (got {e.instance})",
     "minItems": lambda e: f"must have at least {e.validator_value} entries",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import hmac
 import os
 import re
 import secrets
@@ -183,6 +184,12 @@ def certificate_public_key(cert: x509.Certificate) -> rsa.RSAPublicKey:
 def serial_hex(cert: x509.Certificate) -> str:
     """The certificate serial as the hex string Lakala puts in ``serial_no`` / ``Lklapi-Serial``."""
     return format(cert.serial_number, "x")
+
+
+def same_secret(given: str, expected: str) -> bool:
+    """Constant-time comparison of a token someone sent with ours; any text may be sent
+    (``hmac.compare_digest`` refuses str that is not ASCII)."""
+    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode())
 
 
 def same_serial(a: str, b: str) -> bool:

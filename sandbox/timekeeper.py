@@ -12,7 +12,9 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from sandbox.clock import EARLIEST, LATEST
 from sandbox.engine import Order
+from sandbox.errors import SandboxError
 from sandbox.runner import DUE_SLACK
 
 if TYPE_CHECKING:
@@ -47,18 +49,22 @@ class TimeKeeper:
     def advance(self, seconds: float) -> dict[str, Any]:
         if seconds < 0:
             raise ValueError("the clock only moves forward")
+        self._check_target("seconds", self.clock.timestamp() + seconds)
         self._walk(seconds)
         return self.describe()
 
     def set(self, timestamp: float) -> dict[str, Any]:
         """Jump to a time: forward walks through due steps; backward just sets the clock."""
+        self._check_target("time", timestamp)
         if timestamp > self.clock.timestamp():
             self._walk(timestamp - self.clock.timestamp())
         else:
+            self.sb.engine.settle_expired()
             self.clock.set(timestamp)
         return self.describe()
 
     def reset(self) -> dict[str, Any]:
+        self.sb.engine.settle_expired()  # (reset usually takes the clock back)
         self.clock.reset()
         return self.describe()
 
@@ -71,6 +77,7 @@ class TimeKeeper:
         if seconds < 0:
             raise ValueError("the clock only moves forward")
         scenarios, engine = self.sb.scenarios, self.sb.engine
+        self._check_target("seconds", engine.now_for(engine.get(pay_order_no)) + seconds)
         moved = 0.0
         with scenarios.lock:
             for _ in range(MAX_STOPS):
@@ -89,6 +96,17 @@ class TimeKeeper:
             engine.advance_order(pay_order_no, max(seconds - moved, 0.0))
         self.sb.scheduler.wake()
         return engine.get(pay_order_no)
+
+    def _check_target(self, field: str, timestamp: float) -> None:
+        if not self.clock.in_range(timestamp):
+            raise SandboxError(
+                "INVALID_PARAM",
+                field=field,
+                rule=(
+                    f"must keep the clock between {self.clock.format(EARLIEST)} and "
+                    f"{self.clock.format(LATEST)} (the years a yyyyMMddHHmmss can show)"
+                ),
+            )
 
     def _walk(self, seconds: float) -> None:
         """Advance by exactly ``seconds``, stopping at each scenario step due on the way."""

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from sandbox import signing
+from sandbox.clock import LATEST
 from sandbox.runtime import Sandbox
 from tests.support import V1, V3, future14, seed_create, snapshot, v3_req_data
 
@@ -618,6 +619,114 @@ CASES = [
         "not valid JSON",
     ),
     Case("v3-body-2-mib", "v3", "query", lambda sb: BIG, 413, "SBX40002", "exceeds"),
+    # values that once got through the schema's patterns, or past them to a 500
+    Case(
+        "v1-callback_url-bracketed-host-not-ipv6",
+        "v1",
+        "create",
+        v1c(callback_url="http://[zz]/"),
+        200,
+        "SBX10001",
+        "callback_url",
+    ),
+    Case(
+        "v1-notify_url-unclosed-bracket",
+        "v1",
+        "create",
+        v1c(notify_url="http://[::1/n"),
+        200,
+        "SBX10001",
+        "notify_url",
+    ),
+    Case(
+        "v1-notify_url-port-out-of-range",
+        "v1",
+        "create",
+        v1c(notify_url="http://127.0.0.1:99999/n"),
+        200,
+        "SBX10001",
+        "port from 0 to 65535",
+    ),
+    Case(
+        "v1-notify_url-trailing-newline",
+        "v1",
+        "create",
+        v1c(notify_url="http://shop.example/n\n"),
+        200,
+        "SBX10001",
+        "notify_url",
+    ),
+    Case(
+        "v1-amount-trailing-newline",
+        "v1",
+        "create",
+        v1c(total_amount="100\n"),
+        200,
+        "SBX10001",
+        "total_amount",
+    ),
+    Case(
+        "v1-number-beyond-a-float",
+        "v1",
+        "create",
+        lambda sb: (
+            json.dumps(seed_create(sb, "NEW-1", total_amount=7))
+            .encode()
+            .replace(b'"total_amount": 7', b'"total_amount": 1e999')
+        ),
+        400,
+        "SBX40001",
+        "the number 1e999 is too large",
+    ),
+    Case(
+        "v1-number-of-5000-digits",
+        "v1",
+        "create",
+        lambda sb: b'{"out_order_no": "NEW-1", "total_amount": ' + b"9" * 5000 + b"}",
+        400,
+        "SBX40001",
+        "a number of 5000 digits is too long",
+    ),
+    Case(
+        "v3-goods_field-nested-1024-deep",
+        "v3",
+        "special_create",
+        v3c(goods_field="[" * 1024 + "]" * 1024),
+        200,
+        "SBX10001",
+        "goods_field",
+    ),
+    Case(
+        "v3-split-amount-infinite",
+        "v3",
+        "special_create",
+        lambda sb: (
+            json.dumps(
+                {
+                    "req_time": "20261126120000",
+                    "version": "3.0",
+                    "req_data": v3_req_data(
+                        sb, "NEW-3", total_amount=90, split_mark="1", out_split_info=SPLIT
+                    ),
+                }
+            )
+            .encode()
+            .replace(b'"amount": 40', b'"amount": 1e999')
+        ),
+        400,
+        "SBX40001",
+        "too large",
+    ),
+    Case(
+        "v3-timestamp-of-5000-digits",
+        "v3",
+        "special_create",
+        v3c(),
+        200,
+        "SBX30001",
+        "timestamp must be Unix seconds",
+        auth=signed_with(timestamp=lambda: "9" * 5000),
+    ),
     Case("v3-unknown-operation", "v3", "refund", v3c(), 404, "SBX40004", "no such path"),
 ]
 
@@ -685,11 +794,13 @@ def test_admin_rejects_unknown_actions_and_pay_modes(http: httpx.Client, sb: San
     wrong_action = http.post(f"/sandbox/api/orders/{no}/explode")
     wrong_mode = http.post(f"/sandbox/api/orders/{no}/pay", json={"pay_mode": "PAYPAL"})
     not_allowed = http.post(f"/sandbox/api/orders/{no}/pay", json={"pay_mode": "WECHAT"})
+    fail_not_allowed = http.post(f"/sandbox/api/orders/{no}/fail", json={"pay_mode": "WECHAT"})
     unknown = http.post("/sandbox/api/orders/123/pay")
     garbage = http.post(f"/sandbox/api/orders/{no}/pay", content=b"{nope")
     assert (wrong_action.status_code, wrong_action.json()["code"]) == (400, "SBX10001")
     assert (wrong_mode.status_code, wrong_mode.json()["code"]) == (400, "SBX10001")
     assert (not_allowed.status_code, not_allowed.json()["code"]) == (409, "SBX20004")
+    assert (fail_not_allowed.status_code, fail_not_allowed.json()["code"]) == (409, "SBX20004")
     assert (unknown.status_code, unknown.json()["code"]) == (404, "SBX20002")
     assert (garbage.status_code, garbage.json()["code"]) == (400, "SBX40001")
     assert snapshot(sb) == before
@@ -714,3 +825,102 @@ def test_admin_answers_loopback_only_without_a_token() -> None:
         ok = http.get("/sandbox/api/orders", headers={"Authorization": "Bearer t0ken"})
     assert refused.status_code == 403 and "needs its admin token" in refused.json()["msg"]
     assert ok.status_code == 200 and ok.json()["orders"] == []
+
+
+def test_a_v1_token_that_is_not_ascii_is_just_a_wrong_token() -> None:
+    from sandbox.transport import InProcessTransport
+    from tests.conftest import make_app
+
+    app = make_app(v1_tokens=("tok1",))
+    sb = app.state.sandbox
+    with httpx.Client(transport=InProcessTransport(app), base_url="http://s") as http:
+        response = http.post(
+            V1 + "create",
+            json=seed_create(sb, "TOKEN-1"),
+            headers={"Authorization": "Bearer é".encode()},
+        )
+    assert (response.status_code, response.json()["code"]) == (401, "SBX30005")
+    assert sb.engine.count() == 0
+
+
+def test_a_signature_timestamp_of_other_digits_is_refused_signed(
+    http: httpx.Client, sb: Sandbox
+) -> None:
+    """ "²" is a digit to str.isdigit() and not to int(): the header arrives as latin-1."""
+    raw = json.dumps(v3c()(sb)).encode()
+    good = signing.sign_request(sb.keys.merchant_key, "OP00000003", "00dfba8194c41b84cf", raw)
+    fields = signing.parse_authorization(good)
+    header = good.replace(f'timestamp="{fields["timestamp"]}"', 'timestamp="\xb2"')
+    response = http.post(
+        V3 + "special_create",
+        content=raw,
+        headers={"Authorization": header.encode("latin-1"), "Content-Type": "application/json"},
+    )
+    out = response.json()
+    assert (response.status_code, out["code"]) == (200, "SBX30001")
+    assert "timestamp must be Unix seconds" in out["msg"]
+    assert "Lklapi-Signature" in response.headers
+    assert sb.engine.count() == 0
+
+
+def test_admin_numbers_out_of_range_and_wrong_methods(http: httpx.Client, sb: Sandbox) -> None:
+    no = http.post(V1 + "create", json=seed_create(sb, "ADM-2")).json()["resp_data"]
+    before = snapshot(sb)
+    replay = http.post("/sandbox/api/notifies/99999999999999999999999/replay")
+    limit = http.get("/sandbox/api/orders", params={"limit": "²"})
+    huge = http.get("/sandbox/api/orders", params={"limit": "9" * 5000})
+    posted = http.post(f"/sandbox/api/orders/{no['pay_order_no']}/notifies")
+    assert (replay.status_code, replay.json()["code"]) == (404, "SBX60005")
+    assert (limit.status_code, limit.json()["code"]) == (400, "SBX10001")
+    assert (huge.status_code, huge.json()["code"]) == (400, "SBX10001")
+    assert (posted.status_code, posted.json()["code"]) == (405, "SBX40003")
+    assert snapshot(sb) == before
+
+
+@pytest.mark.parametrize(
+    ("call", "body"),
+    [
+        ("set", {"time": "99991231235958"}),  # formats, but two seconds on is year 10000
+        ("set", {"time": "00010101000000"}),
+        ("set", {"time": "00010102000000"}),  # "10102000000": a year of one digit
+        ("set", {"time": "19691231000000"}),
+        ("advance", {"seconds": 10 * 366 * 86400}),  # from 9998: past the last year
+    ],
+)
+def test_the_clock_stays_within_four_digit_years(
+    http: httpx.Client, sb: Sandbox, call: str, body: dict[str, Any]
+) -> None:
+    assert http.post("/sandbox/api/clock/set", json={"time": "99980101000000"}).status_code == 200
+    before = http.get("/sandbox/api/clock").json()["clock"]["now"]
+    response = http.post(f"/sandbox/api/clock/{call}", json=body)
+    assert (response.status_code, response.json()["code"]) == (400, "SBX10001")
+    assert "between 19700102080000 and 99990101080000" in response.json()["msg"]
+    after = http.get("/sandbox/api/clock").json()["clock"]["now"]
+    assert after[:8] == before[:8] == "99980101"
+    health = http.get("/healthz")
+    assert health.status_code == 200 and len(health.json()["now"]) == 14
+
+
+def test_one_order_clock_stays_within_four_digit_years(http: httpx.Client, sb: Sandbox) -> None:
+    no = http.post(V1 + "create", json=seed_create(sb, "ADV-ORDER")).json()["resp_data"]
+    path = f"/sandbox/api/orders/{no['pay_order_no']}/advance"
+    year = 366 * 86400
+    fits = int((LATEST - sb.clock.timestamp()) // (10 * year))  # about 797 from 2026
+    answers = [http.post(path, json={"seconds": 10 * year}).status_code for _ in range(fits + 3)]
+    assert answers.count(200) == fits
+    assert set(answers[answers.index(400) :]) == {400}
+    listed = http.get("/sandbox/api/orders")
+    assert listed.status_code == 200 and listed.json()["orders"][0]["order_status"] == "4"
+
+
+def test_an_order_seen_expired_stays_expired_when_the_clock_goes_back(
+    http: httpx.Client, sb: Sandbox
+) -> None:
+    out = http.post(V1 + "create", json=seed_create(sb, "EXP-BACK")).json()["resp_data"]
+    query = {"out_order_no": "EXP-BACK"}
+    assert http.post("/sandbox/api/clock/advance", json={"seconds": 7200}).status_code == 200
+    assert http.post(V1 + "query", json=query).json()["resp_data"]["order_status"] == "EXPIRED"
+    assert http.post("/sandbox/api/clock/reset").status_code == 200
+    assert http.post(V1 + "query", json=query).json()["resp_data"]["order_status"] == "EXPIRED"
+    paid = http.post(f"/sandbox/api/orders/{out['pay_order_no']}/pay")
+    assert (paid.status_code, paid.json()["code"]) == (409, "SBX20003")

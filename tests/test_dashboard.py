@@ -100,6 +100,11 @@ def test_create_form_makes_a_v1_order_and_opens_its_counter_page(
         ({"amount": "abc"}, "amount must be yuan"),
         ({"amount": "0"}, "amount must be positive"),
         ({"amount": "1.001"}, "at most two decimals"),
+        # Decimal reads these; 1e999997 once held the server for half a minute
+        ({"amount": "1e999997"}, "amount must be yuan"),
+        ({"amount": "Infinity"}, "amount must be yuan"),
+        ({"amount": "sNaN"}, "amount must be yuan"),
+        ({"amount": "1", "valid_minutes": "²"}, "valid_minutes"),
         ({"amount": "1", "callback_url": "javascript:alert(1)"}, "callback_url"),
         ({"amount": "1", "payment_method": "BITCOIN"}, "payment_method"),
         ({"amount": "1", "valid_minutes": "0"}, "valid_minutes"),
@@ -234,6 +239,7 @@ def test_a_forged_dashboard_post_is_refused(http: httpx.Client, sb: Sandbox) -> 
     for headers, form in [
         ({"Origin": "http://evil.example"}, {"csrf": token}),
         ({}, {"csrf": "0" * 64}),
+        ({"Referer": "http://[zz/page"}, {"csrf": token}),  # an address that does not parse
     ]:
         response = http.post("/dashboard/create", data={**form, "amount": "1"}, headers=headers)
         assert response.status_code == 403 and "Request refused" in response.text
@@ -265,6 +271,22 @@ def test_with_an_admin_token_the_dashboard_asks_for_it_once() -> None:
         assert "httponly" in cookie.lower() and "samesite=strict" in cookie.lower()
         assert client.get("/").status_code == 200
         assert client.get("/", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+
+
+def test_a_token_that_is_not_ascii_is_just_a_wrong_token() -> None:
+    app = make_app(admin_token="s3cret")
+    remote = InProcessTransport(app, client=("203.0.113.7", 4000))
+    with httpx.Client(transport=remote, base_url="http://sandbox.test") as client:
+        typed = client.post("/dashboard/login", data={"token": "é"})
+        assert typed.status_code == 401 and "not the admin token" in typed.text
+        assert (
+            client.get("/", headers={"Cookie": "lakala_sandbox_admin=é".encode()}).status_code
+            == 401
+        )
+        header = client.get("/sandbox/api/orders", headers={"X-Sandbox-Admin-Token": "é".encode()})
+        assert header.status_code == 403 and header.json()["code"] == "SBX30006"
+        bearer = client.get("/sandbox/api/orders", headers={"Authorization": "Bearer é".encode()})
+        assert bearer.status_code == 403
 
 
 def test_demo_callback_page_shows_what_the_merchant_page_reads(http: httpx.Client) -> None:
