@@ -78,11 +78,14 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
     await asyncio.to_thread(sandbox.close)
 
 
-def _render(request: Request, error: SandboxError) -> Response:
+async def _render(request: Request, error: SandboxError) -> Response:
     sb: Sandbox = request.app.state.sandbox
+    dialect = dialect_of(request.url.path)
     status, body = error_body(
-        dialect_of(request.url.path), error, sb.clock.now14(), data_alias=sb.settings.v1_data_alias
+        dialect, error, sb.clock.now14(), data_alias=sb.settings.v1_data_alias
     )
+    if dialect == "v3":  # every answer on the v3 wire is signed, an unknown path's too
+        return await api_v3.signed_response(sb, sb.settings.appid, body, status)
     return json_response(body, status)
 
 
@@ -94,7 +97,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         error = SandboxError("NOT_FOUND", path=request.url.path)
     else:
         error = SandboxError("INVALID_PARAM", field="request", rule=str(exc.detail))
-    response = _render(request, error)
+    response = await _render(request, error)
     if exc.status_code == 405 and exc.headers:
         response.headers.update(exc.headers)
     return response
@@ -102,11 +105,11 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 async def _sandbox_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, SandboxError)
-    return _render(request, exc)
+    return await _render(request, exc)
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, ConnectionDropped):
         return DroppedResponse()  # a scenario's deliberate drop, not a bug
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return _render(request, SandboxError("INTERNAL", reason=type(exc).__name__))
+    return await _render(request, SandboxError("INTERNAL", reason=type(exc).__name__))
