@@ -305,6 +305,8 @@ def _split_sum(
         total = int(instance[spec["total"]])
     except (KeyError, TypeError, ValueError, OverflowError):
         return
+    if any(part < 1 for part in parts):
+        return  # the amount's own rule says what is wrong; a sum of bad parts means nothing
     if sum(parts) != total:
         error = ValidationError(f"amounts add up to {sum(parts)}, not {spec['total']} {total}")
         error.path.append(spec["items"])

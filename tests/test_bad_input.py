@@ -583,6 +583,19 @@ CASES = [
         "add up to 90",
     ),
     Case(
+        "v3-split-amount-negative",
+        "v3",
+        "special_create",
+        v3c(
+            total_amount=100,
+            split_mark="1",
+            out_split_info=[dict(SPLIT[0], amount=-50), dict(SPLIT[1], amount=150)],
+        ),
+        200,
+        "SBX10001",
+        "req_data.out_split_info.0.amount: must be at least 1",
+    ),
+    Case(
         "v3-notify_url-javascript",
         "v3",
         "special_create",
