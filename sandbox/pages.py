@@ -276,13 +276,18 @@ def render(
     return HTMLResponse(html, status_code=status, headers=merged)
 
 
-def refused(lang: str, reason: str) -> Response:
+def refused(lang: str, reason: str, status: int = 403) -> Response:
     return render(
         "message.html",
         lang,
         {"title": text(lang, "refused_title"), "message": reason, "refused": True},
-        status=403,
+        status=status,
     )
+
+
+def is_page(path: str) -> bool:
+    """A path a browser shows (the counter page, the dashboard), answered in HTML."""
+    return path == "/" or path.startswith(("/b/pay", "/dashboard/"))
 
 
 def with_query(path: str, **params: Any) -> str:

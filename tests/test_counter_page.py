@@ -345,6 +345,24 @@ def test_forged_posts_are_refused_with_a_clear_page(
     assert snapshot(sb) == before
 
 
+def test_a_form_the_page_cannot_read_gets_a_page_saying_why(
+    http: httpx.Client, sb: Sandbox
+) -> None:
+    order = create(http, sb, "P-BIGFORM")
+    before = snapshot(sb)
+    page = counter(http, order, payMode="ALIPAY")
+    fields = {**page_query(order), "action": "pay", "csrf": csrf_of(page.text)}
+    big = {name: (None, value) for name, value in fields.items()}
+    big["pay_mode"] = (None, "A" * (2 * 1024 * 1024))  # multipart: a part over 1 MiB
+    too_big = http.post("/b/pay/submit", files=big)
+    too_many = http.post("/b/pay/submit", data={**fields, **{f"x{i}": "1" for i in range(40)}})
+    for response in (too_big, too_many):
+        assert response.status_code == 400
+        assert response.headers["content-type"].startswith("text/html")
+        assert "the form could not be read" in unescape(response.text)
+    assert snapshot(sb) == before
+
+
 def test_same_origin_post_is_accepted(http: httpx.Client, sb: Sandbox) -> None:
     order = create(http, sb, "P-SAME")
     page = counter(http, order, payMode="ALIPAY")
