@@ -2,7 +2,8 @@
 order's own clock (``/sandbox/api/clock…``, ``/sandbox/api/orders/{no}/advance``).
 
 Moving the clock forward plays every scenario step due on the way, which for many orders takes a
-while; it runs on a worker thread so the server keeps answering (and delivering notifies) meanwhile.
+while; it runs on a worker thread so the server keeps answering other calls meanwhile. (Notifies
+of the orders it pays go out once it is done: deliveries running alongside made the whole slower.)
 """
 
 from __future__ import annotations
