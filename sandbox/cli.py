@@ -159,7 +159,11 @@ def sign(args: argparse.Namespace) -> int:
     if args.body == "-":
         body = sys.stdin.buffer.read()
     elif args.body.startswith("@"):
-        body = Path(args.body[1:]).read_bytes()
+        try:
+            body = Path(args.body[1:]).read_bytes()
+        except OSError as exc:
+            print(f"lakala-sandbox sign: cannot read the body {args.body}: {exc}", file=sys.stderr)
+            return 2
     else:
         body = args.body.encode()
     try:

@@ -9,6 +9,7 @@ Signature timestamps do not use this clock: they stay wall time so freshness che
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -122,15 +123,26 @@ class Clock:
 
     def restore(self, state: dict[str, Any]) -> bool:
         """Continue from a saved ``state()`` (time ran on at its speed meanwhile); the speed stays
-        this clock's own. False, changing nothing, if it was saved for another start time."""
+        this clock's own. False, changing nothing, if it was saved for another start time;
+        ValueError, changing nothing, if it is not a state a clock saved."""
+        if not isinstance(state, dict):
+            raise ValueError("not a saved clock")
         if state.get("start") != self._start:
             return False
+        try:
+            anchor_wall, speed = float(state["anchor_wall"]), float(state["speed"])
+            anchor_virtual = float(state["anchor_virtual"])
+            advanced = float(state.get("advanced", 0.0))
+        except (KeyError, TypeError, ValueError):
+            raise ValueError("not a saved clock") from None
+        now_wall = self._wall()
+        virtual = anchor_virtual + max((now_wall - anchor_wall) * speed, 0.0)
+        if not (self.in_range(virtual) and math.isfinite(advanced)):  # (NaN is in no range)
+            raise ValueError("a saved clock outside the years 1970 to 9999")
         with self._lock:
-            now_wall = self._wall()
-            elapsed = (now_wall - float(state["anchor_wall"])) * float(state["speed"])
-            self._anchor_virtual = float(state["anchor_virtual"]) + max(elapsed, 0.0)
+            self._anchor_virtual = virtual
             self._anchor_wall = now_wall
-            self._advanced = float(state.get("advanced", 0.0))
+            self._advanced = advanced
         return True
 
     def format(self, timestamp: float) -> str:

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 ENV_PREFIX = "LAKALA_SANDBOX_"
 
@@ -53,6 +54,10 @@ class Settings:
     page_redirect_seconds: int = 5
     extra: Mapping[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        for problem in _problems(self):
+            raise ValueError(problem)
+
     @property
     def in_memory(self) -> bool:
         return self.data_dir == ":memory:"
@@ -75,6 +80,50 @@ class Settings:
                 continue
             values[f.name] = _parse(f.name, raw, cls.__dataclass_fields__[f.name].default)
         return cls(**values)
+
+
+DAY = 86_400
+# (setting, lowest, highest): a value outside is refused at start, naming the setting, rather
+# than breaking something later (an infinite notify delay once broke the outbox for good)
+RANGES: tuple[tuple[str, float, float], ...] = (
+    ("port", 0, 65_535),
+    ("signature_max_skew", 0, 7 * DAY),
+    ("v1_validity_seconds", 1, 7 * DAY),  # Lakala keeps an order open for at most 7 days
+    ("notify_timeout", 0.001, 3_600),
+    ("max_body_bytes", 1_024, 1024**3),
+    ("page_redirect_seconds", 0, 3_600),
+)
+MAX_NOTIFY_DELAY = 30 * DAY
+
+
+def _problems(settings: Settings) -> list[str]:
+    problems = []
+    for name, low, high in RANGES:
+        value = getattr(settings, name)
+        if not (isinstance(value, int | float) and low <= value <= high):  # (NaN fails too)
+            problems.append(f"{_called(name)} must be from {low:g} to {high:g}, not {value!r}")
+    ladder = settings.notify_ladder
+    if not ladder or not all(0 <= delay <= MAX_NOTIFY_DELAY for delay in ladder):
+        problems.append(
+            f"{_called('notify_ladder')} must be one or more delays in seconds, each from 0 to "
+            f"{MAX_NOTIFY_DELAY} (30 days), not {','.join(f'{d:g}' for d in ladder) or 'none'}"
+        )
+    try:
+        int(settings.serial_no, 16)
+    except ValueError:
+        problems.append(f"{_called('serial_no')} must be a hex number, not {settings.serial_no!r}")
+    try:
+        ZoneInfo(settings.timezone)
+    except (ValueError, ZoneInfoNotFoundError):
+        problems.append(
+            f"{_called('timezone')} must be an IANA zone such as Asia/Shanghai, "
+            f"not {settings.timezone!r}"
+        )
+    return problems
+
+
+def _called(name: str) -> str:
+    return f"{name} ({ENV_PREFIX}{name.upper()})"
 
 
 def _parse(name: str, raw: str, default: Any) -> Any:

@@ -10,8 +10,10 @@ import datetime as dt
 import functools
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 import yaml
 from cryptography import x509
@@ -20,6 +22,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from sandbox import signing
+
+T = TypeVar("T")
 
 PLATFORM_KEY = "platform_private_key.pem"
 PLATFORM_CERT = "platform.cer"
@@ -83,15 +87,30 @@ class KeyStore:
         return store
 
 
+class _PlainLoader(yaml.SafeLoader):
+    """YAML without anchors and aliases: an apps file has no use for them, and a few nested
+    aliases expand to gigabytes (a "billion laughs")."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent) or getattr(self.peek_event(), "anchor", None):
+            event = self.peek_event()
+            raise yaml.YAMLError(
+                f"anchors and aliases are not allowed (line {event.start_mark.line + 1})"
+            )
+        return super().compose_node(parent, index)
+
+
 def load_apps_file(path: Path) -> list[tuple[str, x509.Certificate]]:
     """``apps: [{appid, certificate}]`` in YAML or JSON.
 
     Certificate paths are relative to the file.
     """
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ValueError(f"{path}: cannot read apps file: {exc}") from exc
+        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_PlainLoader)
+    except (OSError, ValueError, yaml.YAMLError) as exc:  # (UnicodeDecodeError is a ValueError)
+        raise ValueError(f"{path}: cannot read apps file: {exc}") from None
+    except RecursionError:
+        raise ValueError(f"{path}: cannot read apps file: nested too deeply") from None
     apps = (doc or {}).get("apps") if isinstance(doc, dict) else None
     if not isinstance(apps, list):
         raise ValueError(f"{path}: expected a mapping with a list 'apps: [{{appid, certificate}}]'")
@@ -99,17 +118,25 @@ def load_apps_file(path: Path) -> list[tuple[str, x509.Certificate]]:
     for i, entry in enumerate(apps):
         if not isinstance(entry, dict) or not {"appid", "certificate"} <= entry.keys():
             raise ValueError(
-                f"{path}: apps[{i}] needs appid and certificate, got {json.dumps(entry)}"
+                f"{path}: apps[{i}] needs appid and certificate, got {json.dumps(entry)[:200]}"
             )
         cert_path = (path.parent / str(entry["certificate"])).resolve()
         try:
             cert = signing.load_certificate(cert_path.read_bytes())
+            signing.certificate_public_key(cert)  # an RSA key, or no request could verify
         except (OSError, ValueError) as exc:
             raise ValueError(
                 f"{path}: apps[{i}]: cannot load certificate {cert_path}: {exc}"
             ) from exc
         result.append((str(entry["appid"]), cert))
     return result
+
+
+def _read(path: Path, load: Callable[[bytes], T]) -> T:
+    try:
+        return load(path.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path}: cannot load it: {exc}") from None
 
 
 def _key_pem(key: rsa.RSAPrivateKey) -> bytes:
@@ -163,12 +190,20 @@ def _on_disk(
     data_dir: Path, serial_no: str
 ) -> tuple[rsa.RSAPrivateKey, x509.Certificate, rsa.RSAPrivateKey, x509.Certificate]:
     files = [data_dir / n for n in (PLATFORM_KEY, PLATFORM_CERT, MERCHANT_KEY, MERCHANT_CERT)]
-    if all(f.exists() for f in files):
+    present = [f for f in files if f.exists()]
+    if len(present) == len(files):
         return (
-            signing.load_private_key(files[0].read_bytes()),
-            signing.load_certificate(files[1].read_bytes()),
-            signing.load_private_key(files[2].read_bytes()),
-            signing.load_certificate(files[3].read_bytes()),
+            _read(files[0], signing.load_private_key),
+            _read(files[1], signing.load_certificate),
+            _read(files[2], signing.load_private_key),
+            _read(files[3], signing.load_certificate),
+        )
+    if present:
+        # making new keys would silently replace the ones every configured SDK trusts
+        missing = ", ".join(f.name for f in files if f not in present)
+        raise ValueError(
+            f"{data_dir}: {missing} missing while the other key files are there. Restore it, "
+            "or remove all four to make new keys (then set up every SDK with the new ones)"
         )
     data_dir.mkdir(parents=True, exist_ok=True)
     platform_key, platform_cert, merchant_key, merchant_cert = _generate(serial_no)

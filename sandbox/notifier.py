@@ -138,10 +138,6 @@ class Notifier:
     """``sb.notifier``: ``attempts(no)``, ``send_now(no)``, ``replay(id)``, ``drain()``."""
 
     def __init__(self, sb: Sandbox) -> None:
-        if any(delay < 0 for delay in sb.settings.notify_ladder):
-            raise ValueError("notify_ladder delays cannot be negative")
-        if not sb.settings.notify_timeout > 0:
-            raise ValueError("notify_timeout must be a positive number of seconds")
         self.sb = sb
         self.store = sb.store
         self.store.executescript(SCHEMA)

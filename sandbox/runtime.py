@@ -32,7 +32,10 @@ class Sandbox:
         start = None
         self.clock = Clock(tz=settings.timezone, speed=settings.clock_speed)
         if settings.clock_start:
-            start = self.clock.parse(settings.clock_start)
+            try:
+                start = self.clock.parse(settings.clock_start)
+            except ValueError as exc:
+                raise ValueError(f"clock_start must be a yyyyMMddHHmmss time ({exc})") from None
             if not self.clock.in_range(start):
                 raise ValueError(
                     f"clock_start {settings.clock_start} is outside the years 1970 to 9998"

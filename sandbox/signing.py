@@ -161,7 +161,10 @@ def notify_authorization(
 @functools.lru_cache(maxsize=32)
 def load_private_key(pem: bytes) -> rsa.RSAPrivateKey:
     # cached: loading checks the key, which costs tens of milliseconds each time
-    key = serialization.load_pem_private_key(pem, password=None)
+    try:
+        key = serialization.load_pem_private_key(pem, password=None)
+    except TypeError:  # what cryptography raises for a key that needs a password
+        raise ValueError("the key is encrypted: give an unencrypted PEM") from None
     if not isinstance(key, rsa.RSAPrivateKey):
         raise ValueError("not an RSA private key")
     return key

@@ -42,18 +42,27 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 class Store:
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self.conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self.conn.row_factory = sqlite3.Row
         self.lock = threading.RLock()
-        with self.lock:
+        self._depth = 0
+        try:
+            if self.path != ":memory:":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            self.conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self.conn.row_factory = sqlite3.Row
             if self.path != ":memory:":
                 self.conn.execute("PRAGMA journal_mode=WAL")
                 self.conn.execute("PRAGMA synchronous=NORMAL")
             self.conn.execute("PRAGMA foreign_keys=ON")
             self.conn.executescript(SCHEMA)
-        self._depth = 0
+            self._check_shape("orders", ("pay_order_no", "clock_offset", "data"))
+            self._check_shape("meta", ("key", "value"))
+        except (OSError, sqlite3.Error) as exc:
+            if hasattr(self, "conn"):
+                self.conn.close()
+            raise ValueError(
+                f"{self.path}: cannot open the sandbox's store ({exc}). If it is damaged or "
+                "not the sandbox's, move it away (or use another --data-dir) to start afresh"
+            ) from None
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -81,8 +90,18 @@ class Store:
             return self.conn.execute(sql, params).fetchall()
 
     def executescript(self, sql: str) -> None:
+        """Run a module's CREATE … IF NOT EXISTS script."""
         with self.lock:
-            self.conn.executescript(sql)
+            try:
+                self.conn.executescript(sql)
+            except sqlite3.Error as exc:
+                raise ValueError(f"{self.path}: not the sandbox's store ({exc})") from None
+
+    def _check_shape(self, table: str, columns: tuple[str, ...]) -> None:
+        """A table another program made under the same name has other columns."""
+        have = {row["name"] for row in self.conn.execute(f"PRAGMA table_info({table})")}
+        if not set(columns) <= have:
+            raise sqlite3.DatabaseError(f"its {table} table is not the sandbox's")
 
     def get_meta(self, key: str) -> str | None:
         rows = self.execute("SELECT value FROM meta WHERE key = ?", (key,))

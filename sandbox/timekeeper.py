@@ -10,6 +10,7 @@ pending ladders still line up.
 from __future__ import annotations
 
 import json
+import logging
 from typing import TYPE_CHECKING, Any
 
 from sandbox.clock import EARLIEST, LATEST
@@ -20,8 +21,17 @@ from sandbox.runner import DUE_SLACK
 if TYPE_CHECKING:
     from sandbox.runtime import Sandbox
 
+log = logging.getLogger(__name__)
+
 META_KEY = "clock"
 MAX_STOPS = 100_000
+
+
+def _json_or_none(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
 
 
 class TimeKeeper:
@@ -30,7 +40,10 @@ class TimeKeeper:
         self.clock = sb.clock
         saved = sb.store.get_meta(META_KEY)
         if saved:
-            self.clock.restore(json.loads(saved))
+            try:
+                self.clock.restore(_json_or_none(saved))
+            except ValueError as why:
+                log.warning("the saved sandbox clock (%.80s) is %s: starting afresh", saved, why)
         # saved now too: a clock running faster than wall time drifts without any event
         self.save()
         self.clock.subscribe(self.save)

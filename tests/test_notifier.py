@@ -425,10 +425,22 @@ def test_reset_forgets_the_outbox_and_runs(
 @pytest.mark.parametrize(
     ("settings", "text"),
     [
-        ({"notify_ladder": (1, -5)}, "notify_ladder delays cannot be negative"),
-        ({"notify_timeout": 0}, "notify_timeout must be a positive number"),
+        ({"notify_ladder": (1, -5)}, "notify_ladder .* each from 0 to 2592000"),
+        ({"notify_ladder": (1, float("inf"))}, "notify_ladder .*not 1,inf"),
+        ({"notify_ladder": (float("nan"),)}, "notify_ladder .*not nan"),
+        ({"notify_ladder": ()}, "notify_ladder .*not none"),
+        ({"notify_timeout": 0}, "notify_timeout .* must be from 0.001 to 3600, not 0"),
+        ({"v1_validity_seconds": 999999999999}, "v1_validity_seconds .* from 1 to 604800"),
+        ({"v1_validity_seconds": -10}, "v1_validity_seconds"),
+        ({"max_body_bytes": -1}, "max_body_bytes"),
+        ({"signature_max_skew": -1}, "signature_max_skew"),
+        ({"port": 99999}, "port .* from 0 to 65535"),
+        ({"timezone": "Mars/Olympus"}, "timezone .* IANA zone"),
+        ({"serial_no": "xyz"}, "serial_no .* hex number"),
     ],
 )
-def test_impossible_notify_settings_are_refused(settings: dict[str, Any], text: str) -> None:
+def test_impossible_settings_are_refused_naming_the_setting(
+    settings: dict[str, Any], text: str
+) -> None:
     with pytest.raises(ValueError, match=text):
         make_app(**settings)
