@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import socket
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -117,9 +118,15 @@ def serve(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)
     app = create_app(settings)
+    port, sockets = settings.port, None
+    if port == 0:  # any free port: bind it here, so the line below can say which
+        family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+        bound = socket.socket(family)
+        bound.bind((settings.host, 0))
+        port, sockets = bound.getsockname()[1], [bound]
     where = "memory" if settings.in_memory else str(settings.data_path)
     print(
-        f"lakala-sandbox {__version__} on http://{settings.host}:{settings.port} "
+        f"lakala-sandbox {__version__} on http://{settings.host}:{port} "
         f"(data: {where}, signatures: {settings.signature})",
         flush=True,
     )
@@ -132,7 +139,7 @@ def serve(args: argparse.Namespace) -> int:
     )
     server = uvicorn.Server(config)
     try:
-        server.run()
+        server.run(sockets=sockets)
     except KeyboardInterrupt:
         pass
     return 0 if server.started else 3  # 3: it never started (the port is taken, say)

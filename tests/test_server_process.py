@@ -127,3 +127,37 @@ def test_sign_command_output_is_accepted(tmp_path: Path) -> None:
             headers={"Authorization": header, "Content-Type": "application/json"},
         )
         assert response.json()["code"] == "000000"
+
+
+def test_serve_on_port_zero_says_which_port_it_took(tmp_path: Path) -> None:
+    import re
+    import selectors
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sandbox", "serve", "--port", "0", "--data-dir", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        with selectors.DefaultSelector() as ready:
+            ready.register(process.stdout, selectors.EVENT_READ)
+            assert ready.select(timeout=30), "serve printed nothing"
+        first = process.stdout.readline()
+        match = re.search(r"on http://127\.0\.0\.1:(\d+) ", first)
+        assert match and int(match.group(1)) > 0, first
+        url = f"http://127.0.0.1:{match.group(1)}/healthz"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                assert httpx.get(url, timeout=2).status_code == 200
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "the port it named never answered"
+                time.sleep(0.05)
+    finally:
+        process.terminate()
+        process.wait(15)
+        if process.stdout is not None:
+            process.stdout.close()
