@@ -22,7 +22,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
@@ -32,6 +32,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from sandbox import checks, signing
+from sandbox.checks import Finding
 from sandbox.client_errors import (
     LakalaAPIError,
     LakalaConfigError,
@@ -46,6 +47,15 @@ from sandbox.client_errors import (
 from sandbox.clock import Clock
 from sandbox.resources import schemas_dir
 from sandbox.schemas import Schemas
+from sandbox.transport import (
+    MAX_ANSWER_BYTES,
+    NO_KEEPALIVE,
+    Answer,
+    AnswerTooLarge,
+    AnswerTooSlow,
+    asend_bounded,
+    send_bounded,
+)
 
 __all__ = [
     "ENVIRONMENTS",
@@ -291,8 +301,8 @@ class _Core:
         wanted = {"private_key": self.private_key, "certificate": self.certificate}
         return {name: SANDBOX_KEY_PATHS[name] for name, have in wanted.items() if have is None}
 
-    def absorb_key(self, name: str, response: httpx.Response) -> None:
-        url = str(response.request.url)
+    def absorb_key(self, name: str, response: Answer) -> None:
+        url = str(response.url)
         if response.status_code != 200:
             raise LakalaConfigError(
                 f"{name}: the sandbox at {self.settings.base_url} did not "
@@ -333,13 +343,16 @@ class _Core:
         data.update({k: v for k, v in fields.items() if v is not None})
         return data
 
-    def default_expiry(self, merchant_no: str, out_order_no: str) -> str:
-        """An hour from now, or what an earlier create of this order was given: the same."""
+    def default_expiry(
+        self, merchant_no: str, out_order_no: str, fresh: Callable[[], str] | None = None
+    ) -> str:
+        """An hour from now (or ``fresh()``), or what an earlier create of this order was given:
+        the same."""
         key = (merchant_no, out_order_no)
         with self._expiries_lock:
             expiry = self._expiries.get(key)
             if expiry is None:
-                expiry = self.clock.format(self.clock.timestamp() + 3600)
+                expiry = fresh() if fresh else self.clock.format(self.clock.timestamp() + 3600)
             self._expiries[key] = expiry
             self._expiries.move_to_end(key)
             while len(self._expiries) > REMEMBERED_EXPIRIES:
@@ -410,12 +423,12 @@ class _Core:
         path: str,
         body: bytes,
         headers: dict[str, str],
-        response: httpx.Response,
+        response: Answer,
         started: float,
     ) -> Exchange:
         return Exchange(
             path=path,
-            url=str(response.request.url),
+            url=str(response.url),
             request_headers=headers,
             request_body=body,
             status=response.status_code,
@@ -479,8 +492,19 @@ class _Core:
             raise LakalaSchemaError("notify", "v3/notify", audit.of("schema"))
         return dict(audit.message)
 
-    def transport_error(self, path: str, exc: httpx.TransportError) -> LakalaError:
+    def transport_error(self, path: str, exc: httpx.RequestError) -> LakalaError:
         url = self.settings.base_url + path
+        if isinstance(exc, AnswerTooLarge):
+            rule = f"is larger than {MAX_ANSWER_BYTES} bytes; reading stopped, connection closed"
+            return LakalaResponseError("response", [Finding("size", "response body", rule)])
+        if isinstance(exc, AnswerTooSlow):
+            return LakalaTimeout(
+                f"no complete answer from {url} within {self.settings.timeout:g}s "
+                "(the timeout covers the whole answer); connection closed"
+            )
+        if isinstance(exc, httpx.DecodingError):
+            rule = f"cannot be decoded ({exc})"
+            return LakalaResponseError("response", [Finding("json", "response body", rule)])
         if isinstance(exc, httpx.TimeoutException):
             return LakalaTimeout(
                 f"no answer from {url} within {self.settings.timeout:g}s ({type(exc).__name__})"
@@ -529,6 +553,13 @@ class _ClientBase:
         """The ``req_data`` that ``create`` / ``query`` / ``close`` send for these arguments."""
         return self._core.request_data(operation, kwargs)
 
+    def default_expiry(
+        self, merchant_no: str, out_order_no: str, fresh: Callable[[], str] | None = None
+    ) -> str:
+        """The ``order_efficient_time`` a create that gives none sends: an hour from now (or
+        ``fresh()``) the first time, the same value for every repeat of that order's create."""
+        return self._core.default_expiry(merchant_no, out_order_no, fresh)
+
 
 class LakalaClient(_ClientBase):
     """Synchronous client. Keyword-only settings (all optional for the sandbox):
@@ -545,7 +576,10 @@ class LakalaClient(_ClientBase):
         settings, clock, transport = _settings_and_clock(kwargs)
         self._core = _Core(settings, clock)
         self._http = httpx.Client(
-            base_url=settings.base_url, transport=transport, timeout=settings.timeout
+            base_url=settings.base_url,
+            transport=transport,
+            timeout=settings.timeout,
+            limits=NO_KEEPALIVE,  # so that the whole-answer deadline can always cut a read
         )
 
     def __enter__(self) -> LakalaClient:
@@ -562,21 +596,23 @@ class LakalaClient(_ClientBase):
         for name, path in self._core.missing_keys().items():
             if not self._core.settings.fetches_keys:
                 raise LakalaConfigError(f"{name} is not set")
-            try:
-                self._core.absorb_key(name, self._http.get(path))
-            except httpx.TransportError as exc:
-                raise self._core.transport_error(path, exc) from None
+            self._core.absorb_key(name, self._fetch("GET", path))
+
+    def _fetch(self, method: str, path: str, **kwargs: Any) -> Answer:
+        """The whole answer, within the timeout and ``MAX_ANSWER_BYTES``, or a typed error."""
+        request = self._http.build_request(method, path, **kwargs)
+        try:
+            return send_bounded(self._http, request, timeout=self._core.settings.timeout)
+        except httpx.RequestError as exc:
+            raise self._core.transport_error(path, exc) from None
 
     def send(self, path: str, req_data: Mapping[str, Any]) -> Exchange:
         """Sign and send; the answer is returned unchecked (``call`` checks it)."""
         self._ensure_keys()
         body, headers = self._core.prepare(path, req_data)
         started = time.perf_counter()
-        try:
-            response = self._http.post(path, content=body, headers=headers)
-        except httpx.TransportError as exc:
-            raise self._core.transport_error(path, exc) from None
-        return self._core.exchange(path, body, headers, response, started)
+        answer = self._fetch("POST", path, content=body, headers=headers)
+        return self._core.exchange(path, body, headers, answer, started)
 
     def call(self, path: str, req_data: Mapping[str, Any]) -> LakalaResponse:
         """Any v3 API: signed request, verified and validated answer, typed errors."""
@@ -669,20 +705,21 @@ class AsyncLakalaClient(_ClientBase):
         for name, path in self._core.missing_keys().items():
             if not self._core.settings.fetches_keys:
                 raise LakalaConfigError(f"{name} is not set")
-            try:
-                self._core.absorb_key(name, await self._http.get(path))
-            except httpx.TransportError as exc:
-                raise self._core.transport_error(path, exc) from None
+            self._core.absorb_key(name, await self._fetch("GET", path))
+
+    async def _fetch(self, method: str, path: str, **kwargs: Any) -> Answer:
+        request = self._http.build_request(method, path, **kwargs)
+        try:
+            return await asend_bounded(self._http, request, timeout=self._core.settings.timeout)
+        except httpx.RequestError as exc:
+            raise self._core.transport_error(path, exc) from None
 
     async def send(self, path: str, req_data: Mapping[str, Any]) -> Exchange:
         await self._ensure_keys()
         body, headers = self._core.prepare(path, req_data)
         started = time.perf_counter()
-        try:
-            response = await self._http.post(path, content=body, headers=headers)
-        except httpx.TransportError as exc:
-            raise self._core.transport_error(path, exc) from None
-        return self._core.exchange(path, body, headers, response, started)
+        answer = await self._fetch("POST", path, content=body, headers=headers)
+        return self._core.exchange(path, body, headers, answer, started)
 
     async def call(self, path: str, req_data: Mapping[str, Any]) -> LakalaResponse:
         return self._core.interpret(await self.send(path, req_data))

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import secrets
 import sys
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,7 @@ from sandbox.clock import Clock
 from sandbox.receiver import NotifyReceiver
 from sandbox.resources import schemas_dir
 from sandbox.schemas import Schemas
+from sandbox.transport import NO_KEEPALIVE, http_url_problem, send_bounded
 
 RECORDING = "recording.json"
 REDACTED = "<redacted>"
@@ -143,7 +145,11 @@ def sandbox_target(wrap: Callable[[Any], Any] | None = None) -> Target:
 
 def url_target(url: str, *, with_notify: bool = False) -> Target:
     client = LakalaClient.from_env(base_url=url)
-    admin = httpx.Client(base_url=client.base_url, timeout=10) if with_notify else None
+    admin = (
+        httpx.Client(base_url=client.base_url, timeout=client.settings.timeout, limits=NO_KEEPALIVE)
+        if with_notify
+        else None
+    )
     return Target(url, client, admin, [admin.close] if admin else [])
 
 
@@ -225,16 +231,16 @@ class _Flow:
         if not pay_order_no:
             self.report.fail("pay", "call", "no pay_order_no to pay")
             return
-        paid = self.target.admin.post(
-            f"/sandbox/api/orders/{pay_order_no}/pay", json={"pay_mode": "ALIPAY"}
-        )
-        self.expect(
-            "pay",
-            "admin pay",
-            paid.status_code == 200,
-            f"POST /sandbox/api/orders/{pay_order_no}/pay answered {paid.status_code}",
-            "status",
-        )
+        pay_path = f"/sandbox/api/orders/{pay_order_no}/pay"
+        request = self.target.admin.build_request("POST", pay_path, json={"pay_mode": "ALIPAY"})
+        try:
+            paid = send_bounded(
+                self.target.admin, request, timeout=self.client.settings.timeout
+            ).status_code
+        except httpx.HTTPError as exc:
+            self.report.fail("pay", "admin pay", f"POST {pay_path}: {type(exc).__name__}: {exc}")
+            return
+        self.expect("pay", "admin pay", paid == 200, f"POST {pay_path} answered {paid}", "status")
         try:
             received = self.receiver.wait(1, timeout=NOTIFY_WAIT)[0]
         except TimeoutError as exc:
@@ -370,9 +376,41 @@ def audit_message(
         _bytes(response["body"]),
         certificate,
     )
+    _name_missing_signature_headers(answer, response["headers"])
     audit.checks.extend(answer.checks)
     audit.message = answer.message
     return audit
+
+
+def _name_missing_signature_headers(audit: checks.Audit, headers: Mapping[str, str]) -> None:
+    """Each missing ``Lklapi-*`` header named once, one finding for a response without any,
+    and no "response signature" row when a header it needs is missing: nothing was verified,
+    so it must not read "ok"."""
+    lowered = checks.lower_headers(headers)
+    present = [name for name in lowered if name.startswith("lklapi-")]
+    needed = [name.lower() for name in signing.RESPONSE_HEADERS]
+    for check in audit.checks:
+        if check.name != "response signature headers":
+            continue
+        if not present:
+            check.findings = [
+                checks.Finding(
+                    "signature",
+                    "lklapi-*",
+                    "missing: the response carries no Lklapi-* signature headers, so it is "
+                    f"not signed (expected {', '.join(signing.RESPONSE_HEADERS)})",
+                )
+            ]
+        else:
+            # the schema check names only the first missing header, once per missing one
+            others = [f for f in check.findings if f.rule != "is required"]
+            check.findings = [
+                checks.Finding("signature", name, "is required")
+                for name in needed
+                if name not in lowered
+            ] + list(dict.fromkeys(others))
+    if any(not lowered.get(name) for name in needed):
+        audit.checks = [c for c in audit.checks if c.name != "response signature"]
 
 
 def _pem(cert: x509.Certificate | None) -> str | None:
@@ -412,10 +450,13 @@ def replay(folder: Path) -> Report:
         certificate = signing.load_certificate(doc["certificates"]["platform"].encode())
         notify_pem = doc["certificates"].get("notify")
         notify_cert = signing.load_certificate(notify_pem.encode()) if notify_pem else certificate
-        messages = list(doc["messages"])
+        messages = doc["messages"]
         recorded_at = float(doc["recorded_at"])
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise LakalaConfigError(f"{path}: not a contract recording ({exc})") from None
+    problem = _recording_problem(messages, recorded_at)
+    if problem:
+        raise LakalaConfigError(f"{path}: not a contract recording ({problem})")
     schemas = Schemas(schemas_dir(), Clock(start=recorded_at))
     report = Report(f"replay of {doc.get('target', path)}", messages=messages)
     for message in messages:
@@ -423,6 +464,88 @@ def replay(folder: Path) -> Report:
             message.get("step", "?"), audit_message(schemas, message, certificate, notify_cert)
         )
     return report
+
+
+# What each recorded message must hold to be checked: (field, type); a field is checked only
+# once the object holding it has passed.
+MESSAGE_FIELDS = {
+    "exchange": (
+        ("path", "text"),
+        ("request", "an object"),
+        ("request.headers", "headers"),
+        ("request.body", "text"),
+        ("response", "an object"),
+        ("response.status", "an integer"),
+        ("response.headers", "headers"),
+        ("response.body", "text"),
+    ),
+    "notify": (
+        ("request", "an object"),
+        ("request.headers", "headers"),
+        ("request.body", "text"),
+        ("answer", "an object"),
+        ("answer.body", "text"),
+    ),
+}
+
+
+def _recording_problem(messages: Any, recorded_at: float) -> str | None:
+    """What makes a recording unreadable, naming the message and its field, or None."""
+    if not math.isfinite(recorded_at):
+        return f"recorded_at must be a time in Unix seconds, not {recorded_at}"
+    if not isinstance(messages, list):
+        return f"messages must be an array, not {_json_type(messages)}"
+    for index, message in enumerate(messages):
+        problem = _message_problem(message)
+        if problem:
+            return f"message {index}: {problem}"
+    return None
+
+
+def _message_problem(message: Any) -> str | None:
+    if not isinstance(message, dict):
+        return f"must be an object, not {_json_type(message)}"
+    kind = message.get("kind")
+    if kind not in MESSAGE_FIELDS:
+        return f"kind must be 'exchange' or 'notify', not {kind!r}"
+    if not isinstance(message.get("step", ""), str):
+        return f"step must be text, not {_json_type(message['step'])}"
+    for name, wanted in MESSAGE_FIELDS[kind]:
+        holder, _, last = name.rpartition(".")
+        parent = message[holder] if holder else message
+        if last not in parent:
+            return f"{name} is missing"
+        problem = _value_problem(name, parent[last], wanted)
+        if problem:
+            return problem
+    return None
+
+
+def _value_problem(name: str, value: Any, wanted: str) -> str | None:
+    if wanted == "headers":
+        if not isinstance(value, dict):
+            return f"{name} must be an object, not {_json_type(value)}"
+        for header, text in value.items():
+            if not isinstance(text, str):
+                return f"{name}.{header} must be text, not {_json_type(text)}"
+        return None
+    if wanted == "an integer":
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, str if wanted == "text" else dict)
+    return None if ok else f"{name} must be {wanted}, not {_json_type(value)}"
+
+
+def _json_type(value: Any) -> str:
+    names = {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "text",
+        list: "an array",
+        dict: "an object",
+    }
+    return "null" if value is None else names.get(type(value), type(value).__name__)
 
 
 # -- the command -------------------------------------------------------------------------------
@@ -451,22 +574,61 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    junit = Path(args.junit) if args.junit else None
+    record = Path(args.record) if args.record and not args.replay else None
     try:
+        # what would fail only after every check ran is found before the first one
+        if junit is not None:
+            check_writable(junit, "--junit")
+        if record is not None:
+            prepare_record_folder(record)
         if args.replay:
             report = replay(Path(args.replay))
         else:
             target = make_target(args.target, with_notify=args.with_notify)
             try:
-                report = check(target, record=Path(args.record) if args.record else None)
+                report = check(target, record=record)
             finally:
                 target.close()
-    except LakalaConfigError as exc:
+    except (LakalaConfigError, OutputError) as exc:
         print(f"lakala-sandbox contract: {exc}", file=sys.stderr)
         return 2
     print(report.table())
-    if args.junit:
-        Path(args.junit).write_bytes(report.junit())
+    if junit is not None:
+        try:
+            junit.write_bytes(report.junit())
+        except OSError as exc:
+            print(f"lakala-sandbox contract: --junit {junit}: {exc.strerror}", file=sys.stderr)
+            return 2
     return 0 if report.ok else 1
+
+
+class OutputError(Exception):
+    """A file the command was asked to write cannot be written."""
+
+
+def check_writable(path: Path, option: str) -> None:
+    """That ``path`` can be written, without leaving a file behind when it was not there."""
+    if path.is_dir():
+        raise OutputError(f"{option} {path}: is a folder; give a file name")
+    existed = path.exists()
+    try:
+        with path.open("ab"):
+            pass
+    except OSError as exc:
+        raise OutputError(f"{option} {path}: cannot be written ({exc.strerror})") from None
+    if not existed:
+        path.unlink(missing_ok=True)
+
+
+def prepare_record_folder(folder: Path) -> None:
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"--record {folder}: is a file; give a folder to write {RECORDING} in")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"--record {folder}: cannot make the folder ({exc.strerror})") from None
+    check_writable(folder / RECORDING, "--record")
 
 
 def make_target(name: str, *, with_notify: bool = False) -> Target:
@@ -475,6 +637,9 @@ def make_target(name: str, *, with_notify: bool = False) -> Target:
     if name == "lakala-test":
         return lakala_test_target()
     if re.match(r"^https?://", name):
+        problem = http_url_problem(name)
+        if problem:
+            raise LakalaConfigError(f"--target {name!r} {problem}")
         return url_target(name, with_notify=with_notify)
     raise LakalaConfigError(
         f"--target must be sandbox, lakala-test or an http(s) URL, not {name!r}"

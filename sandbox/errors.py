@@ -180,7 +180,8 @@ ERRORS: dict[str, ErrorKind] = {
             502,
             False,
             "拉卡拉响应验证失败 Lakala's answer failed verification: {reason}",
-            "Real mode: Lakala's answer had a bad signature or broke schemas/.",
+            "Real mode: Lakala's answer was unsigned, too large, broke schemas/ "
+            "or was about another order.",
         ),
         _kind(
             "SCENARIO_ERROR",

@@ -26,6 +26,7 @@ from sandbox.ids import Ids
 from sandbox.keys import PLATFORM_CERT, PLATFORM_KEY
 from sandbox.resources import schemas_dir
 from sandbox.schemas import Schemas
+from sandbox.transport import NO_KEEPALIVE, Answer, http_url_problem, send_bounded
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,13 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    problem = http_url_problem(args.url)
+    if problem:
+        print(f"lakala-sandbox notify-check: --url {args.url!r} {problem}", file=sys.stderr)
+        return 2
+    if not args.timeout > 0:
+        print("lakala-sandbox notify-check: --timeout must be positive seconds", file=sys.stderr)
+        return 2
     settings = Settings.from_env().replace(data_dir=args.data_dir)
     folder = settings.data_path
     try:
@@ -201,13 +209,15 @@ def check_handler(
     url: str, key: Any, dialect: str, body: dict[str, Any], schemas: Schemas, *, timeout: float
 ) -> list[Outcome]:
     outcomes = []
-    with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client:
+    with httpx.Client(
+        timeout=timeout, follow_redirects=False, trust_env=False, limits=NO_KEEPALIVE
+    ) as client:
         for check in CHECKS:
             headers, sent, _ = notify_bodies.prepare(
                 key, body, signature=check.signature, tamper=check.tamper
             )
             try:
-                response = client.post(url, content=sent, headers=headers)
+                response = _post(client, url, sent, headers, timeout)
             except httpx.HTTPError as exc:
                 outcomes.append(
                     Outcome(
@@ -221,6 +231,15 @@ def check_handler(
             )
             outcomes.append(_verdict(check, response.status_code, answer, problem, dialect))
     return outcomes
+
+
+def _post(
+    client: httpx.Client, url: str, body: bytes, headers: dict[str, str], timeout: float
+) -> Answer:
+    """The handler's whole answer within ``timeout`` seconds (an ack is a few bytes; the cap is
+    ``MAX_ANSWER_BYTES``)."""
+    request = client.build_request("POST", url, content=body, headers=headers)
+    return send_bounded(client, request, timeout=timeout)
 
 
 def _verdict(check: Check, status: int, answer: str, problem: str | None, dialect: str) -> Outcome:

@@ -14,6 +14,7 @@ so Lakala's own retries cover anything that fails before that.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
@@ -45,6 +46,9 @@ ACK = {"code": "SUCCESS", "message": "执行成功"}
 # The action that moves a mirror to Lakala's order_status, and the trade type it records.
 FOLLOW = {1: "paying", 2: "pay", 3: "fail", 4: "expire", 5: "cancel", 6: "refund", 7: "close"}
 TRADE_TYPE = {"paying": "PAY", "pay": "PAY", "fail": "PAY", "cancel": "CANCEL", "refund": "REFUND"}
+
+# What ties an answer to one order: each must be what was asked for.
+NUMBERS = ("merchant_no", "out_order_no", "pay_order_no")
 
 T = TypeVar("T")
 
@@ -83,11 +87,20 @@ class Proxy:
             body.get("merchant_no") or self.client.merchant_no or self.sb.settings.merchant_no
         )
 
+    def default_expiry(self, body: dict[str, Any]) -> str:
+        """v1's default validity, chosen once per order: a create retried after a lost answer
+        must reach Lakala as the identical request, or Lakala refuses it as a duplicate."""
+        sb = self.sb
+
+        def fresh() -> str:
+            return sb.clock.format(sb.clock.timestamp() + sb.settings.v1_validity_seconds)
+
+        return self.client.default_expiry(self.merchant_no(body), str(body["out_order_no"]), fresh)
+
     # -- the v1 operations ------------------------------------------------------------------
     async def create(self, sb: Sandbox, request: Request, body: dict[str, Any]) -> dict[str, Any]:
-        req, extra = api_v1.v3_request(sb, {**body, "merchant_no": self.merchant_no(body)})
-        digest = request_hash(body)
-        existing = self._mirror(str(req["merchant_no"]), out_order_no=str(req["out_order_no"]))
+        merchant_no, digest = self.merchant_no(body), request_hash(body)
+        existing = self._mirror(merchant_no, out_order_no=str(body["out_order_no"]))
         if existing is not None:
             if existing.request_hash != digest:
                 raise SandboxError(
@@ -96,23 +109,35 @@ class Proxy:
                     merchant_no=existing.merchant_no,
                 )
             return create_data(sb, existing)  # a safe retry: Lakala is not asked twice
+        sent = {**body, "merchant_no": merchant_no}
+        if not body.get("order_efficient_time"):
+            sent["order_efficient_time"] = self.default_expiry(body)
+        req, extra = api_v1.v3_request(sb, sent)
         reply = await _upstream(
             self.client.call(PATHS["special_create"], {**req, "notify_url": self.notify_url})
         )
         data = reply.resp_data or {}
+        pay_order_no = str(data["pay_order_no"])
+        self._check_answer_is_about("create", req, data)
         extra.update(
             {k: data[k] for k in ("channel_id", "counter_url", "order_create_time") if data.get(k)}
         )
-        order, _ = sb.engine.create(
-            "v1",
-            req,
-            request_hash=digest,
-            base_url=sb.base_url(request),
-            extra=extra,
-            source="proxy",
-            options={"headers": dict(request.headers)},
-            pay_order_no=str(data["pay_order_no"]),
-        )
+        try:
+            order, _ = sb.engine.create(
+                "v1",
+                req,
+                request_hash=digest,
+                base_url=sb.base_url(request),
+                extra=extra,
+                source="proxy",
+                options={"headers": dict(request.headers)},
+                pay_order_no=pay_order_no,
+            )
+        except sqlite3.IntegrityError:  # the same number mirrored meanwhile, by another thread
+            raise SandboxError(
+                "UPSTREAM_INVALID",
+                reason=f"create answered pay_order_no {pay_order_no}, already mirrored",
+            ) from None
         return create_data(sb, order)
 
     async def query(self, sb: Sandbox, request: Request, body: dict[str, Any]) -> dict[str, Any]:
@@ -124,6 +149,7 @@ class Proxy:
                 pay_order_no=body.get("pay_order_no"),
             )
         )
+        self._check_answer_is_about("query", {**body, "merchant_no": merchant_no}, data)
         trades = data.get("order_trade_info_list") or []
         self.follow(
             str(data["pay_order_no"]), str(data["order_status"]), trades[0] if trades else None
@@ -131,13 +157,15 @@ class Proxy:
         return v1_query_view(data)
 
     async def close(self, sb: Sandbox, request: Request, body: dict[str, Any]) -> dict[str, Any]:
+        merchant_no = self.merchant_no(body)
         data = await _upstream(
             self.client.close(
-                merchant_no=self.merchant_no(body),
+                merchant_no=merchant_no,
                 out_order_no=body.get("out_order_no"),
                 pay_order_no=body.get("pay_order_no"),
             )
         )
+        self._check_answer_is_about("close", {**body, "merchant_no": merchant_no}, data)
         self.follow(str(data["pay_order_no"]), str(data["order_status"]), None)
         return {
             "out_order_no": data["out_order_no"],
@@ -175,6 +203,52 @@ class Proxy:
         return json_response(ACK)
 
     # -- the mirror -------------------------------------------------------------------------
+    def _check_answer_is_about(
+        self, operation: str, asked: dict[str, Any], data: dict[str, Any]
+    ) -> None:
+        """A signed answer about another order must change nothing: it must carry the numbers
+        asked for (and those of the mirror asked about), and its pay_order_no must not be
+        another order's mirror here. Otherwise it is a bad upstream answer (SBX50003)."""
+        answered = {name: _text(data.get(name)) for name in NUMBERS}
+        wanted = {name: _text(asked.get(name)) for name in NUMBERS}
+        known = self._known(wanted)
+        if known is not None:
+            wanted.update(out_order_no=known.out_order_no, pay_order_no=known.pay_order_no)
+        for name in NUMBERS:
+            if wanted[name] is not None and answered[name] != wanted[name]:
+                raise SandboxError(
+                    "UPSTREAM_INVALID",
+                    reason=f"the {operation} answer is about {name} {answered[name]}, "
+                    f"not {wanted[name]}",
+                )
+        holder = self._existing(answered["pay_order_no"] or "")
+        if holder is not None and (holder.merchant_no, holder.out_order_no) != (
+            answered["merchant_no"],
+            answered["out_order_no"],
+        ):
+            raise SandboxError(
+                "UPSTREAM_INVALID",
+                reason=f"the {operation} answer gives pay_order_no {answered['pay_order_no']} "
+                f"to out_order_no {answered['out_order_no']}, but here it is order "
+                f"{holder.out_order_no} of merchant {holder.merchant_no}",
+            )
+
+    def _known(self, wanted: dict[str, str | None]) -> Order | None:
+        """The mirror of the order asked about, if there is one."""
+        if wanted["out_order_no"] is None and wanted["pay_order_no"] is None:
+            return None
+        return self._mirror(
+            str(wanted["merchant_no"]),
+            out_order_no=wanted["out_order_no"],
+            pay_order_no=wanted["pay_order_no"],
+        )
+
+    def _existing(self, pay_order_no: str) -> Order | None:
+        try:
+            return self.sb.engine.get(pay_order_no)
+        except SandboxError:
+            return None
+
     def _mirror(
         self, merchant_no: str, *, out_order_no: str | None = None, pay_order_no: str | None = None
     ) -> Order | None:
@@ -239,6 +313,10 @@ def v1_query_view(data: dict[str, Any]) -> dict[str, Any]:
         "trade_no": paid.get("trade_no") if paid else None,
         "trade_time": paid.get("trade_time") if paid else None,
     }
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None or value == "" else str(value)
 
 
 def _trade_fields(trade: dict[str, Any] | None) -> dict[str, Any] | None:

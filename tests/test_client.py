@@ -31,7 +31,7 @@ from sandbox.client import (
 )
 from sandbox.keys import KeyStore
 from sandbox.runtime import Sandbox
-from sandbox.transport import InProcessTransport
+from sandbox.transport import MAX_ANSWER_BYTES, InProcessTransport
 from tests.servers import SandboxProcess
 from tests.support import future14
 
@@ -410,6 +410,44 @@ def test_client_times_out_on_a_server_that_never_answers(sb: Sandbox) -> None:
         )
         with client, pytest.raises(LakalaTimeout, match="within 0.3s"):
             client.query(out_order_no="SILENT-1")
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        httpx.Response(200, content=b" " * (MAX_ANSWER_BYTES + 1)),
+        httpx.Response(200, content=iter([b" " * 65536] * 100)),  # streamed, no Content-Length
+    ],
+    ids=["announced", "streamed"],
+)
+def test_an_answer_past_the_size_cap_is_refused(sb: Sandbox, answer: httpx.Response) -> None:
+    client = LakalaClient(
+        transport=httpx.MockTransport(lambda request: answer),
+        private_key=sb.keys.merchant_key,
+        certificate=sb.keys.platform_cert,
+    )
+    with pytest.raises(LakalaResponseError) as raised:
+        client.query(out_order_no="BIG-1")
+    assert raised.value.field == "response body"
+    assert f"larger than {MAX_ANSWER_BYTES} bytes" in str(raised.value)
+
+
+def test_the_default_expiry_is_chosen_once_per_order(sb: Sandbox) -> None:
+    client = LakalaClient(
+        transport=httpx.MockTransport(lambda r: httpx.Response(500)),
+        private_key=sb.keys.merchant_key,
+        certificate=sb.keys.platform_cert,
+    )
+    first = client.default_expiry("M1", "E-1", lambda: "20300101000000")
+    assert client.default_expiry("M1", "E-1", lambda: "20310101000000") == first
+    assert client.default_expiry("M1", "E-1") == first
+    assert (
+        client.request_data(
+            "create", out_order_no="E-1", total_amount=1, order_info="x", merchant_no="M1"
+        )["order_efficient_time"]
+        == first
+    )
+    assert client.default_expiry("M2", "E-1", lambda: "20310101000000") == "20310101000000"
 
 
 # -- a real port, and keys handed out by the sandbox -----------------------------------------

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import socket
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,7 @@ from sandbox.app import create_app
 from sandbox.cli import main
 from sandbox.config import Settings
 from sandbox.pytest_plugin import ServerThread
-from tests.doubles import DriftingApp, Mutate, drop_field, omit_header, retype_field
+from tests.doubles import Answer, DriftingApp, Mutate, drop_field, omit_header, retype_field
 
 
 def _wrapped(make: Callable[[Any], Mutate]) -> Callable[[Any], Any]:
@@ -274,6 +276,8 @@ def test_replay_of_something_else_is_a_usage_error(
             "the lakala-test environment needs appid, serial_no, private_key, certificate",
         ),
         (["--target", "staging"], "--target must be sandbox, lakala-test or an http(s) URL"),
+        (["--target", "http://"], "--target 'http://' has no host"),
+        (["--target", "https://:443/"], "--target 'https://:443/' has no host"),
     ],
 )
 @pytest.mark.usefixtures("no_lakala_settings")
@@ -283,7 +287,147 @@ def test_contract_usage_errors_exit_2(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     assert main(["contract", *args]) == 2
-    assert message in capsys.readouterr().err
+    out, err = capsys.readouterr()
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert out == ""  # nothing was run
+
+
+@pytest.mark.parametrize(
+    ("option", "where", "message"),
+    [
+        ("--junit", ".", "is a folder; give a file name"),
+        ("--junit", "no-such-folder/contract.xml", "cannot be written (No such file or directory)"),
+        ("--record", "a-file", "is a file; give a folder to write recording.json in"),
+    ],
+)
+def test_an_output_that_cannot_be_written_stops_the_command_before_any_check(
+    option: str, where: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "a-file").write_text("not a folder", encoding="utf-8")
+    target = tmp_path / where
+    assert main(["contract", option, str(target)]) == 2
+    out, err = capsys.readouterr()
+    assert err.strip() == f"lakala-sandbox contract: {option} {target}: {message}"
+    assert out == ""  # no check ran
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]  # nothing was written
+
+
+def _unsigned(sb: Any) -> Mutate:
+    def mutate(path: str, answer: Answer) -> Answer:
+        headers = {k: v for k, v in answer.headers.items() if not k.lower().startswith("lklapi-")}
+        return replace(answer, headers=headers)
+
+    return mutate
+
+
+def _without(*names: str) -> Callable[[Any], Mutate]:
+    def make(sb: Any) -> Mutate:
+        def mutate(path: str, answer: Answer) -> Answer:
+            kept = {k: v for k, v in answer.headers.items() if k.lower() not in names}
+            return replace(answer, headers=kept)
+
+        return mutate
+
+    return make
+
+
+@pytest.mark.parametrize(
+    ("make", "findings"),
+    [
+        (
+            _unsigned,
+            [
+                "lklapi-*: missing: the response carries no Lklapi-* signature headers, so it "
+                "is not signed (expected Lklapi-Appid, Lklapi-Serial, Lklapi-Timestamp, "
+                "Lklapi-Nonce, Lklapi-Signature)"
+            ],
+        ),
+        (
+            _without("lklapi-appid", "lklapi-nonce"),
+            ["lklapi-appid: is required", "lklapi-nonce: is required"],
+        ),
+    ],
+    ids=["no Lklapi-* header", "two missing"],
+)
+def test_missing_signature_headers_are_named_once_and_nothing_reads_signature_ok(
+    make: Callable[[Any], Mutate], findings: list[str]
+) -> None:
+    target = contract.sandbox_target(wrap=_wrapped(make))
+    try:
+        report = contract.check(target)
+    finally:
+        target.close()
+    rows = {(r.step, r.check): [str(f) for f in r.findings] for r in report.rows}
+    for step in ("create", "query", "close"):
+        assert rows[(step, "response signature headers")] == findings
+        assert (step, "response signature") not in rows  # not verified, so no verdict
+    assert " response signature  " not in report.table()
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return _recorded(tmp_path_factory.mktemp("recording"))
+
+
+def _set(path: str, value: Any) -> Callable[[list[Any]], None]:
+    """Set ``messages[i].a.b`` to ``value``; ``...`` deletes it."""
+
+    def tamper(messages: list[Any]) -> None:
+        index, *keys = path.split(".")
+        holder = messages
+        for key in [int(index), *keys[:-1]]:
+            holder = holder[key]
+        if value is ...:
+            del holder[keys[-1]]
+        else:
+            holder[keys[-1]] = value
+
+    return tamper
+
+
+@pytest.mark.parametrize(
+    ("tamper", "problem"),
+    [
+        (_set("0.kind", ...), "message 0: kind must be 'exchange' or 'notify', not None"),
+        (_set("1.path", ...), "message 1: path is missing"),
+        (_set("2.request", ...), "message 2: request is missing"),
+        (_set("0.response", ...), "message 0: response is missing"),
+        (
+            _set("1.response.headers", None),
+            "message 1: response.headers must be an object, not null",
+        ),
+        (_set("1.response.body", None), "message 1: response.body must be text, not null"),
+        (
+            _set("2.response.status", "200"),
+            "message 2: response.status must be an integer, not text",
+        ),
+        (
+            _set("0.request.headers", {"Authorization": 7}),
+            "message 0: request.headers.Authorization must be text, not an integer",
+        ),
+        (_set("4.answer", ...), "message 4: answer is missing"),
+        (_set("4.request.body", ["x"]), "message 4: request.body must be text, not an array"),
+        (lambda m: m.__setitem__(3, None), "message 3: must be an object, not null"),
+        (_set("5.step", None), "message 5: step must be text, not null"),
+    ],
+)
+def test_replay_of_a_damaged_recording_names_the_message_and_field(
+    recording: dict[str, Any],
+    tamper: Callable[[list[Any]], None],
+    problem: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    doc = copy.deepcopy(recording)
+    tamper(doc["messages"])
+    (tmp_path / contract.RECORDING).write_text(json.dumps(doc), encoding="utf-8")
+    assert main(["contract", "--replay", str(tmp_path)]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.strip() == (
+        f"lakala-sandbox contract: {tmp_path / contract.RECORDING}: "
+        f"not a contract recording ({problem})"
+    )
 
 
 def test_an_unreachable_target_fails_the_contract(capsys: pytest.CaptureFixture[str]) -> None:

@@ -97,3 +97,30 @@ def test_without_a_platform_key_it_says_how_to_get_one(
     code = cli.main(["notify-check", "--url", "http://127.0.0.1:9/", "--data-dir", str(tmp_path)])
     assert code == 2
     assert "no platform key in" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("notaurl", "must start with http:// or https://"),
+        ("ftp://127.0.0.1/notify", "must start with http:// or https://"),
+        ("http://", "has no host"),
+    ],
+)
+def test_a_url_that_is_not_http_is_a_usage_error(
+    url: str, problem: str, capsys: pytest.CaptureFixture[str], data_dir: Path
+) -> None:
+    code = cli.main(["notify-check", "--url", url, "--data-dir", str(data_dir)])
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert err.strip() == f"lakala-sandbox notify-check: --url {url!r} {problem}"
+    assert out == ""  # nothing was sent
+
+
+def test_a_timeout_that_is_not_positive_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], data_dir: Path
+) -> None:
+    args = ["--url", "http://127.0.0.1:9/", "--data-dir", str(data_dir), "--timeout", "0"]
+    assert cli.main(["notify-check", *args]) == 2
+    out, err = capsys.readouterr()
+    assert "--timeout must be positive seconds" in err and out == ""

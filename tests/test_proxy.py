@@ -28,9 +28,9 @@ from sandbox.receiver import NotifyReceiver
 from sandbox.runtime import Sandbox
 from sandbox.transport import InProcessTransport
 from tests.conftest import make_app
-from tests.doubles import DriftingApp, drop_field, omit_header
+from tests.doubles import Answer, DriftingApp, Mutate, drop_field, omit_header, resign
 from tests.servers import SandboxProcess, free_port
-from tests.support import V1, seed_create
+from tests.support import V1, seed_create, snapshot
 
 PUBLIC = "http://127.0.0.1:9"
 
@@ -43,13 +43,20 @@ class Pair:
     calls: list[str]  # paths B sent to A
 
 
+Around = Callable[[httpx.AsyncBaseTransport], httpx.AsyncBaseTransport]
+
+
 def _pair(
-    wrap: Callable[[Starlette], Any] | None = None, upstream: httpx.AsyncBaseTransport | None = None
+    wrap: Callable[[Starlette], Any] | None = None,
+    upstream: httpx.AsyncBaseTransport | None = None,
+    around: Around | None = None,
 ) -> Iterator[Pair]:
     lakala = make_app(seed=11)
     a: Sandbox = lakala.state.sandbox
     calls: list[str] = []
     inner = upstream or httpx.ASGITransport(app=wrap(lakala) if wrap else lakala)
+    if around is not None:
+        inner = around(inner)
 
     class Counting(httpx.AsyncBaseTransport):
         async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -213,6 +220,108 @@ def test_upstream_failures_are_the_sandboxs_own_errors(
         assert pair.proxy.engine.count() == 0  # nothing mirrored
         leaked = [r.getMessage() for r in caplog.records if "PRIVATE KEY" in r.getMessage()]
         assert leaked == [] and "PRIVATE KEY" not in answer.text
+
+
+class LoseFirstCreateAnswer(httpx.AsyncBaseTransport):
+    """Lakala gets the first create and makes the order, but its answer never arrives."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.lost = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        if request.url.path.endswith("/special_create") and not self.lost:
+            self.lost += 1
+            await response.aread()
+            raise httpx.ReadTimeout("the answer was lost on the way", request=request)
+        return response
+
+
+def test_a_create_retried_after_a_lost_answer_is_mirrored() -> None:
+    for pair in _pair(around=LoseFirstCreateAnswer):
+        body = seed_create(pair.proxy, "LOST-1")
+        del body["order_efficient_time"]  # v1's default validity applies
+        first = pair.http.post(V1 + "create", json=body)
+        assert (first.status_code, first.json()["code"]) == (503, "SBX50001")
+        upstream = pair.lakala.engine.find("822290070111135", out_order_no="LOST-1")
+        pair.proxy.clock.advance(90)  # a default validity chosen now would end 90 s later
+        again = pair.http.post(V1 + "create", json=body).json()
+        assert again["code"] == "000000", again  # Lakala saw the identical request again
+        assert again["resp_data"]["pay_order_no"] == upstream.pay_order_no
+        assert again["resp_data"]["order_efficient_time"] == upstream.data["order_efficient_time"]
+        assert pair.proxy.engine.get(upstream.pay_order_no).out_order_no == "LOST-1"
+        assert pair.lakala.engine.count() == 1
+
+
+def _about_another_order(operation: str, swap: dict[str, str]) -> Callable[[Sandbox], Mutate]:
+    """Lakala's (validly signed) ``operation`` answers for ORDER-2 carry ``swap``'s numbers."""
+
+    def make(lakala: Sandbox) -> Mutate:
+        def mutate(path: str, answer: Answer) -> Answer:
+            message = answer.json()
+            data = message.get("resp_data") or {}
+            if not path.endswith("/" + operation) or data.get("out_order_no") != "ORDER-2":
+                return answer
+            data.update(swap)
+            return resign(lakala, answer, json.dumps(message, ensure_ascii=False).encode())
+
+        return mutate
+
+    return make
+
+
+@pytest.mark.parametrize(
+    ("operation", "ask_by", "swapped", "text"),
+    [
+        ("query", "out_order_no", "both", "is about out_order_no ORDER-1, not ORDER-2"),
+        ("query", "pay_order_no", "both", "is about out_order_no ORDER-1, not ORDER-2"),
+        ("query", "out_order_no", "pay_order_no", "is about pay_order_no"),
+        ("close", "out_order_no", "both", "is about out_order_no ORDER-1, not ORDER-2"),
+        ("close", "pay_order_no", "pay_order_no", "is about pay_order_no"),
+    ],
+)
+def test_an_answer_about_another_order_changes_nothing(
+    operation: str, ask_by: str, swapped: str, text: str
+) -> None:
+    swap: dict[str, str] = {}
+    for pair in _pair(
+        wrap=lambda app: DriftingApp(app, _about_another_order(operation, swap)(app.state.sandbox))
+    ):
+        first = _create(pair, "ORDER-1")["pay_order_no"]
+        second = _create(pair, "ORDER-2")["pay_order_no"]
+        swap["pay_order_no"] = first
+        if swapped == "both":
+            swap["out_order_no"] = "ORDER-1"
+        if operation == "query":
+            pair.lakala.engine.apply(second, "pay")  # what a trusted answer would mirror
+        before = snapshot(pair.proxy)
+        asked = (
+            {"out_order_no": "ORDER-2"} if ask_by == "out_order_no" else {"pay_order_no": second}
+        )
+        answer = pair.http.post(V1 + operation, json=asked)
+        assert answer.status_code == 502
+        assert answer.json()["code"] == "SBX50003" and text in answer.json()["msg"]
+        assert snapshot(pair.proxy) == before
+        assert pair.proxy.engine.get(first).status == 0
+
+
+def test_a_create_answered_with_another_orders_number_stores_nothing() -> None:
+    swap: dict[str, str] = {}
+    for pair in _pair(
+        wrap=lambda app: DriftingApp(
+            app, _about_another_order("special_create", swap)(app.state.sandbox)
+        )
+    ):
+        swap["pay_order_no"] = _create(pair, "ORDER-1")["pay_order_no"]
+        before = snapshot(pair.proxy)
+        answer = pair.http.post(V1 + "create", json=seed_create(pair.proxy, "ORDER-2"))
+        assert answer.status_code == 502
+        body = answer.json()
+        assert body["code"] == "SBX50003"
+        assert f"gives pay_order_no {swap['pay_order_no']} to out_order_no ORDER-2" in body["msg"]
+        assert "but here it is order ORDER-1" in body["msg"]
+        assert snapshot(pair.proxy) == before
 
 
 # -- Lakala's notifies -------------------------------------------------------------------------
