@@ -2,12 +2,16 @@
 creates.
 
 A broken file is refused with its path, the line (from PyYAML's node marks) and the rule broken.
-Running the steps on the clock is ``runner.py``'s job; this module only knows what a file says.
+So is a hostile one, quickly and before it can hang or crash the sandbox: too big, nested too
+deep, expanding to too much through YAML aliases, or with an ``out_order_no`` pattern that could
+backtrack for seconds (see "Limits" below). Running the steps on the clock is ``runner.py``'s
+job; this module only knows what a file says.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -28,6 +32,23 @@ SCHEMA_NAME = "scenario"
 HEADER = "x-sandbox-scenario"
 TAG = re.compile(r"\[scenario:([A-Za-z0-9_-]+)\]")
 SUFFIXES = (".yaml", ".yml")
+
+# -- Limits ------------------------------------------------------------------------------------
+# A scenario file is a few hundred bytes, about five levels deep and a few dozen values; these
+# bounds are far above that and far below what hangs or crashes the loader.
+MAX_FILE_BYTES = 64 * 1024
+# libyaml's composer recurses in C: some 50,000 nested brackets overflow its stack (a segfault)
+# and 1,000 overflow Python's; the depth is checked on the event stream, which is not recursive.
+MAX_DEPTH = 20
+# Aliases share nodes, so nine anchors of nine aliases each make 9**10 values that anything
+# walking the document (duplicate keys, the schema, json.dumps) would visit one by one.
+MAX_VALUES = 10_000
+# out_order_no is at most 32 characters in both dialects (schemas/v1, schemas/v3), which is what
+# makes a backtracking bound on a pattern possible (see regex_cost).
+OUT_ORDER_NO_MAX = 32
+# Python's re tries roughly 10**8 to 10**9 of these ways a second, and no time limit can stop it
+# (it holds the GIL on the event loop): 10**7 keeps the worst create within tens of milliseconds.
+REGEX_BUDGET = 10**7
 
 
 @dataclass(frozen=True)
@@ -121,13 +142,21 @@ class Criteria:
             return False
         if self.amount_max is not None and (amount is None or amount > self.amount_max):
             return False
-        if self.out_order_no is not None and not self.out_order_no.search(view.out_order_no):
+        if self.out_order_no is not None and not self._searched(view.out_order_no):
             return False
         if self.order_info is not None and self.order_info not in view.order_info:
             return False
         if self.pay_modes and not view.pay_modes & set(self.pay_modes):
             return False
         return self.dialect is None or self.dialect == view.dialect
+
+    def _searched(self, out_order_no: str) -> bool:
+        # the pattern's backtracking was bounded for OUT_ORDER_NO_MAX characters at load; the
+        # schemas refuse longer ones before a create gets here, so this only keeps the bound true
+        assert self.out_order_no is not None
+        return len(out_order_no) <= OUT_ORDER_NO_MAX and bool(
+            self.out_order_no.search(out_order_no)
+        )
 
 
 @dataclass(frozen=True)
@@ -282,7 +311,37 @@ def _load_folder(
 
 # libyaml's loader when PyYAML has it: parsing every shipped file for every sandbox made in a
 # test session was most of the in-process fixture's cost
-_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_FAST_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# Numbers in a scenario file are amounts and seconds; one of thousands of digits (1:59:59:… is
+# base 60) cannot even be printed in the schema's message (Python's int digit limit).
+MAX_NUMBER_DIGITS = 100
+
+
+class _Loader(_FAST_LOADER):  # type: ignore[misc]
+    """The loader, reporting a value it cannot turn into data (a 13th month, a number of 5,000
+    digits) as a YAML error on its line, not as a bare ValueError that names no file; and
+    refusing NaN."""
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            value = super().construct_object(node, deep)
+        except (ValueError, OverflowError) as exc:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"cannot read this value: {exc}", node.start_mark
+            ) from exc
+        if isinstance(value, int) and value.bit_length() > MAX_NUMBER_DIGITS * 10 // 3:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"a number has more than {MAX_NUMBER_DIGITS} digits", node.start_mark
+            )
+        if isinstance(value, float) and value != value:
+            # JSON has no NaN, and NaN passes every minimum and maximum of the schema
+            raise yaml.constructor.ConstructorError(
+                None, None, ".nan is not a number a scenario can use", node.start_mark
+            )
+        return value
+
+
+_LOADER: Any = _Loader
 # Files that loaded cleanly, by path, modification time and size: a pytest session makes a
 # sandbox per test, and the shipped files do not change between them.
 _LOADED: dict[tuple[str, int, int, str], Scenario] = {}
@@ -296,8 +355,26 @@ def load_file(path: Path, source: str, check: Any, problems: list[FileProblem]) 
         key = (where, stat.st_mtime_ns, stat.st_size, source)
         if key in _LOADED:
             return _LOADED[key]
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        with path.open("rb") as file:
+            # one byte more than allowed tells a file that is too big (even one that grew since
+            # stat) without reading all of it
+            raw = file.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        problems.append(FileProblem(where, 0, "", f"cannot read: {exc}"))
+        return None
+    if len(raw) > MAX_FILE_BYTES:
+        problems.append(
+            FileProblem(
+                where,
+                0,
+                "",
+                f"is larger than {MAX_FILE_BYTES} bytes, the most a scenario file may be",
+            )
+        )
+        return None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
         problems.append(FileProblem(where, 0, "", f"cannot read: {exc}"))
         return None
     scenario = _parse_file(path, text, source, check, problems)
@@ -311,8 +388,13 @@ def _parse_file(
 ) -> Scenario | None:
     where = str(path)
     try:
-        node = yaml.compose(text, Loader=_LOADER)
-        data = yaml.load(text, Loader=_LOADER)
+        # the shape is checked on the event stream first: composing a hostile document is what
+        # crashes or hangs
+        shape = _shape_problem(text, where)
+        if shape is not None:
+            problems.append(shape)
+            return None
+        node, data = _compose_and_construct(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark is not None else 1
@@ -330,13 +412,14 @@ def _parse_file(
     found += [_problem(where, node, error) for error in check.iter_errors(data)]
     if not found and isinstance(data, dict):
         found += _semantic_problems(where, node, data)
+        found += _file_name_problems(path, data)
     if found:
         problems.extend(sorted(found, key=lambda p: p.line))
         return None
     match = data.get("match")
     criteria = match if isinstance(match, list) else [match] if match else []
     return Scenario(
-        name=data.get("name") or path.stem,
+        name=data.get("name") or default_name(path),
         description=data["description"],
         path=where,
         source=source,
@@ -345,6 +428,49 @@ def _parse_file(
         steps=tuple(_normal_step(s) for s in data["steps"]),
         raw=data,
     )
+
+
+def _compose_and_construct(text: str) -> tuple[yaml.Node | None, Any]:
+    """The node tree (for lines) and the data it makes, parsing the text once."""
+    loader = _LOADER(text)
+    try:
+        node = loader.get_single_node()
+        return node, (loader.construct_document(node) if node is not None else None)
+    finally:
+        loader.dispose()
+
+
+def default_name(path: Path) -> str:
+    """A file without ``name:`` is named after its file, in lower case: the header and the tag
+    are looked up in lower case, so ``BigOrders.yaml`` is ``bigorders`` wherever it is named."""
+    return path.stem.lower()
+
+
+@functools.cache
+def _name_rule() -> tuple[re.Pattern[str], str]:
+    # the schema's own rule for names, so that a name from a file name obeys the same one
+    rule = json.loads((schemas_dir() / f"{SCHEMA_NAME}.schema.json").read_text(encoding="utf-8"))
+    name = rule["$defs"]["name"]
+    return re.compile(name["pattern"]), str(name["description"])
+
+
+def _file_name_problems(path: Path, data: dict[str, Any]) -> list[FileProblem]:
+    if data.get("name") is not None:
+        return []
+    pattern, description = _name_rule()
+    name = default_name(path)
+    if pattern.fullmatch(name):
+        return []
+    return [
+        FileProblem(
+            str(path),
+            1,
+            "name",
+            f"the file name makes the scenario name {name!r}, which breaks the name rule "
+            f"({description.rstrip('.')}; at most 64, first a letter or digit): "
+            "rename the file or give a name: key",
+        )
+    ]
 
 
 def _normal_step(step: dict[str, Any]) -> dict[str, Any]:
@@ -361,11 +487,10 @@ def _semantic_problems(where: str, root: yaml.Node, data: dict[str, Any]) -> lis
     for index, criteria in enumerate(
         match if isinstance(match, list) else [match] if match else []
     ):
+        at: list[str | int] = ["match", index] if isinstance(match, list) else ["match"]
         amount = criteria.get("amount")
         if isinstance(amount, dict) and amount.get("min", 0) > amount.get("max", 10**13):
-            path: list[str | int] = (
-                ["match", index, "amount"] if isinstance(match, list) else ["match", "amount"]
-            )
+            path = [*at, "amount"]
             found.append(
                 FileProblem(
                     where,
@@ -374,6 +499,11 @@ def _semantic_problems(where: str, root: yaml.Node, data: dict[str, Any]) -> lis
                     f"min {amount['min']} is more than max {amount['max']}",
                 )
             )
+        pattern = criteria.get("out_order_no")
+        refused = regex_problem(pattern) if isinstance(pattern, str) else None
+        if refused:
+            path = [*at, "out_order_no"]
+            found.append(FileProblem(where, _line(root, path), _dotted(path), refused))
     if data.get("name") is not None and not isinstance(data.get("name"), str):
         found.append(FileProblem(where, _line(root, ["name"]), "name", "must be a string"))
     return found
@@ -437,6 +567,9 @@ def rule_text(error: ValidationError) -> str:
         return f"invalid value {got}" + (f": expected {description}" if description else "")
     if v == "type":
         return f"must be of type {value} (got {got})"
+    if v == "maxLength" and isinstance(instance, str):
+        # not the text itself: it may be pages long
+        return f"must be at most {value} characters (got {len(instance)})"
     if v == "format" and value == "regex":
         return f"{got} is not a valid regular expression"
     return str(error.message)
@@ -486,3 +619,194 @@ def _dotted(path: Sequence[str | int]) -> str:
     for part in path:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
     return text
+
+
+# -- the shape of a document -------------------------------------------------------------------
+@dataclass
+class _Open:
+    """A collection whose end event has not come yet."""
+
+    anchor: str | None
+    values: int = 1  # itself and everything in it so far, aliases expanded
+    height: int = 1  # levels of collections from it down, itself included
+
+
+def _shape_problem(text: str, where: str) -> FileProblem | None:
+    """The first way the document breaks MAX_DEPTH or MAX_VALUES, counting what each alias
+    stands for, read from the event stream so that nothing deep or big is ever built."""
+    finished: dict[str, tuple[int, int]] = {}  # anchor -> (values, height) of its node
+    stack: list[_Open] = []
+    for event in yaml.parse(text, Loader=_LOADER):
+        line = event.start_mark.line + 1
+        if isinstance(event, yaml.CollectionStartEvent):
+            if len(stack) >= MAX_DEPTH:
+                return FileProblem(where, line, "", _too_deep())
+            stack.append(_Open(event.anchor))
+            continue
+        if isinstance(event, yaml.CollectionEndEvent):
+            done = stack.pop()
+            anchor, values, height = done.anchor, done.values, done.height
+        elif isinstance(event, yaml.AliasEvent):
+            if any(item.anchor == event.anchor for item in stack):
+                return FileProblem(
+                    where, line, "", f"alias *{event.anchor} is inside the node it names"
+                )
+            # an undefined alias is left for the composer to report in its own words
+            anchor, (values, height) = None, finished.get(str(event.anchor), (1, 0))
+        elif isinstance(event, yaml.ScalarEvent):
+            anchor, values, height = event.anchor, 1, 0
+        else:
+            continue
+        if anchor is not None:
+            finished[anchor] = (values, height)
+        if not stack:
+            continue
+        parent = stack[-1]
+        parent.values += values
+        parent.height = max(parent.height, height + 1)
+        if len(stack) - 1 + parent.height > MAX_DEPTH:
+            return FileProblem(where, line, "", _too_deep(" through aliases"))
+        if parent.values > MAX_VALUES:
+            return FileProblem(
+                where,
+                line,
+                "",
+                f"the document grows past {MAX_VALUES} values here, counting each alias as the "
+                "whole node it names; a scenario file may hold at most that many",
+            )
+    return None
+
+
+def _too_deep(how: str = "") -> str:
+    return (
+        f"lists and mappings are nested more than {MAX_DEPTH} deep here{how}; "
+        "a scenario file needs about five levels"
+    )
+
+
+# -- out_order_no patterns -----------------------------------------------------------------------
+# Python's re backtracks, has no time limit, and runs on the event loop holding the GIL: one
+# pattern like ^(a+)+$ against 31 a's and a ! freezes the whole sandbox. So a pattern is refused
+# at load unless a bound on the ways it can try to match, over every out_order_no of at most
+# OUT_ORDER_NO_MAX characters and from every start, stays within REGEX_BUDGET. The bound is
+# counted on Python's own parse of the pattern: a sequence multiplies the ways of its parts, an
+# alternation adds them, a repeat sums the ways of each count. Unambiguous patterns stay small
+# (^AUTOPAY: about 300); a repeat over something that matches the same text in several ways
+# grows exponentially with the length (^(a+)+$: about 5e12).
+_re_parser: Any = importlib.import_module("re._parser")  # the parser re.compile itself uses
+_CAP = 10**15  # counts stop here: big enough to refuse, small enough to stay cheap
+# counts of a repeat are followed one by one; past this many (only a repeat of something that
+# can match nothing gets here without running out of characters) the pattern is refused
+_MAX_COUNT = 2 * (OUT_ORDER_NO_MAX + 1)
+_ONE_CHAR = ("LITERAL", "NOT_LITERAL", "ANY", "IN", "CATEGORY")
+_REPEATS = ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT")
+
+
+@dataclass(frozen=True)
+class _Ways:
+    """A piece of a pattern: ``by_length[n]`` ways of consuming exactly n characters, and the
+    steps (``work``) that trying all of them once takes, dead ends included."""
+
+    by_length: tuple[int, ...]
+    work: int
+
+
+def _only(length: int, ways: int = 1) -> tuple[int, ...]:
+    return tuple(ways if n == length else 0 for n in range(OUT_ORDER_NO_MAX + 1))
+
+
+def _then(first: Sequence[int], second: Sequence[int]) -> tuple[int, ...]:
+    """Ways of consuming n characters with one piece and then another (cut at the maximum)."""
+    out = [0] * (OUT_ORDER_NO_MAX + 1)
+    right = [(j, b) for j, b in enumerate(second) if b]
+    for i, a in enumerate(first):
+        for j, b in right if a else ():
+            if i + j > OUT_ORDER_NO_MAX:
+                break
+            out[i + j] += a * b
+    return tuple(min(_CAP, n) for n in out)
+
+
+def _plus(*vectors: Sequence[int]) -> tuple[int, ...]:
+    return tuple(min(_CAP, sum(column)) for column in zip(*vectors, strict=True))
+
+
+def _either(pieces: Sequence[_Ways]) -> _Ways:
+    by_length = _plus(*(p.by_length for p in pieces))
+    return _Ways(by_length, min(_CAP, sum(p.work for p in pieces)))
+
+
+def _sequence(items: Iterable[tuple[Any, Any]]) -> _Ways:
+    by_length, work = _only(0), 0
+    for op, av in items:
+        piece = _piece(str(op), av)
+        # every way of what came before tries every way of this piece
+        work = min(_CAP, work + sum(by_length) * piece.work)
+        by_length = _then(by_length, piece.by_length)
+    return _Ways(by_length, max(work, 1))
+
+
+def _repeat(least: int, most: int, inner: _Ways) -> _Ways:
+    # past the least count re stops a repeat whose turn matched nothing, so those turns consume
+    later = (0, *inner.by_length[1:])
+    total, current, work = _only(0, 0), _only(0), 0
+    for count in range(_MAX_COUNT + 1):
+        if count >= least:
+            total = _plus(total, current)
+        if count == most or not any(current):
+            return _Ways(total, max(work, 1))
+        work = min(_CAP, work + sum(current) * inner.work)
+        if work == _CAP:
+            break  # past any budget already: counting on would only cost time
+        current = _then(current, inner.by_length if count < least else later)
+    return _Ways(tuple(_CAP for _ in total), _CAP)
+
+
+def _piece(op: str, av: Any) -> _Ways:
+    if op in _ONE_CHAR:
+        return _Ways(_only(1), 1)
+    if op == "AT":
+        return _Ways(_only(0), 1)
+    if op == "SUBPATTERN":
+        return _sequence(av[3])
+    if op == "ATOMIC_GROUP":
+        return _sequence(av)
+    if op == "BRANCH":
+        return _either([_sequence(branch) for branch in av[1]])
+    if op in _REPEATS:
+        return _repeat(av[0], av[1], _sequence(av[2]))
+    if op in ("ASSERT", "ASSERT_NOT"):
+        # a lookaround consumes nothing and is not backtracked into, but is tried in full
+        return _Ways(_only(0), _sequence(av[1]).work)
+    if op == "GROUPREF":
+        # the group's text, whatever its length
+        return _Ways(tuple(1 for _ in range(OUT_ORDER_NO_MAX + 1)), 1)
+    if op == "GROUPREF_EXISTS":
+        return _either([_sequence(av[1]), _sequence(av[2] or [])])
+    raise ValueError(f"the pattern uses {op}, which the backtracking bound does not know")
+
+
+def regex_cost(pattern: str) -> int:
+    """A bound on the ways ``re.search(pattern, s)`` can try, for any s of at most
+    OUT_ORDER_NO_MAX characters (``_CAP`` when larger)."""
+    starts = OUT_ORDER_NO_MAX + 1
+    return min(_CAP, starts * _sequence(_re_parser.parse(pattern)).work)
+
+
+def regex_problem(pattern: str) -> str | None:
+    """Why an out_order_no pattern is refused, or None."""
+    try:
+        cost = regex_cost(pattern)
+    except re.error as exc:
+        return f"{json.dumps(pattern, ensure_ascii=False)} is not a valid regular expression: {exc}"
+    except (ValueError, RecursionError) as exc:
+        return f"{json.dumps(pattern, ensure_ascii=False)} is refused: {exc}"
+    if cost <= REGEX_BUDGET:
+        return None
+    return (
+        f"{json.dumps(pattern, ensure_ascii=False)} is refused: Python's re, which has no time "
+        f"limit, could backtrack through up to about {cost:.0e} ways searching a "
+        f"{OUT_ORDER_NO_MAX}-character out_order_no (the limit is {REGEX_BUDGET:.0e}) and freeze "
+        "the sandbox; a repeated group with a quantifier or alternatives inside, as in (a+)+ "
+        "or (a|ab)*, is what multiplies them: repeat a single character or class instead"
+    )

@@ -4,6 +4,8 @@ at start and by `lakala-sandbox scenarios check`."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -142,6 +144,53 @@ def test_two_files_with_one_name_are_refused(tmp_path: Path) -> None:
     assert [str(p) for p in problems] == [
         f"{tmp_path / 'b.yaml'}:2: name: scenario 'same' is also defined in {tmp_path / 'a.yaml'}"
     ]
+
+
+def test_a_file_name_is_the_scenario_name_in_lower_case(tmp_path: Path) -> None:
+    (tmp_path / "BigOrders.yaml").write_text("description: big\nsteps: []\n", encoding="utf-8")
+    loaded, problems = check_paths([tmp_path])
+    assert problems == [] and [s.name for s in loaded] == ["bigorders"]
+
+
+def test_two_file_names_that_differ_in_case_are_one_name(tmp_path: Path) -> None:
+    (tmp_path / "BigOrders.yaml").write_text("description: a\nsteps: []\n", encoding="utf-8")
+    (tmp_path / "bigorders.yaml").write_text("description: b\nsteps: []\n", encoding="utf-8")
+    _, problems = check_paths([tmp_path])
+    assert [str(p) for p in problems] == [
+        f"{tmp_path / 'bigorders.yaml'}:1: name: scenario 'bigorders' is also defined in "
+        f"{tmp_path / 'BigOrders.yaml'}"
+    ]
+
+
+@pytest.mark.parametrize("stem", ["big.orders", "big orders", "-big", "大单", "x" * 65])
+def test_a_file_name_that_cannot_be_a_name_is_refused_unless_named(
+    tmp_path: Path, stem: str
+) -> None:
+    path = tmp_path / f"{stem}.yaml"
+    path.write_text("description: big\nsteps: []\n", encoding="utf-8")
+    _, problems = check_paths([path])
+    assert [str(p) for p in problems] == [
+        f"{path}:1: name: the file name makes the scenario name {stem.lower()!r}, which breaks "
+        "the name rule (Lower-case letters, digits, - and _; at most 64, first a letter or digit):"
+        " rename the file or give a name: key"
+    ]
+    path.write_text("name: big\ndescription: big\nsteps: []\n", encoding="utf-8")
+    loaded, problems = check_paths([path])
+    assert problems == [] and loaded[0].name == "big"
+
+
+def test_the_lint_names_a_capitalised_file_as_orders_name_it(tmp_path: Path) -> None:
+    path = tmp_path / "BigOrders.yaml"
+    path.write_text("description: big\nsteps: []\n", encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "sandbox", "scenarios", "check", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=20,
+        cwd=README.parent,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"ok    {'bigorders':<32} {path}" in result.stdout
 
 
 def test_a_sandbox_with_a_broken_folder_does_not_start(tmp_path: Path) -> None:

@@ -343,3 +343,38 @@ def test_readme_magic_amount_example_pays_and_notifies() -> None:
 def test_a_query_of_an_unknown_order_is_answered_as_usual(http: httpx.Client, sb: Sandbox) -> None:
     query = {"merchant_no": "82229007392000A", "out_order_no": "NOPE"}
     assert v3_post(http, sb, "query", query).json()["code"] == "SBX20002"
+
+
+# -- names from file names ------------------------------------------------------------------------
+@pytest.fixture
+def capitalised(tmp_path: Path) -> Iterator[tuple[httpx.Client, Sandbox]]:
+    # no name: key, so the name comes from the file name: in lower case, as names are looked up
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "BigOrders.yaml").write_text(
+        "description: big orders\nmatch:\n  amount: {min: 100000}\nsteps: []\n", encoding="utf-8"
+    )
+    app = make_app(scenarios_dir=str(folder), clock_speed=0)
+    with httpx.Client(transport=InProcessTransport(app), base_url="http://t") as http:
+        yield http, app.state.sandbox
+    app.state.sandbox.close()
+
+
+@pytest.mark.parametrize(
+    ("headers", "changes"),
+    [
+        ({"X-Sandbox-Scenario": "BigOrders"}, {}),
+        ({"X-Sandbox-Scenario": "bigorders"}, {}),
+        ({}, {"order_info": "[scenario:BigOrders]"}),
+        ({}, {"total_amount": 100000}),
+    ],
+    ids=["header-as-file", "header-lower", "tag-as-file", "matched"],
+)
+def test_a_file_named_in_capitals_is_found_by_its_name(
+    capitalised: tuple[httpx.Client, Sandbox], headers: dict[str, str], changes: dict[str, Any]
+) -> None:
+    http, sb = capitalised
+    assert create_v1(http, sb, "CAPS-1", headers, **changes).json()["code"] == "000000"
+    assert scenario_of(http, "CAPS-1") == "bigorders"
+    names = [s["name"] for s in http.get("/sandbox/api/scenarios").json()["scenarios"]]
+    assert "bigorders" in names and "BigOrders" not in names
