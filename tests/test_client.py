@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import threading
@@ -38,17 +39,25 @@ from tests.support import future14
 CREATE = "/api/v3/ccss/counter/order/special_create"
 
 
-@pytest.fixture
-def client(app: Starlette, sb: Sandbox) -> Iterator[LakalaClient]:
+@contextlib.contextmanager
+def in_process_client(app: Starlette, sb: Sandbox, **settings: Any) -> Iterator[LakalaClient]:
+    """A client of the in-process sandbox ``app``, with its keys."""
     transport = InProcessTransport(app)
     with LakalaClient(
         base_url="http://sandbox.test",
         transport=transport,
         private_key=sb.keys.merchant_key,
         certificate=sb.keys.platform_cert,
+        **settings,
     ) as c:
         yield c
     transport.close()
+
+
+@pytest.fixture
+def client(app: Starlette, sb: Sandbox) -> Iterator[LakalaClient]:
+    with in_process_client(app, sb) as c:
+        yield c
 
 
 def test_client_creates_queries_and_closes_against_the_sandbox_in_process(
@@ -78,21 +87,13 @@ def test_client_creates_queries_and_closes_against_the_sandbox_in_process(
 def test_repeating_a_create_gets_the_same_order_back(app: Starlette, sb: Sandbox) -> None:
     """A retry (say, after a timeout) of a create that left out order_efficient_time sends the
     expiry the first try was given, so the sandbox sees an identical repeat, not a clash."""
-    transport = InProcessTransport(app)
-    with LakalaClient(
-        base_url="http://sandbox.test",
-        transport=transport,
-        private_key=sb.keys.merchant_key,
-        certificate=sb.keys.platform_cert,
-        clock=sb.clock,
-    ) as client:
+    with in_process_client(app, sb, clock=sb.clock) as client:
         first = client.create(out_order_no="RETRY-1", total_amount=100, order_info="Tea")
         sb.clock.advance(90)  # the default expiry would be 90 s later now
         again = client.create(out_order_no="RETRY-1", total_amount=100, order_info="Tea")
         other = client.create(out_order_no="RETRY-2", total_amount=100, order_info="Tea")
         with pytest.raises(LakalaAPIError) as clash:  # a different request is still refused
             client.create(out_order_no="RETRY-1", total_amount=200, order_info="Tea")
-    transport.close()
     assert again["pay_order_no"] == first["pay_order_no"]
     assert again["order_efficient_time"] == first["order_efficient_time"]
     assert other["order_efficient_time"] > first["order_efficient_time"]

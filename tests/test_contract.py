@@ -102,17 +102,22 @@ DRIFTS: list[tuple[str, Callable[[Any], Mutate], str, str, str]] = [
 ]
 
 
+def _report_for(make: Callable[[Any], Mutate]) -> contract.Report:
+    """The contract run against a sandbox whose answers ``make`` changes."""
+    target = contract.sandbox_target(wrap=_wrapped(make))
+    try:
+        return contract.check(target)
+    finally:
+        target.close()
+
+
 @pytest.mark.parametrize(
     ("case", "make", "step", "check", "finding"), DRIFTS, ids=[d[0] for d in DRIFTS]
 )
 def test_contract_fails_naming_the_field_on_drift(
     case: str, make: Callable[[Any], Mutate], step: str, check: str, finding: str
 ) -> None:
-    target = contract.sandbox_target(wrap=_wrapped(make))
-    try:
-        report = contract.check(target)
-    finally:
-        target.close()
+    report = _report_for(make)
     assert not report.ok
     failed = {(r.step, r.check): "; ".join(map(str, r.findings)) for r in report.failures}
     assert (step, check) in failed, report.table()
@@ -352,11 +357,7 @@ def _without(*names: str) -> Callable[[Any], Mutate]:
 def test_missing_signature_headers_are_named_once_and_nothing_reads_signature_ok(
     make: Callable[[Any], Mutate], findings: list[str]
 ) -> None:
-    target = contract.sandbox_target(wrap=_wrapped(make))
-    try:
-        report = contract.check(target)
-    finally:
-        target.close()
+    report = _report_for(make)
     rows = {(r.step, r.check): [str(f) for f in r.findings] for r in report.rows}
     for step in ("create", "query", "close"):
         assert rows[(step, "response signature headers")] == findings
