@@ -634,6 +634,17 @@ class _Open:
 def _shape_problem(text: str, where: str) -> FileProblem | None:
     """The first way the document breaks MAX_DEPTH or MAX_VALUES, counting what each alias
     stands for, read from the event stream so that nothing deep or big is ever built."""
+    try:
+        return _walk_shape(text, where)
+    except yaml.MarkedYAMLError as exc:
+        # newer PyYAML parsers stop deep nesting themselves (about 1,000 levels), in words of
+        # their own: say it as this module does, whichever PyYAML is installed
+        if "nesting depth" not in str(exc.problem) or exc.problem_mark is None:
+            raise
+        return FileProblem(where, exc.problem_mark.line + 1, "", _too_deep())
+
+
+def _walk_shape(text: str, where: str) -> FileProblem | None:
     finished: dict[str, tuple[int, int]] = {}  # anchor -> (values, height) of its node
     stack: list[_Open] = []
     for event in yaml.parse(text, Loader=_LOADER):
