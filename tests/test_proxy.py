@@ -113,13 +113,13 @@ def test_create_makes_a_real_order_and_a_local_mirror(pair: Pair) -> None:
 
 
 def test_an_identical_repeat_does_not_ask_lakala_again(pair: Pair) -> None:
-    first = _create(pair, "REAL-2")
-    again = pair.http.post(V1 + "create", json=seed_create(pair.proxy, "REAL-2")).json()
-    assert again["resp_data"] == first
+    body = seed_create(pair.proxy, "REAL-2")  # one body: a second later its expiry would differ
+    first = pair.http.post(V1 + "create", json=body).json()
+    again = pair.http.post(V1 + "create", json=body).json()
+    assert first["code"] == again["code"] == "000000", (first, again)
+    assert again["resp_data"] == first["resp_data"]
     assert pair.calls.count("/api/v3/ccss/counter/order/special_create") == 1
-    changed = pair.http.post(
-        V1 + "create", json=seed_create(pair.proxy, "REAL-2", total_amount=5)
-    ).json()
+    changed = pair.http.post(V1 + "create", json={**body, "total_amount": 5}).json()
     assert changed["code"] == "SBX20001"
 
 
