@@ -114,22 +114,25 @@ def create_data(sb: Sandbox, order: Order) -> dict[str, Any]:
     }
 
 
-def trade_view(trade: dict[str, Any], *, log_key: str = "log_No") -> dict[str, Any]:
+def trade_view(trade: dict[str, Any], term_no: str) -> dict[str, Any]:
+    """A trade as the query lists it: ``log_No`` (sic), settled on the order's terminal."""
     view = dict(trade)
-    view[log_key] = view.pop("log_no")
+    view["log_No"] = view.pop("log_no")
+    view["settle_term_no"] = view.get("settle_term_no") or term_no
     return view
 
 
 def query_data(sb: Sandbox, order: Order) -> dict[str, Any]:
     d = order.data
+    term_no = d.get("term_no") or sb.settings.term_no
     return {
         "pay_order_no": order.pay_order_no,
         "out_order_no": order.out_order_no,
         "channel_id": channel_id(sb, order),
         "trans_merchant_no": order.merchant_no,
-        "trans_term_no": d.get("term_no") or sb.settings.term_no,
+        "trans_term_no": term_no,
         "merchant_no": order.merchant_no,
-        "term_no": d.get("term_no") or sb.settings.term_no,
+        "term_no": term_no,
         "order_status": str(order.status),
         "order_info": d["order_info"],
         "total_amount": order.total_amount,
@@ -143,7 +146,7 @@ def query_data(sb: Sandbox, order: Order) -> dict[str, Any]:
         "out_split_info": d.get("out_split_info"),
         "goods_mark": d.get("goods_mark"),
         "goods_field": d.get("goods_field"),
-        "order_trade_info_list": [trade_view(t) for t in order.trades],
+        "order_trade_info_list": [trade_view(t, term_no) for t in order.trades],
     }
 
 

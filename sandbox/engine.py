@@ -457,9 +457,7 @@ class Engine:
         self, order: Order, trade_type: str, status: str, amount: int, now_dt: Any, now_ts: float
     ) -> dict[str, Any]:
         return {
-            "trade_no": self.ids.trade_no(now_dt),
-            "log_no": self.ids.log_no(now_dt),
-            "trade_ref_no": self.ids.trade_ref_no(),
+            **self.ids.trade_numbers(now_dt),
             "trade_type": trade_type,
             "trade_status": status,
             "trade_amount": amount,

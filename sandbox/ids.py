@@ -27,6 +27,10 @@ _BANKS = [
 ]
 
 
+_MAIL_DOMAINS = ("163.com", "qq.com", "126.com", "sina.com", "outlook.com")
+_OPENID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
 class Ids:
     def __init__(self, seed: int | None = None) -> None:
         self.seed = seed
@@ -42,14 +46,15 @@ class Ids:
         # 29 digits like 21092211012001970631000488056: yyMMdd, then a serial
         return now.strftime("%y%m%d") + "11012" + self.digits(18)
 
-    def trade_no(self, now: datetime) -> str:
-        return now.strftime("%Y%m%d") + "11" + self.digits(12)
-
-    def log_no(self, now: datetime) -> str:
-        return "66" + now.strftime("%m%d") + self.digits(8)
-
-    def trade_ref_no(self) -> str:
-        return self.digits(12)
+    def trade_numbers(self, now: datetime) -> dict[str, str]:
+        """A new trade's numbers, shaped as in Lakala's notifies: a 14-digit ``log_no`` starting
+        66, and a ``trade_no`` that is the trade's date followed by that ``log_no``."""
+        log_no = "66" + self.digits(12)
+        return {
+            "trade_no": now.strftime("%Y%m%d") + log_no,
+            "log_no": log_no,
+            "trade_ref_no": self.digits(12),
+        }
 
     def acc_trade_no(self, pay_mode: str, now: datetime) -> str:
         if pay_mode in ("ALIPAY", "ALIPAY_HK", "HB_FQ"):
@@ -80,6 +85,9 @@ class Ids:
             name = self._names().name()
             bank_name, bank_type, bin_ = _BANKS[self._rng.randrange(len(_BANKS))]
             uid = str(self._rng.randrange(10**12)).zfill(12)
+            login = self._names().user_name()
+            # WeChat-style openids: "o" and 27 characters
+            openids = ["o" + "".join(self._rng.choices(_OPENID_ALPHABET, k=27)) for _ in "12"]
         masked_name = "*" + name[1:]
         if pay_mode in CARD_MODES:
             return {
@@ -92,19 +100,21 @@ class Ids:
                 "user_id2": None,
             }
         if pay_mode in ("ALIPAY", "ALIPAY_HK", "HB_FQ"):
+            # as in Lakala's notifies: the masked Alipay logon, then the 2088… user id
             return {
-                "user_id1": "2088" + uid,
-                "user_id2": None,
+                "user_id1": f"{login[:3]}***@{_MAIL_DOMAINS[int(uid[0]) % len(_MAIL_DOMAINS)]}",
+                "user_id2": "2088" + uid,
                 "payer_name": masked_name,
                 "payer_account_no": None,
                 "payer_account_bank": None,
-                "acc_type": "99",
+                "acc_type": "04",
                 "bank_type": None,
             }
         if pay_mode == "WECHAT":
+            # the payer's openid under the sub-merchant's app, then under the acquirer's
             return {
-                "user_id1": "oUpF8" + uid + "xYz" + uid[:6],
-                "user_id2": "wx" + uid[:16],
+                "user_id1": openids[0],
+                "user_id2": openids[1],
                 "payer_name": masked_name,
                 "payer_account_no": None,
                 "payer_account_bank": None,

@@ -77,35 +77,45 @@ def build(
 def v3_body(
     settings: Settings, order: Order, trade: dict[str, Any], *, reason: str | None = None
 ) -> dict[str, Any]:
+    """Shaped as Lakala sends it: keys in alphabetical order, fields without a value left out,
+    order amounts as numbers, the ``acc_*`` amounts as strings (``""`` for no discount)."""
     d = order.data
+    term_no = d.get("term_no") or settings.term_no
     info = {k: trade.get(k) for k in TRADE_FIELDS}
-    paid = trade.get("trade_type") == "PAY" and trade.get("trade_status") == "S"
-    info.update(
-        {
-            "trade_remark": reason,
-            "acc_settle_amount": trade.get("trade_amount") if paid else None,
-            "acc_mdiscount_amount": 0 if paid else None,
-            "acc_discount_amount": 0 if paid else None,
-            "acc_other_discount_amount": 0 if paid else None,
-            "request_ip": None,
-        }
-    )
-    return {
+    info["settle_term_no"] = info["settle_term_no"] or term_no
+    info["trade_remark"] = reason or ""
+    if trade.get("trade_type") == "PAY" and trade.get("trade_status") == "S":
+        info.update(
+            {
+                "acc_settle_amount": str(trade["trade_amount"]),
+                "acc_mdiscount_amount": "",
+                "acc_discount_amount": "",
+                "acc_other_discount_amount": "",
+            }
+        )
+    body = {
         "pay_order_no": order.pay_order_no,
         "out_order_no": order.out_order_no,
         "channel_id": str(d.get("channel_id") or settings.channel_id),
         "merchant_no": order.merchant_no,
-        "term_no": d.get("term_no") or settings.term_no,
+        "term_no": term_no,
+        "trans_merchant_no": order.merchant_no,
+        "trans_term_no": term_no,
         "order_status": str(order.status),
         "order_info": d.get("order_info"),
         "total_amount": order.total_amount,
         "order_create_time": d["order_create_time"],
         "order_efficient_time": d["order_efficient_time"],
         "split_mark": None if d.get("split_mark") is None else str(d["split_mark"]),
-        "split_info": None,
         "counter_remark": d.get("counter_remark"),
-        "order_trade_info": info,
+        "order_trade_info": _present(info),
     }
+    return _present(body)
+
+
+def _present(fields: dict[str, Any]) -> dict[str, Any]:
+    """``fields`` without those that have no value, keys sorted."""
+    return {k: fields[k] for k in sorted(fields) if fields[k] is not None}
 
 
 def v1_body(order: Order, trade: dict[str, Any] | None, now14: str) -> dict[str, Any]:

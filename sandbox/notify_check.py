@@ -160,9 +160,7 @@ def sample_order(
     clock = Clock(tz=settings.timezone)
     now, now_dt = clock.timestamp(), clock.now()
     trade = {
-        "trade_no": ids.trade_no(now_dt),
-        "log_no": ids.log_no(now_dt),
-        "trade_ref_no": ids.trade_ref_no(),
+        **ids.trade_numbers(now_dt),
         "trade_type": "PAY",
         "trade_status": "S",
         "trade_amount": amount,

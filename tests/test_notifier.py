@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -167,6 +168,35 @@ def test_a_v3_notify_is_lakalas_body_signed_as_recorded(
         "message": "执行成功",
     }
     assert attempt["latency_ms"] is not None and attempt["error"] is None
+
+
+def test_a_paid_alipay_notify_reads_like_one_from_lakala(
+    frozen: tuple[httpx.Client, Sandbox], rx: Receiver
+) -> None:
+    """The shape of a notify captured from Lakala's test environment: keys in alphabetical
+    order, no field without a value, order amounts as numbers, acc_* amounts as strings."""
+    http, sb = frozen
+    no = v3_order(http, sb, "BODY-ALI", rx.url())
+    act(http, no, "pay", pay_mode="ALIPAY")
+    assert sb.notifier.drain(10)
+    body = rx.wait_for(1)[0].json()
+    trade = body["order_trade_info"]
+    for fields in (body, trade):
+        assert list(fields) == sorted(fields)
+        assert None not in fields.values()
+    assert body["trans_merchant_no"] == body["merchant_no"] == "82229007392000A"
+    assert body["trans_term_no"] == body["term_no"] == trade["settle_term_no"]
+    assert (body["order_status"], body["total_amount"]) == ("2", 1)
+    assert (trade["trade_amount"], trade["payer_amount"]) == (1, 1)
+    assert trade["acc_settle_amount"] == "1"
+    assert trade["acc_discount_amount"] == trade["acc_mdiscount_amount"] == ""
+    assert trade["acc_other_discount_amount"] == trade["trade_remark"] == ""
+    assert trade["trade_no"] == trade["trade_time"][:8] + trade["log_no"]
+    assert re.fullmatch(r"66\d{12}", trade["log_no"])
+    assert re.fullmatch(r"\w{3}\*\*\*@[\w.]+", trade["user_id1"])  # the masked Alipay logon
+    assert re.fullmatch(r"2088\d{12}", trade["user_id2"])  # the Alipay user id
+    assert (trade["acc_type"], trade["busi_type"]) == ("04", "SCPAY")
+    assert sb.schemas.problems("v3/notify", body) == []
 
 
 def test_a_v1_notify_is_the_seeds_body(frozen: tuple[httpx.Client, Sandbox], rx: Receiver) -> None:
