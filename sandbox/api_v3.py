@@ -219,10 +219,15 @@ async def signed_response(
         sb.keys.platform_serial,
         raw,
     )
-    headers.update(extra_headers or {})
-    return Response(
-        raw, status_code=status, headers=headers, media_type="application/json; charset=utf-8"
+    response = Response(
+        raw, status_code=status, headers=extra_headers, media_type="application/json; charset=utf-8"
     )
+    # Starlette writes header names in lower case; Lakala's are "Lklapi-Appid" and so on, and
+    # clients that read them from a plain map (the PHP SDK's way) look for exactly that case.
+    response.raw_headers.extend(
+        (k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()
+    )
+    return response
 
 
 def endpoint(operation: str) -> Callable[[Request], Any]:

@@ -4,12 +4,19 @@ uvicorn's httptools protocol is several times cheaper per request than its h11 o
 (which stops at 16 KiB) it sets no limit on a request's line and headers: a client could make the
 server buffer megabytes of headers. ``BoundedHttpToolsProtocol`` keeps h11's bound and answers 431.
 Without httptools (a platform with no wheel for it) uvicorn's h11 protocol serves, as before.
+
+The httptools protocol also writes every header name in lower case, where h11 keeps the case the
+app gave. Lakala spells its signature headers ``Lklapi-Appid`` and so on, and a client that looks
+them up in a plain map finds only that spelling, so ``_LakalaCase`` restores it on the way out.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
-from typing import Any
+from typing import Any, cast
+
+from sandbox.signing import RESPONSE_HEADERS
 
 # h11's own default: a request line plus headers beyond this are refused
 MAX_HEAD_BYTES = 16 * 1024
@@ -17,6 +24,30 @@ TOO_LARGE = (
     f"431 Request Header Fields Too Large: the request line and headers exceed {MAX_HEAD_BYTES} "
     "bytes"
 ).encode()
+# (as httptools writes them, as Lakala spells them): the signed response headers
+_SPELLED = [
+    (f"\r\n{name.lower()}: ".encode(), f"\r\n{name}: ".encode())
+    for name in (*RESPONSE_HEADERS, "Lklapi-Traceid")
+]
+
+
+class _LakalaCase:
+    """A transport that writes a response head with the ``Lklapi-*`` names in Lakala's case.
+    uvicorn writes a response's status line and headers in one call, its body in others."""
+
+    def __init__(self, transport: Any) -> None:
+        self._transport = transport
+
+    def write(self, data: bytes) -> None:
+        if data.startswith(b"HTTP/1.1 ") and b"\r\nlklapi-" in data:
+            head, end, body = data.partition(b"\r\n\r\n")
+            for written, spelled in _SPELLED:
+                head = head.replace(written, spelled)
+            data = head + end + body
+        self._transport.write(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
 
 
 @functools.cache  # one class, however many servers a process starts
@@ -36,6 +67,9 @@ def http_protocol() -> Any:
         _arriving = 0  # bytes received since the current head began
         _in_head = True
         _too_large = False
+
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(cast(asyncio.Transport, _LakalaCase(transport)))
 
         def data_received(self, data: bytes) -> None:
             if self._in_head:

@@ -55,6 +55,9 @@ def test_served_process_keeps_orders_and_keys_across_a_restart(tmp_path: Path) -
         cert = x509.load_pem_x509_certificate((data_dir / PLATFORM_CERT).read_bytes())
         verify_v3_response(response, cert)
         assert response.json()["resp_data"]["order_status"] == "0"
+        # spelled on the wire as Lakala spells them, for clients that match names exactly
+        sent = {name.decode() for name, _ in response.headers.raw}
+        assert {*signing.RESPONSE_HEADERS, "Lklapi-Traceid"} <= sent
 
         paid = httpx.post(f"{server.url}/sandbox/api/orders/{pay_order_no}/pay")
         assert paid.status_code == 200
