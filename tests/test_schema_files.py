@@ -459,6 +459,23 @@ RESPONSE_HEADERS = {
         ),
         pytest.param(
             "v3/special_create.req.schema.json",
+            {
+                **SPECIAL_CREATE,
+                "order_scene_field": {
+                    "order_scene_type": "ONLINE_WILDCARD",
+                    "scene_info": '{"userId":"u1","userCreateDate":"20240101000000"}',
+                    "encrypted_field": '{"email":"a@example.com"}',
+                },
+            },
+            id="special-create-online-wildcard-scene",
+        ),
+        pytest.param(
+            "v3/special_create.req.schema.json",
+            {**SPECIAL_CREATE, "sgn_info": ["AGR-1", "AGR-2"]},
+            id="special-create-sgn-info-list",
+        ),
+        pytest.param(
+            "v3/special_create.req.schema.json",
             {**SPECIAL_CREATE, "some_future_field": "x"},
             id="special-create-unknown-field",
         ),
@@ -791,6 +808,21 @@ def without(base: dict[str, Any], *keys: str) -> dict[str, Any]:
             "v3/special_create.req.schema.json",
             changed(SPECIAL_CREATE, order_scene_field={"order_scene_type": "XX"}),
             id="order-scene-type-unknown",
+        ),
+        pytest.param(
+            "v3/special_create.req.schema.json",
+            changed(SPECIAL_CREATE, sgn_info="AGR-1"),
+            id="sgn-info-not-a-list",
+        ),
+        pytest.param(
+            "v3/special_create.req.schema.json",
+            changed(SPECIAL_CREATE, sgn_info=["AGR-1", "AGR-1"]),
+            id="sgn-info-repeated",
+        ),
+        pytest.param(
+            "v3/special_create.req.schema.json",
+            changed(SPECIAL_CREATE, sgn_info=[""]),
+            id="sgn-info-empty-entry",
         ),
         pytest.param(
             "v3/request.schema.json",

@@ -237,3 +237,28 @@ def test_numbers_as_strings_are_accepted_like_lakalas_samples(
     order = sb.engine.get(out["resp_data"]["pay_order_no"])
     assert order.total_amount == 100 and order.flag("support_refund")
     assert json.loads(json.dumps(order.data))["total_amount"] == 100
+
+
+def test_fields_as_the_official_sdk_sends_them_are_accepted(
+    http: httpx.Client, sb: Sandbox
+) -> None:
+    """The Java SDK sends ``sgn_info`` as a list and knows the ONLINE_WILDCARD scene."""
+    req = v3_req_data(
+        sb,
+        "V3-SDK",
+        sgn_info=["AGR-20240101-1", "AGR-20240101-2"],
+        order_scene_field={
+            "order_scene_type": "ONLINE_WILDCARD",
+            "scene_info": '{"userId":"u-1","userCreateDate":"20240101000000"}',
+            "encrypted_field": '{"email":"payer@example.com"}',
+        },
+    )
+    out = v3_post(http, sb, "special_create", req).json()
+    assert out["code"] == "000000", out
+    order = sb.engine.get(out["resp_data"]["pay_order_no"])
+    assert order.data["sgn_info"] == ["AGR-20240101-1", "AGR-20240101-2"]
+    repeated = v3_post(
+        http, sb, "special_create", {**req, "out_order_no": "V3-SDK-2", "sgn_info": ["A", "A"]}
+    ).json()
+    assert repeated["code"] == "SBX10001" and "sgn_info" in repeated["msg"]
+    assert sb.engine.count() == 1
