@@ -1,13 +1,22 @@
-"""The seed document's three examples, as written (only out_order_no and the expiry moved)."""
+"""The seed document's examples: as written on a sandbox clock at the seed's moment, and with a
+current expiry on today's clock."""
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import pytest
 
+from sandbox.notify_bodies import ack_problem
 from sandbox.runtime import Sandbox
+from sandbox.transport import InProcessTransport
+from tests.conftest import make_app
 from tests.support import SEED_CREATE, V1, seed_create
 
 SEED_CREATE_FIELDS = [
@@ -155,3 +164,69 @@ def test_undocumented_fields_are_not_kept_with_the_order(http: httpx.Client, sb:
     # the order remembers the whole request for safe retries all the same
     assert http.post(V1 + "create", json=body).json()["resp_data"] == data
     assert http.post(V1 + "create", json=dict(body, token="other")).json()["code"] == "SBX20001"
+
+
+# The seed's answers were made at 2024-11-19 12:01:35 (their resp_time); its create asks for an
+# expiry an hour after that. On a sandbox clock started then, its examples run as written.
+SEED_MOMENT = "20241119120135"
+
+
+def seed_examples() -> list[dict[str, Any]]:
+    """The seed document's JSON blocks, in order: create, its answer, query, its answer, close,
+    its answer, the notify and the merchant's answer to it."""
+    text = (Path(__file__).parent / "seed_document.txt").read_text(encoding="utf-8")
+    return [json.loads(block) for block in re.findall(r"```json\n(.*?)```", text, re.S)]
+
+
+@pytest.fixture
+def at_seed_moment() -> Iterator[tuple[httpx.Client, Sandbox]]:
+    app = make_app(clock_start=SEED_MOMENT, clock_speed=0)
+    with httpx.Client(transport=InProcessTransport(app), base_url="http://s") as http:
+        yield http, app.state.sandbox
+    app.state.sandbox.close()
+
+
+def _answers_as_documented(answer: dict[str, Any], documented: dict[str, Any]) -> None:
+    assert (answer["code"], answer["msg"], answer["resp_time"]) == (
+        documented["code"],
+        documented["msg"],
+        documented["resp_time"],
+    )
+
+
+def test_the_seeds_create_and_close_run_as_written(
+    at_seed_moment: tuple[httpx.Client, Sandbox],
+) -> None:
+    http, _ = at_seed_moment
+    create, create_answer, _, _, close, close_answer, _, _ = seed_examples()
+    created = http.post(V1 + "create", json=create).json()
+    _answers_as_documented(created, create_answer)
+    data, documented = created["resp_data"], create_answer["resp_data"]
+    assert set(data) == set(documented)
+    for field in ("merchant_no", "out_order_no", "order_create_time", "order_efficient_time"):
+        assert data[field] == documented[field], field
+    assert data["total_amount"] == documented["total_amount"] == "100"
+    # the seed's answer shows channel "25" for a request that asked for its own channel_id:
+    # the sandbox answers with the channel asked for, as Lakala does
+    assert data["channel_id"] == create["channel_id"]
+    closed = http.post(V1 + "close", json=close).json()
+    _answers_as_documented(closed, close_answer)
+    assert closed["resp_data"]["order_status"] == "CLOSED"
+
+
+def test_the_seeds_query_runs_as_written_and_reads_success_once_paid(
+    at_seed_moment: tuple[httpx.Client, Sandbox],
+) -> None:
+    http, sb = at_seed_moment
+    create, _, query, query_answer, _, _, notify, ack = seed_examples()
+    no = http.post(V1 + "create", json=create).json()["resp_data"]["pay_order_no"]
+    assert http.post(f"/sandbox/api/orders/{no}/pay", json={}).status_code == 200
+    answer = http.post(V1 + "query", json=query).json()
+    _answers_as_documented(answer, query_answer)
+    documented = query_answer["resp_data"]
+    assert {k: answer["resp_data"][k] for k in documented} == {**documented, "pay_order_no": no}
+    # the notify made for the payment says what the seed's notify example says
+    (made,) = http.get(f"/sandbox/api/orders/{no}/notifies").json()["notifies"]
+    assert {k: made["body"][k] for k in notify} == {**notify, "pay_order_no": no}
+    # and the seed's answer to a notify is one the sandbox takes as an acknowledgement
+    assert ack_problem(sb.schemas, "v1", 200, json.dumps(ack, ensure_ascii=False)) is None
