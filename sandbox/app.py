@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -25,6 +26,7 @@ from sandbox import (
 )
 from sandbox.client import AsyncLakalaClient
 from sandbox.config import Settings
+from sandbox.cors import V1Cors
 from sandbox.envelopes import dialect_of, error_body, json_response
 from sandbox.errors import SandboxError
 from sandbox.faults import ConnectionDropped, DroppedResponse, quiet_drops
@@ -61,6 +63,7 @@ def create_app(
             SandboxError: _sandbox_error,
             Exception: _internal_error,
         },
+        middleware=[Middleware(V1Cors, sb=sandbox)],
         lifespan=_lifespan,
     )
     app.state.sandbox = sandbox

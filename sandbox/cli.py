@@ -77,6 +77,13 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
         help="only send notifies to these hosts, comma-separated (default any)",
     )
     p.add_argument(
+        "--cors-origins",
+        type=_name_list,
+        help="web pages that may call /api/v1 from another origin, comma-separated: origins "
+        "such as http://localhost:3000, loopback (any page on this machine, the default), "
+        "* (any), or none",
+    )
+    p.add_argument(
         "--mode",
         choices=["sandbox", "real"],
         help="real: the /api/v1 endpoints create, query and close real Lakala orders "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +50,7 @@ class Settings:
     notify_ladder: tuple[float, ...] = (1, 5, 5, 10, 180, 600, 1200, 1800, 3600, 7200)
     notify_timeout: float = 10.0
     notify_hosts: tuple[str, ...] = ()
+    cors_origins: tuple[str, ...] = ("loopback",)
     max_body_bytes: int = 1024 * 1024
     mode: Mode = "sandbox"
     page_redirect_seconds: int = 5
@@ -94,6 +96,7 @@ RANGES: tuple[tuple[str, float, float], ...] = (
     ("page_redirect_seconds", 0, 3_600),
 )
 MAX_NOTIFY_DELAY = 30 * DAY
+_ORIGIN = re.compile(r"https?://[^/\s]+")  # what a browser sends in Origin: no path
 
 
 def _problems(settings: Settings) -> list[str]:
@@ -108,6 +111,12 @@ def _problems(settings: Settings) -> list[str]:
             f"{_called('notify_ladder')} must be one or more delays in seconds, each from 0 to "
             f"{MAX_NOTIFY_DELAY} (30 days), not {','.join(f'{d:g}' for d in ladder) or 'none'}"
         )
+    for origin in settings.cors_origins:
+        if origin not in ("*", "loopback", "none") and not _ORIGIN.fullmatch(origin):
+            problems.append(
+                f"{_called('cors_origins')} takes origins such as http://localhost:3000, "
+                f"loopback, * or none, not {origin!r}"
+            )
     try:
         int(settings.serial_no, 16)
     except ValueError:
@@ -127,7 +136,7 @@ def _called(name: str) -> str:
 
 
 def _parse(name: str, raw: str, default: Any) -> Any:
-    if name in ("v1_tokens", "notify_hosts"):
+    if name in ("v1_tokens", "notify_hosts", "cors_origins"):
         return tuple(t.strip() for t in raw.split(",") if t.strip())
     if name == "notify_ladder":
         try:

@@ -134,6 +134,16 @@ ERRORS: dict[str, ErrorKind] = {
             "Admin API from a non-loopback address without --admin-token, or a wrong token.",
         ),
         _kind(
+            "ORIGIN_NOT_ALLOWED",
+            "SBX30007",
+            403,
+            False,
+            "跨域不允许 a page on {origin} may not call /api/v1; allow it with --cors-origins "
+            "(LAKALA_SANDBOX_CORS_ORIGINS)",
+            "A browser page on another origin asked to call the v1 API; --cors-origins does "
+            "not list it.",
+        ),
+        _kind(
             "NOT_JSON",
             "SBX40001",
             400,
