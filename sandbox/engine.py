@@ -78,6 +78,18 @@ class Order:
     def last_trade(self, trade_type: str = "PAY") -> dict[str, Any] | None:
         return next((t for t in self.trades if t["trade_type"] == trade_type), None)
 
+    @property
+    def refundable(self) -> int:
+        """Fen of the payment not refunded yet (0 unless paid or partly refunded)."""
+        if self.status not in (2, 6):
+            return 0
+        refunded = sum(
+            int(t["trade_amount"])
+            for t in self.trades
+            if t["trade_type"] == "REFUND" and t["trade_status"] == "S"
+        )
+        return max(self.total_amount - refunded, 0)
+
 
 @dataclass(frozen=True)
 class Change:
@@ -278,10 +290,12 @@ class Engine:
         source: str = "admin",
         options: dict[str, Any] | None = None,
         trade_data: dict[str, Any] | None = None,
+        amount: int | None = None,
     ) -> Order:
         """Run one action; ILLEGAL_TRANSITION (changing nothing) when the state forbids it.
 
-        ``trade_data`` overrides fields of the trade recorded (the proxy keeps Lakala's own)."""
+        ``trade_data`` overrides fields of the trade recorded (the proxy keeps Lakala's own).
+        ``amount`` is a refund's, in fen: by default all that is left to refund."""
         if action not in ACTIONS:
             raise SandboxError(
                 "INVALID_PARAM",
@@ -303,7 +317,14 @@ class Engine:
                         pay_order_no=pay_order_no,
                         allowed=", ".join(allowed),
                     )
-            trade = self._record_trade(conn, order, action, pay_mode)
+            if action == "refund" and amount is not None and not 1 <= amount <= order.refundable:
+                raise SandboxError(
+                    "INVALID_PARAM",
+                    field="refund_amount",
+                    rule=f"must be from 1 to {order.refundable} fen, what is left to refund "
+                    f"of {order.total_amount} (got {amount})",
+                )
+            trade = self._record_trade(conn, order, action, pay_mode, amount)
             if trade is not None and trade_data:
                 trade = self._override_trade(conn, trade, trade_data)
             now = self.clock.timestamp()
@@ -353,10 +374,12 @@ class Engine:
         if action == "expire" and status in OPEN:
             return 4
         if action == "refund":
-            if status == 2 and order.flag("support_refund"):
-                return 6
+            if status in (2, 6) and order.flag("support_refund") and order.refundable > 0:
+                return 6  # in full or in part: 6 is 部分退款或者全部退款
             if status == 2:
                 hint = " (refunds need support_refund=1)"
+            if status == 6:
+                hint = f" (refunded in full: {order.total_amount} fen)"
         if status == 3 and action in ("pay", "paying") and not repeat:
             hint = " (paying again after a failure needs support_repeat_pay=1)"
         if status == 2 and action in ("pay", "paying"):
@@ -373,7 +396,7 @@ class Engine:
         )
 
     def _record_trade(
-        self, conn: Any, order: Order, action: str, pay_mode: str | None
+        self, conn: Any, order: Order, action: str, pay_mode: str | None, amount: int | None
     ) -> dict[str, Any] | None:
         now_ts = self.now_for(order)
         now_dt = datetime.fromtimestamp(now_ts, self.clock.tz)
@@ -399,10 +422,14 @@ class Engine:
             status = {"pay": "S", "fail": "F", "paying": "P"}[action]
             trade = self._new_trade(order, "PAY", status, order.total_amount, now_dt, now_ts)
             trade.update(self._pay_fields(order, mode, now_dt))
-        elif action in ("cancel", "refund") and order.status == 2:
+        elif (action == "cancel" and order.status == 2) or action == "refund":
             paid = order.last_trade("PAY")
             kind = "CANCEL" if action == "cancel" else "REFUND"
-            trade = self._new_trade(order, kind, "S", order.total_amount, now_dt, now_ts)
+            if kind == "REFUND":
+                amount = order.refundable if amount is None else amount
+            else:
+                amount = order.total_amount
+            trade = self._new_trade(order, kind, "S", amount, now_dt, now_ts)
             if paid is not None:
                 trade.update(
                     {
