@@ -1,4 +1,5 @@
-"""Lakala's v3 counter wire: ``/api/v3/ccss/counter/order/{special_create,create,query,close}``.
+"""Lakala's v3 counter wire: ``/api/v3/ccss/counter/order/{special_create,create,query,close}``,
+and the refund API beside it (``sandbox.refunds``).
 
 Signed both ways: the request's ``Authorization`` is checked (strict / warn / off), and every
 answer, errors included, carries the ``Lklapi-*`` headers signed with the platform key.
@@ -16,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from sandbox import faults, signing
+from sandbox import faults, refunds, signing
 from sandbox.engine import Order, request_hash
 from sandbox.envelopes import (
     dumps,
@@ -198,7 +199,11 @@ OPERATIONS: dict[str, Handler] = {
     "create": _create,
     "query": _query,
     "close": _close,
+    "refund": refunds.refund,
+    "refund_query": refunds.refund_query,
 }
+# each operation's path: the counter's, and the refund API beside it
+PATHS = {op: (refunds.PREFIX if op.startswith("refund") else PREFIX) + op for op in OPERATIONS}
 
 
 async def signed_response(
@@ -257,4 +262,4 @@ def endpoint(operation: str) -> Callable[[Request], Any]:
     return handle
 
 
-routes = [Route(PREFIX + op, endpoint(op), methods=["POST"]) for op in OPERATIONS]
+routes = [Route(path, endpoint(op), methods=["POST"]) for op, path in PATHS.items()]

@@ -84,6 +84,15 @@ ERRORS: dict[str, ErrorKind] = {
             "The order's counter_param / busi_type_param / payment_method excludes the mode.",
         ),
         _kind(
+            "REFUND_EXISTS",
+            "SBX20005",
+            409,
+            True,
+            "退款流水号重复 out_trade_no {out_trade_no} already names a refund of merchant "
+            "{merchant_no} with a different request; an identical repeat returns that refund",
+            "A refund's out_trade_no was used before with another body. Nothing was changed.",
+        ),
+        _kind(
             "SIGNATURE_MISSING",
             "SBX30001",
             401,

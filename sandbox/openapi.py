@@ -17,8 +17,7 @@ from starlette.routing import Route
 from sandbox import __version__
 from sandbox.api_v1 import OPERATIONS as V1_OPERATIONS
 from sandbox.api_v1 import PREFIX as V1_PREFIX
-from sandbox.api_v3 import OPERATIONS as V3_OPERATIONS
-from sandbox.api_v3 import PREFIX as V3_PREFIX
+from sandbox.api_v3 import PATHS as V3_PATHS
 from sandbox.envelopes import json_response
 from sandbox.runtime import Sandbox
 from sandbox.schemas import BASE_URI, SUFFIX, Schemas
@@ -108,16 +107,16 @@ def document(schemas: Schemas) -> dict[str, Any]:
                 },
             }
         }
-    for op in V3_OPERATIONS:
+    for op, path in V3_PATHS.items():
         headers = {
             name: {"description": text, "schema": {"type": "string"}}
             for name, text in SIGNATURE_HEADERS.items()
         }
-        paths[V3_PREFIX + op] = {
+        paths[path] = {
             "post": {
                 "operationId": f"v3_{op}",
                 "tags": ["v3 (Lakala wire)"],
-                "summary": f"{op} (Lakala v3 counter)",
+                "summary": f"{op} (Lakala v3 {'refund' if 'rfd' in path else 'counter'})",
                 "deprecated": op == "create",
                 "parameters": [
                     {

@@ -72,6 +72,7 @@ def v3_post(
     body: bytes | None = None,
     authorization: str | None = None,
     sign: bool = True,
+    prefix: str = V3,
 ) -> httpx.Response:
     raw = body if body is not None else v3_body(req_data or {})
     headers = {"Content-Type": "application/json"}
@@ -81,7 +82,7 @@ def v3_post(
         headers["Authorization"] = signing.sign_request(
             sb.keys.merchant_key, sb.settings.appid, sb.settings.serial_no, raw
         )
-    return http.post(V3 + op, content=raw, headers=headers)
+    return http.post(prefix + op, content=raw, headers=headers)
 
 
 def verify_v3_response(response: httpx.Response, cert: x509.Certificate) -> None:

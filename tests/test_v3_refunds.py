@@ -1,0 +1,195 @@
+"""Lakala's refund API for counter orders, signed both ways: refunds in full or in part, named by
+the payment's trade_no, log_no or out_order_no; safe repeats; refund queries; the refund notify."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from sandbox.runtime import Sandbox
+from sandbox.transport import InProcessTransport
+from tests.conftest import make_app
+from tests.notify_receiver import Receiver
+from tests.support import snapshot, v3_post, v3_req_data, verify_v3_response
+
+RFD = "/api/v3/rfd/refund_front/"
+MERCHANT = "82229007392000A"
+
+
+@pytest.fixture
+def wire() -> Iterator[tuple[httpx.Client, Sandbox]]:
+    app = make_app(clock_speed=0, notify_timeout=1)
+    with httpx.Client(transport=InProcessTransport(app), base_url="http://t") as http:
+        yield http, app.state.sandbox
+    app.state.sandbox.close()
+
+
+def paid_order(
+    http: httpx.Client, sb: Sandbox, out: str, amount: int = 1000, **changes: Any
+) -> dict[str, Any]:
+    """A v3 order paid by WeChat: its query answer's resp_data."""
+    req = v3_req_data(sb, out, **{"total_amount": amount, "support_refund": 1, **changes})
+    no = v3_post(http, sb, "special_create", req).json()["resp_data"]["pay_order_no"]
+    assert http.post(f"/sandbox/api/orders/{no}/pay", json={"pay_mode": "WECHAT"}).is_success
+    return dict(query(http, sb, out))
+
+
+def query(http: httpx.Client, sb: Sandbox, out: str) -> dict[str, Any]:
+    answer = v3_post(http, sb, "query", {"merchant_no": MERCHANT, "out_order_no": out}).json()
+    return dict(answer["resp_data"])
+
+
+def refund(http: httpx.Client, sb: Sandbox, out_trade_no: str, **fields: Any) -> httpx.Response:
+    req = {
+        "merchant_no": MERCHANT,
+        "term_no": "D9296400",
+        "out_trade_no": out_trade_no,
+        "location_info": {"request_ip": "127.0.0.1"},
+        **fields,
+    }
+    return v3_post(http, sb, "refund", req, prefix=RFD)
+
+
+def test_a_refund_in_part_then_the_rest(wire: tuple[httpx.Client, Sandbox]) -> None:
+    http, sb = wire
+    order = paid_order(http, sb, "RFD-1")
+    paid = order["order_trade_info_list"][0]
+    first = refund(http, sb, "R-1", refund_amount="300", origin_trade_no=paid["trade_no"])
+    verify_v3_response(first, sb.keys.platform_cert)
+    data = first.json()["resp_data"]
+    assert first.json()["code"] == "000000"
+    assert (data["trade_state"], data["channel_ret_desc"]) == ("SUCCESS", "RFD00000#成功")
+    assert (data["total_amount"], data["refund_amount"], data["payer_amount"]) == (
+        "1000",
+        "300",
+        "300",
+    )
+    assert data["out_trade_no"] == "R-1" and data["origin_trade_no"] == paid["trade_no"]
+    assert data["trade_no"].endswith(data["log_no"]) and data["account_type"] == "WECHAT"
+    assert sb.schemas.problems("v3/refund.resp", data) == []
+    after = query(http, sb, "RFD-1")
+    assert after["order_status"] == "6"
+    newest = after["order_trade_info_list"][0]
+    assert (newest["trade_type"], newest["trade_amount"], newest["origin_trade_no"]) == (
+        "REFUND",
+        300,
+        paid["trade_no"],
+    )
+    # the rest, naming the payment by its log_no this time
+    rest = refund(http, sb, "R-2", refund_amount=700, origin_log_no=paid["log_No"]).json()
+    assert rest["code"] == "000000" and rest["resp_data"]["refund_amount"] == "700"
+    more = refund(http, sb, "R-3", refund_amount=1, origin_trade_no=paid["trade_no"]).json()
+    assert more["code"] == "SBX20003" and "refunded in full" in more["msg"]
+    refunds = [
+        t for t in query(http, sb, "RFD-1")["order_trade_info_list"] if t["trade_type"] == "REFUND"
+    ]
+    assert sorted(t["trade_amount"] for t in refunds) == [300, 700]
+
+
+def test_more_than_is_left_is_refused_and_changes_nothing(
+    wire: tuple[httpx.Client, Sandbox],
+) -> None:
+    http, sb = wire
+    paid_order(http, sb, "RFD-2", amount=500)
+    refund(http, sb, "R-21", refund_amount=200, origin_out_trade_no="RFD-2")
+    before = snapshot(sb)
+    answer = refund(http, sb, "R-22", refund_amount=301, origin_out_trade_no="RFD-2").json()
+    assert answer["code"] == "SBX10001"
+    assert "refund_amount" in answer["msg"] and "from 1 to 300 fen" in answer["msg"]
+    assert snapshot(sb) == before
+
+
+def test_a_repeat_returns_the_same_refund_and_a_clash_is_refused(
+    wire: tuple[httpx.Client, Sandbox],
+) -> None:
+    http, sb = wire
+    paid_order(http, sb, "RFD-3")
+    first = refund(http, sb, "R-31", refund_amount=100, origin_out_trade_no="RFD-3").json()
+    again = refund(http, sb, "R-31", refund_amount="100", origin_out_trade_no="RFD-3").json()
+    assert again["resp_data"] == first["resp_data"]
+    before = snapshot(sb)
+    clash = refund(http, sb, "R-31", refund_amount=200, origin_out_trade_no="RFD-3").json()
+    assert clash["code"] == "SBX20005" and "R-31" in clash["msg"]
+    assert snapshot(sb) == before
+
+
+@pytest.mark.parametrize(
+    ("fields", "code", "words"),
+    [
+        ({"refund_amount": 100, "origin_trade_no": "20260101660000000000"}, "SBX20002", "payment"),
+        ({"refund_amount": 100, "origin_out_trade_no": "NO-SUCH"}, "SBX20002", "NO-SUCH"),
+        ({"refund_amount": 100}, "SBX10001", "origin_"),
+        ({"refund_amount": 0, "origin_out_trade_no": "RFD-4"}, "SBX10001", "refund_amount"),
+        ({"refund_amount": 100, "origin_log_no": "66x"}, "SBX10001", "origin_log_no"),
+    ],
+)
+def test_bad_refunds_are_refused_clearly(
+    wire: tuple[httpx.Client, Sandbox], fields: dict[str, Any], code: str, words: str
+) -> None:
+    http, sb = wire
+    paid_order(http, sb, "RFD-4")
+    before = snapshot(sb)
+    answer = refund(http, sb, "R-4", **fields)
+    verify_v3_response(answer, sb.keys.platform_cert)
+    assert answer.json()["code"] == code and words in answer.json()["msg"]
+    assert snapshot(sb) == before
+
+
+def test_an_order_without_support_refund_or_unpaid_is_not_refunded(
+    wire: tuple[httpx.Client, Sandbox],
+) -> None:
+    http, sb = wire
+    paid_order(http, sb, "RFD-5", support_refund=0)
+    answer = refund(http, sb, "R-5", refund_amount=1, origin_out_trade_no="RFD-5").json()
+    assert answer["code"] == "SBX20003" and "support_refund=1" in answer["msg"]
+    v3_post(http, sb, "special_create", v3_req_data(sb, "RFD-6", support_refund=1))
+    unpaid = refund(http, sb, "R-6", refund_amount=1, origin_out_trade_no="RFD-6").json()
+    assert unpaid["code"] == "SBX20003"
+
+
+def test_refund_query_by_either_number(wire: tuple[httpx.Client, Sandbox]) -> None:
+    http, sb = wire
+    paid_order(http, sb, "RFD-7")
+    made = refund(http, sb, "R-7", refund_amount=250, origin_out_trade_no="RFD-7").json()
+    base = {"merchant_no": MERCHANT, "term_no": "D9296400"}
+    for key in ("out_trade_no", "trade_no"):
+        answer = v3_post(
+            http, sb, "refund_query", {**base, key: made["resp_data"][key]}, prefix=RFD
+        )
+        verify_v3_response(answer, sb.keys.platform_cert)
+        data = answer.json()["resp_data"]
+        assert (data["out_trade_no"], data["trade_no"], data["refund_amount"]) == (
+            "R-7",
+            made["resp_data"]["trade_no"],
+            "250",
+        )
+        assert data["trade_state"] == "SUCCESS" and data["account_type"] == "WECHAT"
+        assert sb.schemas.problems("v3/refund_query.resp", data) == []
+    missing = v3_post(
+        http, sb, "refund_query", {**base, "out_trade_no": "R-NONE"}, prefix=RFD
+    ).json()
+    assert missing["code"] == "SBX20002" and "R-NONE" in missing["msg"]
+    other = v3_post(
+        http,
+        sb,
+        "refund_query",
+        {**base, "merchant_no": "OTHER", "out_trade_no": "R-7"},
+        prefix=RFD,
+    ).json()
+    assert other["code"] == "SBX20002"
+
+
+def test_each_refund_is_notified_to_the_order(wire: tuple[httpx.Client, Sandbox]) -> None:
+    http, sb = wire
+    with Receiver(http.get("/sandbox/keys/platform.cer").content) as rx:
+        paid_order(http, sb, "RFD-8", notify_url=rx.url())
+        refund(http, sb, "R-81", refund_amount=400, origin_out_trade_no="RFD-8")
+        assert sb.notifier.drain(10)
+        notifies = [d.json() for d in rx.wait_for(2)]
+    assert notifies[1]["order_status"] == "6"
+    trade = notifies[1]["order_trade_info"]
+    assert (trade["trade_type"], trade["trade_amount"]) == ("REFUND", 400)
+    assert all(d.verified for d in rx.deliveries)
