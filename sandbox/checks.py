@@ -21,6 +21,7 @@ from sandbox.resources import schemas_dir
 from sandbox.schemas import Schemas
 
 COUNTER_PREFIX = "/api/v3/ccss/counter/order/"
+REFUND_PREFIX = "/api/v3/rfd/refund_front/"
 SUCCESS = "000000"
 REQUEST_AUTH_FIELDS = ("appid", "serial_no", "timestamp", "nonce_str", "signature")
 
@@ -80,10 +81,12 @@ def default_schemas() -> Schemas:
 
 
 def operation_of(schemas: Schemas, path: str) -> str | None:
-    """``special_create`` for ``…/counter/order/special_create``; None for paths without schemas."""
-    if not path.startswith(COUNTER_PREFIX):
+    """``special_create`` for ``…/counter/order/special_create``, ``refund`` for
+    ``…/refund_front/refund``; None for paths without schemas."""
+    prefix = next((p for p in (COUNTER_PREFIX, REFUND_PREFIX) if path.startswith(p)), None)
+    if prefix is None:
         return None
-    op = path[len(COUNTER_PREFIX) :].strip("/")
+    op = path[len(prefix) :].strip("/")
     return op if f"v3/{op}.req" in schemas.documents else None
 
 

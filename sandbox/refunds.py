@@ -14,12 +14,13 @@ from typing import Any
 
 from starlette.requests import Request
 
+from sandbox.checks import REFUND_PREFIX
 from sandbox.engine import Order, request_hash
 from sandbox.errors import SandboxError
 from sandbox.ids import CARD_MODES
 from sandbox.runtime import Sandbox
 
-PREFIX = "/api/v3/rfd/refund_front/"
+PREFIX = REFUND_PREFIX
 DONE = "RFD00000#成功"
 REFUND_TYPE = "00"
 # the wallet a scan payment came from, as the refund API names it

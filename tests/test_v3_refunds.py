@@ -9,11 +9,13 @@ from typing import Any
 import httpx
 import pytest
 
+from sandbox.client_errors import LakalaSchemaError
 from sandbox.runtime import Sandbox
 from sandbox.transport import InProcessTransport
 from tests.conftest import make_app
 from tests.notify_receiver import Receiver
 from tests.support import snapshot, v3_post, v3_req_data, verify_v3_response
+from tests.test_client import in_process_client
 
 RFD = "/api/v3/rfd/refund_front/"
 MERCHANT = "82229007392000A"
@@ -193,3 +195,29 @@ def test_each_refund_is_notified_to_the_order(wire: tuple[httpx.Client, Sandbox]
     trade = notifies[1]["order_trade_info"]
     assert (trade["trade_type"], trade["trade_amount"]) == ("REFUND", 400)
     assert all(d.verified for d in rx.deliveries)
+
+
+def test_the_client_checks_a_refund_against_the_same_schemas() -> None:
+    app = make_app(clock_speed=0)
+    sb: Sandbox = app.state.sandbox
+    with in_process_client(app, sb, merchant_no=MERCHANT) as client:
+        created = client.create(
+            out_order_no="RFD-C", total_amount=500, order_info="tea", support_refund=1
+        )
+        sb.engine.apply(created["pay_order_no"], "pay", pay_mode="ALIPAY")
+        body = {
+            "merchant_no": MERCHANT,
+            "term_no": "D9296400",
+            "out_trade_no": "R-C",
+            "refund_amount": "500",
+            "origin_out_trade_no": "RFD-C",
+            "location_info": {"request_ip": "127.0.0.1"},
+        }
+        answer = client.call(RFD + "refund", body)
+        assert answer.code == "000000" and answer.resp_data is not None
+        assert answer.resp_data["account_type"] == "ALIPAY"
+        with pytest.raises(LakalaSchemaError) as refused:  # never sent
+            client.call(RFD + "refund", {**body, "out_trade_no": "R-D", "location_info": {}})
+    assert "request_ip" in str(refused.value)
+    assert sb.engine.get(created["pay_order_no"]).refundable == 0
+    sb.close()
