@@ -32,13 +32,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from sandbox import checks, signing
-from sandbox.client import ENVIRONMENTS, PATHS, Exchange, LakalaClient
+from sandbox.client import ENVIRONMENTS, PATHS, SANDBOX_KEY_PATHS, Exchange, LakalaClient
 from sandbox.client_errors import LakalaConfigError, LakalaError
 from sandbox.clock import Clock
 from sandbox.receiver import NotifyReceiver
 from sandbox.resources import schemas_dir
 from sandbox.schemas import Schemas
-from sandbox.transport import NO_KEEPALIVE, http_url_problem, send_bounded
+from sandbox.transport import NO_KEEPALIVE, Answer, http_url_problem, send_bounded
 
 RECORDING = "recording.json"
 REDACTED = "<redacted>"
@@ -145,6 +145,10 @@ def sandbox_target(wrap: Callable[[Any], Any] | None = None) -> Target:
 
 def url_target(url: str, *, with_notify: bool = False) -> Target:
     client = LakalaClient.from_env(base_url=url)
+    keys = preflight(client, f"the target {url}", URL_ADVICE, with_notify=with_notify)
+    if keys:  # the keys the client would fetch on its first call, fetched once already
+        client.shutdown()
+        client = LakalaClient.from_env(base_url=url, **keys)
     admin = (
         httpx.Client(base_url=client.base_url, timeout=client.settings.timeout, limits=NO_KEEPALIVE)
         if with_notify
@@ -155,7 +159,136 @@ def url_target(url: str, *, with_notify: bool = False) -> Target:
 
 def lakala_test_target() -> Target:
     client = LakalaClient.from_env(environment="lakala-test", base_url=ENVIRONMENTS["lakala-test"])
+    preflight(client, f"lakala-test at {client.base_url}", LAKALA_ADVICE)
     return Target("lakala-test", client)
+
+
+# -- before the first check: can the target be checked at all? ------------------------------
+
+URL_ADVICE = "is it running, and is the --target URL right (host, port, http or https)?"
+LAKALA_ADVICE = "is this machine online, and does it need a proxy (HTTPS_PROXY) to reach it?"
+NOT_A_SANDBOX = (
+    "if it is not a lakala-sandbox, give its credentials instead: LAKALA_PRIVATE_KEY_FILE and "
+    "LAKALA_CERTIFICATE_FILE (and LAKALA_APPID and LAKALA_SERIAL_NO, unless they are Lakala's "
+    "test ones)"
+)
+
+
+class TargetError(Exception):
+    """The target cannot be checked: nothing answers there, or it lacks what the checks need."""
+
+
+def preflight(
+    client: LakalaClient, label: str, advice: str, *, with_notify: bool = False
+) -> dict[str, Any]:
+    """That ``label`` answers at all, hands out the keys the client would fetch from it (a
+    sandbox's ``/sandbox/keys/…``) and, ``with_notify``, lets us pay through its admin API;
+    TargetError naming what is wrong otherwise. Returns the keys it fetched.
+
+    A target that answers too slowly or too much passes: the checks report that, step by step.
+    """
+    settings = client.settings
+    wanted = {
+        name: path
+        for name, path in SANDBOX_KEY_PATHS.items()
+        if settings.fetches_keys and getattr(settings, name) is None
+    }
+    fetched: dict[str, Any] = {}
+    with httpx.Client(
+        base_url=settings.base_url, timeout=settings.timeout, limits=NO_KEEPALIVE
+    ) as http:
+        probe = _Probe(http, label, advice, settings.timeout)
+        if not wanted and probe.get("/") is None:
+            return fetched
+        for name, path in wanted.items():
+            answer = probe.get(path)
+            if answer is None:
+                return fetched  # it answers, badly: the first check will say how
+            fetched[name] = _key_from(answer, name, path, label)
+        if with_notify:
+            _check_admin(probe, label)
+    return fetched
+
+
+class _Probe:
+    """GET within the timeout: the whole answer; None when the target answered too slowly, too
+    much or garbled; TargetError when no connection could be made at all."""
+
+    def __init__(self, http: httpx.Client, label: str, advice: str, timeout: float) -> None:
+        self.http, self.label, self.advice, self.timeout = http, label, advice, timeout
+
+    def get(self, path: str) -> Answer | None:
+        connected: list[str] = []
+
+        def trace(name: str, info: Mapping[str, Any]) -> None:
+            if name == "connection.connect_tcp.complete":
+                connected.append(name)
+
+        request = self.http.build_request("GET", path, extensions={"trace": trace})
+        try:
+            return send_bounded(self.http, request, timeout=self.timeout)
+        except httpx.HTTPError as exc:
+            refused = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+            if refused or (isinstance(exc, httpx.TimeoutException) and not connected):
+                raise TargetError(
+                    f"cannot reach {self.label} ({_reason(exc, self.timeout)}): {self.advice}"
+                ) from None
+            return None
+
+
+def _reason(exc: httpx.HTTPError, timeout: float) -> str:
+    if isinstance(exc, httpx.TimeoutException):
+        return f"no connection within {timeout:g}s"
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return re.sub(r"^\[Errno -?\d+\] ", "", text) or type(exc).__name__
+
+
+def _key_from(answer: Answer, name: str, path: str, label: str) -> bytes:
+    """The key file ``answer`` holds, or TargetError: the target is no sandbox that hands
+    out its keys."""
+    what = "merchant private key" if name == "private_key" else "platform certificate"
+    if answer.status_code != 200:
+        raise TargetError(
+            f"{label} answers, but does not hand out a sandbox's {what}: GET {path} answered "
+            f"HTTP {answer.status_code}; {NOT_A_SANDBOX}"
+        )
+    try:
+        if name == "private_key":
+            signing.load_private_key(answer.content)
+        else:
+            signing.load_certificate(answer.content)
+    except (ValueError, TypeError):
+        raise TargetError(
+            f"{label} answers, but not with a sandbox's {what}: GET {path} answered something "
+            f"else ({_sniff(answer)}); {NOT_A_SANDBOX}"
+        ) from None
+    return answer.content
+
+
+def _sniff(answer: Answer) -> str:
+    kind = answer.headers.get("content-type", "").split(";")[0].strip() or "no content type"
+    return f"{kind}, {len(answer.content)} bytes"
+
+
+def _check_admin(probe: _Probe, label: str) -> None:
+    """--with-notify pays an order through ``/sandbox/api``: the target must let us."""
+    path = "/sandbox/api/orders?limit=1"
+    answer = probe.get(path)
+    if answer is None or answer.status_code == 200:
+        return
+    if answer.status_code in (401, 403):
+        try:
+            why = str(json.loads(answer.content).get("msg") or "")
+        except (ValueError, AttributeError):
+            why = ""
+        raise TargetError(
+            f"--with-notify pays an order through the admin API of {label}, and it refused us "
+            f"(GET {path} answered HTTP {answer.status_code}" + (f": {why}" if why else "") + ")"
+        )
+    raise TargetError(
+        f"--with-notify pays an order through a sandbox's admin API, and {label} has none "
+        f"(GET {path} answered HTTP {answer.status_code}): is it a lakala-sandbox?"
+    )
 
 
 # -- the flow --------------------------------------------------------------------------------
@@ -554,7 +687,6 @@ def _json_type(value: Any) -> str:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--target",
-        default="sandbox",
         help="sandbox (in-process, default), lakala-test (credentials from LAKALA_*), "
         "or a base URL",
     )
@@ -564,7 +696,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="store the exchanged messages (signatures of requests redacted) in DIR",
     )
-    p.add_argument("--replay", metavar="DIR", help="check a recording offline instead of calling")
+    p.add_argument(
+        "--replay",
+        metavar="DIR",
+        help="check a recording offline instead of calling (no --target, --record or "
+        "--with-notify with it)",
+    )
     p.add_argument(
         "--with-notify",
         action="store_true",
@@ -573,24 +710,46 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+def contradiction(args: argparse.Namespace) -> str | None:
+    """Options that cannot be honoured together, said before anything runs; None when fine."""
+    if args.replay:
+        with_replay = [
+            ("--record", args.record, "it calls nothing, so there is nothing new to record"),
+            ("--target", args.target, "it checks the recording, and calls no target"),
+            ("--with-notify", args.with_notify, "it calls no target, so pays no order"),
+        ]
+        for option, given, why in with_replay:
+            if given:
+                return f"{option} cannot be used with --replay: {why}"
+    if args.with_notify and args.target == "lakala-test":
+        return (
+            "--with-notify needs a sandbox target: Lakala's test host has no admin API to pay "
+            "an order with"
+        )
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     junit = Path(args.junit) if args.junit else None
-    record = Path(args.record) if args.record and not args.replay else None
+    record = Path(args.record) if args.record else None
     try:
+        problem = contradiction(args)
+        if problem:
+            raise OutputError(problem)
         # what would fail only after every check ran is found before the first one
         if junit is not None:
             check_writable(junit, "--junit")
-        if record is not None:
-            prepare_record_folder(record)
         if args.replay:
             report = replay(Path(args.replay))
         else:
-            target = make_target(args.target, with_notify=args.with_notify)
+            target = make_target(args.target or "sandbox", with_notify=args.with_notify)
             try:
+                if record is not None:
+                    prepare_record_folder(record)
                 report = check(target, record=record)
             finally:
                 target.close()
-    except (LakalaConfigError, OutputError) as exc:
+    except (LakalaConfigError, OutputError, TargetError) as exc:
         print(f"lakala-sandbox contract: {exc}", file=sys.stderr)
         return 2
     print(report.table())
@@ -604,7 +763,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 class OutputError(Exception):
-    """A file the command was asked to write cannot be written."""
+    """The options cannot be honoured: a file to write cannot be written, or two of them
+    contradict each other."""
 
 
 def check_writable(path: Path, option: str) -> None:

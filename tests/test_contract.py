@@ -5,9 +5,14 @@ from __future__ import annotations
 import copy
 import json
 import socket
+import subprocess
+import sys
+import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -431,9 +436,158 @@ def test_replay_of_a_damaged_recording_names_the_message_and_field(
     )
 
 
-def test_an_unreachable_target_fails_the_contract(capsys: pytest.CaptureFixture[str]) -> None:
+def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]  # closed again before the command runs: nothing listens
-    assert main(["contract", "--target", f"http://127.0.0.1:{port}"]) == 1
-    assert "cannot reach" in capsys.readouterr().out
+        return int(s.getsockname()[1])  # closed again before the command runs: nothing listens
+
+
+@pytest.mark.usefixtures("no_lakala_settings")
+def test_an_unreachable_target_exits_2_naming_it_before_any_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"http://127.0.0.1:{_closed_port()}"
+    junit, record = tmp_path / "contract.xml", tmp_path / "rec"
+    code = main(["contract", "--target", url, "--junit", str(junit), "--record", str(record)])
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert err.strip() == (
+        f"lakala-sandbox contract: cannot reach the target {url} (Connection refused): "
+        "is it running, and is the --target URL right (host, port, http or https)?"
+    )
+    assert out == ""  # no table: no check ran
+    assert list(tmp_path.iterdir()) == []  # nothing written, no recording folder made
+
+
+@pytest.mark.usefixtures("no_lakala_settings")
+def test_the_command_run_by_a_user_against_nothing_exits_2() -> None:
+    url = f"http://127.0.0.1:{_closed_port()}"
+    result = subprocess.run(
+        [sys.executable, "-m", "sandbox", "contract", "--target", url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f"lakala-sandbox contract: cannot reach the target {url} (Connection refused): "
+        "is it running, and is the --target URL right (host, port, http or https)?"
+    ]
+
+
+@contextmanager
+def _web_server(status: int, body: bytes, content_type: str) -> Iterator[str]:
+    """A loopback server that is not a sandbox: every GET gets the same answer."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the http.server hook name
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "content_type", "answered"),
+    [
+        (404, b"not found", "text/plain", "answered HTTP 404"),
+        (200, b"<html>shop</html>", "text/html", "answered something else (text/html, 17 bytes)"),
+    ],
+    ids=["404 for everything", "a page for everything"],
+)
+@pytest.mark.usefixtures("no_lakala_settings")
+def test_a_target_that_hands_out_no_keys_exits_2_saying_what_to_give(
+    status: int,
+    body: bytes,
+    content_type: str,
+    answered: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with _web_server(status, body, content_type) as url:
+        code = main(["contract", "--target", url])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1
+    assert f"the target {url} answers, but " in err
+    assert "sandbox's merchant private key: GET /sandbox/keys/merchant_private_key.pem" in err
+    assert answered in err
+    assert (
+        "give its credentials instead: LAKALA_PRIVATE_KEY_FILE and LAKALA_CERTIFICATE_FILE" in err
+    )
+
+
+@pytest.mark.usefixtures("no_lakala_settings")
+def test_with_notify_against_a_sandbox_whose_admin_api_refuses_us_exits_2(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    app = create_app(Settings(data_dir=":memory:", admin_token="secret"))
+    server = ServerThread(app).start()
+    try:
+        code = main(["contract", "--target", server.url, "--with-notify"])
+        orders = app.state.sandbox.store.execute("SELECT 1 FROM orders")
+    finally:
+        server.stop()
+        app.state.sandbox.close()
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""
+    assert orders == []  # no check ran: nothing was created
+    assert err.strip().startswith(
+        f"lakala-sandbox contract: --with-notify pays an order through the admin API of the "
+        f"target {server.url}, and it refused us (GET /sandbox/api/orders?limit=1 answered "
+        "HTTP 403: forbidden: this sandbox's admin API needs its admin token"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--record", "rec", "--replay", "rec"],
+            "--record cannot be used with --replay: it calls nothing, so there is nothing new "
+            "to record",
+        ),
+        (
+            ["--target", "sandbox", "--replay", "rec"],
+            "--target cannot be used with --replay: it checks the recording, and calls no target",
+        ),
+        (
+            ["--with-notify", "--replay", "rec"],
+            "--with-notify cannot be used with --replay: it calls no target, so pays no order",
+        ),
+        (
+            ["--target", "lakala-test", "--with-notify"],
+            "--with-notify needs a sandbox target: Lakala's test host has no admin API to pay "
+            "an order with",
+        ),
+    ],
+    ids=["record+replay", "target+replay", "with-notify+replay", "lakala-test+with-notify"],
+)
+@pytest.mark.usefixtures("no_lakala_settings")
+def test_contradictory_options_exit_2_before_anything_runs(
+    args: list[str],
+    message: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["contract", *args]) == 2
+    out, err = capsys.readouterr()
+    assert err.strip() == f"lakala-sandbox contract: {message}"
+    assert out == ""
+    assert list(tmp_path.iterdir()) == []  # no recording made or read
