@@ -5,14 +5,19 @@ must trust is printed first): a correct notify (the success ack is expected), th
 signature that does not verify, one with a timestamp an hour old, one whose amount was changed
 after signing (each must be refused) and the first one again (it must be acknowledged again,
 idempotently). It prints a table with the reason for each verdict; the exit code is 1 if any
-check failed, 2 if it could not run.
+check failed, 2 if it could not run (a bad option, no platform key, nothing answering at the URL).
+
+A refusal means something only from a handler that acknowledges the correct notify: when that one
+is not acknowledged, the broken notifies' rows are "not judged" rather than passed.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,13 +67,25 @@ CHECKS = (
 )
 
 
+PASS, FAIL, NOT_JUDGED = "PASS", "FAIL", "NOT JUDGED"
+
+
 @dataclass(frozen=True)
 class Outcome:
     check: Check
     status: int | None
     answer: str
-    passed: bool
+    result: str  # PASS, FAIL or NOT_JUDGED
     reason: str
+    hint: str = ""  # the answer is the other dialect's ack: say so, and what to run
+
+    @property
+    def passed(self) -> bool:
+        return self.result == PASS
+
+
+class Unreachable(Exception):
+    """Nothing answers at the handler's URL: no check can run."""
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -128,6 +145,14 @@ def run(args: argparse.Namespace) -> int:
     )
     clock = Clock(tz=settings.timezone)
     body = notify_bodies.build(settings, order, order.trades[0], clock.now14())
+    outcomes = check_handler(
+        args.url, key, args.dialect, body, Schemas(schemas_dir(), clock), timeout=args.timeout
+    )
+    try:
+        first = next(outcomes)  # an unreachable handler is said alone, before any table
+    except Unreachable as exc:
+        print(f"lakala-sandbox notify-check: {exc}", file=sys.stderr)
+        return 2
     print(
         f"Signing with the platform key in {folder}. Your handler must verify notifies with\n"
         f"  {folder / PLATFORM_CERT} (serial {signing.serial_hex(cert)}, "
@@ -137,13 +162,23 @@ def run(args: argparse.Namespace) -> int:
         f"Notifies report out_order_no {order.out_order_no}, pay_order_no {order.pay_order_no}, "
         f"total_amount {order.total_amount}.\n"
     )
-    outcomes = check_handler(
-        args.url, key, args.dialect, body, Schemas(schemas_dir(), clock), timeout=args.timeout
-    )
-    print(render(outcomes))
-    failed = sum(not o.passed for o in outcomes)
-    print(f"\n{len(outcomes) - failed} of {len(outcomes)} checks passed.")
-    return 1 if failed else 0
+    results = [first, *outcomes]
+    print(render(results))
+    print("\n" + summary(results))
+    return 1 if any(o.result == FAIL for o in results) else 0
+
+
+def summary(outcomes: list[Outcome]) -> str:
+    passed = sum(o.passed for o in outcomes)
+    line = f"{passed} of {len(outcomes)} checks passed"
+    unjudged = sum(o.result == NOT_JUDGED for o in outcomes)
+    if unjudged:
+        line += (
+            f"; {unjudged} not judged, because the handler did not acknowledge the correctly "
+            "signed notify"
+        )
+    hint = outcomes[0].hint if outcomes else ""
+    return line + "." + (f"\n{hint[0].upper()}{hint[1:]}." if hint else "")
 
 
 def sample_order(
@@ -205,8 +240,10 @@ def sample_order(
 
 def check_handler(
     url: str, key: Any, dialect: str, body: dict[str, Any], schemas: Schemas, *, timeout: float
-) -> list[Outcome]:
-    outcomes = []
+) -> Iterator[Outcome]:
+    """Each check's outcome, in order; Unreachable, at the first, when no connection can be
+    made to ``url`` at all."""
+    signed: Outcome | None = None  # the first check's: the correctly signed notify
     with httpx.Client(
         timeout=timeout, follow_redirects=False, trust_env=False, limits=NO_KEEPALIVE
     ) as client:
@@ -215,58 +252,117 @@ def check_handler(
                 key, body, signature=check.signature, tamper=check.tamper
             )
             try:
-                response = _post(client, url, sent, headers, timeout)
+                response = _post(client, url, sent, headers, timeout, first=signed is None)
             except httpx.HTTPError as exc:
-                outcomes.append(
-                    Outcome(
-                        check, None, "", False, f"no answer from {url}: {type(exc).__name__}: {exc}"
-                    )
+                outcome = Outcome(
+                    check, None, "", FAIL, f"no answer from {url}: {type(exc).__name__}: {exc}"
                 )
-                continue
-            answer = response.text[:200]
-            problem = notify_bodies.ack_problem(
-                schemas, dialect, response.status_code, response.text
-            )
-            outcomes.append(_verdict(check, response.status_code, answer, problem, dialect))
-    return outcomes
+            else:
+                outcome = _verdict(check, response, dialect, schemas, signed)
+            signed = signed or outcome
+            yield outcome
 
 
 def _post(
-    client: httpx.Client, url: str, body: bytes, headers: dict[str, str], timeout: float
+    client: httpx.Client,
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    timeout: float,
+    *,
+    first: bool,
 ) -> Answer:
     """The handler's whole answer within ``timeout`` seconds (an ack is a few bytes; the cap is
-    ``MAX_ANSWER_BYTES``)."""
-    request = client.build_request("POST", url, content=body, headers=headers)
-    return send_bounded(client, request, timeout=timeout)
+    ``MAX_ANSWER_BYTES``). For the ``first`` notify, Unreachable when no connection was made."""
+    connected: list[str] = []
+
+    def trace(name: str, info: Mapping[str, Any]) -> None:
+        if name == "connection.connect_tcp.complete":
+            connected.append(name)
+
+    request = client.build_request(
+        "POST", url, content=body, headers=headers, extensions={"trace": trace}
+    )
+    try:
+        return send_bounded(client, request, timeout=timeout)
+    except httpx.HTTPError as exc:
+        if first and (
+            isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+            or (isinstance(exc, httpx.TimeoutException) and not connected)
+        ):
+            raise Unreachable(
+                f"cannot reach {url} ({_reason(exc, timeout)}): is your handler running, "
+                "and is --url right (host, port, path, http or https)?"
+            ) from None
+        raise
 
 
-def _verdict(check: Check, status: int, answer: str, problem: str | None, dialect: str) -> Outcome:
-    acked = problem is None
+def _reason(exc: httpx.HTTPError, timeout: float) -> str:
+    if isinstance(exc, httpx.TimeoutException):
+        return f"no connection within {timeout:g}s"
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return re.sub(r"^\[Errno -?\d+\] ", "", text) or type(exc).__name__
+
+
+def _verdict(
+    check: Check, response: Answer, dialect: str, schemas: Schemas, signed: Outcome | None
+) -> Outcome:
+    """``check``'s outcome from the handler's answer; ``signed`` is the correctly signed
+    notify's outcome (None while judging that one)."""
+    status, text = response.status_code, response.text
+    answer = text[:200]
+    problem = notify_bodies.ack_problem(schemas, dialect, status, text)
     if check.expect == "ack":
-        if acked:
+        if problem is None:
             why = (
                 "acknowledged again: duplicates are answered idempotently"
                 if check.name == "duplicate"
                 else "acknowledged"
             )
-            return Outcome(check, status, answer, True, why)
+            return Outcome(check, status, answer, PASS, why)
         what = "the same notify again" if check.name == "duplicate" else "a correctly signed notify"
+        hint = _dialect_hint(schemas, dialect, status, text) if signed is None else ""
         return Outcome(
             check,
             status,
             answer,
-            False,
-            f"{what} must be acknowledged with {notify_bodies.ack_text(dialect)}; {problem}",
+            FAIL,
+            f"{what} must be acknowledged with {notify_bodies.ack_text(dialect)}; {problem}"
+            + (f"; {hint}" if hint else ""),
+            hint,
         )
-    if acked:
+    if problem is None:
         return Outcome(
             check,
             status,
             answer,
-            False,
+            FAIL,
             f"acknowledged although {check.refused_for}: the handler must refuse it",
         )
-    return Outcome(check, status, answer, True, f"refused ({check.refused_for})")
+    if signed is None or not signed.passed:
+        # a handler that acknowledges nothing "refuses" these too: that tells nothing
+        hint = _dialect_hint(schemas, dialect, status, text)
+        return Outcome(
+            check,
+            status,
+            answer,
+            NOT_JUDGED,
+            "the handler did not acknowledge the correctly signed notify either, so not "
+            "acknowledging this one says nothing about its checks" + (f"; {hint}" if hint else ""),
+        )
+    return Outcome(check, status, answer, PASS, f"refused ({check.refused_for})")
+
+
+def _dialect_hint(schemas: Schemas, dialect: str, status: int, text: str) -> str:
+    """When ``text`` is the other dialect's ack, say so: the handler may be right, and the
+    command asked in the wrong dialect."""
+    other = "v1" if dialect == "v3" else "v3"
+    if notify_bodies.ack_problem(schemas, other, status, text) is not None:
+        return ""
+    return (
+        f"its answer is the {other} ack {notify_bodies.ack_text(other)}: for a {other} handler, "
+        f"run with --dialect {other}"
+    )
 
 
 def render(outcomes: list[Outcome]) -> str:
@@ -278,7 +374,7 @@ def render(outcomes: list[Outcome]) -> str:
                 o.check.name,
                 o.check.expect,
                 _short(answer, 40),
-                "PASS" if o.passed else "FAIL",
+                o.result,
                 o.reason,
             )
         )

@@ -1,8 +1,10 @@
 """`lakala-sandbox notify-check`: a careful handler passes every row, a naive one fails the rows
-it should have refused, and the output says which certificate to trust."""
+it should have refused, one that acknowledges nothing has its refusals not judged, and the output
+says which certificate to trust."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +12,7 @@ import pytest
 
 from sandbox import cli, signing
 from sandbox.keys import PLATFORM_CERT, KeyStore
+from sandbox.receiver import NotifyReceiver
 from tests.notify_receiver import Receiver
 
 
@@ -67,28 +70,67 @@ def test_a_handler_that_skips_verification_fails_the_bad_rows(
     assert "2 of 5 checks passed." in out
 
 
-def test_a_handler_that_refuses_everything_fails_the_good_rows(
+def test_a_handler_that_refuses_everything_fails_the_good_rows_and_judges_no_bad_one(
     capsys: pytest.CaptureFixture[str], data_dir: Path, careful: Receiver
 ) -> None:
     careful.fail_next(100)
-    code, rows, _ = check(capsys, "--url", careful.url(), "--data-dir", str(data_dir))
+    code, rows, out = check(capsys, "--url", careful.url(), "--data-dir", str(data_dir))
     assert code == 1
     assert " FAIL " in rows["signed"]
     assert (
         'a correctly signed notify must be acknowledged with {"code":"SUCCESS",...}'
         in rows["signed"]
     )
-    assert " FAIL " in rows["duplicate"] and " PASS " in rows["bad signature"]
+    assert " FAIL " in rows["duplicate"]
+    for name in ("bad signature", "stale timestamp", "tampered amount"):
+        assert " NOT JUDGED " in rows[name] and " PASS " not in rows[name], out
+        assert "did not acknowledge the correctly signed notify either" in rows[name]
+        assert "--dialect" not in rows[name]  # FAIL is no other dialect's ack
+    assert "0 of 5 checks passed; 3 not judged, because the handler did not acknowledge" in out
 
 
-def test_an_unreachable_handler_fails_every_row(
+@pytest.mark.parametrize(
+    ("dialect", "answer", "other"),
+    [("v3", {"code": "000000"}, "v1"), ("v1", {"code": "SUCCESS", "message": "ok"}, "v3")],
+)
+def test_a_handler_answering_the_other_dialects_ack_is_told_to_switch_dialect(
+    dialect: str,
+    answer: dict[str, str],
+    other: str,
+    capsys: pytest.CaptureFixture[str],
+    data_dir: Path,
+) -> None:
+    with NotifyReceiver(answer=answer) as handler:  # acknowledges everything, in `other`
+        code, rows, out = check(
+            capsys, "--url", handler.url, "--data-dir", str(data_dir), "--dialect", dialect
+        )
+    assert code == 1
+    switch = f"its answer is the {other} ack"
+    assert " FAIL " in rows["signed"] and switch in rows["signed"]
+    assert f"run with --dialect {other}" in rows["signed"]
+    for name in ("bad signature", "stale timestamp", "tampered amount"):
+        row = rows[name]
+        assert " NOT JUDGED " in row and " PASS " not in row and "refused (" not in row, out
+        assert "did not acknowledge the correctly signed notify either" in row
+        assert switch in row
+    assert "0 of 5 checks passed; 3 not judged" in out
+    assert out.rstrip().endswith(f"run with --dialect {other}.")
+
+
+def test_an_unreachable_handler_exits_2_before_any_check(
     capsys: pytest.CaptureFixture[str], data_dir: Path
 ) -> None:
-    code, rows, _ = check(
-        capsys, "--url", "http://127.0.0.1:9/notify", "--data-dir", str(data_dir), "--timeout", "2"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{s.getsockname()[1]}/notify"  # nothing listens once closed
+    code = cli.main(["notify-check", "--url", url, "--data-dir", str(data_dir), "--timeout", "2"])
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert err.strip() == (
+        f"lakala-sandbox notify-check: cannot reach {url} (Connection refused): is your handler "
+        "running, and is --url right (host, port, path, http or https)?"
     )
-    assert code == 1
-    assert all(" FAIL " in row and "no answer from" in row for row in rows.values())
+    assert out == ""  # no table, no certificate lecture
 
 
 def test_without_a_platform_key_it_says_how_to_get_one(
