@@ -242,3 +242,38 @@ def test_readme_scenario_example_loads(tmp_path: Path) -> None:
     (tmp_path / "big-orders-fail.yaml").write_text(example, encoding="utf-8")
     loaded, problems = check_paths([tmp_path])
     assert problems == [] and loaded[0].match[0].amount_min == 100000
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("missing", "no such file or folder"),
+        ("x" * 300, "cannot be read (File name too long)"),
+        ("empty", "is a folder without scenario files (*.yaml or *.yml)"),
+        ("/dev/null", "is neither a scenario file nor a folder of them"),
+    ],
+    ids=["missing", "name too long", "empty folder", "device"],
+)
+def test_scenarios_check_of_a_path_it_cannot_check_exits_2_before_checking(
+    name: str, problem: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "empty").mkdir()
+    path = tmp_path / name
+    # a good folder beside it is not checked either: the command did not run as asked
+    assert cli.main(["scenarios", "check", str(scenarios_dir()), str(path)]) == 2
+    out, err = capsys.readouterr()
+    assert err.strip() == f"lakala-sandbox scenarios check: {path}: {problem}"
+    assert out == ""
+
+
+def test_scenarios_check_run_by_a_user_on_a_missing_path_exits_2(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere"
+    result = subprocess.run(
+        [sys.executable, "-m", "sandbox", "scenarios", "check", str(missing)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2  # a usage error; 1 is kept for files that exist and are wrong
+    assert result.stdout == ""
+    assert result.stderr == f"lakala-sandbox scenarios check: {missing}: no such file or folder\n"
