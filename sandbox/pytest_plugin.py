@@ -10,7 +10,9 @@ Both expose the same helpers, all through the sandbox's own HTTP API::
         lakala_sandbox.pay(order["pay_order_no"])
         assert lakala_sandbox.client.query(out_order_no="A1")["order_status"] == "2"
 
-``@pytest.mark.lakala_sandbox(seed=1, signature="warn", ...)`` gives the in-process one settings.
+``@pytest.mark.lakala_sandbox(seed=1, signature="warn", ...)`` gives the in-process one settings
+(any field of ``sandbox.config.Settings``); an unknown option or a bad value stops the run as a
+pytest usage error naming the test and the option.
 """
 
 from __future__ import annotations
@@ -64,7 +66,8 @@ class LakalaSandbox:
     ``client`` (a ``LakalaClient`` for the v3 API), ``http`` (an ``httpx.Client`` on the sandbox,
     for the seed's ``/api/v1`` API and the admin API), ``base_url``, ``clock``
     (``advance(seconds)``), ``use_scenario(name)``, ``orders()`` / ``order(no)``, ``act(no,
-    action)`` / ``pay(no)``, and ``notifies(no)``: the notifies the sandbox sent.
+    action)`` / ``pay(no)``, ``notifies(no)``: the notifies the sandbox sent, and
+    ``wait_for_notifies(no)``.
     """
 
     def __init__(
@@ -124,18 +127,40 @@ class LakalaSandbox:
     def wait_for_notifies(
         self, pay_order_no: str, count: int = 1, *, state: str = "delivered", timeout: float = 10.0
     ) -> list[dict[str, Any]]:
-        """Poll (bounded) until ``count`` attempts of the order are in ``state``."""
+        """Poll (bounded) until ``count`` attempts of the order are in ``state``.
+
+        Fails at once (AssertionError) when that can no longer happen by itself: a notify ended
+        otherwise (skipped, given up, failed for good), nothing is pending and the order's
+        scenario has no step left. TimeoutError after ``timeout`` seconds otherwise.
+        """
         deadline = time.monotonic() + timeout
         while True:
-            found = [a for a in self.notifies(pay_order_no) if a["state"] == state]
-            if len(found) >= count or time.monotonic() > deadline:
-                if len(found) < count:
-                    raise TimeoutError(
-                        f"{len(found)} of {count} notifies of {pay_order_no} "
-                        f"{state} within {timeout:g}s"
-                    )
+            attempts = self.notifies(pay_order_no)
+            found = [a for a in attempts if a["state"] == state]
+            if len(found) >= count:
                 return found
+            if _stuck(attempts, state) and not self._scenario_pending(pay_order_no):
+                # read again after the scenario: a step it ran meanwhile has journaled its notify
+                attempts = self.notifies(pay_order_no)
+                found = [a for a in attempts if a["state"] == state]
+                ended = _stuck(attempts, state)
+                if ended and len(found) < count:
+                    raise AssertionError(
+                        f"{len(found)} of {count} notifies of {pay_order_no} {state}, and no "
+                        "more will be: " + "; ".join(map(_describe, ended))
+                    )
+            if len(found) >= count:
+                return found
+            if time.monotonic() > deadline:
+                wanted = f"{len(found)} of {count} notifies of {pay_order_no} {state}"
+                journal = "; ".join(map(_describe, _latest(attempts))) or "nothing journaled"
+                raise TimeoutError(f"{wanted} within {timeout:g}s ({journal})")
             time.sleep(0.05)
+
+    def _scenario_pending(self, pay_order_no: str) -> bool:
+        """Whether the order's scenario still has a step to run (which may notify)."""
+        run = _ok(self.http.get(f"/sandbox/api/orders/{pay_order_no}/scenario"))["run"]
+        return bool(run) and run.get("next_step") is not None
 
     def reset(self) -> None:
         """Forget every order, put the clock back."""
@@ -145,6 +170,34 @@ class LakalaSandbox:
     def close(self) -> None:
         self.client.shutdown()
         self.http.close()
+
+
+def _latest(attempts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each notify's latest attempt (its state is the notify's), in the order they were made."""
+    latest: dict[int, dict[str, Any]] = {}
+    for attempt in attempts:
+        held = latest.get(attempt["sequence"])
+        if held is None or attempt["attempt"] > held["attempt"]:
+            latest[attempt["sequence"]] = attempt
+    return [latest[n] for n in sorted(latest)]
+
+
+def _stuck(attempts: list[dict[str, Any]], state: str) -> list[dict[str, Any]]:
+    """The notifies that are over without reaching ``state`` (skipped, given up, failed for
+    good), when nothing else is pending: then nothing more is sent by itself. Empty otherwise.
+    (A failed attempt with more to come has a pending one after it.)"""
+    if any(a["state"] == "pending" for a in attempts):
+        return []
+    return [a for a in _latest(attempts) if a["state"] != state]
+
+
+def _describe(attempt: dict[str, Any]) -> str:
+    what = f"notify {attempt['sequence']} ({attempt['kind']}) {attempt['state']}"
+    if attempt["state"] == "pending":
+        what += f", due at {attempt['scheduled_at']}"
+    elif attempt["attempt"] > 1:
+        what += f" after {attempt['attempt']} attempts"
+    return what + (f": {attempt['error']}" if attempt.get("error") else "")
 
 
 def _ok(response: httpx.Response) -> Any:
@@ -203,6 +256,54 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A marker with a bad option stops the run before any test, naming the test and option."""
+    for item in items:
+        marker = item.get_closest_marker(MARKER)
+        if marker is not None:
+            problem = marker_problem(marker)
+            if problem:
+                raise pytest.UsageError(f"{item.nodeid}: {problem}")
+
+
+def marker_options() -> list[str]:
+    """What ``@pytest.mark.lakala_sandbox(...)`` takes: the sandbox's settings."""
+    import dataclasses
+
+    from sandbox.config import Settings
+
+    return [f.name for f in dataclasses.fields(Settings) if f.name != "extra"]
+
+
+def marker_problem(marker: pytest.Mark) -> str | None:
+    """What is wrong with the marker's options, or None."""
+    import difflib
+
+    from sandbox.config import Settings
+
+    given = [repr(a) for a in marker.args] + [f"{k}={v!r}" for k, v in marker.kwargs.items()]
+    shown = f"@pytest.mark.{MARKER}({', '.join(given)})"
+    valid = marker_options()
+    if marker.args:
+        return f'{shown}: takes settings as keywords only, such as signature="warn"'
+    unknown = [name for name in marker.kwargs if name not in valid]
+    if unknown:
+        guesses = [
+            f"{name} (did you mean {close[0]}?)" if close else name
+            for name in unknown
+            for close in [difflib.get_close_matches(name, valid, n=1)]
+        ]
+        return (
+            f"{shown}: unknown option{'s' if len(unknown) > 1 else ''} {', '.join(guesses)}. "
+            f"Its options are the sandbox's settings: {', '.join(valid)}"
+        )
+    try:
+        Settings(**{"data_dir": ":memory:", **marker.kwargs})
+    except (ValueError, TypeError) as exc:
+        return f"{shown}: {exc}"
+    return None
+
+
 @pytest.fixture
 def lakala_sandbox(request: pytest.FixtureRequest) -> Iterator[LakalaSandbox]:
     """A fresh in-process sandbox (in-memory, seed 1) with a ready client."""
@@ -211,6 +312,10 @@ def lakala_sandbox(request: pytest.FixtureRequest) -> Iterator[LakalaSandbox]:
     from sandbox.transport import InProcessTransport
 
     marker = request.node.get_closest_marker(MARKER)
+    if marker is not None:
+        problem = marker_problem(marker)  # a marker added while the test runs comes here
+        if problem:
+            pytest.fail(problem, pytrace=False)
     options: dict[str, Any] = {
         "data_dir": ":memory:",
         "seed": 1,

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.metadata
 import re
 import socket
+import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 import sandbox.pytest_plugin as plugin
+from sandbox.config import Settings
 from sandbox.ids import Ids
 from sandbox.pytest_plugin import LakalaSandbox
 from tests.support import V1, V3
@@ -142,3 +145,150 @@ def test_served_sandbox_is_a_real_url(lakala_sandbox_server: LakalaSandbox) -> N
     )
     unsigned = httpx.post(lakala_sandbox_server.base_url + V3 + "query", json={})
     assert unsigned.json()["code"] == "SBX30001"
+
+
+@pytest.mark.parametrize(
+    ("marker", "problem"),
+    [
+        (
+            "lakala_sandbox(bogus_option=1)",
+            "@pytest.mark.lakala_sandbox(bogus_option=1): unknown option bogus_option. Its "
+            "options are the sandbox's settings: host, port, data_dir, seed, signature,",
+        ),
+        (
+            "lakala_sandbox(signatur='warn')",
+            "unknown option signatur (did you mean signature?)",
+        ),
+        ("lakala_sandbox('warn')", 'takes settings as keywords only, such as signature="warn"'),
+        (
+            "lakala_sandbox(notify_timeout=0)",
+            "@pytest.mark.lakala_sandbox(notify_timeout=0): notify_timeout "
+            "(LAKALA_SANDBOX_NOTIFY_TIMEOUT) must be from 0.001 to 3600, not 0",
+        ),
+    ],
+    ids=["unknown", "typo", "positional", "bad value"],
+)
+def test_a_bad_marker_option_is_a_usage_error_naming_it(
+    marker: str, problem: str, pytester: pytest.Pytester
+) -> None:
+    pytester.makepyfile(
+        test_shop=f"""
+        import pytest
+
+        @pytest.mark.{marker}
+        def test_marked(lakala_sandbox):
+            pass
+
+        def test_other():
+            pass
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider", "-p", "no:asyncio", "-q")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    errors = [line for line in result.errlines if line.startswith("ERROR: ")]
+    assert len(errors) == 1 and errors[0].startswith("ERROR: test_shop.py::test_marked: ")
+    assert problem in errors[0]
+    assert "TypeError" not in result.stdout.str() + result.stderr.str()
+    result.assert_outcomes()  # nothing ran, not even the unmarked test
+
+
+def test_every_marker_option_is_a_setting() -> None:
+    names = [f.name for f in dataclasses.fields(Settings) if f.name != "extra"]
+    assert plugin.marker_options() == names
+
+
+# -- wait_for_notifies: it fails at once when what it waits for can no longer happen ---------
+
+
+def test_waiting_for_the_notify_of_an_order_without_notify_url_fails_at_once(
+    lakala_sandbox: LakalaSandbox,
+) -> None:
+    order = lakala_sandbox.client.create(out_order_no="W-1", total_amount=1, order_info="w")
+    lakala_sandbox.pay(order["pay_order_no"])
+    started = time.monotonic()
+    with pytest.raises(AssertionError) as raised:
+        lakala_sandbox.wait_for_notifies(order["pay_order_no"], timeout=10)
+    assert time.monotonic() - started < 2  # not the whole timeout
+    assert str(raised.value) == (
+        f"0 of 1 notifies of {order['pay_order_no']} delivered, and no more will be: "
+        "notify 1 (pay) skipped: the order has no notify_url"
+    )
+
+
+@pytest.mark.lakala_sandbox(notify_ladder=(0.01,), notify_timeout=1)
+def test_waiting_for_a_notify_that_was_given_up_fails_at_once_with_the_last_error(
+    lakala_sandbox: LakalaSandbox,
+) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{s.getsockname()[1]}/notify"  # nothing listens once closed
+    order = lakala_sandbox.client.create(
+        out_order_no="W-2", total_amount=1, order_info="w", notify_url=url
+    )
+    lakala_sandbox.pay(order["pay_order_no"])
+    started = time.monotonic()
+    with pytest.raises(AssertionError) as raised:
+        lakala_sandbox.wait_for_notifies(order["pay_order_no"], timeout=10)
+    assert time.monotonic() - started < 5
+    message = str(raised.value)
+    assert message.startswith(
+        f"0 of 1 notifies of {order['pay_order_no']} delivered, and no more will be: "
+        "notify 1 (pay) given_up after 2 attempts: "
+    )
+    assert "Connect" in message  # the journaled error of the last attempt
+
+
+@pytest.mark.lakala_sandbox(clock_speed=0)
+def test_a_skipped_notify_does_not_end_the_wait_while_the_scenario_has_steps_left(
+    lakala_sandbox: LakalaSandbox,
+) -> None:
+    # repeat-pay (amount 911): fails after 2 s, pays 5 s later; each change notifies
+    order = lakala_sandbox.client.create(
+        out_order_no="W-3", total_amount=911, order_info="w", support_repeat_pay=1
+    )
+    no = order["pay_order_no"]
+    lakala_sandbox.clock.advance(2)  # the failure: its notify skipped (no notify_url)
+    with pytest.raises(TimeoutError) as raised:  # the scenario's pay is still to come
+        lakala_sandbox.wait_for_notifies(no, timeout=0.3)
+    assert str(raised.value) == (
+        f"0 of 1 notifies of {no} delivered within 0.3s "
+        "(notify 1 (fail) skipped: the order has no notify_url)"
+    )
+    lakala_sandbox.clock.advance(5)  # the payment: the scenario is over
+    with pytest.raises(AssertionError, match=r"no more will be: notify 1 \(fail\) skipped: .*; "):
+        lakala_sandbox.wait_for_notifies(no, timeout=10)
+    # what a skipped notify is waited for as, it is
+    assert len(lakala_sandbox.wait_for_notifies(no, 2, state="skipped", timeout=1)) == 2
+
+
+def test_waiting_for_a_notify_still_to_be_sent_times_out_saying_when_it_is_due(
+    lakala_sandbox: LakalaSandbox,
+) -> None:
+    order = lakala_sandbox.client.create(
+        out_order_no="W-4", total_amount=1, order_info="w", notify_url="http://127.0.0.1:9/n"
+    )
+    lakala_sandbox.pay(order["pay_order_no"], notify={"after": 3600})
+    with pytest.raises(TimeoutError, match=r"notify 1 \(pay\) pending, due at \d{14}\)$"):
+        lakala_sandbox.wait_for_notifies(order["pay_order_no"], timeout=0.3)
+
+
+def test_a_bad_marker_added_while_the_test_runs_fails_that_test_naming_it(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        test_shop="""
+        import pytest
+
+        @pytest.fixture(autouse=True)
+        def mark(request):
+            request.node.add_marker(pytest.mark.lakala_sandbox(sed=2))
+
+        def test_marked_late(lakala_sandbox):
+            pass
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider", "-p", "no:asyncio", "-q")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        ["*@pytest.mark.lakala_sandbox(sed=2): unknown option sed (did you mean seed?)*"]
+    )
