@@ -315,4 +315,5 @@ def test_contract_against_a_dripping_target_fails_within_its_timeout(
     out = capsys.readouterr().out
     assert code == 1
     assert out.count("within 0.5s") == 3, out  # create, query and close each gave up
-    assert elapsed < 3 * 0.5 + SLACK
+    # (and the key download tried first: four answers cut at 0.5 s each)
+    assert elapsed < 4 * 0.5 + SLACK
