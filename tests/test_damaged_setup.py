@@ -32,7 +32,10 @@ def good_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A data directory as a first start leaves it: four key files and a store."""
     path = tmp_path_factory.mktemp("good") / "data"
     KeyStore.load(path, appid="OP00000003", serial_no="00dfba8194c41b84cf")
-    make_app(data_dir=str(path)).state.sandbox.close()
+    sb = make_app(data_dir=str(path)).state.sandbox
+    sb.close()
+    sb.store.close()  # now, not whenever the connection is collected: that removes the -wal
+    # and -shm files, and a copy of the folder made meanwhile failed on their disappearing
     return path
 
 
