@@ -327,6 +327,13 @@ class Engine:
             trade = self._record_trade(conn, order, action, pay_mode, amount)
             if trade is not None and trade_data:
                 trade = self._override_trade(conn, trade, trade_data)
+            reason = (options or {}).get("reason")
+            if trade is not None and reason:  # kept with the trade: why it failed, say
+                trade = {**trade, "trade_remark": str(reason)}
+                conn.execute(
+                    "UPDATE trades SET data = ? WHERE trade_no = ?",
+                    (_dumps(trade), trade["trade_no"]),
+                )
             now = self.clock.timestamp()
             conn.execute(
                 "UPDATE orders SET status = ?, updated_ts = ? WHERE pay_order_no = ?",
