@@ -110,7 +110,10 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code not in (404, 405) and pages.is_page(request.url.path):
         # a form the page could not read (too large, too many fields): say so on a page
-        return pages.refused("en", f"the form could not be read: {exc.detail}", exc.status_code)
+        problem = pages.PageError(
+            f"无法读取表单：{exc.detail}", f"the form could not be read: {exc.detail}"
+        )
+        return pages.refused(pages.BOTH, problem, exc.status_code)
     if exc.status_code == 405:
         error = SandboxError("METHOD_NOT_ALLOWED", method=request.method, path=request.url.path)
     elif exc.status_code == 404:

@@ -1,12 +1,15 @@
 """The counter page's test card numbers: like Stripe's, the number decides what the payment does.
 
 All are Luhn-valid 16-digit UnionPay-style numbers; expiry, CVV and holder name are not checked.
-The README's table and the page's table are printed from ``TEST_CARDS``.
+The README's table and the page's table are printed from ``TEST_CARDS``. The trade records the
+card typed, masked as Lakala masks it (first 6 and last 4 digits).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from sandbox.ids import BANKS
 
 
 @dataclass(frozen=True)
@@ -15,6 +18,8 @@ class Card:
     action: str  # the engine action the payment runs
     zh: str
     en: str
+    # why a failing card fails: the scenario step's ``reason`` (zh, as Lakala words it), and en
+    reason: tuple[str, str] | None = None
 
     @property
     def spaced(self) -> str:
@@ -23,12 +28,19 @@ class Card:
 
 TEST_CARDS: list[Card] = [
     Card("6212340000000001", "pay", "支付成功", "Payment succeeds"),
-    Card("6212340000000019", "fail", "支付失败：余额不足", "Payment fails: insufficient funds"),
+    Card(
+        "6212340000000019",
+        "fail",
+        "支付失败：余额不足",
+        "Payment fails: insufficient funds",
+        ("余额不足", "insufficient funds"),
+    ),
     Card(
         "6212340000000027",
         "fail",
         "支付失败：发卡行拒绝交易",
         "Payment fails: declined by the issuer",
+        ("发卡行拒绝交易", "declined by the issuer"),
     ),
     Card(
         "6212340000000035",
@@ -43,6 +55,25 @@ TEST_CARDS: list[Card] = [
         "The cardholder cancels at the SMS check",
     ),
 ]
+
+
+# Issuers of a few well-known debit BINs: (payer_account_bank, bank_type).
+BANKS_BY_BIN: dict[str, tuple[str, str]] = {bin_: (name, code) for name, code, bin_ in BANKS}
+
+
+def masked(number: str) -> str:
+    """``6212340000000001`` -> ``621234******0001``, as Lakala reports ``payer_account_no``."""
+    return number[:6] + "*" * (len(number) - 10) + number[-4:]
+
+
+def payer_fields(number: str) -> dict[str, str]:
+    """The trade's payer fields for the card typed. The bank comes from the BIN when it is a
+    known one; otherwise the trade keeps the plausible bank the sandbox picked."""
+    fields = {"payer_account_no": masked(number)}
+    bank = BANKS_BY_BIN.get(number[:6])
+    if bank is not None:
+        fields["payer_account_bank"], fields["bank_type"] = bank
+    return fields
 
 
 class CardRejected(ValueError):

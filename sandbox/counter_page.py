@@ -26,6 +26,7 @@ from sandbox.pages import (
     OUTCOMES,
     PAY_MODE_NAMES,
     STATUS_TEXT,
+    PageError,
     Refused,
     callback_target,
     check_form,
@@ -92,36 +93,78 @@ def link_params(order: Order, lang: str) -> dict[str, str | None]:
     }
 
 
-def step_yaml(action: str, pay_mode: str | None, policy: Any) -> str:
+def step_yaml(action: str, pay_mode: str | None, policy: Any, reason: str | None = None) -> str:
     """The click as the scenario step it is, e.g. ``- pay: {pay_mode: ALIPAY, notify: now}``."""
     params: dict[str, Any] = {}
     if pay_mode and action in ("pay", "paying", "fail"):
         params["pay_mode"] = pay_mode
     params["notify"] = policy
-    flow = yaml.safe_dump(params, default_flow_style=True, sort_keys=False, allow_unicode=True)
+    if reason:
+        params["reason"] = reason
+    # one line however long, quoted where YAML needs it
+    flow = yaml.safe_dump(
+        params, default_flow_style=True, sort_keys=False, allow_unicode=True, width=10**6
+    )
     return f"- {action}: {flow.strip()}"
 
 
 def parse_policy(values: Any) -> Any:
-    """The notify policy of a click from form or query fields; ValueError names the problem."""
+    """The notify policy of a click from form or query fields; ``PageError`` says what is wrong."""
     kind = str(values.get("notify") or "now")
     if kind not in POLICIES:
-        raise ValueError(f"notify must be one of {', '.join(POLICIES)} (got {kind!r})")
+        listed = ", ".join(POLICIES)
+        raise PageError(
+            f"notify 须为 {listed} 之一（收到 {kind[:20]!r}）",
+            f"notify must be one of {listed} (got {kind[:20]!r})",
+        )
     if kind != "after":
         return kind
     raw = str(values.get("notify_after") or values.get("after") or "").strip()
     after = whole_number(raw, MAX_AFTER_SECONDS)
     if after is None:
-        raise ValueError(
-            f"notify_after must be whole seconds 0..{MAX_AFTER_SECONDS} (got {raw[:20]!r})"
+        raise PageError(
+            f"notify_after 须为 0 到 {MAX_AFTER_SECONDS} 的整秒数（收到 {raw[:20]!r}）",
+            f"notify_after must be whole seconds 0..{MAX_AFTER_SECONDS} (got {raw[:20]!r})",
         )
     return {"after": after}
+
+
+def _checked_policy(sb: Sandbox, action: str, pay_mode: str | None, form: Any) -> Any:
+    """The click's notify policy, once its fields are known good; ``PageError`` if not."""
+    if action not in OUTCOMES:
+        listed = ", ".join(OUTCOMES)
+        raise PageError(
+            f"action 须为 {listed} 之一（收到 {action[:40]!r}）",
+            f"action must be one of {listed} (got {action[:40]!r})",
+        )
+    if pay_mode is not None and pay_mode not in sb.engine.pay_modes:
+        raise PageError(
+            f"未知的支付方式 pay_mode {pay_mode[:40]!r}", f"unknown pay_mode {pay_mode[:40]!r}"
+        )
+    return parse_policy(form)
 
 
 def _policy_query(policy: Any) -> dict[str, Any]:
     if isinstance(policy, dict):
         return {"notify": "after", "after": policy["after"]}
     return {"notify": policy}
+
+
+def _fail_reason(card: cards.Card | None, action: str) -> tuple[str, str] | None:
+    """Why the card's payment failed, (zh, en); None unless it is a failing card's fail."""
+    if card is None or action != "fail" or card.action != "fail":
+        return None
+    return card.reason
+
+
+def _stored_reason(order: Order) -> tuple[str, str] | None:
+    """Why a failed order's payment failed, as its trade keeps it (a card's, a scenario's)."""
+    paid = order.last_trade("PAY")
+    remark = (paid or {}).get("trade_remark") if order.status == 3 else None
+    if not remark:
+        return None
+    card = next((c.reason for c in cards.TEST_CARDS if c.reason and c.reason[0] == remark), None)
+    return card or (remark, remark)
 
 
 def _ran_step(sb: Sandbox, params: Any) -> dict[str, Any] | None:
@@ -136,7 +179,12 @@ def _ran_step(sb: Sandbox, params: Any) -> dict[str, Any] | None:
     except ValueError:
         return None
     card = next((c for c in cards.TEST_CARDS if c.number == params.get("card")), None)
-    return {"yaml": step_yaml(action, mode, policy), "card": card}
+    reason = _fail_reason(card, action)
+    return {
+        "yaml": step_yaml(action, mode, policy, reason[0] if reason else None),
+        "card": card,
+        "reason": reason,
+    }
 
 
 def _phone_url(sb: Sandbox, request: Request, order: Order, pay_mode: str, lang: str) -> str:
@@ -192,6 +240,8 @@ def counter_view(
     else:
         view = "methods"
     link = link_params(order, lang)
+    step = _ran_step(sb, params)
+    reason = (step["reason"] if step and order.status == 3 else None) or _stored_reason(order)
     ctx: dict[str, Any] = {
         "order": order,
         "view": view,
@@ -211,7 +261,7 @@ def counter_view(
         ],
         "link": link,
         "csrf": form_token(sb, "order:" + order.pay_order_no),
-        "step": _ran_step(sb, params),
+        "step": step,
         "card_error": card_error,
         "typed_card": typed_card,
         "test_cards": cards.TEST_CARDS,
@@ -233,12 +283,22 @@ def counter_view(
         "return_path": RETURN,
         "via_qr": params.get("via") == "qr",
     }
+    ctx["fail_reason"] = pick(lang, reason) if reason else None
     if order.status == 1 and can_pay:
         notices.append(text(lang, "paying_notice"))
     if order.status == 3 and can_pay:
-        notices.append(text(lang, "failed_notice"))
+        if reason:
+            notices.append(text(lang, "failed_reason_notice", reason=pick(lang, reason)))
+        else:
+            notices.append(text(lang, "failed_notice"))
     # the payer's part is over when nothing but the merchant is left to go back to
     ctx["auto_redirect"] = not can_pay and order.status not in OPEN and ctx["callback"] is not None
+    # still payable, but the payer may give up waiting or retrying and go back (no automatic
+    # return: the page stays for a payment that may yet come)
+    ctx["early_back"] = can_pay and order.status in (1, 3) and ctx["callback"] is not None
+    ctx["early_back_hint"] = text(
+        lang, "paying_back_hint" if order.status == 1 else "failed_back_hint"
+    )
     if view == "method":
         assert pay_mode is not None
         ctx["pay_mode"] = pay_mode
@@ -279,10 +339,12 @@ async def submit(request: Request) -> Response:
     try:
         check_form(sb, request, form, "order:" + order.pay_order_no)
     except Refused as why:
-        return refused(lang, str(why))
+        return refused(lang, why)
     action = str(form.get("action") or "")
     pay_mode = str(form.get("pay_mode") or "") or None
     card = None
+    trade_data: dict[str, Any] | None = None
+    options: dict[str, Any] = {}
     if action == "card":
         try:
             card = cards.lookup(str(form.get("card_no") or ""))
@@ -299,19 +361,16 @@ async def submit(request: Request) -> Response:
                 status=422,
             )
         action = card.action
-    if action not in OUTCOMES:
-        return _message(
-            lang,
-            "bad_request",
-            f"action must be one of {', '.join(OUTCOMES)} (got {action[:40]!r})",
-            400,
-        )
-    if pay_mode is not None and pay_mode not in sb.engine.pay_modes:
-        return _message(lang, "bad_request", f"unknown pay_mode {pay_mode[:40]!r}", 400)
+        if action in ("pay", "paying", "fail"):
+            # the trade records the card typed (masked), not a made-up one
+            trade_data = cards.payer_fields(card.number)
+        reason = _fail_reason(card, action)
+        if reason:
+            options["reason"] = reason[0]
     try:
-        policy = parse_policy(form)
-    except ValueError as problem:
-        return _message(lang, "bad_request", str(problem), 400)
+        policy = _checked_policy(sb, action, pay_mode, form)
+    except PageError as problem:
+        return _message(lang, "bad_request", problem.say(lang), 400)
     back = link_params(order, lang)
     try:
         sb.engine.apply(
@@ -319,7 +378,8 @@ async def submit(request: Request) -> Response:
             action,
             pay_mode=pay_mode if action in ("pay", "paying", "fail") else None,
             source="page",
-            options={"notify": policy},
+            options={"notify": policy, **options},
+            trade_data=trade_data,
         )
     except SandboxError as error:
         if error.kind.name not in ("ILLEGAL_TRANSITION", "PAY_MODE_NOT_ALLOWED"):

@@ -24,23 +24,27 @@ from starlette.routing import Route
 
 from sandbox import api_v1, signing
 from sandbox.admin import is_admin, order_view
-from sandbox.engine import ACTIONS, STATUS_NAMES, Order
+from sandbox.engine import ACTIONS, STATUS_NAMES, STATUS_V1, Order
 from sandbox.envelopes import whole_number
 from sandbox.errors import SandboxError
 from sandbox.keys import MERCHANT_CERT, MERCHANT_KEY, PLATFORM_CERT
 from sandbox.pages import (
+    BOTH,
     PAY_MODE_NAMES,
+    PageError,
     Refused,
     callback_target,
     check_form,
     check_origin,
     form_token,
+    pick,
     refused,
     render,
     with_query,
 )
 from sandbox.runtime import Sandbox
 
+BRAND = "lakala-sandbox 控制台"
 COOKIE = "lakala_sandbox_admin"
 SCOPE = "dashboard"
 DEMO_CALLBACK = "/dashboard/callback"
@@ -61,14 +65,17 @@ def allowed(request: Request) -> bool:
 
 def _forbidden(sb: Sandbox) -> Response:
     if sb.settings.admin_token:
-        return render("login.html", "en", {"csrf": None}, status=401)
+        return render("login.html", BOTH, {"csrf": None}, status=401)
     return render(
         "message.html",
-        "en",
+        BOTH,
         {
-            "title": "Dashboard: loopback only",
-            "message": "The dashboard answers loopback clients only. Start the sandbox with "
+            "title": "控制台仅限本机访问 Dashboard: loopback only",
+            "message": "控制台只回应本机（loopback）的请求。以 --admin-token 启动沙箱，"
+            "即可从其他地址打开它（以及管理 API）。 "
+            "The dashboard answers loopback clients only. Start the sandbox with "
             "--admin-token to open it (and the admin API) to other addresses.",
+            "brand": BRAND,
         },
         status=403,
     )
@@ -96,7 +103,7 @@ def posted(endpoint: Callable[[Request, Any], Awaitable[Response]]) -> Endpoint:
         try:
             check_form(sb, request, form, SCOPE)
         except Refused as why:
-            return refused("en", str(why))
+            return refused(BOTH, why, hint="refused_hint_dashboard", brand=BRAND)
         back = _back(form)
         try:
             return await endpoint(request, form)
@@ -118,8 +125,8 @@ def _back(form: Any) -> str:
     return "/"
 
 
-def _done(form: Any, message: str) -> Response:
-    return RedirectResponse(with_query(_back(form), done=message[:300]), 303)
+def _done(form: Any, zh: str, en: str) -> Response:
+    return RedirectResponse(with_query(_back(form), done=pick(BOTH, (zh, en))[:500]), 303)
 
 
 def _attempts(sb: Sandbox, pay_order_no: str) -> list[dict[str, Any]]:
@@ -163,7 +170,7 @@ async def home(request: Request) -> Response:
             "demo_callback": sb.base_url(request) + DEMO_CALLBACK,
         }
     )
-    return render("dashboard.html", "zh", ctx)
+    return render("dashboard.html", BOTH, ctx)
 
 
 @guarded
@@ -174,8 +181,8 @@ async def order_page(request: Request) -> Response:
     except SandboxError as error:
         return render(
             "message.html",
-            "zh",
-            {"title": "订单不存在 Order not found", "message": error.message},
+            BOTH,
+            {"title": "订单不存在 Order not found", "message": error.message, "brand": BRAND},
             status=404,
         )
     ctx = _common(request, sb)
@@ -193,15 +200,16 @@ async def order_page(request: Request) -> Response:
             "back": f"/dashboard/orders/{order.pay_order_no}",
         }
     )
-    return render("dashboard_order.html", "zh", ctx)
+    return render("dashboard_order.html", BOTH, ctx)
 
 
 def _seconds(form: Any) -> int:
     raw = str(form.get("seconds") or "").strip()
     seconds = whole_number(raw, MAX_ADVANCE)
     if seconds is None:
-        raise ValueError(
-            f"seconds must be whole seconds from 0 to {MAX_ADVANCE} (got {raw[:20]!r})"
+        raise PageError(
+            f"秒数须为 0 到 {MAX_ADVANCE} 的整数（收到 {raw[:20]!r}）",
+            f"seconds must be whole seconds from 0 to {MAX_ADVANCE} (got {raw[:20]!r})",
         )
     return seconds
 
@@ -211,17 +219,19 @@ async def clock(request: Request, form: Any) -> Response:
     sb: Sandbox = request.app.state.sandbox
     if form.get("op") == "reset":
         sb.timekeeper.reset()
-        return _done(form, "clock reset to " + sb.clock.now14())
+        now = sb.clock.now14()
+        return _done(form, f"时钟已重置为 {now}", f"clock reset to {now}")
     seconds = _seconds(form)
     await asyncio.to_thread(sb.timekeeper.advance, seconds)  # off the loop, as the admin API
-    return _done(form, f"clock advanced {seconds}s to {sb.clock.now14()}")
+    now = sb.clock.now14()
+    return _done(form, f"时钟已前进 {seconds} 秒，到 {now}", f"clock advanced {seconds}s to {now}")
 
 
 @posted
 async def scenario(request: Request, form: Any) -> Response:
     sb: Sandbox = request.app.state.sandbox
     chosen = sb.scenarios.set_default(str(form.get("name") or ""))
-    return _done(form, f"default scenario is now {chosen.name}")
+    return _done(form, f"默认场景已改为 {chosen.name}", f"default scenario is now {chosen.name}")
 
 
 @posted
@@ -229,10 +239,16 @@ async def order_action(request: Request, form: Any) -> Response:
     sb: Sandbox = request.app.state.sandbox
     action = str(form.get("action") or "")
     if action not in ACTIONS:
-        raise ValueError(f"action must be one of {', '.join(ACTIONS)} (got {action[:20]!r})")
+        listed = ", ".join(ACTIONS)
+        raise PageError(
+            f"action 须为 {listed} 之一（收到 {action[:20]!r}）",
+            f"action must be one of {listed} (got {action[:20]!r})",
+        )
     pay_mode = str(form.get("pay_mode") or "") or None
     if pay_mode is not None and pay_mode not in sb.engine.pay_modes:
-        raise ValueError(f"unknown pay_mode {pay_mode[:20]!r}")
+        raise PageError(
+            f"未知的支付方式 pay_mode {pay_mode[:20]!r}", f"unknown pay_mode {pay_mode[:20]!r}"
+        )
     from sandbox.counter_page import parse_policy
 
     policy = parse_policy(form)
@@ -243,14 +259,23 @@ async def order_action(request: Request, form: Any) -> Response:
         source="admin",
         options={"notify": policy},
     )
-    return _done(form, f"{action}: order is now {order.status} ({STATUS_NAMES[order.status]})")
+    status = order.status
+    return _done(
+        form,
+        f"{action}：订单状态现为 {status}（{STATUS_NAMES[status]}）",
+        f"{action}: order is now {status} ({STATUS_V1[status]})",
+    )
 
 
 @posted
 async def order_notify(request: Request, form: Any) -> Response:
     sb: Sandbox = request.app.state.sandbox
     attempt = sb.notifier.send_now(request.path_params["pay_order_no"])
-    return _done(form, f"notify #{attempt['id']} queued to {attempt['url']}")
+    return _done(
+        form,
+        f"通知 #{attempt['id']} 已排队发往 {attempt['url']}",
+        f"notify #{attempt['id']} queued to {attempt['url']}",
+    )
 
 
 @posted
@@ -259,14 +284,18 @@ async def order_advance(request: Request, form: Any) -> Response:
     seconds = _seconds(form)
     no = request.path_params["pay_order_no"]
     await asyncio.to_thread(sb.timekeeper.advance_order, no, seconds)
-    return _done(form, f"order clock advanced {seconds}s")
+    return _done(form, f"订单时钟已前进 {seconds} 秒", f"order clock advanced {seconds}s")
 
 
 @posted
 async def replay(request: Request, form: Any) -> Response:
     sb: Sandbox = request.app.state.sandbox
     attempt = sb.notifier.replay(int(request.path_params["attempt_id"]))
-    return _done(form, f"notify #{attempt['id']} replays the body to {attempt['url']}")
+    return _done(
+        form,
+        f"通知 #{attempt['id']} 将原样重发到 {attempt['url']}",
+        f"notify #{attempt['id']} replays the body to {attempt['url']}",
+    )
 
 
 def _fen(raw: str) -> int:
@@ -274,12 +303,16 @@ def _fen(raw: str) -> int:
     # checked before Decimal sees it: Decimal takes "1e999999" (and int() of it takes minutes),
     # "Infinity" and "sNaN"
     if not YUAN.fullmatch(text):
-        raise ValueError(f"amount must be yuan like 1.00 (got {raw[:20]!r})")
+        raise PageError(
+            f"金额须以元为单位，如 1.00（收到 {raw[:20]!r}）",
+            f"amount must be yuan like 1.00 (got {raw[:20]!r})",
+        )
     value = Decimal(text)
     fen = value * 100
     if fen != fen.to_integral_value() or fen <= 0:
-        raise ValueError(
-            f"amount must be positive yuan with at most two decimals (got {raw[:20]!r})"
+        raise PageError(
+            f"金额须为正数，最多两位小数（收到 {raw[:20]!r}）",
+            f"amount must be positive yuan with at most two decimals (got {raw[:20]!r})",
         )
     return int(fen)
 
@@ -300,7 +333,10 @@ async def create_order(request: Request, form: Any) -> Response:
     minutes = str(form.get("valid_minutes") or "60").strip()
     valid = whole_number(minutes, 7 * 24 * 60)
     if not valid:
-        raise ValueError(f"valid_minutes must be 1..{7 * 24 * 60} (got {minutes[:20]!r})")
+        raise PageError(
+            f"有效期（分钟）须为 1 到 {7 * 24 * 60}（收到 {minutes[:20]!r}）",
+            f"valid_minutes must be 1..{7 * 24 * 60} (got {minutes[:20]!r})",
+        )
     body["order_efficient_time"] = sb.clock.format(sb.clock.timestamp() + valid * 60)
     sb.schemas.check("v1/create.req", body)
     body = sb.schemas.coerce("v1/create.req", body)
@@ -317,10 +353,10 @@ async def login(request: Request) -> Response:
     try:
         check_origin(sb, request)
     except Refused as why:
-        return refused("en", str(why))
+        return refused(BOTH, why, hint="refused_hint_dashboard", brand=BRAND)
     given = str(form.get("token") or "")
     if not token or not signing.same_secret(given, token):
-        return render("login.html", "en", {"failed": True}, status=401)
+        return render("login.html", BOTH, {"failed": True}, status=401)
     response = RedirectResponse("/", 303)
     response.set_cookie(COOKIE, token, httponly=True, samesite="strict", path="/")
     return response
@@ -330,7 +366,7 @@ async def demo_callback(request: Request) -> Response:
     """Where test orders from the dashboard return: shows what a merchant's page would read."""
     params = dict(request.query_params)
     return render(
-        "callback_demo.html", "zh", {"params": params, "ok": params.get("status") == "SUCCESS"}
+        "callback_demo.html", BOTH, {"params": params, "ok": params.get("status") == "SUCCESS"}
     )
 
 

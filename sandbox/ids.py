@@ -18,7 +18,7 @@ BUSI_TYPE = {
     "LKLAT": "ONLINE",
     "ONLINE_CARDLESS": "ONLINE",
 }
-_BANKS = [
+BANKS = [  # (payer_account_bank, bank_type, a debit BIN of theirs)
     ("招商银行", "CMB", "622588"),
     ("中国工商银行", "ICBC", "622202"),
     ("中国建设银行", "CCB", "621700"),
@@ -83,7 +83,7 @@ class Ids:
         """Trade fields about the payer, as Lakala fills them for this pay mode."""
         with self._lock:
             name = self._names().name()
-            bank_name, bank_type, bin_ = _BANKS[self._rng.randrange(len(_BANKS))]
+            bank_name, bank_type, bin_ = BANKS[self._rng.randrange(len(BANKS))]
             uid = str(self._rng.randrange(10**12)).zfill(12)
             login = self._names().user_name()
             # WeChat-style openids: "o" and 27 characters

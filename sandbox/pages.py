@@ -31,6 +31,8 @@ PACKAGE = Path(__file__).resolve().parent
 STATIC_PATH = "/sandbox/static"
 SECRET_META_KEY = "page_form_secret"
 LANGS = ("zh", "en")
+# The dashboard's language: each text in Chinese, then in English, as the error table writes them.
+BOTH = "zh+en"
 
 PAY_MODE_NAMES: dict[str, tuple[str, str]] = {
     "ALIPAY": ("支付宝", "Alipay"),
@@ -127,6 +129,14 @@ TEXT: dict[str, tuple[str, str]] = {
         "Check that the checkout link is complete (merchantNo, merchantOrderNo, payOrderNo).",
     ),
     "refused_title": ("请求被拒绝", "Request refused"),
+    "refused_hint": (
+        "为保护您的订单，支付操作只接受来自本沙箱收银台页面的提交。",
+        "For your safety, payment actions are accepted only from this sandbox's own checkout page.",
+    ),
+    "refused_hint_dashboard": (
+        "控制台的操作只接受来自本控制台页面的提交。",
+        "Dashboard actions are accepted only from the dashboard's own pages.",
+    ),
     "bad_request": ("请求有误", "Bad request"),
     "mode_not_allowed": ("该订单不支持{name}。", "This order does not accept {name}."),
     "action_refused": (
@@ -138,6 +148,19 @@ TEXT: dict[str, tuple[str, str]] = {
         "The payment is in progress; you can still choose its outcome.",
     ),
     "failed_notice": ("上次支付失败，可重新支付。", "The last payment failed; you can pay again."),
+    "failed_reason_notice": (
+        "上次支付失败（{reason}），可重新支付。",
+        "The last payment failed ({reason}); you can pay again.",
+    ),
+    "fail_reason": ("失败原因", "Reason"),
+    "paying_back_hint": (
+        "不再等待？可返回商户，订单仍为支付中。",
+        "Not waiting? Return to the merchant; the order stays in progress.",
+    ),
+    "failed_back_hint": (
+        "不再重试？可返回商户。",
+        "Not trying again? Return to the merchant.",
+    ),
     "language": ("English", "中文"),
     "demo_title": ("商户回调页（沙箱演示）", "Merchant callback page (sandbox demo)"),
 }
@@ -149,15 +172,31 @@ def lang_of(request: Request, form: Any = None) -> str:
 
 
 def text(lang: str, key: str, **params: Any) -> str:
-    zh, en = TEXT[key]
-    template = en if lang == "en" else zh
+    template = pick(lang, TEXT[key])
     if any(isinstance(v, Markup) for v in params.values()):
         return Markup(escape(template)).format(**params)  # other params are escaped
     return template.format(**params)
 
 
 def pick(lang: str, pair: tuple[str, str]) -> str:
+    """The text of a (zh, en) pair for ``lang``; both, Chinese first, for ``BOTH``."""
+    if lang == BOTH:
+        return f"{pair[0]} {pair[1]}"
     return pair[1] if lang == "en" else pair[0]
+
+
+class PageError(ValueError):
+    """A problem told in both languages; ``str()`` gives both, ``say(lang)`` one of them."""
+
+    def __init__(self, zh: str, en: str) -> None:
+        super().__init__(en)
+        self.pair = (zh, en)
+
+    def say(self, lang: str) -> str:
+        return pick(lang, self.pair)
+
+    def __str__(self) -> str:
+        return self.say(BOTH)
 
 
 def yuan(fen: int) -> str:
@@ -193,7 +232,7 @@ def callback_target(order: Order) -> str | None:
     )
 
 
-class Refused(Exception):
+class Refused(PageError):
     """A POST that did not come from the sandbox's own page."""
 
 
@@ -206,24 +245,34 @@ def check_form(sb: Sandbox, request: Request, form: Any, scope: str) -> None:
     check_origin(sb, request)
     given = str(form.get("csrf") or "")
     if not signing.same_secret(given, form_token(sb, scope)):
-        raise Refused("the form token is missing or wrong; reload the page and try again")
+        raise Refused(
+            "表单令牌缺失或不正确，请刷新页面后重试。",
+            "the form token is missing or wrong; reload the page and try again",
+        )
 
 
 def check_origin(sb: Sandbox, request: Request) -> None:
     """Refuse a request the browser marks as coming from another site or origin."""
     if request.headers.get("sec-fetch-site") == "cross-site":
         raise Refused(
-            "the browser says this request came from another site (Sec-Fetch-Site: cross-site)"
+            "浏览器表明此请求来自其他网站（Sec-Fetch-Site: cross-site）。",
+            "the browser says this request came from another site (Sec-Fetch-Site: cross-site)",
         )
     origin = request.headers.get("origin")
     if origin is None and request.headers.get("referer"):
         try:
             ref = urlsplit(request.headers["referer"])
         except ValueError:  # e.g. a bracketed host that is no IPv6 address
-            raise Refused("the form was posted from a page whose address does not parse") from None
+            raise Refused(
+                "提交表单的页面地址无法解析。",
+                "the form was posted from a page whose address does not parse",
+            ) from None
         origin = f"{ref.scheme}://{ref.netloc}"
     if origin is not None and origin.rstrip("/").lower() not in _own_origins(sb, request):
-        raise Refused(f"the form was posted from {origin}, not from this sandbox")
+        raise Refused(
+            f"表单来自 {origin}，而非本沙箱。",
+            f"the form was posted from {origin}, not from this sandbox",
+        )
 
 
 def _own_origins(sb: Sandbox, request: Request) -> set[str]:
@@ -276,11 +325,26 @@ def render(
     return HTMLResponse(html, status_code=status, headers=merged)
 
 
-def refused(lang: str, reason: str, status: int = 403) -> Response:
+def refused(
+    lang: str,
+    reason: str | PageError,
+    status: int = 403,
+    *,
+    hint: str = "refused_hint",
+    brand: str | None = None,
+) -> Response:
+    """The page for a refused POST; a ``PageError`` reason is told in the page's language."""
+    message = reason.say(lang) if isinstance(reason, PageError) else reason
     return render(
         "message.html",
         lang,
-        {"title": text(lang, "refused_title"), "message": reason, "refused": True},
+        {
+            "title": text(lang, "refused_title"),
+            "message": message,
+            "hint": text(lang, hint),
+            "refused": True,
+            "brand": brand,
+        },
         status=status,
     )
 

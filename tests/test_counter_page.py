@@ -10,12 +10,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+import yaml
 
 from sandbox import cards
 from sandbox.counter_page import parse_policy, step_yaml
 from sandbox.engine import Order
 from sandbox.pages import PAY_MODE_NAMES, yuan
 from sandbox.runtime import Sandbox
+from sandbox.scenarios import check_paths
 from sandbox.transport import InProcessTransport
 from tests.conftest import make_app
 from tests.support import V1, future14, seed_create, snapshot, v3_post, v3_req_data
@@ -314,21 +316,95 @@ def test_bad_form_fields_get_a_clear_page_and_change_nothing(
     response = http.post("/b/pay/submit", data=form)
     assert response.status_code == 400
     assert "请求有误" in response.text
+    english = http.post("/b/pay/submit", data={**form, "lang": "en"})
+    assert english.status_code == 400 and "Bad request" in english.text
     assert snapshot(sb) == before
 
 
 @pytest.mark.parametrize(
-    ("headers", "token", "why"),
+    ("fields", "zh", "en"),
     [
-        ({"Origin": "http://evil.example"}, True, "posted from http://evil.example"),
-        ({"Referer": "http://evil.example/page"}, True, "posted from http://evil.example"),
-        ({"Sec-Fetch-Site": "cross-site"}, True, "another site"),
-        ({"Origin": "null"}, True, "posted from null"),
-        ({}, False, "token is missing or wrong"),
+        (
+            {"action": "refund"},
+            "action 须为 pay, fail, cancel, paying 之一（收到 'refund'）",
+            "action must be one of pay, fail, cancel, paying (got 'refund')",
+        ),
+        (
+            {"pay_mode": "BITCOIN"},
+            "未知的支付方式 pay_mode 'BITCOIN'",
+            "unknown pay_mode 'BITCOIN'",
+        ),
+        (
+            {"notify": "sometimes"},
+            "notify 须为 now, after, never, twice 之一（收到 'sometimes'）",
+            "notify must be one of now, after, never, twice (got 'sometimes')",
+        ),
+        (
+            {"notify": "after", "notify_after": "soon"},
+            "notify_after 须为 0 到 604800 的整秒数（收到 'soon'）",
+            "notify_after must be whole seconds 0..604800 (got 'soon')",
+        ),
     ],
 )
-def test_forged_posts_are_refused_with_a_clear_page(
-    http: httpx.Client, sb: Sandbox, headers: dict[str, str], token: bool, why: str
+def test_a_bad_form_field_is_explained_in_the_pages_language(
+    http: httpx.Client, sb: Sandbox, fields: dict[str, str], zh: str, en: str
+) -> None:
+    order = create(http, sb, "P-BADLANG-" + str(abs(hash(str(fields))) % 10**8))
+    page = counter(http, order, payMode="ALIPAY")
+    form = {
+        **page_query(order),
+        "csrf": csrf_of(page.text),
+        "action": "pay",
+        "pay_mode": "ALIPAY",
+        **fields,
+    }
+    assert message_of(http.post("/b/pay/submit", data=form).text) == zh
+    assert message_of(http.post("/b/pay/submit", data={**form, "lang": "en"}).text) == en
+
+
+def message_of(html: str) -> str:
+    match = re.search(r'<p class="message-text">([^<]*)<', html)
+    assert match, "no message on the page"
+    return unescape(match.group(1))
+
+
+@pytest.mark.parametrize(
+    ("headers", "token", "zh", "en"),
+    [
+        (
+            {"Origin": "http://evil.example"},
+            True,
+            "表单来自 http://evil.example，而非本沙箱。",
+            "the form was posted from http://evil.example, not from this sandbox",
+        ),
+        (
+            {"Referer": "http://evil.example/page"},
+            True,
+            "表单来自 http://evil.example，而非本沙箱。",
+            "the form was posted from http://evil.example, not from this sandbox",
+        ),
+        (
+            {"Sec-Fetch-Site": "cross-site"},
+            True,
+            "浏览器表明此请求来自其他网站（Sec-Fetch-Site: cross-site）。",
+            "the browser says this request came from another site (Sec-Fetch-Site: cross-site)",
+        ),
+        (
+            {"Origin": "null"},
+            True,
+            "表单来自 null，而非本沙箱。",
+            "the form was posted from null, not from this sandbox",
+        ),
+        (
+            {},
+            False,
+            "表单令牌缺失或不正确，请刷新页面后重试。",
+            "the form token is missing or wrong; reload the page and try again",
+        ),
+    ],
+)
+def test_forged_posts_are_refused_with_a_clear_page_in_the_pages_language(
+    http: httpx.Client, sb: Sandbox, headers: dict[str, str], token: bool, zh: str, en: str
 ) -> None:
     order = create(http, sb, "P-CSRF-" + str(len(headers)) + str(token))
     before = snapshot(sb)
@@ -339,9 +415,14 @@ def test_forged_posts_are_refused_with_a_clear_page(
         "pay_mode": "ALIPAY",
         "csrf": csrf_of(page.text) if token else "0" * 64,
     }
-    response = http.post("/b/pay/submit", data=form, headers=headers)
-    assert response.status_code == 403
-    assert "请求被拒绝" in response.text and why in unescape(response.text)
+    chinese = http.post("/b/pay/submit", data=form, headers=headers)
+    assert chinese.status_code == 403
+    assert "请求被拒绝" in chinese.text and message_of(chinese.text) == zh
+    assert "本沙箱收银台页面" in chinese.text
+    english = http.post("/b/pay/submit", data={**form, "lang": "en"}, headers=headers)
+    assert english.status_code == 403
+    assert "Request refused" in english.text and message_of(english.text) == en
+    assert "请求被拒绝" not in english.text
     assert snapshot(sb) == before
 
 
@@ -359,7 +440,8 @@ def test_a_form_the_page_cannot_read_gets_a_page_saying_why(
     for response in (too_big, too_many):
         assert response.status_code == 400
         assert response.headers["content-type"].startswith("text/html")
-        assert "the form could not be read" in unescape(response.text)
+        text = unescape(response.text)
+        assert "无法读取表单" in text and "the form could not be read" in text
     assert snapshot(sb) == before
 
 
@@ -519,3 +601,138 @@ def test_yuan_formats_fen() -> None:
 
 def test_every_pay_mode_has_both_names(sb: Sandbox) -> None:
     assert sorted(PAY_MODE_NAMES) == sorted(sb.engine.pay_modes)
+
+
+@pytest.mark.parametrize(("action", "word"), [("paying", "PAYING"), ("fail", "FAILED")])
+def test_a_still_payable_order_offers_the_way_back_to_the_merchant(
+    http: httpx.Client, sb: Sandbox, action: str, word: str
+) -> None:
+    order = create(
+        http,
+        sb,
+        "P-EARLY-" + action,
+        support_repeat_pay=1,
+        callback_url="https://shop.example.test/pay/done",
+    )
+    response = submit(http, order, action)
+    html = http.get(response.headers["location"]).text
+    assert 'name="action"' in html or 'name="payMode"' in html  # the payer may still pay
+    assert 'action="/b/pay/return"' in html and ">返回商户</button>" in html
+    assert "data-redirect-url" not in html  # no automatic return while it can still be paid
+    english = counter(http, order, lang="en").text
+    assert ">Back to merchant</button>" in english
+    back = http.get("/b/pay/return", params=page_query(order))
+    assert back.status_code == 303
+    assert back.headers["location"] == (
+        f"https://shop.example.test/pay/done?out_order_no={order.out_order_no}&status={word}"
+    )
+
+
+def test_without_a_callback_a_paying_order_offers_no_way_back(
+    http: httpx.Client, sb: Sandbox
+) -> None:
+    order = create(http, sb, "P-EARLY-NOCB", callback_url=None)
+    html = http.get(submit(http, order, "paying").headers["location"]).text
+    assert "/b/pay/return" not in html and "返回商户" not in html
+
+
+@pytest.mark.parametrize(
+    "card", [c for c in cards.TEST_CARDS if c.action != "cancel"], ids=lambda c: c.number
+)
+def test_a_card_payment_records_the_card_typed_masked(
+    http: httpx.Client, sb: Sandbox, card: cards.Card
+) -> None:
+    order = create(http, sb, "P-MASK-" + card.number[-4:], payment_method=None)
+    assert submit(http, order, "card", pay_mode="QUICK_PAY", card_no=card.spaced).status_code == 303
+    trades = http.get(f"/sandbox/api/orders/{order.pay_order_no}").json()["order"]["trades"]
+    assert trades[0]["payer_account_no"] == "621234******" + card.number[-4:]
+    assert trades[0]["payer_account_bank"]  # a bank the sandbox picked: 621234 is no known BIN
+
+
+def test_a_card_of_a_known_bin_names_its_bank() -> None:
+    assert cards.payer_fields("6222020000000007") == {
+        "payer_account_no": "622202******0007",
+        "payer_account_bank": "中国工商银行",
+        "bank_type": "ICBC",
+    }
+    assert cards.payer_fields("6212340000000001") == {"payer_account_no": "621234******0001"}
+
+
+@pytest.mark.parametrize(
+    ("lang", "state", "reason"),
+    [(None, "支付失败", "余额不足"), ("en", "Payment failed", "insufficient funds")],
+)
+def test_a_failed_card_payment_shows_why_on_the_result(
+    http: httpx.Client, sb: Sandbox, lang: str | None, state: str, reason: str
+) -> None:
+    order = create(http, sb, "P-WHY-" + (lang or "zh"), payment_method=None, support_repeat_pay=0)
+    extra = {"lang": lang} if lang else {}
+    response = submit(
+        http, order, "card", pay_mode="QUICK_PAY", card_no="6212 3400 0000 0019", **extra
+    )
+    html = http.get(response.headers["location"]).text
+    assert field(html, "state") == state
+    assert field(html, "fail-reason") == reason
+
+
+def test_a_failure_without_a_reason_shows_none(http: httpx.Client, sb: Sandbox) -> None:
+    order = create(http, sb, "P-WHY-NONE", support_repeat_pay=0)
+    html = http.get(submit(http, order, "fail").headers["location"]).text
+    assert field(html, "state") == "支付失败" and 'data-field="fail-reason"' not in html
+
+
+def test_the_reason_is_kept_with_the_trade_and_shown_on_a_later_visit(
+    http: httpx.Client, sb: Sandbox
+) -> None:
+    order = create(http, sb, "P-WHY-LATER", payment_method=None, support_repeat_pay=0)
+    submit(http, order, "card", pay_mode="QUICK_PAY", card_no="6212 3400 0000 0019")
+    later = counter(http, order).text  # a fresh visit: no step in the link
+    assert field(later, "fail-reason") == "余额不足"
+    trade = sb.engine.get(order.pay_order_no).last_trade("PAY")
+    assert trade is not None and trade["trade_remark"] == "余额不足"
+    # a failure from the admin API (or a scenario step) with a reason shows it the same way
+    other = create(http, sb, "P-WHY-ADMIN", support_repeat_pay=0)
+    failed = http.post(
+        f"/sandbox/api/orders/{other.pay_order_no}/fail",
+        json={"reason": "BBS10000 业务处理失败"},
+    )
+    assert failed.status_code == 200, failed.text
+    assert field(counter(http, other).text, "fail-reason") == "BBS10000 业务处理失败"
+
+
+def test_a_failed_card_payment_on_a_repeat_pay_order_says_why_above_the_methods(
+    http: httpx.Client, sb: Sandbox
+) -> None:
+    order = create(http, sb, "P-WHY-REPEAT", payment_method=None, support_repeat_pay=1)
+    response = submit(http, order, "card", pay_mode="CARD", card_no="6212 3400 0000 0027")
+    html = http.get(response.headers["location"]).text
+    assert "上次支付失败（发卡行拒绝交易），可重新支付。" in html and 'name="payMode"' in html
+
+
+def test_a_failed_card_payments_step_has_its_reason_and_replays_as_a_scenario(
+    http: httpx.Client, sb: Sandbox, tmp_path: Path
+) -> None:
+    heard: list[Any] = []
+    sb.engine.listeners.append(heard.append)
+    order = create(http, sb, "P-STEP-REASON", payment_method=None)
+    response = submit(http, order, "card", pay_mode="QUICK_PAY", card_no="6212 3400 0000 0019")
+    # the same reason reaches the notify (v3 trade_remark) as a pasted step would give it
+    assert heard[-1].options == {"notify": "now", "reason": "余额不足"}
+    step = field(http.get(response.headers["location"]).text, "step")
+    assert step == "- fail: {pay_mode: QUICK_PAY, notify: now, reason: 余额不足}"
+    pasted = tmp_path / "pasted.yaml"
+    pasted.write_text(f"description: pasted from the counter page\nsteps:\n  {step}\n", "utf-8")
+    loaded, problems = check_paths([pasted])
+    assert problems == []
+    assert list(loaded[0].steps) == [
+        {"fail": {"pay_mode": "QUICK_PAY", "notify": "now", "reason": "余额不足"}}
+    ]
+
+
+@pytest.mark.parametrize("reason", ["余额不足", "a: b #c", "yes", "'quoted'", "{x}", "7"])
+def test_a_steps_reason_is_quoted_as_yaml_needs(reason: str) -> None:
+    step = step_yaml("fail", "WECHAT", {"after": 5}, reason)
+    assert "\n" not in step
+    assert yaml.safe_load(step) == [
+        {"fail": {"pay_mode": "WECHAT", "notify": {"after": 5}, "reason": reason}}
+    ]

@@ -57,6 +57,7 @@ def create_order(
         "callback_url": merchant.url + "/payment/success",
     }
     body.update(changes)
+    body = {k: v for k, v in body.items() if v is not None}  # None: leave the field out
     out = httpx.post(served.url + V1 + "create", json=body).json()
     assert out["code"] == "000000", out
     return dict(out["resp_data"])
@@ -191,10 +192,75 @@ def test_each_test_card_in_the_card_form(
     expect(page.locator(".step")).to_contain_text(card.zh)
     expected = {"pay": "SUCCESS", "fail": "FAILED", "paying": "PAYING", "cancel": "CANCELLED"}
     assert sandbox_status(served, created["out_order_no"]) == expected[card.action]
+    if card.reason:
+        expect(page.locator('[data-field="fail-reason"]')).to_have_text(card.reason[0])
+        expect(page.locator('[data-field="step"]')).to_contain_text(f"reason: {card.reason[0]}")
+    if card.action != "cancel":
+        # the trade records the card typed, masked
+        order = httpx.get(f"{served.url}/sandbox/api/orders/{created['pay_order_no']}").json()
+        assert order["order"]["trades"][0]["payer_account_no"] == "621234******" + card.number[-4:]
     if card.action == "paying":
         expect(page.get_by_role("alert")).to_have_text("支付处理中，可继续选择结果。")
     else:
         land_on_callback(page, merchant, created["out_order_no"], expected[card.action])
+
+
+def test_the_payer_can_go_back_to_the_merchant_while_paying(
+    page: Any, merchant: MerchantApp, served: SandboxProcess, screenshots: Screenshots
+) -> None:
+    created = create_order(served, merchant, "BROWSER-BACK-PAYING", payment_method="ALIPAY")
+    page.goto(created["counter_url"] + "&payMode=ALIPAY")
+    page.get_by_role("button", name="保持支付中").click()
+    expect(page.get_by_role("alert")).to_have_text("支付处理中，可继续选择结果。")
+    back = page.get_by_role("button", name="返回商户")
+    expect(back).to_be_visible()
+    expect(page.get_by_role("button", name="支付成功")).to_be_visible()  # still payable
+    screenshots.take(page, "counter-10-paying-back")
+    back.click()
+    land_on_callback(page, merchant, created["out_order_no"], "PAYING")
+    assert sandbox_status(served, created["out_order_no"]) == "PAYING"
+
+
+def test_the_payer_can_go_back_after_a_failure_that_may_be_retried(
+    page: Any, merchant: MerchantApp, served: SandboxProcess
+) -> None:
+    created = create_order(served, merchant, "BROWSER-BACK-REPEAT", support_repeat_pay=1)
+    page.goto(created["counter_url"] + "&payMode=WECHAT")
+    page.get_by_role("button", name="支付失败").click()
+    expect(page.get_by_role("alert")).to_have_text("上次支付失败，可重新支付。")
+    expect(page.locator('button[data-mode="ALIPAY"]')).to_be_visible()  # may pay again
+    page.wait_for_timeout(3_500)  # longer than the sandbox's automatic return: none happens
+    assert page.url.startswith(served.url + "/b/pay?")
+    page.get_by_role("button", name="返回商户").click()
+    land_on_callback(page, merchant, created["out_order_no"], "FAILED")
+    expect(page.locator("#outcome")).to_have_attribute("data-state", "failure")
+
+
+def test_the_scenario_step_shows_whole_on_a_phone(
+    page: Any, merchant: MerchantApp, served: SandboxProcess
+) -> None:
+    created = create_order(
+        served, merchant, "BROWSER-STEP-375", payment_method="WECHAT", callback_url=None
+    )
+    page.goto(created["counter_url"] + "&payMode=WECHAT")
+    page.get_by_role("button", name="支付失败").click()
+    step = page.locator('[data-field="step"]')
+    expect(step).to_have_text("- fail: {pay_mode: WECHAT, notify: now}")
+    box = page.locator(".step pre").evaluate(
+        "pre => ({scroll: pre.scrollWidth, client: pre.clientWidth, "
+        "right: pre.getBoundingClientRect().right})"
+    )
+    assert box["scroll"] <= box["client"], f"the step scrolls sideways: {box}"
+    assert box["right"] <= 375
+    # the last character, the closing brace, is on screen
+    end = step.evaluate(
+        """code => {
+          const r = document.createRange(), t = code.firstChild;
+          r.setStart(t, t.length - 1); r.setEnd(t, t.length);
+          return r.getBoundingClientRect().right;
+        }"""
+    )
+    assert 0 < end <= box["right"]
 
 
 def test_a_card_number_that_is_not_a_test_card_is_refused_in_the_form(
@@ -296,7 +362,7 @@ def test_a_cross_site_post_is_refused(
     page.goto(merchant.url + "/attack?" + httpx.QueryParams(fields).__str__())
     page.wait_for_url(served.url + "/b/pay/submit")
     expect(page.get_by_role("heading", name="请求被拒绝")).to_be_visible()
-    expect(page.get_by_role("alert")).to_contain_text("not from this sandbox")
+    expect(page.get_by_role("alert")).to_contain_text(f"表单来自 {merchant.url}，而非本沙箱。")
     assert sandbox_status(served, created["out_order_no"]) == "WAIT_PAY"
 
 

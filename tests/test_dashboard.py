@@ -119,6 +119,46 @@ def test_create_form_refuses_bad_input_and_creates_nothing(
     assert snapshot(sb) == before
 
 
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        (
+            {"amount": "0"},
+            "金额须为正数，最多两位小数（收到 '0'） "
+            "amount must be positive yuan with at most two decimals (got '0')",
+        ),
+        (
+            {"amount": "abc"},
+            "金额须以元为单位，如 1.00（收到 'abc'） amount must be yuan like 1.00 (got 'abc')",
+        ),
+        (
+            {"amount": "1", "valid_minutes": "0"},
+            "有效期（分钟）须为 1 到 10080（收到 '0'） valid_minutes must be 1..10080 (got '0')",
+        ),
+    ],
+)
+def test_create_form_errors_are_in_chinese_and_english(
+    http: httpx.Client, fields: dict[str, str], message: str
+) -> None:
+    assert flash(post(http, "/dashboard/create", **fields), http) == message
+
+
+def test_dashboard_messages_are_in_chinese_and_english(http: httpx.Client, sb: Sandbox) -> None:
+    no = create(http, sb, "D-BOTH")
+    back = f"/dashboard/orders/{no}"
+    said = flash(post(http, "/dashboard/clock", seconds="60", back=back), http)
+    assert said.startswith("时钟已前进 60 秒，到 ") and " clock advanced 60s to " in said
+    said = flash(post(http, f"/dashboard/orders/{no}/action", action="close", back=back), http)
+    assert said == "close：订单状态现为 7（已关闭） close: order is now 7 (CLOSED)"
+    said = flash(post(http, f"/dashboard/orders/{no}/action", action="nap", back=back), http)
+    assert said.startswith("action 须为 ") and " action must be one of " in said
+    said = flash(post(http, f"/dashboard/orders/{no}/advance", seconds="x", back=back), http)
+    assert said.startswith("秒数须为 0 到 ") and " seconds must be whole seconds " in said
+    page = http.get(back).text
+    assert "订单当前状态不允许任何操作。 The order's state allows no action." in page
+    assert "还没有交易。 No trades yet." in page
+
+
 def test_order_page_shows_trades_and_every_notify_attempt_and_replays(
     http: httpx.Client, sb: Sandbox, receiver: NotifyReceiver
 ) -> None:
@@ -242,8 +282,12 @@ def test_a_forged_dashboard_post_is_refused(http: httpx.Client, sb: Sandbox) -> 
         ({"Referer": "http://[zz/page"}, {"csrf": token}),  # an address that does not parse
     ]:
         response = http.post("/dashboard/create", data={**form, "amount": "1"}, headers=headers)
-        assert response.status_code == 403 and "Request refused" in response.text
+        assert response.status_code == 403 and "请求被拒绝 Request refused" in response.text
     assert snapshot(sb) == before
+    said = re.search(r'<p class="message-text">([^<]*)<', response.text)
+    assert said and unescape(said.group(1)) == (
+        "提交表单的页面地址无法解析。 the form was posted from a page whose address does not parse"
+    )
 
 
 def test_dashboard_answers_loopback_only_like_the_admin_api() -> None:
@@ -252,6 +296,7 @@ def test_dashboard_answers_loopback_only_like_the_admin_api() -> None:
     with httpx.Client(transport=remote, base_url="http://sandbox.test") as client:
         page = client.get("/")
         assert page.status_code == 403 and "loopback" in page.text
+        assert "控制台仅限本机访问 Dashboard: loopback only" in page.text
         assert client.get("/dashboard/orders/1").status_code == 403
         assert client.post("/dashboard/clock", data={"seconds": "60"}).status_code == 403
         assert client.get("/sandbox/api/orders").status_code == 403
@@ -264,7 +309,8 @@ def test_with_an_admin_token_the_dashboard_asks_for_it_once() -> None:
         ask = client.get("/")
         assert ask.status_code == 401 and 'name="token"' in ask.text
         wrong = client.post("/dashboard/login", data={"token": "guess"})
-        assert wrong.status_code == 401 and "not the admin token" in wrong.text
+        assert wrong.status_code == 401
+        assert "这不是管理令牌。 That is not the admin token." in wrong.text
         right = client.post("/dashboard/login", data={"token": "s3cret"})
         assert right.status_code == 303
         cookie = right.headers["set-cookie"]

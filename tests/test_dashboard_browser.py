@@ -134,3 +134,118 @@ def test_script_in_order_info_does_not_run_on_the_dashboard(
         page.goto(served.url + path)
         expect(page.get_by_text(evil).first).to_be_visible()
         assert page.evaluate("() => window.__pwned") is None
+
+
+def test_order_page_refresh_keeps_a_selection_and_the_buttons_while_only_clocks_tick(
+    page: Any, merchant: MerchantApp, served: SandboxProcess
+) -> None:
+    created = create_order(served, "DASH-SELECT", notify_url=merchant.url + "/api/payment/notify")
+    no = created["pay_order_no"]
+    httpx.post(f"{served.url}/sandbox/api/orders/{no}/pay", json={}).raise_for_status()
+    merchant.wait_notifies("DASH-SELECT", 1)
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto(f"{served.url}/dashboard/orders/{no}")
+    first = page.locator("details.attempt").first
+    expect(first).to_have_attribute("data-state", "delivered", timeout=10_000)
+    first.locator("summary").click()
+    # select the signature base string with the mouse, as a reader copying it does
+    signed = first.locator('[data-field="signed-string"]')
+    box = signed.bounding_box()
+    page.mouse.move(box["x"] + 2, box["y"] + 4)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] - 2, box["y"] + box["height"] - 4, steps=5)
+    page.mouse.up()
+    selected = page.evaluate("() => getSelection().toString()")
+    assert '"out_order_no":"DASH-SELECT"' in selected
+    page.evaluate(
+        "() => { window.__replay = document.querySelector('form[action$=\"/replay\"] button'); }"
+    )
+    ticking = page.locator('[data-field="order-time"]')
+    before = ticking.inner_text()
+    # two refreshes or more: the order's time moves on, nothing else changes
+    expect(ticking).not_to_have_text(before, timeout=6_000)
+    page.wait_for_timeout(2_500)
+    assert page.evaluate("() => getSelection().toString()") == selected
+    assert page.evaluate(
+        "() => window.__replay.isConnected && window.__replay === "
+        "document.querySelector('form[action$=\"/replay\"] button')"
+    )
+    expect(first).to_have_attribute("open", "")
+    # a change that matters shows without a reload, and leaves the unchanged attempt alone
+    count = page.locator("details.attempt").count()
+    httpx.post(f"{served.url}/sandbox/api/orders/{no}/notify", json={}).raise_for_status()
+    expect(page.locator("details.attempt")).to_have_count(count + 1, timeout=10_000)
+    assert page.evaluate("() => getSelection().toString()") == selected
+    assert page.evaluate("() => window.__replay.isConnected")
+
+
+def test_dashboard_home_refresh_keeps_a_selection_and_typed_seconds(
+    page: Any, served: SandboxProcess
+) -> None:
+    page.goto(served.url + "/")
+    speed = page.locator('[data-field="clock-speed"]')
+    speed.evaluate(
+        "el => { const r = document.createRange(); r.selectNodeContents(el); "
+        "getSelection().removeAllRanges(); getSelection().addRange(r); }"
+    )
+    selected = page.evaluate("() => getSelection().toString()")
+    assert selected.endswith("×")
+    page.get_by_label("秒数 seconds").fill("90")
+    page.locator("#clock-title").click()  # focus leaves the field; the page refreshes again
+    speed.evaluate(
+        "el => { const r = document.createRange(); r.selectNodeContents(el); "
+        "getSelection().removeAllRanges(); getSelection().addRange(r); }"
+    )
+    clock = page.locator('[data-field="clock-now"]')
+    before = clock.inner_text()
+    expect(clock).not_to_have_text(before, timeout=6_000)  # the clock panel refreshed
+    page.wait_for_timeout(2_500)
+    assert page.evaluate("() => getSelection().toString()") == selected
+    expect(page.get_by_label("秒数 seconds")).to_have_value("90")
+
+
+LONG_NO = "L" * 32
+
+
+@pytest.mark.parametrize("width", [375, 1280, 1920])
+def test_orders_list_uses_the_width_and_breaks_long_order_numbers(
+    page: Any, served: SandboxProcess, width: int
+) -> None:
+    out_order_no = LONG_NO[:-4] + str(width).zfill(4)
+    created = create_order(served, out_order_no, total_amount=123456)
+    httpx.post(
+        f"{served.url}/sandbox/api/orders/{created['pay_order_no']}/pay", json={}
+    ).raise_for_status()
+    page.set_viewport_size({"width": width, "height": 900})
+    page.goto(served.url + "/")
+    table = page.locator("table.orders")
+    fits = table.evaluate(
+        "t => ({table: t.scrollWidth, wrap: t.parentElement.clientWidth, "
+        "page: document.documentElement.scrollWidth})"
+    )
+    assert fits["table"] <= fits["wrap"], f"the orders table scrolls sideways at {width}px: {fits}"
+    assert fits["page"] <= width
+    row = page.locator(f'tr[data-order="{created["pay_order_no"]}"]')
+    wrap = table.evaluate("t => t.parentElement.getBoundingClientRect().toJSON()")
+    key_cells = [
+        row.get_by_role("link", name=out_order_no),
+        row.locator('[data-field="amount"]'),
+        row.locator(".badge"),
+    ]
+    for cell in key_cells:
+        expect(cell).to_be_visible()
+        box = cell.bounding_box()
+        assert wrap["left"] <= box["x"] and box["x"] + box["width"] <= wrap["right"] + 0.5
+    expect(row.locator('[data-field="amount"]')).to_have_text("¥1,234.56")
+    badge = row.locator(".badge")
+    expect(badge).to_have_text("支付成功")
+    assert badge.evaluate("b => b.scrollWidth <= b.clientWidth")
+    if width >= 1280:
+        headers = table.locator("thead th")
+        expect(headers).to_have_count(7)
+        for i in range(7):
+            expect(headers.nth(i)).to_be_visible()
+    if width == 1920:
+        assert wrap["width"] > 1100, f"the orders list keeps to {wrap['width']}px of 1920"
+        # with room for it, the long number stays on one line
+        assert row.get_by_role("link", name=out_order_no).bounding_box()["height"] < 30
