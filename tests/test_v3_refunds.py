@@ -3,7 +3,6 @@ the payment's trade_no, log_no or out_order_no; safe repeats; refund queries; th
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -11,7 +10,6 @@ import pytest
 
 from sandbox.client_errors import LakalaSchemaError
 from sandbox.runtime import Sandbox
-from sandbox.transport import InProcessTransport
 from tests.conftest import make_app
 from tests.notify_receiver import Receiver
 from tests.support import snapshot, v3_post, v3_req_data, verify_v3_response
@@ -19,14 +17,6 @@ from tests.test_client import in_process_client
 
 RFD = "/api/v3/rfd/refund_front/"
 MERCHANT = "82229007392000A"
-
-
-@pytest.fixture
-def wire() -> Iterator[tuple[httpx.Client, Sandbox]]:
-    app = make_app(clock_speed=0, notify_timeout=1)
-    with httpx.Client(transport=InProcessTransport(app), base_url="http://t") as http:
-        yield http, app.state.sandbox
-    app.state.sandbox.close()
 
 
 def paid_order(
@@ -55,8 +45,8 @@ def refund(http: httpx.Client, sb: Sandbox, out_trade_no: str, **fields: Any) ->
     return v3_post(http, sb, "refund", req, prefix=RFD)
 
 
-def test_a_refund_in_part_then_the_rest(wire: tuple[httpx.Client, Sandbox]) -> None:
-    http, sb = wire
+def test_a_refund_in_part_then_the_rest(frozen: tuple[httpx.Client, Sandbox]) -> None:
+    http, sb = frozen
     order = paid_order(http, sb, "RFD-1")
     paid = order["order_trade_info_list"][0]
     first = refund(http, sb, "R-1", refund_amount="300", origin_trade_no=paid["trade_no"])
@@ -92,9 +82,9 @@ def test_a_refund_in_part_then_the_rest(wire: tuple[httpx.Client, Sandbox]) -> N
 
 
 def test_more_than_is_left_is_refused_and_changes_nothing(
-    wire: tuple[httpx.Client, Sandbox],
+    frozen: tuple[httpx.Client, Sandbox],
 ) -> None:
-    http, sb = wire
+    http, sb = frozen
     paid_order(http, sb, "RFD-2", amount=500)
     refund(http, sb, "R-21", refund_amount=200, origin_out_trade_no="RFD-2")
     before = snapshot(sb)
@@ -105,9 +95,9 @@ def test_more_than_is_left_is_refused_and_changes_nothing(
 
 
 def test_a_repeat_returns_the_same_refund_and_a_clash_is_refused(
-    wire: tuple[httpx.Client, Sandbox],
+    frozen: tuple[httpx.Client, Sandbox],
 ) -> None:
-    http, sb = wire
+    http, sb = frozen
     paid_order(http, sb, "RFD-3")
     first = refund(http, sb, "R-31", refund_amount=100, origin_out_trade_no="RFD-3").json()
     again = refund(http, sb, "R-31", refund_amount="100", origin_out_trade_no="RFD-3").json()
@@ -129,9 +119,9 @@ def test_a_repeat_returns_the_same_refund_and_a_clash_is_refused(
     ],
 )
 def test_bad_refunds_are_refused_clearly(
-    wire: tuple[httpx.Client, Sandbox], fields: dict[str, Any], code: str, words: str
+    frozen: tuple[httpx.Client, Sandbox], fields: dict[str, Any], code: str, words: str
 ) -> None:
-    http, sb = wire
+    http, sb = frozen
     paid_order(http, sb, "RFD-4")
     before = snapshot(sb)
     answer = refund(http, sb, "R-4", **fields)
@@ -141,9 +131,9 @@ def test_bad_refunds_are_refused_clearly(
 
 
 def test_an_order_without_support_refund_or_unpaid_is_not_refunded(
-    wire: tuple[httpx.Client, Sandbox],
+    frozen: tuple[httpx.Client, Sandbox],
 ) -> None:
-    http, sb = wire
+    http, sb = frozen
     paid_order(http, sb, "RFD-5", support_refund=0)
     answer = refund(http, sb, "R-5", refund_amount=1, origin_out_trade_no="RFD-5").json()
     assert answer["code"] == "SBX20003" and "support_refund=1" in answer["msg"]
@@ -152,8 +142,8 @@ def test_an_order_without_support_refund_or_unpaid_is_not_refunded(
     assert unpaid["code"] == "SBX20003"
 
 
-def test_refund_query_by_either_number(wire: tuple[httpx.Client, Sandbox]) -> None:
-    http, sb = wire
+def test_refund_query_by_either_number(frozen: tuple[httpx.Client, Sandbox]) -> None:
+    http, sb = frozen
     paid_order(http, sb, "RFD-7")
     made = refund(http, sb, "R-7", refund_amount=250, origin_out_trade_no="RFD-7").json()
     base = {"merchant_no": MERCHANT, "term_no": "D9296400"}
@@ -184,8 +174,8 @@ def test_refund_query_by_either_number(wire: tuple[httpx.Client, Sandbox]) -> No
     assert other["code"] == "SBX20002"
 
 
-def test_each_refund_is_notified_to_the_order(wire: tuple[httpx.Client, Sandbox]) -> None:
-    http, sb = wire
+def test_each_refund_is_notified_to_the_order(frozen: tuple[httpx.Client, Sandbox]) -> None:
+    http, sb = frozen
     with Receiver(http.get("/sandbox/keys/platform.cer").content) as rx:
         paid_order(http, sb, "RFD-8", notify_url=rx.url())
         refund(http, sb, "R-81", refund_amount=400, origin_out_trade_no="RFD-8")
