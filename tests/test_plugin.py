@@ -70,8 +70,10 @@ def test_a_users_test_file_gets_the_fixtures(pytester: pytest.Pytester) -> None:
             assert len(lakala_sandbox_server.orders()) == 1
     """
     )
-    # pytest-asyncio, if installed, warns about its own unset option: not this plugin's business
-    result = pytester.runpytest("-p", "no:cacheprovider", "-p", "no:asyncio", "-q")
+    # pytest-asyncio, if installed, warns about its own unset option: not this plugin's business.
+    # In a subprocess, as a user runs it: in-process, pytester's module clean-up left httpx
+    # half re-imported, and later tests' connection errors escaped as httpcore's own
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:asyncio", "-q")
     result.assert_outcomes(passed=4)
 
 
