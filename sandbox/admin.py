@@ -1,7 +1,8 @@
 """The sandbox's own API (``/sandbox/api/…``), key downloads and ``/healthz``.
 
 The admin API answers loopback clients only, unless an admin token is configured; then every
-call needs ``Authorization: Bearer <token>`` (or ``X-Sandbox-Admin-Token``).
+call needs ``Authorization: Bearer <token>`` (or ``X-Sandbox-Admin-Token``). A browser's request
+from another site's page is refused either way: a page on the web must not drive a local sandbox.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from sandbox import signing
+from sandbox import pages, signing
 from sandbox.engine import ACTIONS, STATUS_NAMES, STATUS_V1, Order
 from sandbox.envelopes import error_body, json_response, parse_object, read_body, whole_number
 from sandbox.errors import SandboxError
@@ -48,6 +49,15 @@ def admin(endpoint: Endpoint) -> Endpoint:
         try:
             if not is_admin(request):
                 raise SandboxError("ADMIN_FORBIDDEN", why=forbidden_why(sb))
+            try:
+                pages.check_origin(sb, request)
+            except pages.Refused:
+                origin = request.headers.get("origin") or "another site"
+                raise SandboxError(
+                    "ADMIN_FORBIDDEN",
+                    why=f"a web page on {origin} may not call the admin API; only this "
+                    "sandbox's own pages and clients outside a browser may",
+                ) from None
             return await endpoint(request)
         except SandboxError as error:
             status, body = error_body("admin", error, sb.clock.now14())
@@ -149,8 +159,23 @@ async def order_action(request: Request) -> Response:
         )
     if "notify" in body:
         sb.notifier.parse_policy(body["notify"])  # refuse a bad policy before anything changes
+    amount = body.get("amount")
+    fen = None if amount is None or isinstance(amount, bool) else whole_number(str(amount), 10**12)
+    if amount is not None and (action != "refund" or fen is None):
+        raise SandboxError(
+            "INVALID_PARAM",
+            field="amount",
+            rule="is a refund's amount in fen, a whole number"
+            if action == "refund"
+            else f"is for refund only, not {action}",
+        )
     order = sb.engine.apply(
-        request.path_params["pay_order_no"], action, pay_mode=pay_mode, source="admin", options=body
+        request.path_params["pay_order_no"],
+        action,
+        pay_mode=pay_mode,
+        source="admin",
+        options=body,
+        amount=fen,
     )
     return json_response({"order": order_view(sb, order)})
 

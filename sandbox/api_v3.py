@@ -117,7 +117,7 @@ def create_data(sb: Sandbox, order: Order) -> dict[str, Any]:
 
 def trade_view(trade: dict[str, Any], term_no: str) -> dict[str, Any]:
     """A trade as the query lists it: ``log_No`` (sic), settled on the order's terminal."""
-    view = dict(trade)
+    view = {k: v for k, v in trade.items() if not k.startswith("_")}  # not the sandbox's notes
     view["log_No"] = view.pop("log_no")
     view["settle_term_no"] = view.get("settle_term_no") or term_no
     return view

@@ -33,6 +33,7 @@ ACCOUNT_TYPE = {
     "BESTPAY": "BESTPAY",
 }
 ORIGINS = ("origin_trade_no", "origin_log_no", "origin_out_trade_no")
+PRIVATE = "_refund"  # a REFUND trade's bookkeeping: the request's out_trade_no and fingerprint
 
 
 def refund(sb: Sandbox, request: Request, req: dict[str, Any]) -> dict[str, Any]:
@@ -42,22 +43,29 @@ def refund(sb: Sandbox, request: Request, req: dict[str, Any]) -> dict[str, Any]
         earlier = _refund_named(sb, conn, merchant_no, out_trade_no)
         if earlier is not None:
             order, trade = earlier
-            if trade.get("refund_request_hash") != digest:
+            if trade[PRIVATE]["request_hash"] != digest:
                 raise SandboxError(
                     "REFUND_EXISTS", out_trade_no=out_trade_no, merchant_no=merchant_no
                 )
             return refund_data(order, trade, req)
         order = _paid_order(sb, conn, merchant_no, req)
         amount = int(req["refund_amount"])
-        order = sb.engine.apply(order.pay_order_no, "refund", source="api", amount=amount)
+        left = order.refundable
+        if left > 0 and order.flag("support_refund") and not 1 <= amount <= left:
+            raise SandboxError(
+                "INVALID_PARAM",
+                field="req_data.refund_amount",
+                rule=f"must be from 1 to {left} fen, what is left to refund of "
+                f"{order.total_amount} (got {amount})",
+            )
+        reason = {"reason": req["refund_reason"]} if req.get("refund_reason") else {}
+        order = sb.engine.apply(
+            order.pay_order_no, "refund", source="api", amount=amount, options=reason
+        )
         made = order.last_trade("REFUND")
         assert made is not None
-        trade = {
-            **made,
-            "out_trade_no": out_trade_no,
-            "refund_request_hash": digest,
-            "refund_reason": req.get("refund_reason"),
-        }
+        # the request's own number and fingerprint, kept out of what the query shows
+        trade = {**made, PRIVATE: {"out_trade_no": out_trade_no, "request_hash": digest}}
         conn.execute(
             "UPDATE trades SET data = ? WHERE trade_no = ?",
             (json.dumps(trade, ensure_ascii=False), trade["trade_no"]),
@@ -84,7 +92,7 @@ def refund_query(sb: Sandbox, request: Request, req: dict[str, Any]) -> dict[str
         raise SandboxError("ORDER_NOT_FOUND", what=f"refund {what} of merchant {merchant_no}")
     order, trade = found
     data = {
-        "out_trade_no": trade["out_trade_no"],
+        "out_trade_no": trade.get(PRIVATE, {}).get("out_trade_no"),  # none from the admin API
         "trade_time": trade["trade_time"],
         "trade_state": "SUCCESS",
         "trade_no": trade["trade_no"],
@@ -103,7 +111,7 @@ def refund_data(order: Order, trade: dict[str, Any], req: dict[str, Any]) -> dic
         "trade_state": "SUCCESS",
         "refund_type": REFUND_TYPE,
         "merchant_no": order.merchant_no,
-        "out_trade_no": trade["out_trade_no"],
+        "out_trade_no": trade[PRIVATE]["out_trade_no"],
         "trade_no": trade["trade_no"],
         "log_no": trade["log_no"],
         "acc_trade_no": trade.get("acc_trade_no"),
@@ -137,11 +145,7 @@ def _paid_order(sb: Sandbox, conn: Any, merchant_no: str, req: dict[str, Any]) -
     ):
         if req.get(field) is None:
             continue
-        rows = [
-            r
-            for r in conn.execute(sql, (str(req[field]),)).fetchall()
-            if json.loads(r["data"])["trade_type"] == "PAY"
-        ]
+        rows = [r for r in conn.execute(sql, (str(req[field]),)).fetchall() if _took_money(r)]
         if not rows:
             raise SandboxError("ORDER_NOT_FOUND", what=f"payment {field}={req[field]}")
         orders.add(rows[0]["pay_order_no"])
@@ -162,13 +166,19 @@ def _paid_order(sb: Sandbox, conn: Any, merchant_no: str, req: dict[str, Any]) -
     return order
 
 
+def _took_money(row: Any) -> bool:
+    """A payment that was made: not a failed, pending or reversed attempt."""
+    trade = json.loads(row["data"])
+    return bool(trade["trade_type"] == "PAY" and trade["trade_status"] == "S")
+
+
 def _refund_named(
     sb: Sandbox, conn: Any, merchant_no: str, out_trade_no: str
 ) -> tuple[Order, dict[str, Any]] | None:
     return _one_refund(
         sb,
         conn,
-        "json_extract(t.data, '$.out_trade_no') = ? AND o.merchant_no = ?",
+        f"json_extract(t.data, '$.{PRIVATE}.out_trade_no') = ? AND o.merchant_no = ?",
         (out_trade_no, merchant_no),
     )
 

@@ -211,3 +211,66 @@ def test_the_client_checks_a_refund_against_the_same_schemas() -> None:
     assert "request_ip" in str(refused.value)
     assert sb.engine.get(created["pay_order_no"]).refundable == 0
     sb.close()
+
+
+def test_a_refund_made_elsewhere_is_found_by_its_trade_no(
+    frozen: tuple[httpx.Client, Sandbox],
+) -> None:
+    http, sb = frozen
+    order = paid_order(http, sb, "RFD-9")
+    # the admin API (as the dashboard and the plugin's act) refunds in part too
+    no = order["pay_order_no"]
+    assert http.post(f"/sandbox/api/orders/{no}/refund", json={"amount": 100}).is_success
+    refused = http.post(f"/sandbox/api/orders/{no}/refund", json={"amount": "lots"})
+    assert refused.status_code == 400 and "amount" in refused.json()["msg"]
+    trade = query(http, sb, "RFD-9")["order_trade_info_list"][0]
+    assert (trade["trade_type"], trade["trade_amount"]) == ("REFUND", 100)
+    answer = v3_post(
+        http,
+        sb,
+        "refund_query",
+        {"merchant_no": MERCHANT, "term_no": "D9296400", "trade_no": trade["trade_no"]},
+        prefix=RFD,
+    ).json()
+    assert answer["code"] == "000000" and "out_trade_no" not in answer["resp_data"]
+    assert answer["resp_data"]["refund_amount"] == "100"
+
+
+def test_a_failed_attempt_cannot_be_refunded(frozen: tuple[httpx.Client, Sandbox]) -> None:
+    http, sb = frozen
+    req = v3_req_data(sb, "RFD-10", total_amount=800, support_refund=1, support_repeat_pay=1)
+    no = v3_post(http, sb, "special_create", req).json()["resp_data"]["pay_order_no"]
+    http.post(f"/sandbox/api/orders/{no}/fail", json={})
+    http.post(f"/sandbox/api/orders/{no}/pay", json={})
+    failed = next(
+        t for t in query(http, sb, "RFD-10")["order_trade_info_list"] if t["trade_status"] == "F"
+    )
+    before = snapshot(sb)
+    for key, value in (
+        ("origin_trade_no", failed["trade_no"]),
+        ("origin_log_no", failed["log_No"]),
+    ):
+        answer = refund(http, sb, "R-10", refund_amount=100, **{key: value}).json()
+        assert answer["code"] == "SBX20002" and value in answer["msg"]
+    assert snapshot(sb) == before
+
+
+def test_the_query_shows_lakalas_fields_and_the_notify_the_reason(
+    frozen: tuple[httpx.Client, Sandbox],
+) -> None:
+    http, sb = frozen
+    with Receiver(http.get("/sandbox/keys/platform.cer").content) as rx:
+        paid_order(http, sb, "RFD-11", notify_url=rx.url())
+        refund(
+            http,
+            sb,
+            "R-11",
+            refund_amount=50,
+            origin_out_trade_no="RFD-11",
+            refund_reason="坏了",
+        )
+        assert sb.notifier.drain(10)
+        notified = rx.wait_for(2)[1].json()["order_trade_info"]
+    assert notified["trade_remark"] == "坏了"
+    listed = query(http, sb, "RFD-11")["order_trade_info_list"][0]
+    assert not [k for k in listed if k.startswith("_") or "request_hash" in k]
