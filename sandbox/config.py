@@ -96,7 +96,8 @@ RANGES: tuple[tuple[str, float, float], ...] = (
     ("page_redirect_seconds", 0, 3_600),
 )
 MAX_NOTIFY_DELAY = 30 * DAY
-_ORIGIN = re.compile(r"https?://[^/\s]+")  # what a browser sends in Origin: no path
+# what a browser sends in Origin: a scheme, a host (or [IPv6]) and maybe a port; nothing else
+_ORIGIN = re.compile(r"https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?")
 
 
 def _problems(settings: Settings) -> list[str]:
@@ -114,9 +115,11 @@ def _problems(settings: Settings) -> list[str]:
     for origin in settings.cors_origins:
         if origin not in ("*", "loopback", "none") and not _ORIGIN.fullmatch(origin):
             problems.append(
-                f"{_called('cors_origins')} takes origins such as http://localhost:3000, "
-                f"loopback, * or none, not {origin!r}"
+                f"{_called('cors_origins')} takes origins such as http://localhost:3000 "
+                f"(scheme, host and port only), loopback, * or none, not {origin!r}"
             )
+    if "none" in settings.cors_origins and len(settings.cors_origins) > 1:
+        problems.append(f"{_called('cors_origins')}: none stands alone, not with other origins")
     try:
         int(settings.serial_no, 16)
     except ValueError:

@@ -268,14 +268,14 @@ def check_origin(sb: Sandbox, request: Request) -> None:
                 "the form was posted from a page whose address does not parse",
             ) from None
         origin = f"{ref.scheme}://{ref.netloc}"
-    if origin is not None and origin.rstrip("/").lower() not in _own_origins(sb, request):
+    if origin is not None and origin.rstrip("/").lower() not in own_origins(sb, request):
         raise Refused(
             f"表单来自 {origin}，而非本沙箱。",
             f"the form was posted from {origin}, not from this sandbox",
         )
 
 
-def _own_origins(sb: Sandbox, request: Request) -> set[str]:
+def own_origins(sb: Sandbox, request: Request) -> set[str]:
     origins = {str(request.base_url).rstrip("/").lower()}
     if sb.settings.public_url:
         public = urlsplit(sb.settings.public_url)

@@ -77,7 +77,48 @@ def test_listed_origins_replace_the_default_and_star_allows_any() -> None:
         assert answer.status_code == 200 and answer.headers["access-control-allow-origin"] == "*"
     with client(cors_origins=("none",)) as http:
         answer = preflight(http, CREATE, "http://localhost:3000")
-        assert answer.status_code == 405 and "access-control-allow-origin" not in answer.headers
+        assert answer.status_code == 403 and answer.json()["code"] == "SBX30007"
+        assert "access-control-allow-origin" not in answer.headers
+
+
+def test_a_cross_site_post_without_preflight_changes_nothing() -> None:
+    """A form or a text/plain fetch from another site needs no preflight: refused all the same."""
+    with client() as http:
+        evil = {"Origin": "https://evil.example", "Content-Type": "text/plain"}
+        body = '{"out_order_no": "EVIL-1", "total_amount": 1, "order_info": "x"}'
+        created = http.post(CREATE, content=body, headers=evil)
+        assert created.status_code == 403 and created.json()["code"] == "SBX30007"
+        assert http.get("/sandbox/api/orders").json()["total"] == 0
+        # the sandbox's own pages, and clients outside a browser (no Origin), are not affected
+        own = http.post(CREATE, content=body, headers={"Origin": "http://s"})
+        assert own.json()["code"] == "000000"
+
+
+def test_the_scenario_header_may_be_sent_and_other_headers_are_refused_clearly() -> None:
+    with client() as http:
+        asked = {"Origin": "http://localhost:3000", "Access-Control-Request-Method": "POST"}
+        ok = http.options(
+            CREATE,
+            headers={**asked, "Access-Control-Request-Headers": "content-type,x-sandbox-scenario"},
+        )
+        assert ok.status_code == 200
+        odd = http.options(CREATE, headers={**asked, "Access-Control-Request-Headers": "x-odd"})
+        assert odd.status_code == 400 and odd.json()["code"] == "SBX10001"
+        assert "x-odd" in odd.json()["msg"] and "X-Sandbox-Scenario" in odd.json()["msg"]
+
+
+def test_the_admin_api_refuses_a_page_on_another_site() -> None:
+    with client() as http:
+        no = http.post(CREATE, json={"out_order_no": "A-1", "total_amount": 1, "order_info": "x"})
+        pay_order_no = no.json()["resp_data"]["pay_order_no"]
+        evil = {"Origin": "https://evil.example", "Content-Type": "text/plain"}
+        for path in (f"/sandbox/api/orders/{pay_order_no}/pay", "/sandbox/api/clock/speed"):
+            answer = http.post(path, content='{"speed": 100}', headers=evil)
+            assert answer.status_code == 403 and answer.json()["error"] == "ADMIN_FORBIDDEN"
+            assert "evil.example" in answer.json()["msg"]
+        order = http.get(f"/sandbox/api/orders/{pay_order_no}").json()["order"]
+        assert order["order_status"] == "0"
+        assert http.get("/sandbox/api/clock").json()["clock"]["speed"] == 1
 
 
 def test_only_the_v1_api_takes_cross_origin_calls() -> None:
@@ -89,10 +130,20 @@ def test_only_the_v1_api_takes_cross_origin_calls() -> None:
         assert "access-control-allow-origin" not in answer.headers
 
 
-@pytest.mark.parametrize("origin", ["localhost:3000", "http://localhost:3000/app", ""])
-def test_an_origin_that_is_not_one_is_refused_at_start(origin: str) -> None:
+@pytest.mark.parametrize(
+    "origins",
+    [
+        ("localhost:3000",),
+        ("http://localhost:3000/app",),
+        ("",),
+        ("https://dev.example.com:abc",),
+        ("https://dev.example.com?x=1",),
+        ("none", "loopback"),
+    ],
+)
+def test_an_origin_that_is_not_one_is_refused_at_start(origins: tuple[str, ...]) -> None:
     with pytest.raises(ValueError, match="LAKALA_SANDBOX_CORS_ORIGINS"):
-        Settings(cors_origins=(origin,))
+        Settings(cors_origins=origins)
 
 
 # -- in a real browser ----------------------------------------------------------------------
