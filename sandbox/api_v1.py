@@ -52,6 +52,7 @@ def query_data(sb: Sandbox, order: Order) -> dict[str, Any]:
         "pay_mode": paid["pay_mode"] if paid else None,
         "trade_no": paid["trade_no"] if paid else None,
         "trade_time": paid["trade_time"] if paid else None,
+        "refund_amount": str(order.refunded) if order.status == 6 else None,
     }
 
 

@@ -79,16 +79,25 @@ class Order:
         return next((t for t in self.trades if t["trade_type"] == trade_type), None)
 
     @property
+    def refunded(self) -> int:
+        """Fen refunded so far."""
+        return refunded_amount(self.trades)
+
+    @property
     def refundable(self) -> int:
         """Fen of the payment not refunded yet (0 unless paid or partly refunded)."""
         if self.status not in (2, 6):
             return 0
-        refunded = sum(
-            int(t["trade_amount"])
-            for t in self.trades
-            if t["trade_type"] == "REFUND" and t["trade_status"] == "S"
-        )
-        return max(self.total_amount - refunded, 0)
+        return max(self.total_amount - self.refunded, 0)
+
+
+def refunded_amount(trades: list[dict[str, Any]]) -> int:
+    """The fen of the successful REFUND trades in ``trades`` (ours, or Lakala's query list)."""
+    return sum(
+        int(t["trade_amount"])
+        for t in trades
+        if t.get("trade_type") == "REFUND" and t.get("trade_status") == "S"
+    )
 
 
 @dataclass(frozen=True)

@@ -133,6 +133,7 @@ def v1_body(order: Order, trade: dict[str, Any] | None, now14: str) -> dict[str,
         "trade_no": paid["trade_no"] if paid else None,
         "trade_time": paid["trade_time"] if paid else None,
         "order_info": order.data.get("order_info"),
+        "refund_amount": str(order.refunded) if order.status == 6 else None,
     }
 
 

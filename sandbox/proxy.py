@@ -34,7 +34,7 @@ from sandbox.client_errors import (
     LakalaSignatureError,
     LakalaTransportError,
 )
-from sandbox.engine import OPEN, STATUS_V1, Order, request_hash
+from sandbox.engine import OPEN, STATUS_V1, Order, refunded_amount, request_hash
 from sandbox.envelopes import json_response, read_body
 from sandbox.errors import SandboxError
 from sandbox.runtime import Sandbox
@@ -312,6 +312,11 @@ def v1_query_view(data: dict[str, Any]) -> dict[str, Any]:
         "pay_mode": paid.get("pay_mode") if paid else None,
         "trade_no": paid.get("trade_no") if paid else None,
         "trade_time": paid.get("trade_time") if paid else None,
+        "refund_amount": (
+            str(refunded_amount(data.get("order_trade_info_list") or []))
+            if str(data["order_status"]) == "6"
+            else None
+        ),
     }
 
 

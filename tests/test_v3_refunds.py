@@ -12,11 +12,12 @@ from sandbox.client_errors import LakalaSchemaError
 from sandbox.runtime import Sandbox
 from tests.conftest import make_app
 from tests.notify_receiver import Receiver
-from tests.support import snapshot, v3_post, v3_req_data, verify_v3_response
+from tests.support import V1, seed_create, snapshot, v3_post, v3_req_data, verify_v3_response
 from tests.test_client import in_process_client
 
 RFD = "/api/v3/rfd/refund_front/"
 MERCHANT = "82229007392000A"
+SEED_MERCHANT = "8222900701106PZ"  # v1 orders' default
 
 
 def paid_order(
@@ -274,3 +275,32 @@ def test_the_query_shows_lakalas_fields_and_the_notify_the_reason(
     assert notified["trade_remark"] == "坏了"
     listed = query(http, sb, "RFD-11")["order_trade_info_list"][0]
     assert not [k for k in listed if k.startswith("_") or "request_hash" in k]
+
+
+def test_a_v1_order_partly_refunded_says_how_much(frozen: tuple[httpx.Client, Sandbox]) -> None:
+    """The seed's v1 API has one status for any refund: its answers add the amount refunded."""
+    http, sb = frozen
+    with Receiver(http.get("/sandbox/keys/platform.cer").content) as rx:
+        body = seed_create(sb, "RFD-V1", total_amount=500, notify_url=rx.url())
+        no = http.post(V1 + "create", json=body).json()["resp_data"]["pay_order_no"]
+        assert http.post(f"/sandbox/api/orders/{no}/pay", json={}).is_success
+        before = http.post(V1 + "query", json={"out_order_no": "RFD-V1"}).json()["resp_data"]
+        assert before["order_status"] == "SUCCESS" and before["refund_amount"] is None
+        refund(
+            http,
+            sb,
+            "R-V1",
+            refund_amount=100,
+            origin_out_trade_no="RFD-V1",
+            merchant_no=SEED_MERCHANT,
+        )
+        assert sb.notifier.drain(10)
+        notified = rx.wait_for(2)[1].json()
+    after = http.post(V1 + "query", json={"out_order_no": "RFD-V1"}).json()["resp_data"]
+    assert (after["order_status"], after["total_amount"], after["refund_amount"]) == (
+        "REFUNDED",
+        "500",
+        "100",
+    )
+    assert (notified["order_status"], notified["refund_amount"]) == ("REFUNDED", "100")
+    assert sb.schemas.problems("v1/notify", notified) == []
