@@ -153,6 +153,7 @@ TEXT: dict[str, tuple[str, str]] = {
         "The last payment failed ({reason}); you can pay again.",
     ),
     "fail_reason": ("失败原因", "Reason"),
+    "refunded": ("已退款金额", "Refunded"),
     "paying_back_hint": (
         "不再等待？可返回商户，订单仍为支付中。",
         "Not waiting? Return to the merchant; the order stays in progress.",

@@ -675,6 +675,18 @@ def test_a_failed_card_payment_shows_why_on_the_result(
     assert field(html, "fail-reason") == reason
 
 
+def test_a_partly_refunded_order_shows_how_much_was_refunded(
+    http: httpx.Client, sb: Sandbox
+) -> None:
+    order = create(http, sb, "P-REFUNDED", total_amount=1000, support_refund=1)
+    sb.engine.apply(order.pay_order_no, "pay")
+    sb.engine.apply(order.pay_order_no, "refund", amount=300)
+    html = counter(http, order).text
+    assert field(html, "state") == "已退款" and field(html, "refunded") == "¥3.00"
+    page = http.get(f"/dashboard/orders/{order.pay_order_no}").text
+    assert field(page, "refunded") == "¥3.00 (300 fen) · 可退 left ¥7.00"
+
+
 def test_a_failure_without_a_reason_shows_none(http: httpx.Client, sb: Sandbox) -> None:
     order = create(http, sb, "P-WHY-NONE", support_repeat_pay=0)
     html = http.get(submit(http, order, "fail").headers["location"]).text
