@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import os
 import socket
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import IO
 
 from sandbox import __version__
 from sandbox.config import Settings
+
+LOCK_FILE = "serve.lock"
 
 Command = Callable[[argparse.Namespace], int]
 COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Command]] = {}
@@ -124,6 +128,7 @@ def serve(args: argparse.Namespace) -> int:
     from sandbox.app import create_app
 
     settings = settings_from(args)
+    claim = _claim(settings.data_path) if not settings.in_memory else None  # held till we return
     app = create_app(settings)
     port, sockets = settings.port, None
     if port == 0:  # any free port: bind it here, so the line below can say which
@@ -149,7 +154,39 @@ def serve(args: argparse.Namespace) -> int:
         server.run(sockets=sockets)
     except KeyboardInterrupt:
         pass
+    finally:
+        if claim is not None:
+            claim.close()
     return 0 if server.started else 3  # 3: it never started (the port is taken, say)
+
+
+def _claim(data_path: Path) -> IO[str] | None:
+    """One server per data directory: a second one would send every notify twice. The lock is
+    the OS's (gone with the process, however it ends); the file says whose it is."""
+    try:
+        import fcntl
+    except ImportError:  # not a POSIX system: no lock
+        return None
+    try:
+        data_path.mkdir(parents=True, exist_ok=True)
+        lock = (data_path / LOCK_FILE).open("a+", encoding="utf-8")
+    except OSError:
+        return None  # the store says what is wrong with the folder, more exactly
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        lock.seek(0)
+        holder = lock.read().strip() or "unknown"
+        lock.close()
+        raise ValueError(
+            f"the data directory {data_path} is in use by another lakala-sandbox serve "
+            f"(pid {holder}); stop that one, or give this one another --data-dir"
+        ) from None
+    lock.seek(0)
+    lock.truncate()
+    lock.write(f"{os.getpid()}\n")
+    lock.flush()
+    return lock
 
 
 def _sign_args(p: argparse.ArgumentParser) -> None:

@@ -164,3 +164,16 @@ def test_serve_on_port_zero_says_which_port_it_took(tmp_path: Path) -> None:
         process.wait(15)
         if process.stdout is not None:
             process.stdout.close()
+
+
+def test_a_second_server_on_the_same_data_directory_is_refused(tmp_path: Path) -> None:
+    """Two servers on one data directory would each send every notify."""
+    data_dir = tmp_path / "data"
+    with SandboxProcess(data_dir) as first:
+        second = serve_until_it_exits(data_dir, "--port", "0")
+        assert second.returncode == 2
+        assert f"in use by another lakala-sandbox serve (pid {first.process.pid})" in second.stderr
+        assert httpx.get(first.url + "/healthz").status_code == 200
+    # once the first has stopped, the directory is free again
+    with SandboxProcess(data_dir) as again:
+        assert httpx.get(again.url + "/healthz").json()["status"] == "ok"
