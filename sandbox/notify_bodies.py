@@ -83,7 +83,7 @@ def v3_body(
     term_no = d.get("term_no") or settings.term_no
     info = {k: trade.get(k) for k in TRADE_FIELDS}
     info["settle_term_no"] = info["settle_term_no"] or term_no
-    info["trade_remark"] = reason or ""
+    info["trade_remark"] = reason or trade.get("trade_remark") or ""  # (kept with the trade)
     if trade.get("trade_type") == "PAY" and trade.get("trade_status") == "S":
         info.update(
             {

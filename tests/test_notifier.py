@@ -474,3 +474,15 @@ def test_impossible_settings_are_refused_naming_the_setting(
 ) -> None:
     with pytest.raises(ValueError, match=text):
         make_app(**settings)
+
+
+def test_a_notify_sent_again_later_still_says_why_the_payment_failed(
+    frozen: tuple[httpx.Client, Sandbox], rx: Receiver
+) -> None:
+    http, sb = frozen
+    no = v3_order(http, sb, "BODY-WHY", rx.url())
+    act(http, no, "fail", pay_mode="WECHAT", reason="BBS16111 sub_mch_id与sub_appid不匹配")
+    assert http.post(f"/sandbox/api/orders/{no}/notify").status_code == 202  # the state now
+    assert sb.notifier.drain(10)
+    remarks = [d.json()["order_trade_info"]["trade_remark"] for d in rx.wait_for(2)]
+    assert remarks == ["BBS16111 sub_mch_id与sub_appid不匹配"] * 2
