@@ -300,11 +300,15 @@ class Engine:
         options: dict[str, Any] | None = None,
         trade_data: dict[str, Any] | None = None,
         amount: int | None = None,
+        amount_field: str = "amount",
+        notes: dict[str, Any] | None = None,
     ) -> Order:
         """Run one action; ILLEGAL_TRANSITION (changing nothing) when the state forbids it.
 
         ``trade_data`` overrides fields of the trade recorded (the proxy keeps Lakala's own).
-        ``amount`` is a refund's, in fen: by default all that is left to refund."""
+        ``amount`` is a refund's, in fen: by default all that is left to refund; a wrong one is
+        refused naming ``amount_field``, the caller's name for it. ``notes`` are kept with the
+        trade beside its fields (as the options' ``reason`` is, as ``trade_remark``)."""
         if action not in ACTIONS:
             raise SandboxError(
                 "INVALID_PARAM",
@@ -329,16 +333,19 @@ class Engine:
             if action == "refund" and amount is not None and not 1 <= amount <= order.refundable:
                 raise SandboxError(
                     "INVALID_PARAM",
-                    field="refund_amount",
+                    field=amount_field,
                     rule=f"must be from 1 to {order.refundable} fen, what is left to refund "
                     f"of {order.total_amount} (got {amount})",
                 )
             trade = self._record_trade(conn, order, action, pay_mode, amount)
             if trade is not None and trade_data:
                 trade = self._override_trade(conn, trade, trade_data)
+            kept = dict(notes or {})
             reason = (options or {}).get("reason")
-            if trade is not None and reason:  # kept with the trade: why it failed, say
-                trade = {**trade, "trade_remark": str(reason)}
+            if reason:  # why it failed, say
+                kept["trade_remark"] = str(reason)
+            if trade is not None and kept:
+                trade = {**trade, **kept}
                 conn.execute(
                     "UPDATE trades SET data = ? WHERE trade_no = ?",
                     (_dumps(trade), trade["trade_no"]),

@@ -48,29 +48,19 @@ def refund(sb: Sandbox, request: Request, req: dict[str, Any]) -> dict[str, Any]
                     "REFUND_EXISTS", out_trade_no=out_trade_no, merchant_no=merchant_no
                 )
             return refund_data(order, trade, req)
-        order = _paid_order(sb, conn, merchant_no, req)
-        amount = int(req["refund_amount"])
-        left = order.refundable
-        if left > 0 and order.flag("support_refund") and not 1 <= amount <= left:
-            raise SandboxError(
-                "INVALID_PARAM",
-                field="req_data.refund_amount",
-                rule=f"must be from 1 to {left} fen, what is left to refund of "
-                f"{order.total_amount} (got {amount})",
-            )
-        reason = {"reason": req["refund_reason"]} if req.get("refund_reason") else {}
         order = sb.engine.apply(
-            order.pay_order_no, "refund", source="api", amount=amount, options=reason
+            _paid_order(sb, conn, merchant_no, req).pay_order_no,
+            "refund",
+            source="api",
+            amount=int(req["refund_amount"]),
+            amount_field="req_data.refund_amount",
+            options={"reason": req["refund_reason"]} if req.get("refund_reason") else {},
+            # the request's own number and fingerprint, kept out of what the query shows
+            notes={PRIVATE: {"out_trade_no": out_trade_no, "request_hash": digest}},
         )
         made = order.last_trade("REFUND")
         assert made is not None
-        # the request's own number and fingerprint, kept out of what the query shows
-        trade = {**made, PRIVATE: {"out_trade_no": out_trade_no, "request_hash": digest}}
-        conn.execute(
-            "UPDATE trades SET data = ? WHERE trade_no = ?",
-            (json.dumps(trade, ensure_ascii=False), trade["trade_no"]),
-        )
-    return refund_data(order, trade, req)
+    return refund_data(order, made, req)
 
 
 def refund_query(sb: Sandbox, request: Request, req: dict[str, Any]) -> dict[str, Any]:
@@ -153,16 +143,12 @@ def _paid_order(sb: Sandbox, conn: Any, merchant_no: str, req: dict[str, Any]) -
         orders.add(
             sb.engine.find(merchant_no, out_order_no=str(req["origin_out_trade_no"])).pay_order_no
         )
+    given = ", ".join(f"{k}={req[k]}" for k in ORIGINS if k in req)
     if len(orders) != 1:
-        given = ", ".join(f"{k}={req[k]}" for k in ORIGINS if k in req)
         raise SandboxError("ORDER_NOT_FOUND", what=f"one payment for {given}")
     order = sb.engine.get(orders.pop())
     if order.merchant_no != merchant_no:
-        raise SandboxError(
-            "ORDER_NOT_FOUND",
-            what=f"{', '.join(f'{k}={req[k]}' for k in ORIGINS if k in req)} "
-            f"for merchant_no={merchant_no}",
-        )
+        raise SandboxError("ORDER_NOT_FOUND", what=f"{given} for merchant_no={merchant_no}")
     return order
 
 
