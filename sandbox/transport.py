@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 
+from sandbox.envelopes import whole_number
 from sandbox.faults import ConnectionDropped
 
 
@@ -139,9 +140,10 @@ class _Budget:
 
     def start(self, response: httpx.Response) -> None:
         """The headers are in: refuse at once a body announced too large."""
-        declared = response.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > self.max_bytes:
-            raise self.too_large(int(declared))
+        # (whole_number, not isdigit: "²" is a digit to Python, and int() refuses it)
+        declared = whole_number(response.headers.get("content-length", ""), 2**62)
+        if declared is not None and declared > self.max_bytes:
+            raise self.too_large(declared)
         self.check_time()
 
     def take(self, chunk: bytes) -> None:
