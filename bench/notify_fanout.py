@@ -25,7 +25,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import Served, load, machine  # noqa: E402
-from sandbox.receiver import NotifyReceiver  # noqa: E402
+from sandbox.testing.receiver import NotifyReceiver  # noqa: E402
 
 V1 = "/api/v1/payment/lakala/counter/"
 V1_ACK = {"code": "000000", "msg": "ok", "resp_time": "20261126000000"}

@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import Served, load, machine  # noqa: E402
-from sandbox.config import Settings  # noqa: E402
+from sandbox.core.settings import Settings  # noqa: E402
 from sandbox.runtime import Sandbox  # noqa: E402
 
 V1 = "/api/v1/payment/lakala/counter/"

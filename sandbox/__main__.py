@@ -1,3 +1,3 @@
-from sandbox.cli import main
+from sandbox.tools.cli import main
 
 raise SystemExit(main())

@@ -7,21 +7,20 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from starlette.requests import Request
-
-from sandbox.clock import Clock
-from sandbox.config import Settings
-from sandbox.engine import Engine
-from sandbox.errors import SandboxError
-from sandbox.ids import Ids
-from sandbox.keys import KeyStore
-from sandbox.notifier import Notifier
-from sandbox.resources import schemas_dir
-from sandbox.runner import Scenarios
-from sandbox.scheduler import Scheduler
-from sandbox.schemas import Schemas
-from sandbox.store import Store
-from sandbox.timekeeper import TimeKeeper
+from sandbox.core.clock import Clock
+from sandbox.core.engine import Engine
+from sandbox.core.ids import Ids
+from sandbox.core.keys import KeyStore
+from sandbox.core.scheduler import Scheduler
+from sandbox.core.settings import Settings
+from sandbox.core.store import Store
+from sandbox.notify.notifier import Notifier
+from sandbox.scenarios.faults import Faults
+from sandbox.scenarios.files import load_catalog
+from sandbox.scenarios.runner import ScenarioRunner, fragment_problems
+from sandbox.scenarios.timekeeper import TimeKeeper
+from sandbox.wire.resources import scenarios_dir, schemas_dir
+from sandbox.wire.schemas import Schemas
 
 DB_FILE = "sandbox.sqlite3"
 
@@ -55,10 +54,42 @@ class Sandbox:
         self.engine = Engine(self.store, self.clock, self.ids, pay_modes)
         # scenarios and the notify outbox, run on the clock by one lazily started worker
         self.scheduler = Scheduler(self.clock)
-        self.scenarios = Scenarios(self)
-        self.notifier = Notifier(self)
-        self.timekeeper = TimeKeeper(self)
-        self.scheduler.add(self.scenarios)
+        self.notifier = Notifier(
+            store=self.store,
+            engine=self.engine,
+            clock=self.clock,
+            scheduler=self.scheduler,
+            keys=self.keys,
+            schemas=self.schemas,
+            settings=settings,
+            policy_problems=fragment_problems(self.schemas, "notify_policy"),
+        )
+        self.faults = Faults(self.store)
+        self.runner = ScenarioRunner(
+            store=self.store,
+            engine=self.engine,
+            clock=self.clock,
+            schemas=self.schemas,
+            catalog=load_catalog(
+                settings.scenarios_dir, scenarios_dir(), settings.default_scenario
+            ),
+            default=settings.default_scenario,
+            faults=self.faults,
+            scheduler=self.scheduler,
+            send_notify=lambda pay_order_no, policy, kind: self.notifier.send(
+                pay_order_no, policy, kind=kind
+            ),
+            active=settings.mode != "real",
+        )
+        self.timekeeper = TimeKeeper(
+            store=self.store,
+            clock=self.clock,
+            engine=self.engine,
+            runner=self.runner,
+            scheduler=self.scheduler,
+            other_due=[self.notifier.next_due],
+        )
+        self.scheduler.add(self.runner)
         self.scheduler.add(self.notifier)
         self.scheduler.wake_if_pending()
 
@@ -76,16 +107,7 @@ class Sandbox:
         """Stop background work, letting deliveries in flight finish (bounded by their timeout)."""
         self.scheduler.stop(self.settings.notify_timeout + 1)
 
-    def base_url(self, request: Request) -> str:
-        """Where links (``counter_url``) point: the configured public URL or the host called."""
-        if self.settings.public_url:
-            return self.settings.public_url.rstrip("/")
-        return str(request.base_url).rstrip("/")
-
     def check_outgoing(self, name: str, body: Any) -> None:
         """In strict-responses mode, refuse to send what breaks our own schema."""
-        if not self.settings.strict_responses:
-            return
-        problems = self.schemas.problems(name, body)
-        if problems:
-            raise SandboxError("INTERNAL", reason=f"response breaks schema {name}: {problems[0]}")
+        if self.settings.strict_responses:
+            self.schemas.refuse_broken(name, body)

@@ -24,8 +24,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from sandbox import signing
-from sandbox.pytest_plugin import ServerThread
+from sandbox.testing.plugin import ServerThread
+from sandbox.wire import signing
+from tests.paths import ROOT, TESTS
 from tests.servers import SandboxProcess
 
 CHROMIUM = "/usr/bin/chromium"
@@ -37,9 +38,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
-SEED_JS = Path(__file__).resolve().parent / "seed_frontend.js"
+SEED_JS = TESTS / "seed_frontend.js"
 SEED_HOST = "https://your-domain.com"
 WIDTHS = {"375": (375, 812), "1280": (1280, 800)}
 MERCHANT_TOKEN = "merchant-frontend-token"

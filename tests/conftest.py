@@ -7,11 +7,11 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from sandbox.app import create_app
-from sandbox.client import ENV_VARS
-from sandbox.config import Settings
+from sandbox.client.clients import ENV_VARS
+from sandbox.client.transport import InProcessTransport
+from sandbox.core.settings import Settings
 from sandbox.runtime import Sandbox
-from sandbox.transport import InProcessTransport
+from sandbox.server.app import create_app
 
 # the browser tests' fixtures (Chromium, a served sandbox, the merchant app), one set per run
 pytest_plugins = ["tests.browser_support"]

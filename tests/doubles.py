@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sandbox import signing
 from sandbox.runtime import Sandbox
+from sandbox.wire import signing
 
 V3 = "/api/v3/"
 

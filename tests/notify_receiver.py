@@ -13,9 +13,9 @@ from typing import Any
 
 import httpx
 
-from sandbox import signing
-from sandbox.pytest_plugin import ServerThread
 from sandbox.runtime import Sandbox
+from sandbox.testing.plugin import ServerThread
+from sandbox.wire import signing
 from tests.conftest import make_app
 
 V3_ACK = {"code": "SUCCESS", "message": "执行成功"}

@@ -1,5 +1,5 @@
 // The seed document's three frontend snippets, exactly as written there (checked by
-// tests/test_counter_page_browser.py). The merchant test page supplies `token`, the host and
+// tests/e2e/test_counter_page_browser.py). The merchant test page supplies `token`, the host and
 // the helpers they call (showSuccessPage, showFailurePage).
 
 // 创建支付订单

@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 from cryptography import x509
 
-from sandbox import signing
 from sandbox.runtime import Sandbox
+from sandbox.wire import signing
 
 V1 = "/api/v1/payment/lakala/counter/"
 V3 = "/api/v3/ccss/counter/order/"

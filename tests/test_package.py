@@ -10,17 +10,17 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.paths import ROOT
 
 pytestmark = pytest.mark.slow
 
 CHECK = """
 import sys, httpx
 import sandbox
-from sandbox.app import create_app
-from sandbox.config import Settings
-from sandbox.resources import schemas_dir, scenarios_dir
-from sandbox.transport import InProcessTransport
+from sandbox.server.app import create_app
+from sandbox.core.settings import Settings
+from sandbox.wire.resources import schemas_dir, scenarios_dir
+from sandbox.client.transport import InProcessTransport
 assert sandbox.__file__.startswith(sys.argv[1]), sandbox.__file__
 assert schemas_dir().is_relative_to(sys.argv[1]) and scenarios_dir().is_relative_to(sys.argv[1])
 app = create_app(Settings(data_dir=":memory:", strict_responses=True))
@@ -64,7 +64,7 @@ def test_wheel_holds_the_data_files(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     data = shipped("schemas", "scenarios")
     assert data and {f"sandbox/_data/{name}" for name in data} <= names
-    pages = shipped("sandbox/templates", "sandbox/static")
+    pages = shipped("sandbox/server/pages/templates", "sandbox/server/pages/static")
     assert pages and pages <= names
     assert "sandbox/py.typed" in names
 

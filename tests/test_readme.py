@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.config import ENV_PREFIX, Settings
-from sandbox.errors import error_table_markdown
+from sandbox.core.settings import ENV_PREFIX, Settings
+from sandbox.wire.errors import error_table_markdown
+from tests.paths import ROOT
 from tests.servers import SandboxProcess
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = ROOT / "README.md"
 
 
 def readme() -> str:

@@ -1,0 +1,298 @@
+"""HTTP plumbing the client and the tools share.
+
+``InProcessTransport``: a synchronous httpx transport that calls an ASGI app in-process (no
+sockets). httpx's own ``ASGITransport`` is async-only; this one runs it on a private event-loop
+thread so that ``httpx.Client(transport=InProcessTransport(app))`` works in plain synchronous
+tests.
+
+``send_bounded`` / ``asend_bounded``: read a whole answer within a time and a size limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from sandbox.wire.envelopes import whole_number
+from sandbox.wire.errors import ConnectionDropped
+
+
+class InProcessTransport(httpx.BaseTransport):
+    """``httpx.Client(transport=InProcessTransport(app), base_url="http://sandbox")``.
+
+    ``client`` is the (host, port) the app sees as the caller: loopback by default, so the admin
+    API answers.
+    """
+
+    def __init__(self, app: Any, *, client: tuple[str, int] = ("127.0.0.1", 50000)) -> None:
+        self._transport = httpx.ASGITransport(app=app, client=client)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="in-process-asgi", daemon=True
+        )
+        self._thread.start()
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        return self._loop
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        body = request.read()
+
+        async def call() -> httpx.Response:
+            inner = httpx.Request(
+                request.method,
+                request.url,
+                headers=request.headers,
+                content=body,
+                extensions=request.extensions,
+            )
+            response = await self._transport.handle_async_request(inner)
+            content = await response.aread()
+            return httpx.Response(
+                response.status_code, headers=response.headers, content=content, request=request
+            )
+
+        try:
+            return asyncio.run_coroutine_threadsafe(call(), self._loop).result()
+        except ConnectionDropped as exc:
+            # what a client on a socket sees when a scenario drops the connection
+            raise httpx.RemoteProtocolError(str(exc), request=request) from exc
+
+    def close(self) -> None:
+        if self._loop.is_running():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=5)
+        if not self._loop.is_running() and not self._loop.is_closed():
+            self._loop.close()
+
+
+# -- bounded answers -------------------------------------------------------------------------
+#
+# httpx's timeout applies to each read, not to the whole answer: a server that sends one byte a
+# second, or an endless chunked body, keeps a plain ``client.post`` busy (and growing) forever.
+# Every answer the client, the proxy, notify-check and contract read goes through
+# ``send_bounded`` / ``asend_bounded`` instead: the body is streamed into a capped buffer, and
+# the timeout given applies to the whole exchange, from sending the request to the last byte.
+
+MAX_ANSWER_BYTES = 1024 * 1024
+"""The largest answer read: Lakala's API answers, its keys and notify acks are a few KiB."""
+
+# A connection kept alive for the next request hides its socket from the sync watchdog below
+# (httpx shows a socket only when it opens one, or once an answer's headers are in), so the
+# sync clients that read through ``send_bounded`` open one connection per exchange.
+NO_KEEPALIVE = httpx.Limits(max_keepalive_connections=0)
+
+
+class AnswerTooLarge(httpx.TransportError):
+    """The answer passed its byte cap: reading stopped and the connection was closed."""
+
+
+class AnswerTooSlow(httpx.TimeoutException):
+    """The whole answer did not arrive in time: reading stopped and the connection was closed."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A whole answer, read within its limits."""
+
+    status_code: int
+    headers: httpx.Headers
+    content: bytes
+    url: httpx.URL
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
+
+
+class _Budget:
+    """What one exchange may still spend: seconds until its deadline, bytes up to its cap."""
+
+    def __init__(self, request: httpx.Request, timeout: float, max_bytes: int) -> None:
+        self.request = request
+        self.timeout = timeout
+        self.max_bytes = max_bytes
+        self.deadline = time.monotonic() + timeout
+        self.chunks: list[bytes] = []
+        self.size = 0
+
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def too_slow(self) -> AnswerTooSlow:
+        return AnswerTooSlow(
+            f"the whole answer did not arrive within {self.timeout:g}s", request=self.request
+        )
+
+    def too_large(self, size: int) -> AnswerTooLarge:
+        return AnswerTooLarge(
+            f"the answer is larger than {self.max_bytes} bytes (at least {size})",
+            request=self.request,
+        )
+
+    def start(self, response: httpx.Response) -> None:
+        """The headers are in: refuse at once a body announced too large."""
+        # (whole_number, not isdigit: "²" is a digit to Python, and int() refuses it)
+        declared = whole_number(response.headers.get("content-length", ""), 2**62)
+        if declared is not None and declared > self.max_bytes:
+            raise self.too_large(declared)
+        self.check_time()
+
+    def take(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.size > self.max_bytes:
+            raise self.too_large(self.size)
+        self.chunks.append(chunk)
+        self.check_time()
+
+    def check_time(self) -> None:
+        if self.remaining() <= 0:
+            raise self.too_slow()
+
+    def answer(self, response: httpx.Response) -> Answer:
+        return Answer(response.status_code, response.headers, b"".join(self.chunks), response.url)
+
+
+class _Watchdog:
+    """Shuts the exchange's socket down at the deadline, waking a read blocked on it.
+
+    A sync read cannot be cancelled, and it only times out when the peer stays silent for a
+    whole read timeout; ``shutdown`` makes it return at once. The sockets come from httpx's
+    ``trace`` extension as connections open, and from the answer's ``network_stream``.
+    """
+
+    def __init__(self, budget: _Budget) -> None:
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self._done = False
+        self.fired = False
+        self._timer = threading.Timer(max(budget.remaining(), 0.0), self._fire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Watchdog:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+        with self._lock:
+            self._done = True
+
+    def trace(self, name: str, info: dict[str, Any]) -> None:
+        if name.endswith(".complete"):
+            self.watch(info.get("return_value"))
+
+    def watch(self, stream: Any) -> None:
+        sock = stream.get_extra_info("socket") if hasattr(stream, "get_extra_info") else None
+        if isinstance(sock, socket.socket):
+            with self._lock:
+                self._sockets.append(sock)
+                late = self.fired  # the deadline passed while this connection was opening
+            if late:
+                _shut(sock)
+
+    def _fire(self) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self.fired = True
+            for sock in self._sockets:
+                _shut(sock)
+
+
+def _shut(sock: socket.socket) -> None:
+    try:
+        # the plain socket's shutdown, also for TLS: SSLSocket.shutdown would drop its SSL state
+        # under the reading thread's feet
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except OSError:
+        pass  # already closed: nothing left to wake
+
+
+def send_bounded(
+    client: httpx.Client,
+    request: httpx.Request,
+    *,
+    timeout: float,
+    max_bytes: int = MAX_ANSWER_BYTES,
+) -> Answer:
+    """Send ``request`` and read the whole answer within ``timeout`` seconds and ``max_bytes``.
+
+    Raises ``AnswerTooSlow`` / ``AnswerTooLarge`` (or httpx's own transport errors); the
+    connection is closed whenever the answer was not read to its end.
+    """
+    budget = _Budget(request, timeout, max_bytes)
+    with _Watchdog(budget) as watchdog:
+        request.extensions["trace"] = _chain(request.extensions.get("trace"), watchdog.trace)
+        try:
+            response = client.send(request, stream=True)
+            try:
+                watchdog.watch(response.extensions.get("network_stream"))
+                budget.start(response)
+                for chunk in response.iter_bytes():
+                    budget.take(chunk)
+            finally:
+                response.close()  # before the whole body: httpx drops the connection
+        except httpx.TransportError as exc:
+            if watchdog.fired and not isinstance(exc, AnswerTooLarge):
+                raise budget.too_slow() from None
+            raise
+    return budget.answer(response)
+
+
+async def asend_bounded(
+    client: httpx.AsyncClient,
+    request: httpx.Request,
+    *,
+    timeout: float,
+    max_bytes: int = MAX_ANSWER_BYTES,
+) -> Answer:
+    """``send_bounded`` for an ``httpx.AsyncClient``: the deadline cancels whatever is pending."""
+    budget = _Budget(request, timeout, max_bytes)
+    try:
+        async with asyncio.timeout(timeout):
+            response = await client.send(request, stream=True)
+            try:
+                budget.start(response)
+                async for chunk in response.aiter_bytes():
+                    budget.take(chunk)
+            finally:
+                await response.aclose()
+    except TimeoutError:
+        raise budget.too_slow() from None
+    return budget.answer(response)
+
+
+Trace = Callable[[str, dict[str, Any]], None]
+
+
+def _chain(first: Trace | None, second: Trace) -> Trace:
+    if first is None:
+        return second
+
+    def both(name: str, info: dict[str, Any]) -> None:
+        first(name, info)
+        second(name, info)
+
+    return both
+
+
+def http_url_problem(url: str) -> str | None:
+    """Why ``url`` is not an http(s) URL with a host, or None when it is one."""
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        return f"is not a URL ({exc})"
+    if parsed.scheme not in ("http", "https"):
+        return "must start with http:// or https://"
+    if not parsed.host:
+        return "has no host"
+    return None

@@ -1,0 +1,622 @@
+"""The one order engine both API dialects, the page and the scenarios drive.
+
+States (Lakala's ``order_status``): 0 待支付, 1 支付中, 2 支付成功, 3 支付失败, 4 已过期, 5 已取消,
+6 退款, 7 已关闭. An order in 0/1 past ``order_efficient_time`` (on its own clock) reads as 4
+without any background job. Every change runs in one SQLite transaction under the store lock, then
+listeners (notifier, scenarios) hear about it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from sandbox.core import ids as ids_module
+from sandbox.core.clock import Clock
+from sandbox.core.ids import Ids
+from sandbox.core.store import Store
+from sandbox.wire.envelopes import strict_json
+from sandbox.wire.errors import SandboxError
+
+STATUS_NAMES = {
+    0: "待支付",
+    1: "支付中",
+    2: "支付成功",
+    3: "支付失败",
+    4: "已过期",
+    5: "已取消",
+    6: "已退款",
+    7: "已关闭",
+}
+STATUS_V1 = {
+    0: "WAIT_PAY",
+    1: "PAYING",
+    2: "SUCCESS",
+    3: "FAILED",
+    4: "EXPIRED",
+    5: "CANCELLED",
+    6: "REFUNDED",
+    7: "CLOSED",
+}
+ACTIONS = ("paying", "pay", "fail", "cancel", "close", "expire", "refund")
+OPEN = (0, 1)
+
+
+@dataclass
+class Order:
+    seq: int
+    pay_order_no: str
+    merchant_no: str
+    out_order_no: str
+    dialect: str
+    stored_status: int
+    request_hash: str
+    created_ts: float
+    efficient_ts: float
+    clock_offset: float
+    updated_ts: float
+    data: dict[str, Any]
+    trades: list[dict[str, Any]] = field(default_factory=list)
+    status: int = 0
+
+    @property
+    def total_amount(self) -> int:
+        return int(self.data["total_amount"])
+
+    @property
+    def counter_url(self) -> str:
+        return str(self.data["counter_url"])
+
+    def flag(self, name: str) -> bool:
+        return str(self.data.get(name, 0)) == "1"
+
+    def last_trade(self, trade_type: str = "PAY") -> dict[str, Any] | None:
+        return next((t for t in self.trades if t["trade_type"] == trade_type), None)
+
+    @property
+    def refunded(self) -> int:
+        """Fen refunded so far."""
+        return refunded_amount(self.trades)
+
+    @property
+    def refundable(self) -> int:
+        """Fen of the payment not refunded yet (0 unless paid or partly refunded)."""
+        if self.status not in (2, 6):
+            return 0
+        return max(self.total_amount - self.refunded, 0)
+
+
+def refunded_amount(trades: list[dict[str, Any]]) -> int:
+    """The fen of the successful REFUND trades in ``trades`` (ours, or Lakala's query list)."""
+    return sum(
+        int(t["trade_amount"])
+        for t in trades
+        if t.get("trade_type") == "REFUND" and t.get("trade_status") == "S"
+    )
+
+
+@dataclass(frozen=True)
+class ScenarioChoice:
+    """The scenario a create was given, chosen once by the endpoint, and why."""
+
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Change:
+    """What listeners hear after a committed change.
+
+    ``options`` carries e.g. a click's notify policy; ``scenario`` a create's chosen scenario.
+    """
+
+    order: Order
+    action: str
+    old_status: int | None
+    new_status: int
+    trade: dict[str, Any] | None
+    source: str
+    options: dict[str, Any]
+    scenario: ScenarioChoice | None = None
+
+
+Listener = Callable[[Change], None]
+
+
+class Engine:
+    def __init__(self, store: Store, clock: Clock, ids: Ids, pay_modes: list[str]) -> None:
+        self.store = store
+        self.clock = clock
+        self.ids = ids
+        self.pay_modes = pay_modes
+        self.listeners: list[Listener] = []
+
+    # -- time -------------------------------------------------------------------------------
+    def now_for(self, order: Order) -> float:
+        """An order's own time: the sandbox clock plus the order's private offset."""
+        return self.clock.timestamp() + order.clock_offset
+
+    def advance_order(self, pay_order_no: str, seconds: float) -> Order:
+        if seconds < 0:
+            raise ValueError("the clock only moves forward")
+        with self.store.transaction() as conn:
+            self._load(conn, pay_order_no)
+            conn.execute(
+                "UPDATE orders SET clock_offset = clock_offset + ? WHERE pay_order_no = ?",
+                (seconds, pay_order_no),
+            )
+        return self.get(pay_order_no)
+
+    # -- create -----------------------------------------------------------------------------
+    def create(
+        self,
+        dialect: str,
+        req: dict[str, Any],
+        *,
+        request_hash: str,
+        base_url: str,
+        extra: dict[str, Any] | None = None,
+        source: str = "api",
+        scenario: ScenarioChoice | None = None,
+        pay_order_no: str | None = None,
+    ) -> tuple[Order, bool]:
+        """Create from a validated, coerced v3-shaped ``req``.
+
+        Returns (order, created); an identical repeat gives (the original order, False).
+
+        ``pay_order_no`` (and ``order_create_time`` / ``counter_url`` in ``extra``) keep a real
+        Lakala order's own values when the proxy mirrors it."""
+        merchant_no, out_order_no = str(req["merchant_no"]), str(req["out_order_no"])
+        with self.store.transaction() as conn:
+            row = conn.execute(
+                "SELECT pay_order_no, request_hash FROM orders "
+                "WHERE merchant_no = ? AND out_order_no = ?",
+                (merchant_no, out_order_no),
+            ).fetchone()
+            if row is not None:
+                if row["request_hash"] != request_hash:
+                    raise SandboxError(
+                        "ORDER_EXISTS", out_order_no=out_order_no, merchant_no=merchant_no
+                    )
+                return self._load(conn, row["pay_order_no"]), False
+            now = self.clock.timestamp()
+            now_dt = self.clock.now()
+            given = pay_order_no
+            pay_order_no = given or self.ids.pay_order_no(now_dt)
+            while (
+                not given
+                and conn.execute(
+                    "SELECT 1 FROM orders WHERE pay_order_no = ?", (pay_order_no,)
+                ).fetchone()
+            ):
+                pay_order_no = self.ids.pay_order_no(now_dt)
+            mirrored = extra or {}
+            data = dict(req)
+            data.update(mirrored)
+            data["order_create_time"] = mirrored.get("order_create_time") or self.clock.format(now)
+            data["counter_url"] = mirrored.get("counter_url") or (
+                base_url.rstrip("/")
+                + "/b/pay?"
+                + urlencode(
+                    {
+                        "merchantNo": merchant_no,
+                        "merchantOrderNo": out_order_no,
+                        "payOrderNo": pay_order_no,
+                    }
+                )
+            )
+            efficient_ts = self.clock.parse(str(req["order_efficient_time"]))
+            conn.execute(
+                "INSERT INTO orders (pay_order_no, merchant_no, out_order_no, dialect, status, "
+                "request_hash, created_ts, efficient_ts, updated_ts, data) "
+                "VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?, ?)",
+                (
+                    pay_order_no,
+                    merchant_no,
+                    out_order_no,
+                    dialect,
+                    request_hash,
+                    now,
+                    efficient_ts,
+                    now,
+                    _dumps(data),
+                ),
+            )
+            order = self._load(conn, pay_order_no)
+            # listeners hear inside the transaction: what they record (the notify outbox)
+            # commits with the change, in the order the changes happened
+            self._emit(Change(order, "create", None, 0, None, source, {}, scenario))
+        return order, True
+
+    # -- read -------------------------------------------------------------------------------
+    def get(self, pay_order_no: str) -> Order:
+        with self.store.lock:
+            return self._load(self.store.conn, pay_order_no)
+
+    def find(
+        self, merchant_no: str, *, out_order_no: str | None = None, pay_order_no: str | None = None
+    ) -> Order:
+        """Look up by out_order_no or pay_order_no (both must agree when both are given)."""
+        sql, params = "SELECT pay_order_no FROM orders WHERE merchant_no = ?", [merchant_no]
+        if out_order_no is not None:
+            sql += " AND out_order_no = ?"
+            params.append(out_order_no)
+        if pay_order_no is not None:
+            sql += " AND pay_order_no = ?"
+            params.append(pay_order_no)
+        rows = self.store.execute(sql, tuple(params))
+        if not rows:
+            what = ", ".join(
+                f"{k}={v}"
+                for k, v in (
+                    ("merchant_no", merchant_no),
+                    ("out_order_no", out_order_no),
+                    ("pay_order_no", pay_order_no),
+                )
+                if v
+            )
+            raise SandboxError("ORDER_NOT_FOUND", what=what)
+        return self.get(rows[0]["pay_order_no"])
+
+    def recent(self, *, limit: int = 50, offset: int = 0) -> list[Order]:
+        """Orders newest first."""
+        with self.store.lock:
+            rows = self.store.conn.execute(
+                "SELECT pay_order_no FROM orders ORDER BY seq DESC LIMIT ? OFFSET ?",
+                (limit, offset),
+            ).fetchall()
+            return [self._load(self.store.conn, r["pay_order_no"]) for r in rows]
+
+    def count(self) -> int:
+        return int(self.store.execute("SELECT COUNT(*) AS n FROM orders")[0]["n"])
+
+    def allowed_pay_modes(self, order: Order) -> list[str]:
+        """What the counter may offer: counter_param.pay_mode / busi_type_param / v1
+        payment_method narrow the full list; nothing given means every mode."""
+        wanted, busi_types = requested_pay_modes(order.data)
+        wanted.update(m for m in self.pay_modes if ids_module.busi_type(m) in busi_types)
+        return [m for m in self.pay_modes if m in wanted] if wanted else list(self.pay_modes)
+
+    def default_pay_mode(self, order: Order) -> str:
+        allowed = self.allowed_pay_modes(order)
+        preferred = order.data.get("payment_method") or "ALIPAY"
+        return preferred if preferred in allowed else allowed[0]
+
+    def allowed_actions(self, order: Order) -> list[str]:
+        """The actions the order's state allows now: what a page may offer (apply still decides)."""
+        allowed = []
+        for action in ACTIONS:
+            try:
+                self._target(order, action)
+            except SandboxError:
+                continue
+            allowed.append(action)
+        return allowed
+
+    # -- change -----------------------------------------------------------------------------
+    def apply(
+        self,
+        pay_order_no: str,
+        action: str,
+        *,
+        pay_mode: str | None = None,
+        source: str = "admin",
+        options: dict[str, Any] | None = None,
+        trade_data: dict[str, Any] | None = None,
+        amount: int | None = None,
+        amount_field: str = "amount",
+        notes: dict[str, Any] | None = None,
+    ) -> Order:
+        """Run one action; ILLEGAL_TRANSITION (changing nothing) when the state forbids it.
+
+        ``trade_data`` overrides fields of the trade recorded (the proxy keeps Lakala's own).
+        ``amount`` is a refund's, in fen: by default all that is left to refund; a wrong one is
+        refused naming ``amount_field``, the caller's name for it. ``notes`` are kept with the
+        trade beside its fields (as the options' ``reason`` is, as ``trade_remark``)."""
+        if action not in ACTIONS:
+            raise SandboxError(
+                "INVALID_PARAM",
+                field="action",
+                rule=f"must be one of {', '.join(ACTIONS)} (got {action!r})",
+            )
+        with self.store.transaction() as conn:
+            order = self._load(conn, pay_order_no)
+            old = order.status
+            if action == "close" and old == 7:
+                return order  # closing twice is a safe retry
+            new = self._target(order, action)
+            if action in ("pay", "paying", "fail") and pay_mode is not None:
+                allowed = self.allowed_pay_modes(order)
+                if pay_mode not in allowed:
+                    raise SandboxError(
+                        "PAY_MODE_NOT_ALLOWED",
+                        pay_mode=pay_mode,
+                        pay_order_no=pay_order_no,
+                        allowed=", ".join(allowed),
+                    )
+            if action == "refund" and amount is not None and not 1 <= amount <= order.refundable:
+                raise SandboxError(
+                    "INVALID_PARAM",
+                    field=amount_field,
+                    rule=f"must be from 1 to {order.refundable} fen, what is left to refund "
+                    f"of {order.total_amount} (got {amount})",
+                )
+            trade = self._record_trade(conn, order, action, pay_mode, amount)
+            if trade is not None and trade_data:
+                trade = self._override_trade(conn, trade, trade_data)
+            kept = dict(notes or {})
+            reason = (options or {}).get("reason")
+            if reason:  # why it failed, say
+                kept["trade_remark"] = str(reason)
+            if trade is not None and kept:
+                trade = {**trade, **kept}
+                conn.execute(
+                    "UPDATE trades SET data = ? WHERE trade_no = ?",
+                    (_dumps(trade), trade["trade_no"]),
+                )
+            now = self.clock.timestamp()
+            conn.execute(
+                "UPDATE orders SET status = ?, updated_ts = ? WHERE pay_order_no = ?",
+                (new, now, pay_order_no),
+            )
+            order = self._load(conn, pay_order_no)
+            self._emit(Change(order, action, old, new, trade, source, options or {}))
+        return order
+
+    def reset(self) -> None:
+        self.store.clear(["trades", "orders"])
+
+    def settle_expired(self) -> int:
+        """Store as expired every open order whose ``order_efficient_time`` has passed on its
+        clock. Called before the clock goes back: an order seen expired stays expired."""
+        now = self.clock.timestamp()
+        marks = ", ".join("?" for _ in OPEN)
+        with self.store.transaction() as conn:
+            cursor = conn.execute(
+                f"UPDATE orders SET status = 4, updated_ts = ? WHERE status IN ({marks}) "
+                "AND efficient_ts <= ? + clock_offset",
+                (now, *OPEN, now),
+            )
+        return cursor.rowcount
+
+    def _target(self, order: Order, action: str) -> int:
+        status = order.status
+        repeat = order.flag("support_repeat_pay")
+        hint = ""
+        if action == "paying" and (status == 0 or (status == 3 and repeat)):
+            return 1
+        if action == "pay" and (status in OPEN or (status == 3 and repeat)):
+            return 2
+        if action == "fail" and status in OPEN:
+            return 3
+        if action == "cancel":
+            if status in OPEN:
+                return 5
+            if status == 2 and order.flag("support_cancel"):
+                return 5
+            if status == 2:
+                hint = " (a paid order is cancelled only with support_cancel=1)"
+        if action == "close" and status in (0, 1, 3):
+            return 7
+        if action == "expire" and status in OPEN:
+            return 4
+        if action == "refund":
+            if status in (2, 6) and order.flag("support_refund") and order.refundable > 0:
+                return 6  # in full or in part: 6 is 部分退款或者全部退款
+            if status == 2:
+                hint = " (refunds need support_refund=1)"
+            if status == 6:
+                hint = f" (refunded in full: {order.total_amount} fen)"
+        if status == 3 and action in ("pay", "paying") and not repeat:
+            hint = " (paying again after a failure needs support_repeat_pay=1)"
+        if status == 2 and action in ("pay", "paying"):
+            hint = " (already paid)"
+        if status == 4:
+            hint = f" (expired at {order.data['order_efficient_time']})"
+        raise SandboxError(
+            "ILLEGAL_TRANSITION",
+            pay_order_no=order.pay_order_no,
+            status=status,
+            status_name=STATUS_NAMES[status],
+            action=action,
+            hint=hint,
+        )
+
+    def _record_trade(
+        self, conn: Any, order: Order, action: str, pay_mode: str | None, amount: int | None
+    ) -> dict[str, Any] | None:
+        now_ts = self.now_for(order)
+        now_dt = datetime.fromtimestamp(now_ts, self.clock.tz)
+        pending = next(
+            (t for t in order.trades if t["trade_type"] == "PAY" and t["trade_status"] == "P"), None
+        )
+        if action in ("pay", "fail", "paying"):
+            if pending is not None and action != "paying":
+                status = "S" if action == "pay" else "F"
+                pending = {
+                    **pending,
+                    "trade_status": status,
+                    "trade_time": self.clock.format(now_ts),
+                }
+                if pay_mode is not None and pay_mode != pending["pay_mode"]:
+                    pending.update(self._pay_fields(order, pay_mode, now_dt))
+                conn.execute(
+                    "UPDATE trades SET data = ? WHERE trade_no = ?",
+                    (_dumps(pending), pending["trade_no"]),
+                )
+                return pending
+            mode = pay_mode or self.default_pay_mode(order)
+            status = {"pay": "S", "fail": "F", "paying": "P"}[action]
+            trade = self._new_trade(order, "PAY", status, order.total_amount, now_dt, now_ts)
+            trade.update(self._pay_fields(order, mode, now_dt))
+        elif (action == "cancel" and order.status == 2) or action == "refund":
+            paid = order.last_trade("PAY")
+            kind = "CANCEL" if action == "cancel" else "REFUND"
+            if kind == "REFUND":
+                amount = order.refundable if amount is None else amount
+            else:
+                amount = order.total_amount
+            trade = self._new_trade(order, kind, "S", amount, now_dt, now_ts)
+            if paid is not None:
+                trade.update(
+                    {
+                        k: paid.get(k)
+                        for k in (
+                            "pay_mode",
+                            "busi_type",
+                            "user_id1",
+                            "user_id2",
+                            "payer_account_no",
+                            "payer_name",
+                            "payer_account_bank",
+                            "acc_type",
+                            "bank_type",
+                        )
+                    }
+                )
+                trade["origin_trade_no"] = paid["trade_no"]
+        elif action in ("cancel", "close", "expire") and pending is not None:
+            # the payment in progress is reversed with the order
+            pending = {**pending, "trade_status": "C", "trade_time": self.clock.format(now_ts)}
+            conn.execute(
+                "UPDATE trades SET data = ? WHERE trade_no = ?",
+                (_dumps(pending), pending["trade_no"]),
+            )
+            return pending
+        else:
+            return None
+        conn.execute(
+            "INSERT INTO trades (pay_order_no, trade_no, data) VALUES (?, ?, ?)",
+            (order.pay_order_no, trade["trade_no"], _dumps(trade)),
+        )
+        return trade
+
+    def _override_trade(
+        self, conn: Any, trade: dict[str, Any], fields: dict[str, Any]
+    ) -> dict[str, Any]:
+        merged = {**trade, **{k: v for k, v in fields.items() if k in trade}}
+        taken = conn.execute(
+            "SELECT 1 FROM trades WHERE trade_no = ? AND trade_no != ?",
+            (merged["trade_no"], trade["trade_no"]),
+        ).fetchone()
+        if taken or not merged.get("trade_no"):
+            merged["trade_no"] = trade["trade_no"]
+        conn.execute(
+            "UPDATE trades SET trade_no = ?, data = ? WHERE trade_no = ?",
+            (merged["trade_no"], _dumps(merged), trade["trade_no"]),
+        )
+        return merged
+
+    def _new_trade(
+        self, order: Order, trade_type: str, status: str, amount: int, now_dt: Any, now_ts: float
+    ) -> dict[str, Any]:
+        return {
+            **self.ids.trade_numbers(now_dt),
+            "trade_type": trade_type,
+            "trade_status": status,
+            "trade_amount": amount,
+            "payer_amount": amount,
+            "trade_time": self.clock.format(now_ts),
+            "pay_mode": None,
+            "busi_type": None,
+            "acc_trade_no": None,
+            "user_id1": None,
+            "user_id2": None,
+            "payer_account_no": None,
+            "payer_name": None,
+            "payer_account_bank": None,
+            "acc_type": None,
+            "bank_type": None,
+            "settle_merchant_no": order.merchant_no,
+            "settle_term_no": order.data.get("term_no") or None,
+            "origin_trade_no": None,
+        }
+
+    def _pay_fields(self, order: Order, pay_mode: str, now_dt: Any) -> dict[str, Any]:
+        fields = {
+            "pay_mode": pay_mode,
+            "busi_type": ids_module.busi_type(pay_mode),
+            "acc_trade_no": self.ids.acc_trade_no(pay_mode, now_dt),
+        }
+        fields.update(self.ids.payer(pay_mode))
+        return fields
+
+    def _load(self, conn: Any, pay_order_no: str) -> Order:
+        row = conn.execute(
+            "SELECT * FROM orders WHERE pay_order_no = ?", (pay_order_no,)
+        ).fetchone()
+        if row is None:
+            raise SandboxError("ORDER_NOT_FOUND", what=f"pay_order_no={pay_order_no}")
+        trades = [
+            json.loads(r["data"])
+            for r in conn.execute(
+                "SELECT data FROM trades WHERE pay_order_no = ? ORDER BY seq DESC", (pay_order_no,)
+            )
+        ]
+        order = Order(
+            row["seq"],
+            row["pay_order_no"],
+            row["merchant_no"],
+            row["out_order_no"],
+            row["dialect"],
+            row["status"],
+            row["request_hash"],
+            row["created_ts"],
+            row["efficient_ts"],
+            row["clock_offset"],
+            row["updated_ts"],
+            json.loads(row["data"]),
+            trades,
+        )
+        order.status = order.stored_status
+        if order.stored_status in OPEN and self.now_for(order) >= order.efficient_ts:
+            order.status = 4
+        return order
+
+    def _emit(self, change: Change) -> None:
+        for listener in list(self.listeners):
+            listener(change)
+
+
+def request_hash(payload: Any) -> str:
+    return hashlib.sha256(_dumps(payload).encode()).hexdigest()
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def requested_pay_modes(fields: Mapping[str, Any]) -> tuple[set[str], set[str]]:
+    """The pay modes a create names (v1 payment_method, counter_param.pay_mode, busi_type_param
+    params.pay_mode), and the busi_types it names without a pay mode."""
+    modes: set[str] = set()
+    busi_types: set[str] = set()
+    if fields.get("payment_method"):
+        modes.add(str(fields["payment_method"]))
+    counter = _json_field(fields.get("counter_param"))
+    if isinstance(counter, dict) and counter.get("pay_mode"):
+        modes.add(str(counter["pay_mode"]))
+    busi = _json_field(fields.get("busi_type_param"))
+    for entry in busi if isinstance(busi, list) else []:
+        if not isinstance(entry, dict):
+            continue
+        params = entry.get("params")
+        if isinstance(params, dict) and params.get("pay_mode"):
+            modes.add(str(params["pay_mode"]))
+        elif entry.get("busi_type"):
+            busi_types.add(str(entry["busi_type"]))
+    return modes, busi_types
+
+
+def _json_field(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:
+        return strict_json(value)
+    except ValueError:
+        return None

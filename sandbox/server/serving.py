@@ -1,0 +1,130 @@
+"""How the sandbox is put on a port: uvicorn, with its C HTTP parser when installed, bounded.
+
+uvicorn's httptools protocol is several times cheaper per request than its h11 one, but unlike h11
+(which stops at 16 KiB) it sets no limit on a request's line and headers: a client could make the
+server buffer megabytes of headers. ``BoundedHttpToolsProtocol`` keeps h11's bound and answers 431.
+Without httptools (a platform with no wheel for it) uvicorn's h11 protocol serves, as before.
+
+The httptools protocol also writes every header name in lower case, where h11 keeps the case the
+app gave. Lakala spells its signature headers ``Lklapi-Appid`` and so on, and a client that looks
+them up in a plain map finds only that spelling, so ``_LakalaCase`` restores it on the way out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from typing import Any, cast
+
+from sandbox.wire.signing import RESPONSE_HEADERS
+
+# h11's own default: a request line plus headers beyond this are refused
+MAX_HEAD_BYTES = 16 * 1024
+TOO_LARGE = (
+    f"431 Request Header Fields Too Large: the request line and headers exceed {MAX_HEAD_BYTES} "
+    "bytes"
+).encode()
+# (as httptools writes them, as Lakala spells them): the signed response headers
+_SPELLED = [
+    (f"\r\n{name.lower()}: ".encode(), f"\r\n{name}: ".encode())
+    for name in (*RESPONSE_HEADERS, "Lklapi-Traceid")
+]
+
+
+class _LakalaCase:
+    """A transport that writes a response head with the ``Lklapi-*`` names in Lakala's case.
+    uvicorn writes a response's status line and headers in one call, its body in others."""
+
+    def __init__(self, transport: Any) -> None:
+        self._transport = transport
+
+    def write(self, data: bytes) -> None:
+        if data.startswith(b"HTTP/1.1 ") and b"\r\nlklapi-" in data:
+            head, end, body = data.partition(b"\r\n\r\n")
+            for written, spelled in _SPELLED:
+                head = head.replace(written, spelled)
+            data = head + end + body
+        self._transport.write(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+@functools.cache  # one class, however many servers a process starts
+def http_protocol() -> Any:
+    """The ``http`` argument for uvicorn: the bounded httptools protocol, or "h11"."""
+    try:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    except ImportError:  # httptools is not installed
+        return "h11"
+
+    class BoundedHttpToolsProtocol(HttpToolsProtocol):
+        """Refuses, with 431, a request whose line and headers exceed ``MAX_HEAD_BYTES``: counted
+        exactly as the parser reports them, and as raw bytes while a head is still arriving (a
+        single endless header is never reported, only buffered)."""
+
+        _head_bytes = 0  # of the request line and headers parsed so far
+        _arriving = 0  # bytes received since the current head began
+        _in_head = True
+        _too_large = False
+
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(cast(asyncio.Transport, _LakalaCase(transport)))
+
+        def data_received(self, data: bytes) -> None:
+            if self._in_head:
+                self._arriving += len(data)
+            super().data_received(data)
+            if self._in_head and self._arriving > MAX_HEAD_BYTES and not self._too_large:
+                self._too_large = True
+                self.send_400_response("")
+
+        def on_message_begin(self) -> None:
+            self._head_bytes, self._too_large = 0, False
+            super().on_message_begin()
+
+        def on_url(self, url: bytes) -> None:
+            self._count(len(url))
+            super().on_url(url)
+
+        def on_header(self, name: bytes, value: bytes) -> None:
+            self._count(len(name) + len(value) + 4)
+            super().on_header(name, value)
+
+        def on_headers_complete(self) -> None:
+            self._in_head, self._arriving = False, 0
+            super().on_headers_complete()
+
+        def on_message_complete(self) -> None:
+            self._in_head = True
+            super().on_message_complete()
+
+        def _count(self, size: int) -> None:
+            self._head_bytes += size
+            if self._head_bytes > MAX_HEAD_BYTES:
+                self._too_large = True
+                # the parser turns this into an HttpParserError: uvicorn answers through
+                # send_400_response, which says 431 for this case
+                raise ValueError("request head too large")
+
+        def send_400_response(self, msg: str) -> None:
+            if not self._too_large:
+                super().send_400_response(msg)
+                return
+            self.logger.warning("Request head over %d bytes refused.", MAX_HEAD_BYTES)
+            self.transport.write(
+                b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+                b"content-type: text/plain; charset=utf-8\r\n"
+                b"content-length: " + str(len(TOO_LARGE)).encode() + b"\r\n"
+                b"connection: close\r\n\r\n" + TOO_LARGE
+            )
+            self.transport.close()
+
+    return BoundedHttpToolsProtocol
+
+
+def config(app: Any, **options: Any) -> Any:
+    """A ``uvicorn.Config`` for ``app`` with the sandbox's HTTP protocol."""
+    import uvicorn
+
+    return uvicorn.Config(app, http=http_protocol(), **options)

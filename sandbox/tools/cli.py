@@ -1,0 +1,301 @@
+"""``lakala-sandbox``: serve the sandbox, sign a request body, and the other commands."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import IO
+
+from sandbox import __version__
+from sandbox.core.settings import Settings
+
+LOCK_FILE = "serve.lock"
+
+Command = Callable[[argparse.Namespace], int]
+COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Command]] = {}
+
+
+def command(
+    name: str, configure: Callable[[argparse.ArgumentParser], None]
+) -> Callable[[Command], Command]:
+    """Register a subcommand: ``configure`` adds its arguments, the function runs it."""
+
+    def register(run: Command) -> Command:
+        COMMANDS[name] = (configure, run)
+        return run
+
+    return register
+
+
+def _serve_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default 8090)")
+    p.add_argument(
+        "--data-dir",
+        help="where keys and the SQLite store live; :memory: for none (default ./.lakala-sandbox)",
+    )
+    p.add_argument("--seed", type=int, help="make order/trade numbers and payer data reproducible")
+    p.add_argument(
+        "--signature",
+        choices=["strict", "warn", "off"],
+        help="v3 request signature checking (default strict)",
+    )
+    p.add_argument(
+        "--strict-responses",
+        action="store_true",
+        default=None,
+        help="validate every response against schemas/ before sending it",
+    )
+    p.add_argument("--public-url", help="base URL for counter_url links (default: the host called)")
+    p.add_argument(
+        "--admin-token", help="require this token on /sandbox/api (then any address may call)"
+    )
+    p.add_argument(
+        "--apps", dest="apps_file", help="YAML/JSON file registering more appid certificates"
+    )
+    p.add_argument("--merchant-no", help="v1 default merchant_no (default 8222900701106PZ)")
+    p.add_argument("--clock-start", help="start the sandbox clock at yyyyMMddHHmmss (Beijing time)")
+    p.add_argument("--clock-speed", type=float, help="run the sandbox clock N times faster")
+    p.add_argument("--scenarios", dest="scenarios_dir", help="a folder of scenario YAML files")
+    p.add_argument(
+        "--default-scenario", help="scenario of orders nothing else picks (default manual)"
+    )
+    p.add_argument(
+        "--notify-ladder",
+        type=_seconds_list,
+        help="notify retry delays in seconds, comma-separated (default Lakala's "
+        "1,5,5,10,180,600,1200,1800,3600,7200)",
+    )
+    p.add_argument(
+        "--notify-timeout", type=float, help="seconds to wait for a notify answer (default 10)"
+    )
+    p.add_argument(
+        "--notify-hosts",
+        "--notify-allow",
+        dest="notify_hosts",
+        type=_name_list,
+        help="only send notifies to these hosts, comma-separated (default any)",
+    )
+    p.add_argument(
+        "--cors-origins",
+        type=_name_list,
+        help="web pages that may call /api/v1 from another origin, comma-separated: origins "
+        "such as http://localhost:3000, loopback (any page on this machine, the default), "
+        "* (any), or none",
+    )
+    p.add_argument(
+        "--mode",
+        choices=["sandbox", "real"],
+        help="real: the /api/v1 endpoints create, query and close real Lakala orders "
+        "(credentials from LAKALA_* variables; needs --public-url)",
+    )
+    p.add_argument(
+        "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
+    )
+
+
+def _seconds_list(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated seconds, got {text!r}"
+        ) from None
+    if any(v < 0 for v in values):
+        raise argparse.ArgumentTypeError("delays cannot be negative")
+    return values
+
+
+def _name_list(text: str) -> tuple[str, ...]:
+    return tuple(t.strip() for t in text.split(",") if t.strip())
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    names = set(Settings.__dataclass_fields__)
+    return Settings.from_env().replace(**{k: v for k, v in vars(args).items() if k in names})
+
+
+@command("serve", _serve_args)
+def serve(args: argparse.Namespace) -> int:
+    """Serve the sandbox: both APIs, the counter page, the dashboard and the notifier."""
+    import uvicorn
+
+    from sandbox.server import serving
+    from sandbox.server.app import create_app
+
+    settings = settings_from(args)
+    claim = _claim(settings.data_path) if not settings.in_memory else None  # held till we return
+    app = create_app(settings)
+    port, sockets = settings.port, None
+    if port == 0:  # any free port: bind it here, so the line below can say which
+        family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+        bound = socket.socket(family)
+        bound.bind((settings.host, 0))
+        port, sockets = bound.getsockname()[1], [bound]
+    where = "memory" if settings.in_memory else str(settings.data_path)
+    print(
+        f"lakala-sandbox {__version__} on http://{settings.host}:{port} "
+        f"(data: {where}, signatures: {settings.signature})",
+        flush=True,
+    )
+    config = serving.config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=args.log_level,
+        access_log=args.log_level == "debug",
+    )
+    server = uvicorn.Server(config)
+    try:
+        server.run(sockets=sockets)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if claim is not None:
+            claim.close()
+    return 0 if server.started else 3  # 3: it never started (the port is taken, say)
+
+
+def _claim(data_path: Path) -> IO[str] | None:
+    """One server per data directory: a second one would send every notify twice. The lock is
+    the OS's (gone with the process, however it ends); the file says whose it is."""
+    try:
+        import fcntl
+    except ImportError:  # not a POSIX system: no lock
+        return None
+    try:
+        data_path.mkdir(parents=True, exist_ok=True)
+        lock = (data_path / LOCK_FILE).open("a+", encoding="utf-8")
+    except OSError:
+        return None  # the store says what is wrong with the folder, more exactly
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        lock.seek(0)
+        holder = lock.read().strip() or "unknown"
+        lock.close()
+        raise ValueError(
+            f"the data directory {data_path} is in use by another lakala-sandbox serve "
+            f"(pid {holder}); stop that one, or give this one another --data-dir"
+        ) from None
+    lock.seek(0)
+    lock.truncate()
+    lock.write(f"{os.getpid()}\n")
+    lock.flush()
+    return lock
+
+
+def _sign_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("body", help="the exact request body to sign, or @FILE, or - for stdin")
+    p.add_argument(
+        "--key", help="merchant private key PEM (default: <data-dir>/merchant_private_key.pem)"
+    )
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--appid", default=None)
+    p.add_argument("--serial-no", default=None)
+
+
+@command("sign", _sign_args)
+def sign(args: argparse.Namespace) -> int:
+    """Print the Authorization header value for a v3 request body."""
+    from sandbox.core.keys import MERCHANT_KEY
+    from sandbox.wire import signing
+
+    settings = Settings.from_env().replace(data_dir=args.data_dir)
+    key_path = Path(args.key) if args.key else settings.data_path / MERCHANT_KEY
+    if args.body == "-":
+        body = sys.stdin.buffer.read()
+    elif args.body.startswith("@"):
+        try:
+            body = Path(args.body[1:]).read_bytes()
+        except OSError as exc:
+            print(f"lakala-sandbox sign: cannot read the body {args.body}: {exc}", file=sys.stderr)
+            return 2
+    else:
+        body = args.body.encode()
+    try:
+        key = signing.load_private_key(key_path.read_bytes())
+    except (OSError, ValueError) as exc:
+        print(
+            f"lakala-sandbox sign: cannot load the merchant key {key_path}: {exc}\n"
+            "Start the sandbox once (it creates the key) or pass --key.",
+            file=sys.stderr,
+        )
+        return 2
+    print(
+        signing.sign_request(
+            key, args.appid or settings.appid, args.serial_no or settings.serial_no, body
+        )
+    )
+    return 0
+
+
+def _scenarios_args(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="scenarios_command", required=True)
+    check = sub.add_parser("check", help="validate scenario files or folders without serving")
+    check.add_argument("paths", nargs="+", help="YAML files or folders of them")
+
+
+@command("scenarios", _scenarios_args)
+def scenarios(args: argparse.Namespace) -> int:
+    """Scenario files: `scenarios check PATH...` lints them (file, line, rule) without serving."""
+    from sandbox.tools.scenario_check import run
+
+    return run(args)
+
+
+def _notify_check_args(p: argparse.ArgumentParser) -> None:
+    from sandbox.tools.notify_check import configure
+
+    configure(p)
+
+
+@command("notify-check", _notify_check_args)
+def notify_check(args: argparse.Namespace) -> int:
+    """Check your notify handler: a signed notify, a bad signature, a stale timestamp, a tampered
+    amount and a duplicate."""
+    from sandbox.tools.notify_check import run
+
+    return run(args)
+
+
+def _contract_args(p: argparse.ArgumentParser) -> None:
+    from sandbox.tools.contract import add_arguments
+
+    add_arguments(p)
+
+
+@command("contract", _contract_args)
+def contract(args: argparse.Namespace) -> int:
+    """Check a v3 counter API (the sandbox, Lakala's test host, a URL) against schemas/."""
+    from sandbox.tools.contract import run
+
+    return run(args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="lakala-sandbox", description="A local sandbox for Lakala's hosted counter."
+    )
+    parser.add_argument("--version", action="version", version=f"lakala-sandbox {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # only the subcommand being run gets its arguments: configuring one may import its module,
+    # and `sign --help` should not load the contract checker
+    chosen = next((a for a in argv if a in COMMANDS), None)
+    for name, (configure, run) in COMMANDS.items():
+        summary = " ".join((run.__doc__ or "").split())  # the whole docstring, on one line
+        p = sub.add_parser(name, help=summary, description=summary)
+        if name == chosen:
+            configure(p)
+        p.set_defaults(run=run)
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args))
+    except ValueError as exc:
+        print(f"lakala-sandbox {args.command}: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,121 @@
+"""The JSON rules every surface reads by, and each surface's envelope, errors included."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from sandbox.wire.errors import SandboxError
+
+MAX_DIGITS = 100  # in one JSON integer; no field holds more than 12
+
+V1_PREFIX = "/api/v1/"
+V3_PREFIX = "/api/v3/"
+
+
+def dumps(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def whole_number(text: str, maximum: int) -> int | None:
+    """``text`` as an integer 0..maximum if it is plain ASCII digits, else None (never raises:
+    ``"²".isdigit()`` is true, and ``int()`` of 5,000 digits is refused)."""
+    if not text.isascii() or not text.isdigit() or len(text) > len(str(maximum)):
+        return None
+    value = int(text)
+    return value if value <= maximum else None
+
+
+def parse_object(body: bytes) -> dict[str, Any]:
+    if not body.strip():
+        raise SandboxError("NOT_JSON", reason="the body is empty")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SandboxError("NOT_JSON", reason=f"not UTF-8 (byte {exc.start})") from None
+    try:
+        value = strict_json(text)
+    except ValueError as exc:
+        raise SandboxError("NOT_JSON", reason=str(exc)) from None
+    if not isinstance(value, dict):
+        raise SandboxError("NOT_JSON", reason=f"expected a JSON object, got {type(value).__name__}")
+    return value
+
+
+class JsonFloat(float):
+    """A JSON number written with a fraction or exponent: never an integer, even ``1.0``."""
+
+    def is_integer(self) -> bool:
+        return False
+
+
+def strict_json(text: str) -> Any:
+    """``json.loads`` holding to JSON: no NaN or Infinity, no number too large for a float or
+    of more than 100 digits, and a ValueError (not a RecursionError) for nesting too deep."""
+    try:
+        return json.loads(
+            text, parse_constant=_reject_constant, parse_float=_finite_float, parse_int=_short_int
+        )
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> JsonFloat:
+    value = JsonFloat(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text[:20]} is too large")
+    return value
+
+
+def _short_int(text: str) -> int:
+    if len(text) > MAX_DIGITS:
+        raise ValueError(f"a number of {len(text)} digits is too long (at most {MAX_DIGITS})")
+    return int(text)
+
+
+def dialect_of(path: str) -> str:
+    if path.startswith(V3_PREFIX):
+        return "v3"
+    if path.startswith(V1_PREFIX):
+        return "v1"
+    return "admin"
+
+
+def envelope(
+    dialect: str,
+    code: str,
+    msg: str,
+    resp_time: str,
+    resp_data: dict[str, Any] | None,
+    *,
+    data_alias: bool = True,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "code": code,
+        "msg": msg,
+        "resp_time": resp_time,
+        "resp_data": resp_data,
+    }
+    if dialect == "v1" and data_alias:
+        body["data"] = resp_data
+    return body
+
+
+def error_body(
+    dialect: str, error: SandboxError, resp_time: str, *, data_alias: bool = True
+) -> tuple[int, dict[str, Any]]:
+    """(HTTP status, body) for ``error`` as the surface at ``dialect`` answers it."""
+    if dialect == "admin":
+        return error.kind.http_status, {
+            "code": error.code,
+            "msg": error.message,
+            "error": error.kind.name,
+        }
+    return error.kind.status_for_api(), envelope(
+        dialect, error.code, error.message, resp_time, None, data_alias=data_alias
+    )

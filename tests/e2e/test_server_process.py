@@ -1,0 +1,179 @@
+"""`lakala-sandbox serve` as a real process on a port: seed calls, signed v3, and a restart."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from cryptography import x509
+
+from sandbox.core.keys import MERCHANT_KEY, PLATFORM_CERT
+from sandbox.wire import signing
+from tests.servers import SandboxProcess
+from tests.support import SEED_CREATE, V1, V3, verify_v3_response
+
+pytestmark = pytest.mark.slow
+
+
+def beijing(seconds_from_now: float) -> str:
+    return time.strftime("%Y%m%d%H%M%S", time.gmtime(time.time() + 8 * 3600 + seconds_from_now))
+
+
+def test_served_process_keeps_orders_and_keys_across_a_restart(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    body = dict(SEED_CREATE, out_order_no="E2E-1", order_efficient_time=beijing(3600))
+    with SandboxProcess(data_dir) as server:
+        created = httpx.post(server.url + V1 + "create", json=body).json()
+        assert created["code"] == "000000"
+        counter_url = created["resp_data"]["counter_url"]
+        assert counter_url.startswith(server.url + "/b/pay?")
+        pay_order_no = created["resp_data"]["pay_order_no"]
+
+        # a v3 client signs with the key the sandbox wrote to its data directory
+        key = signing.load_private_key((data_dir / MERCHANT_KEY).read_bytes())
+        raw = json.dumps(
+            {
+                "req_time": beijing(0),
+                "version": "3.0",
+                "req_data": {"merchant_no": "8222900701106PZ", "out_order_no": "E2E-1"},
+            }
+        ).encode()
+        response = httpx.post(
+            server.url + V3 + "query",
+            content=raw,
+            headers={
+                "Authorization": signing.sign_request(key, "OP00000003", "00dfba8194c41b84cf", raw),
+                "Content-Type": "application/json",
+            },
+        )
+        cert = x509.load_pem_x509_certificate((data_dir / PLATFORM_CERT).read_bytes())
+        verify_v3_response(response, cert)
+        assert response.json()["resp_data"]["order_status"] == "0"
+        # spelled on the wire as Lakala spells them, for clients that match names exactly
+        sent = {name.decode() for name, _ in response.headers.raw}
+        assert {*signing.RESPONSE_HEADERS, "Lklapi-Traceid"} <= sent
+
+        paid = httpx.post(f"{server.url}/sandbox/api/orders/{pay_order_no}/pay")
+        assert paid.status_code == 200
+        served_cert = httpx.get(server.url + "/sandbox/keys/platform.cer").content
+
+    with SandboxProcess(data_dir) as server:
+        query = httpx.post(server.url + V1 + "query", json={"out_order_no": "E2E-1"}).json()
+        assert query["resp_data"]["order_status"] == "SUCCESS"
+        assert query["resp_data"]["pay_order_no"] == pay_order_no
+        assert httpx.get(server.url + "/sandbox/keys/platform.cer").content == served_cert
+        # an identical retry after the restart still returns the original order
+        again = httpx.post(server.url + V1 + "create", json=body).json()
+        assert again["resp_data"]["pay_order_no"] == pay_order_no
+        health = httpx.get(server.url + "/healthz").json()
+        assert health["orders"] == 1
+
+
+def serve_until_it_exits(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``lakala-sandbox serve`` with ``args`` that make it stop at once."""
+    return subprocess.run(
+        [sys.executable, "-m", "sandbox", "serve", "--data-dir", str(data_dir), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_serve_refuses_a_bad_setting_clearly(tmp_path: Path) -> None:
+    result = serve_until_it_exits(tmp_path, "--apps", str(tmp_path / "missing.yaml"))
+    assert result.returncode == 2
+    assert "cannot read apps file" in result.stderr
+
+
+def test_serve_on_a_taken_port_says_so_and_fails(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        result = serve_until_it_exits(tmp_path, "--port", str(taken.getsockname()[1]))
+    assert result.returncode == 3
+    assert "address already in use" in result.stderr.lower()
+
+
+def test_sign_command_output_is_accepted(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    with SandboxProcess(data_dir) as server:
+        raw = json.dumps(
+            {
+                "req_time": beijing(0),
+                "version": "3.0",
+                "req_data": {
+                    "out_order_no": "SIGN-1",
+                    "merchant_no": "82229007392000A",
+                    "total_amount": 1,
+                    "order_efficient_time": beijing(600),
+                    "order_info": "signed by the CLI",
+                },
+            },
+            ensure_ascii=False,
+        )
+        header = subprocess.run(
+            [sys.executable, "-m", "sandbox", "sign", "--data-dir", str(data_dir), raw],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        ).stdout.strip()
+        response = httpx.post(
+            server.url + V3 + "special_create",
+            content=raw.encode(),
+            headers={"Authorization": header, "Content-Type": "application/json"},
+        )
+        assert response.json()["code"] == "000000"
+
+
+def test_serve_on_port_zero_says_which_port_it_took(tmp_path: Path) -> None:
+    import re
+    import selectors
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sandbox", "serve", "--port", "0", "--data-dir", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        with selectors.DefaultSelector() as ready:
+            ready.register(process.stdout, selectors.EVENT_READ)
+            assert ready.select(timeout=30), "serve printed nothing"
+        first = process.stdout.readline()
+        match = re.search(r"on http://127\.0\.0\.1:(\d+) ", first)
+        assert match and int(match.group(1)) > 0, first
+        url = f"http://127.0.0.1:{match.group(1)}/healthz"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                assert httpx.get(url, timeout=2).status_code == 200
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "the port it named never answered"
+                time.sleep(0.05)
+    finally:
+        process.terminate()
+        process.wait(15)
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def test_a_second_server_on_the_same_data_directory_is_refused(tmp_path: Path) -> None:
+    """Two servers on one data directory would each send every notify."""
+    data_dir = tmp_path / "data"
+    with SandboxProcess(data_dir) as first:
+        second = serve_until_it_exits(data_dir, "--port", "0")
+        assert second.returncode == 2
+        assert f"in use by another lakala-sandbox serve (pid {first.process.pid})" in second.stderr
+        assert httpx.get(first.url + "/healthz").status_code == 200
+    # once the first has stopped, the directory is free again
+    with SandboxProcess(data_dir) as again:
+        assert httpx.get(again.url + "/healthz").json()["status"] == "ok"

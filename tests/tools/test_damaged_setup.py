@@ -1,0 +1,212 @@
+"""A damaged data directory, apps file or setting: `lakala-sandbox serve` stops at once with one
+line naming what is wrong and exit code 2, never a traceback and never new keys over old ones."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from sandbox.client.transport import InProcessTransport
+from sandbox.core.keys import MERCHANT_CERT, MERCHANT_KEY, PLATFORM_CERT, PLATFORM_KEY, KeyStore
+from sandbox.runtime import DB_FILE
+from tests.conftest import make_app
+
+Damage = Callable[[Path], list[str]]  # breaks the data directory, returns extra serve arguments
+
+
+@pytest.fixture(scope="module")
+def good_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data directory as a first start leaves it: four key files and a store."""
+    path = tmp_path_factory.mktemp("good") / "data"
+    KeyStore.load(path, appid="OP00000003", serial_no="00dfba8194c41b84cf")
+    sb = make_app(data_dir=str(path)).state.sandbox
+    sb.close()
+    sb.store.close()  # now, not whenever the connection is collected: that removes the -wal
+    # and -shm files, and a copy of the folder made meanwhile failed on their disappearing
+    return path
+
+
+def write(name: str, content: bytes) -> Damage:
+    def damage(data: Path) -> list[str]:
+        target = data / name
+        for journal in data.glob(name + "-*"):  # SQLite's -wal and -shm beside the store
+            journal.unlink()
+        if target.is_dir():
+            shutil.rmtree(target)
+        else:
+            target.unlink(missing_ok=True)
+        target.write_bytes(content)
+        return []
+
+    return damage
+
+
+def replace_with_dir(name: str) -> Damage:
+    def damage(data: Path) -> list[str]:
+        (data / name).unlink()
+        (data / name).mkdir()
+        return []
+
+    return damage
+
+
+def remove(name: str) -> Damage:
+    def damage(data: Path) -> list[str]:
+        (data / name).unlink()
+        return []
+
+    return damage
+
+
+def foreign_store(data: Path) -> list[str]:
+    (data / DB_FILE).unlink()
+    with sqlite3.connect(data / DB_FILE) as conn:
+        conn.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, customer TEXT)")
+    return []
+
+
+def alias_bomb(data: Path) -> list[str]:
+    lines = ['x0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    lines += [f"x{n}: &a{n} [{', '.join([f'*a{n - 1}'] * 9)}]" for n in range(1, 10)]
+    lines.append("apps: [{appid: X, extra: *a9}]")
+    (data.parent / "apps.yaml").write_text("\n".join(lines))
+    return ["--apps", str(data.parent / "apps.yaml")]
+
+
+def ec_certificate(data: Path) -> list[str]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "not rsa")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(7)
+        .not_valid_before(now)
+        .not_valid_after(now + dt.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    (data.parent / "ec.cer").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (data.parent / "apps.yaml").write_text("apps: [{appid: EC1, certificate: ec.cer}]")
+    return ["--apps", str(data.parent / "apps.yaml")]
+
+
+def data_dir_is_a_file(data: Path) -> list[str]:
+    shutil.rmtree(data)
+    data.write_text("not a folder")
+    return []
+
+
+def flags(*args: str) -> Damage:
+    return lambda data: list(args)
+
+
+CASES: list[tuple[str, Damage, str]] = [
+    ("store-random-bytes", write(DB_FILE, os.urandom(4096)), "cannot open the sandbox's store"),
+    ("store-truncated", write(DB_FILE, b"SQLite format 3\x00"), "cannot open the sandbox's store"),
+    ("store-is-a-folder", replace_with_dir(DB_FILE), "cannot open the sandbox's store"),
+    ("store-of-another-program", foreign_store, "its orders table is not the sandbox's"),
+    ("data-dir-is-a-file", data_dir_is_a_file, "cannot open the sandbox's store"),
+    ("a-key-file-missing", remove(PLATFORM_CERT), "platform.cer missing while the other"),
+    ("a-key-file-garbage", write(MERCHANT_KEY, b"garbage"), "merchant_private_key.pem: cannot"),
+    ("a-key-file-is-a-folder", replace_with_dir(PLATFORM_KEY), "platform_private_key.pem: cannot"),
+    ("a-certificate-truncated", write(MERCHANT_CERT, b"-----BEGIN CERT"), "merchant.cer: cannot"),
+    ("apps-alias-bomb", alias_bomb, "anchors and aliases are not allowed"),
+    ("apps-ec-certificate", ec_certificate, "certificate does not hold an RSA key"),
+    ("port-out-of-range", flags("--port", "99999"), "port (LAKALA_SANDBOX_PORT) must be from 0"),
+    ("ladder-infinite", flags("--notify-ladder", "1,inf"), "notify_ladder"),
+    ("clock-start-year-0", flags("--clock-start", "00000000000000"), "year 0 is out of range"),
+]
+
+
+@pytest.mark.parametrize(("damage", "says"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_serve_stops_naming_what_is_wrong(
+    good_dir: Path, tmp_path: Path, damage: Damage, says: str
+) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(good_dir, data)
+    extra = damage(data)
+    keys_before = {p.name: p.read_bytes() for p in data.glob("*.pem") if p.is_file()}
+    result = subprocess.run(
+        [sys.executable, "-m", "sandbox", "serve", "--data-dir", str(data), "--port", "0", *extra],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2, result.stderr
+    assert says in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    if data.is_dir():  # no key file was made anew over an old one
+        for name, content in keys_before.items():
+            path = data / name
+            assert not path.is_file() or path.read_bytes() == content
+
+
+def test_bad_environment_settings_are_named(tmp_path: Path) -> None:
+    env = dict(os.environ, LAKALA_SANDBOX_TIMEZONE="Mars/Olympus")
+    result = subprocess.run(
+        [sys.executable, "-m", "sandbox", "serve", "--data-dir", str(tmp_path / "d")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert result.returncode == 2 and "LAKALA_SANDBOX_TIMEZONE" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "saved",
+    ['{"anchor_virtual": NaN, "anchor_wall": 1, "speed": 1}', "{}", "[]", "null", "garbage"],
+)
+def test_an_unreadable_saved_clock_is_set_aside(good_dir: Path, tmp_path: Path, saved: str) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(good_dir, data)
+    with sqlite3.connect(data / DB_FILE) as conn:
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'clock'", (saved,))
+    app = make_app(data_dir=str(data))
+    try:
+        with httpx.Client(transport=InProcessTransport(app), base_url="http://s") as http:
+            health = http.get("/healthz")
+    finally:
+        app.state.sandbox.close()
+    assert health.status_code == 200 and len(health.json()["now"]) == 14
+
+
+def test_sign_says_what_it_cannot_read(tmp_path: Path) -> None:
+    encrypted = tmp_path / "enc.pem"
+    key = ec.generate_private_key(ec.SECP256R1())  # any key: it is the password that matters
+    encrypted.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"secret"),
+        )
+    )
+    for args, says in [
+        (["@" + str(tmp_path / "missing.json")], "cannot read the body"),
+        (["@" + str(tmp_path)], "cannot read the body"),
+        (["{}", "--key", str(encrypted)], "the key is encrypted"),
+    ]:
+        result = subprocess.run(
+            [sys.executable, "-m", "sandbox", "sign", *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 2 and says in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
