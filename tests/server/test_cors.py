@@ -185,7 +185,8 @@ def test_a_page_on_another_port_creates_an_order_and_goes_to_the_counter(
     try:
         page = context.new_page()
         page.goto(f"{shop}/?sandbox={served.url}")
-        page.evaluate("checkout()")
+        # not awaited: checkout() navigates away, which would end an evaluate waiting on it
+        page.evaluate("() => { checkout(); }")
         page.wait_for_url(served.url + "/b/pay?*", timeout=15_000)
         assert page.locator('[data-field="amount"]').inner_text() == "¥2.50"
     finally:
@@ -200,7 +201,7 @@ def test_a_page_on_an_origin_not_allowed_cannot_call(
         try:
             page = context.new_page()
             page.goto(f"{shop}/?sandbox={server.url}")
-            page.evaluate("checkout()")
+            page.evaluate("() => { checkout(); }")
             status = page.locator("#status")
             status.wait_for(state="visible")
             page.wait_for_function(
