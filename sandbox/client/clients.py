@@ -57,6 +57,7 @@ from sandbox.wire.messages import Finding
 from sandbox.wire.resources import schemas_dir
 from sandbox.wire.schemas import Schemas
 from sandbox.wire.times import WallClock
+from sandbox.wire.vocabulary import COUNTER_PREFIX, SUCCESS
 
 __all__ = [
     "ENVIRONMENTS",
@@ -95,7 +96,7 @@ SANDBOX_KEY_PATHS = {
     "private_key": "/sandbox/keys/merchant_private_key.pem",
     "certificate": "/sandbox/keys/platform.cer",
 }
-PATHS = {op: checks.COUNTER_PREFIX + op for op in ("special_create", "create", "query", "close")}
+PATHS = {op: COUNTER_PREFIX + op for op in ("special_create", "create", "query", "close")}
 
 # The variables from_env() reads, and what each sets (the README prints the same list).
 ENV_VARS = {
@@ -465,7 +466,7 @@ class _Core:
         if audit.named("response envelope"):
             raise LakalaSchemaError("response", "v3/response", audit.named("response envelope"))
         assert isinstance(message, dict)
-        if message["code"] != checks.SUCCESS:
+        if message["code"] != SUCCESS:
             raise LakalaAPIError(str(message["code"]), str(message.get("msg")), status=ex.status)
         if not 200 <= ex.status < 300:
             raise LakalaHTTPError(ex.status, f"{ex.url} answered code 000000 with this status")

@@ -43,6 +43,7 @@ from sandbox.notify.courier import REDIRECTS, Courier
 from sandbox.wire import signing
 from sandbox.wire.errors import SandboxError
 from sandbox.wire.schemas import Schemas
+from sandbox.wire.vocabulary import NOTIFIED_ACTIONS
 
 log = logging.getLogger("lakala_sandbox.notifier")
 
@@ -81,7 +82,6 @@ CREATE INDEX IF NOT EXISTS notify_attempts_pending ON notify_attempts (state, du
 CREATE INDEX IF NOT EXISTS notify_attempts_by_order ON notify_attempts (pay_order_no, id);
 """
 
-NOTIFIED_ACTIONS = ("pay", "fail", "refund", "cancel")
 MAX_ANSWER_BYTES = 64 * 1024
 # Deliveries in flight at once. Beyond it attempts wait their turn in the outbox.
 MAX_IN_FLIGHT = 64

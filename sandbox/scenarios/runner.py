@@ -20,13 +20,14 @@ from typing import Any
 from jsonschema import Draft202012Validator, FormatChecker
 
 from sandbox.core.clock import Clock
-from sandbox.core.engine import ACTIONS, Change, Engine, Order
+from sandbox.core.engine import Change, Engine, Order
 from sandbox.core.scheduler import DUE_SLACK, Scheduler
 from sandbox.core.store import Store
 from sandbox.scenarios.faults import Faults
 from sandbox.scenarios.files import Catalog, CreateView, Scenario, rule_text
 from sandbox.wire.errors import SandboxError
 from sandbox.wire.schemas import BASE_URI, Schemas
+from sandbox.wire.vocabulary import ACTIONS, OrderStatus
 
 log = logging.getLogger("lakala_sandbox.scenarios")
 
@@ -300,7 +301,7 @@ class ScenarioRunner:
         if key in ACTIONS:
             options: dict[str, Any] = dict(value or {})
             pay_mode = options.pop("pay_mode", None)
-            if key == "expire" and order.status == 4:
+            if key == "expire" and order.status == OrderStatus.EXPIRED:
                 return  # already expired by its own clock: the step's goal holds
             if scenario is not None:
                 options["scenario"] = scenario

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from sandbox.core.engine import STATUS_V1, Order, ScenarioChoice, request_hash
+from sandbox.core.engine import Order, ScenarioChoice, request_hash
 from sandbox.runtime import Sandbox
 from sandbox.server import faults
 from sandbox.server.api_v3 import channel_id, create_data
@@ -23,9 +23,9 @@ from sandbox.server.http import base_url, json_response, read_body
 from sandbox.wire import signing
 from sandbox.wire.envelopes import envelope, error_body, parse_object
 from sandbox.wire.errors import SandboxError
+from sandbox.wire.vocabulary import OK_MSG, STATUS_V1, SUCCESS, V1_COUNTER_PREFIX, OrderStatus
 
-PREFIX = "/api/v1/payment/lakala/counter/"
-OK_MSG = "操作成功"
+PREFIX = V1_COUNTER_PREFIX
 
 
 def check_token(sb: Sandbox, header: str | None) -> None:
@@ -54,7 +54,7 @@ def query_data(sb: Sandbox, order: Order) -> dict[str, Any]:
         "pay_mode": paid["pay_mode"] if paid else None,
         "trade_no": paid["trade_no"] if paid else None,
         "trade_time": paid["trade_time"] if paid else None,
-        "refund_amount": str(order.refunded) if order.status == 6 else None,
+        "refund_amount": str(order.refunded) if order.status == OrderStatus.REFUNDED else None,
     }
 
 
@@ -139,7 +139,7 @@ def endpoint(operation: str, handler: Handler | None = None) -> Callable[[Reques
             result = run(sb, request, body, scenario)
             if inspect.isawaitable(result):
                 result = await result
-            out = envelope("v1", "000000", OK_MSG, sb.clock.now14(), result, data_alias=alias)
+            out = envelope("v1", SUCCESS, OK_MSG, sb.clock.now14(), result, data_alias=alias)
             sb.check_outgoing(f"v1/{operation}.resp", out)
             status = 200
         except SandboxError as error:

@@ -33,8 +33,6 @@ from sandbox.client.errors import (
     LakalaTransportError,
 )
 from sandbox.core.engine import (
-    OPEN,
-    STATUS_V1,
     Order,
     ScenarioChoice,
     refunded_amount,
@@ -45,6 +43,7 @@ from sandbox.server import api_v1
 from sandbox.server.api_v3 import create_data
 from sandbox.server.http import base_url, json_response, read_body
 from sandbox.wire.errors import SandboxError
+from sandbox.wire.vocabulary import OPEN, STATUS_V1
 
 log = logging.getLogger("lakala_sandbox.proxy")
 

@@ -19,11 +19,7 @@ from sandbox.wire.envelopes import strict_json
 from sandbox.wire.resources import schemas_dir
 from sandbox.wire.schemas import Schemas
 from sandbox.wire.times import WallClock
-
-COUNTER_PREFIX = "/api/v3/ccss/counter/order/"
-REFUND_PREFIX = "/api/v3/rfd/refund_front/"
-SUCCESS = "000000"
-REQUEST_AUTH_FIELDS = ("appid", "serial_no", "timestamp", "nonce_str", "signature")
+from sandbox.wire.vocabulary import COUNTER_PREFIX, REFUND_PREFIX, REQUEST_AUTH_FIELDS, SUCCESS
 
 
 @dataclass(frozen=True)
