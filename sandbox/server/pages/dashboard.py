@@ -41,6 +41,7 @@ from sandbox.server.pages.common import (
     render,
     with_query,
 )
+from sandbox.server.pages.counter import parse_policy
 from sandbox.wire import signing
 from sandbox.wire.envelopes import whole_number
 from sandbox.wire.errors import SandboxError
@@ -251,8 +252,6 @@ async def order_action(request: Request, form: Any) -> Response:
         raise PageError(
             f"未知的支付方式 pay_mode {pay_mode[:20]!r}", f"unknown pay_mode {pay_mode[:20]!r}"
         )
-    from sandbox.server.pages.counter import parse_policy
-
     policy = parse_policy(form)
     order = sb.engine.apply(
         request.path_params["pay_order_no"],
