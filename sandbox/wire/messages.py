@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from cryptography import x509
 
@@ -22,11 +22,16 @@ from sandbox.wire.times import WallClock
 from sandbox.wire.vocabulary import COUNTER_PREFIX, REFUND_PREFIX, REQUEST_AUTH_FIELDS, SUCCESS
 
 
+# What a finding is about: the HTTP status, the answer's size, the JSON, a signature, a schema, the
+# API's own code, or (in the contract's flows) what the sandbox did.
+FindingKind = Literal["status", "size", "json", "signature", "schema", "api", "flow"]
+
+
 @dataclass(frozen=True)
 class Finding:
-    """One broken rule. ``kind``: status, json, signature, schema or api."""
+    """One broken rule."""
 
-    kind: str
+    kind: FindingKind
     field: str
     rule: str
 
@@ -59,7 +64,7 @@ class Audit:
     def findings(self) -> list[Finding]:
         return [f for c in self.checks for f in c.findings]
 
-    def of(self, *kinds: str) -> list[Finding]:
+    def of(self, *kinds: FindingKind) -> list[Finding]:
         return [f for f in self.findings if f.kind in kinds]
 
     def named(self, name: str) -> list[Finding]:

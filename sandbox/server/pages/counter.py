@@ -397,7 +397,7 @@ async def submit(request: Request) -> Response:
             trade_data=trade_data,
         )
     except SandboxError as error:
-        if error.kind.name not in ("ILLEGAL_TRANSITION", "PAY_MODE_NOT_ALLOWED"):
+        if not error.is_one_of("ILLEGAL_TRANSITION", "PAY_MODE_NOT_ALLOWED"):
             return _message(lang, "bad_request", error.message, error.kind.http_status)
         tried = "card" if card is not None else action
         return RedirectResponse(with_query(PAGE, **back, payMode=pay_mode, refused=tried), 303)
