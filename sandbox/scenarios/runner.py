@@ -31,20 +31,6 @@ from sandbox.wire.vocabulary import ACTIONS, OrderStatus
 
 log = logging.getLogger("lakala_sandbox.scenarios")
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS scenario_runs (
-    pay_order_no TEXT PRIMARY KEY REFERENCES orders(pay_order_no) ON DELETE CASCADE,
-    scenario TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    steps TEXT NOT NULL,
-    step_index INTEGER NOT NULL,
-    due_ts REAL NOT NULL,
-    state TEXT NOT NULL,
-    error TEXT,
-    log TEXT NOT NULL DEFAULT '[]'
-);
-CREATE INDEX IF NOT EXISTS scenario_runs_active ON scenario_runs (state, due_ts);
-"""
 MAX_STEPS_PER_PASS = 10_000
 RUNS_PER_READ = 100
 
@@ -101,7 +87,6 @@ class ScenarioRunner:
         self.active = active
         self.lock = threading.RLock()
         self._step_problems = fragment_problems(schemas, "step")
-        store.executescript(SCHEMA)
         engine.listeners.append(self._on_change)
 
     # -- the catalog -----------------------------------------------------------------------

@@ -21,7 +21,6 @@ from sandbox.wire.schemas import Schemas
 from sandbox.wire.times import WallClock
 from sandbox.wire.vocabulary import COUNTER_PREFIX, REFUND_PREFIX, REQUEST_AUTH_FIELDS, SUCCESS
 
-
 # What a finding is about: the HTTP status, the answer's size, the JSON, a signature, a schema, the
 # API's own code, or (in the contract's flows) what the sandbox did.
 FindingKind = Literal["status", "size", "json", "signature", "schema", "api", "flow"]

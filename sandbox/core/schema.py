@@ -1,0 +1,111 @@
+"""Every table of the store, in one registry, and the version of their shape.
+
+The store creates them all when it opens, whichever services then use them: orders and trades
+(the engine), meta (the clock and keys' bookkeeping), notifies and their attempts (the notifier's
+outbox), scenario runs and armed faults (the scenario runner). A database records the version it
+was made with (``PRAGMA user_version``); a store opened by an older sandbox is brought forward by
+``MIGRATIONS``, one newer than this code is refused rather than misread.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+# Bump when a table's shape changes, and add the step that brings a store of the version before
+# it forward to MIGRATIONS.
+SCHEMA_VERSION = 1
+
+ORDERS = """
+CREATE TABLE IF NOT EXISTS orders (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    pay_order_no TEXT NOT NULL UNIQUE,
+    merchant_no TEXT NOT NULL,
+    out_order_no TEXT NOT NULL,
+    dialect TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    request_hash TEXT NOT NULL,
+    created_ts REAL NOT NULL,
+    efficient_ts REAL NOT NULL,
+    clock_offset REAL NOT NULL DEFAULT 0,
+    updated_ts REAL NOT NULL,
+    data TEXT NOT NULL,
+    UNIQUE (merchant_no, out_order_no)
+);
+CREATE TABLE IF NOT EXISTS trades (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    pay_order_no TEXT NOT NULL REFERENCES orders(pay_order_no) ON DELETE CASCADE,
+    trade_no TEXT NOT NULL UNIQUE,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS trades_by_order ON trades (pay_order_no, seq);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+NOTIFY_OUTBOX = """
+CREATE TABLE IF NOT EXISTS notifies (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    pay_order_no TEXT NOT NULL REFERENCES orders(pay_order_no) ON DELETE CASCADE,
+    sequence INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    dialect TEXT NOT NULL,
+    url TEXT,
+    body TEXT NOT NULL,
+    policy TEXT NOT NULL,
+    retry INTEGER NOT NULL,
+    created_ts REAL NOT NULL,
+    UNIQUE (pay_order_no, sequence)
+);
+CREATE TABLE IF NOT EXISTS notify_attempts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    notify_id INTEGER NOT NULL REFERENCES notifies(id) ON DELETE CASCADE,
+    pay_order_no TEXT NOT NULL REFERENCES orders(pay_order_no) ON DELETE CASCADE,
+    attempt INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    due_ts REAL NOT NULL,
+    sent_ts REAL,
+    request_headers TEXT,
+    request_body TEXT,
+    signed_string TEXT,
+    response_status INTEGER,
+    response_body TEXT,
+    latency_ms INTEGER,
+    error TEXT,
+    UNIQUE (notify_id, attempt)
+);
+CREATE INDEX IF NOT EXISTS notify_attempts_pending ON notify_attempts (state, due_ts);
+CREATE INDEX IF NOT EXISTS notify_attempts_by_order ON notify_attempts (pay_order_no, id);
+"""
+
+SCENARIO_RUNS = """
+CREATE TABLE IF NOT EXISTS scenario_runs (
+    pay_order_no TEXT PRIMARY KEY REFERENCES orders(pay_order_no) ON DELETE CASCADE,
+    scenario TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    steps TEXT NOT NULL,
+    step_index INTEGER NOT NULL,
+    due_ts REAL NOT NULL,
+    state TEXT NOT NULL,
+    error TEXT,
+    log TEXT NOT NULL DEFAULT '[]'
+);
+CREATE INDEX IF NOT EXISTS scenario_runs_active ON scenario_runs (state, due_ts);
+"""
+
+SCENARIO_FAULTS = """
+CREATE TABLE IF NOT EXISTS scenario_faults (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    pay_order_no TEXT REFERENCES orders(pay_order_no) ON DELETE CASCADE,
+    call TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    remaining INTEGER NOT NULL
+);
+"""
+
+TABLES = (ORDERS, NOTIFY_OUTBOX, SCENARIO_RUNS, SCENARIO_FAULTS)
+
+# version n -> the step that makes a store of version n into one of version n + 1. Version 0 is a
+# store made before versions were recorded: its tables already have today's shape.
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
+    0: lambda conn: None,
+}
