@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from sandbox.core.clock import Clock
 from sandbox.core.ids import Ids
@@ -22,6 +22,19 @@ from sandbox.core.store import Store
 from sandbox.wire.envelopes import strict_json
 from sandbox.wire.errors import SandboxError
 from sandbox.wire.vocabulary import ACTIONS, COUNTER_PAGE, OPEN, STATUS_NAMES, busi_type
+
+COUNTER_URL_MAX = 256  # Lakala's limit for counter_url (the create responses' schemas)
+
+
+def counter_url(base_url: str, merchant_no: str, out_order_no: str, pay_order_no: str) -> str:
+    """The seed's link, naming the order by its three numbers; or by ``payOrderNo`` alone when
+    that would pass Lakala's 256 characters (two ids of 32 characters that each take up to 12
+    percent-encoded, ``测`` or an emoji, make a link of over 800)."""
+    full = {"merchantNo": merchant_no, "merchantOrderNo": out_order_no, "payOrderNo": pay_order_no}
+    url = base_url.rstrip("/") + COUNTER_PAGE + "?" + urlencode(full)
+    if len(url) <= COUNTER_URL_MAX:
+        return url
+    return base_url.rstrip("/") + COUNTER_PAGE + "?" + urlencode({"payOrderNo": pay_order_no})
 
 
 @dataclass
@@ -48,6 +61,20 @@ class Order:
     @property
     def counter_url(self) -> str:
         return str(self.data["counter_url"])
+
+    @property
+    def counter_params(self) -> dict[str, str]:
+        """What the order's counter link names it by: its three numbers, or ``payOrderNo``
+        alone when its ids were too long for a link of the three (see ``counter_url``)."""
+        link = urlsplit(self.counter_url)
+        named = dict(parse_qsl(link.query))
+        if link.path.endswith(COUNTER_PAGE) and "merchantOrderNo" not in named:
+            return {"payOrderNo": self.pay_order_no}
+        return {
+            "merchantNo": self.merchant_no,
+            "merchantOrderNo": self.out_order_no,
+            "payOrderNo": self.pay_order_no,
+        }
 
     def flag(self, name: str) -> bool:
         return str(self.data.get(name, 0)) == "1"
@@ -176,17 +203,8 @@ class Engine:
             data = dict(req)
             data.update(mirrored)
             data["order_create_time"] = mirrored.get("order_create_time") or self.clock.format(now)
-            data["counter_url"] = mirrored.get("counter_url") or (
-                base_url.rstrip("/")
-                + COUNTER_PAGE
-                + "?"
-                + urlencode(
-                    {
-                        "merchantNo": merchant_no,
-                        "merchantOrderNo": out_order_no,
-                        "payOrderNo": pay_order_no,
-                    }
-                )
+            data["counter_url"] = mirrored.get("counter_url") or counter_url(
+                base_url, merchant_no, out_order_no, pay_order_no
             )
             efficient_ts = self.clock.parse(str(req["order_efficient_time"]))
             conn.execute(
