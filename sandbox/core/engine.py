@@ -21,7 +21,14 @@ from sandbox.core.ids import Ids
 from sandbox.core.store import Store
 from sandbox.wire.envelopes import strict_json
 from sandbox.wire.errors import SandboxError
-from sandbox.wire.vocabulary import ACTIONS, COUNTER_PAGE, OPEN, STATUS_NAMES, busi_type
+from sandbox.wire.vocabulary import (
+    ACTIONS,
+    COUNTER_PAGE,
+    OPEN,
+    PAY_MODE_ACTIONS,
+    STATUS_NAMES,
+    busi_type,
+)
 
 COUNTER_URL_MAX = 256  # Lakala's limit for counter_url (the create responses' schemas)
 
@@ -320,13 +327,19 @@ class Engine:
                 field="action",
                 rule=f"must be one of {', '.join(ACTIONS)} (got {action!r})",
             )
+        if pay_mode is not None and action not in PAY_MODE_ACTIONS:
+            raise SandboxError(  # no trade of this action has one: it would be ignored
+                "INVALID_PARAM",
+                field="pay_mode",
+                rule=f"is for {', '.join(PAY_MODE_ACTIONS)} only, not {action}",
+            )
         with self.store.transaction() as conn:
             order = self._load(conn, pay_order_no)
             old = order.status
             if action == "close" and old == 7:
                 return order  # closing twice is a safe retry
             new = self._target(order, action)
-            if action in ("pay", "paying", "fail") and pay_mode is not None:
+            if action in PAY_MODE_ACTIONS and pay_mode is not None:
                 allowed = self.allowed_pay_modes(order)
                 if pay_mode not in allowed:
                     raise SandboxError(
