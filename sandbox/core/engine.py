@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from sandbox.core.clock import Clock
+from sandbox.core.clock import LATEST, Clock
 from sandbox.core.ids import Ids
 from sandbox.core.store import Store
 from sandbox.wire.envelopes import strict_json
@@ -150,7 +150,16 @@ class Engine:
     # -- time -------------------------------------------------------------------------------
     def now_for(self, order: Order) -> float:
         """An order's own time: the sandbox clock plus the order's private offset."""
-        return self.clock.timestamp() + order.clock_offset
+        # (bounded: a clock running on, or set, never shows an order a year past 9999)
+        return min(self.clock.timestamp() + order.clock_offset, LATEST)
+
+    def furthest_ahead(self) -> tuple[str, float] | None:
+        """(pay_order_no, offset) of the order whose own clock is furthest ahead, if any is."""
+        row = self.store.execute(
+            "SELECT pay_order_no, clock_offset FROM orders WHERE clock_offset > 0 "
+            "ORDER BY clock_offset DESC LIMIT 1"
+        )
+        return (str(row[0]["pay_order_no"]), float(row[0]["clock_offset"])) if row else None
 
     def advance_order(self, pay_order_no: str, seconds: float) -> Order:
         if seconds < 0:
