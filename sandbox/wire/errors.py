@@ -187,6 +187,17 @@ ERRORS: dict[ErrorName, ErrorKind] = {
             "not list it.",
         ),
         _kind(
+            "HOST_NOT_ALLOWED",
+            "SBX30008",
+            403,
+            False,
+            "主机名不允许 this sandbox does not answer to the host name {host!r} (Host header); "
+            "it answers to loopback names, the address called, --public-url's host and "
+            "--allowed-hosts (LAKALA_SANDBOX_ALLOWED_HOSTS)",
+            "The Host header names a host the sandbox does not answer to (a defence against DNS "
+            "rebinding); list more with --allowed-hosts.",
+        ),
+        _kind(
             "NOT_JSON",
             "SBX40001",
             400,
