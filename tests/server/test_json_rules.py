@@ -9,6 +9,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from sandbox.runtime import Sandbox
 from sandbox.server.api_v3 import PATHS as V3_PATHS
@@ -145,6 +147,40 @@ def test_a_lone_surrogate_in_any_field_is_a_400_naming_it(
         response = post_v3(http, sb, path, raw) if dialect == "v3" else http.post(path, content=raw)
         assert_refused(response, dialect, f"{field} holds a lone surrogate")
     assert snapshot(sb) == before
+
+
+# any code point, surrogates included (hypothesis leaves them out unless asked)
+ANY_TEXT = st.text(st.characters(blacklist_categories=()), max_size=40)
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_any_text_in_any_field_is_answered_never_a_500(
+    http: httpx.Client, sb: Sandbox, data: st.DataObject
+) -> None:
+    dialect, path, body, field = data.draw(st.sampled_from(_shapes(sb)), label="shape")
+    text = data.draw(ANY_TEXT, label="text")
+    body = _put(body, field, text)
+    raw = escaped(body)
+    response = post_v3(http, sb, path, raw) if dialect == "v3" else http.post(path, content=raw)
+    assert response.status_code < 500, response.text
+    if any(0xD800 <= ord(c) <= 0xDFFF for c in text):
+        assert_refused(response, dialect, f"{field} holds a lone surrogate")
+
+
+def _put(body: dict[str, Any], field: str, text: str) -> dict[str, Any]:
+    """``body`` with ``text`` where ``field`` (``req_data.x``, ``x[0].y``) is."""
+    parts = field.split(".")
+    if parts[0] == "req_data":
+        return {**body, "req_data": _put(body["req_data"], ".".join(parts[1:]), text)}
+    if "[0]" in parts[0]:
+        return {**body, parts[0][:-3]: [{parts[1]: text}]}
+    return {**body, parts[0]: text}
 
 
 @pytest.mark.parametrize(
