@@ -115,7 +115,7 @@ async def _refuse_host(request: Request, error: SandboxError) -> Response:
             f"this sandbox does not answer to the host name {host} (Host header). Open it as "
             "localhost or 127.0.0.1, or allow the name with --allowed-hosts.",
         )
-        return pages.refused(pages.BOTH, problem, error.kind.http_status)
+        return pages.refused(pages.BOTH, problem, error.kind.http_status, hint="refused_hint_host")
     return await _render(request, error)
 
 

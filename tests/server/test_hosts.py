@@ -72,7 +72,7 @@ def test_a_rebound_name_is_refused_on_every_surface(
         assert status == 403, answer[:300]
         if path == "/":
             assert b"rebind.evil.example" in answer or b"nip.io" in answer
-            assert b"--allowed-hosts" in answer
+            assert b"--allowed-hosts" in answer and b"DNS rebinding" in answer
         else:
             out = json.loads(answer)
             assert out["code"] == "SBX30008", out
