@@ -26,6 +26,7 @@ ErrorName = Literal[
     "UNAUTHORIZED",
     "ADMIN_FORBIDDEN",
     "ORIGIN_NOT_ALLOWED",
+    "HOST_NOT_ALLOWED",
     "NOT_JSON",
     "BODY_TOO_LARGE",
     "METHOD_NOT_ALLOWED",
