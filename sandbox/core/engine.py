@@ -45,6 +45,8 @@ STATUS_V1 = {
 }
 ACTIONS = ("paying", "pay", "fail", "cancel", "close", "expire", "refund")
 OPEN = (0, 1)
+# A trade's note: a payment Lakala reported after the order had expired here (see apply's late).
+LATE_PAYMENT = "_late_payment"
 
 
 @dataclass
@@ -311,6 +313,7 @@ class Engine:
         amount: int | None = None,
         amount_field: str = "amount",
         notes: dict[str, Any] | None = None,
+        late: bool = False,
     ) -> Order:
         """Run one action; ILLEGAL_TRANSITION (changing nothing) when the state forbids it.
 
@@ -329,7 +332,8 @@ class Engine:
             old = order.status
             if action == "close" and old == 7:
                 return order  # closing twice is a safe retry
-            new = self._target(order, action)
+            expired = order.status == 4
+            new = 2 if late and action == "pay" and expired else self._target(order, action)
             if action in ("pay", "paying", "fail") and pay_mode is not None:
                 allowed = self.allowed_pay_modes(order)
                 if pay_mode not in allowed:
@@ -350,6 +354,8 @@ class Engine:
             if trade is not None and trade_data:
                 trade = self._override_trade(conn, trade, trade_data)
             kept = dict(notes or {})
+            if late and action == "pay" and expired:
+                kept[LATE_PAYMENT] = {"expired_at": order.data.get("order_efficient_time")}
             reason = (options or {}).get("reason")
             if reason:  # why it failed, say
                 kept["trade_remark"] = str(reason)
