@@ -5,6 +5,12 @@ uvicorn's httptools protocol is several times cheaper per request than its h11 o
 server buffer megabytes of headers. ``BoundedHttpToolsProtocol`` keeps h11's bound and answers 431.
 Without httptools (a platform with no wheel for it) uvicorn's h11 protocol serves, as before.
 
+Nor does uvicorn bound the time a head may take: a client sending a header line now and then (or
+nothing at all) would hold its connection for good, and a thousand of them a shared sandbox. A
+head not complete ``HEAD_TIMEOUT`` seconds after its connection opened or its first byte came
+(after the previous answer on a kept-alive connection) is answered 408 and its connection closed;
+a connection that sent nothing is closed.
+
 The httptools protocol also writes every header name in lower case, where h11 keeps the case the
 app gave. Lakala spells its signature headers ``Lklapi-Appid`` and so on, and a client that looks
 them up in a plain map finds only that spelling, so ``_LakalaCase`` restores it on the way out.
@@ -23,6 +29,11 @@ MAX_HEAD_BYTES = 16 * 1024
 TOO_LARGE = (
     f"431 Request Header Fields Too Large: the request line and headers exceed {MAX_HEAD_BYTES} "
     "bytes"
+).encode()
+# seconds a request line and headers may take to arrive
+HEAD_TIMEOUT = 10.0
+TOO_SLOW = (
+    f"408 Request Timeout: the request line and headers did not arrive within {HEAD_TIMEOUT:g} s"
 ).encode()
 # (as httptools writes them, as Lakala spells them): the signed response headers
 _SPELLED = [
@@ -67,9 +78,16 @@ def http_protocol() -> Any:
         _arriving = 0  # bytes received since the current head began
         _in_head = True
         _too_large = False
+        _head_timer: asyncio.TimerHandle | None = None
+        _head_begun = False  # a byte of the current head has come
 
         def connection_made(self, transport: Any) -> None:
             super().connection_made(cast(asyncio.Transport, _LakalaCase(transport)))
+            self._start_head_timer()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._stop_head_timer()
+            super().connection_lost(exc)
 
         def data_received(self, data: bytes) -> None:
             if self._in_head:
@@ -81,6 +99,9 @@ def http_protocol() -> Any:
 
         def on_message_begin(self) -> None:
             self._head_bytes, self._too_large = 0, False
+            self._head_begun = True
+            if self._head_timer is None:  # (the first head's runs from the connection)
+                self._start_head_timer()
             super().on_message_begin()
 
         def on_url(self, url: bytes) -> None:
@@ -93,6 +114,8 @@ def http_protocol() -> Any:
 
         def on_headers_complete(self) -> None:
             self._in_head, self._arriving = False, 0
+            self._head_begun = False
+            self._stop_head_timer()
             super().on_headers_complete()
 
         def on_message_complete(self) -> None:
@@ -106,6 +129,30 @@ def http_protocol() -> Any:
                 # the parser turns this into an HttpParserError: uvicorn answers through
                 # send_400_response, which says 431 for this case
                 raise ValueError("request head too large")
+
+        def _start_head_timer(self) -> None:
+            self._head_timer = self.loop.call_later(HEAD_TIMEOUT, self._head_too_slow)
+
+        def _stop_head_timer(self) -> None:
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+                self._head_timer = None
+
+        def _head_too_slow(self) -> None:
+            self._head_timer = None
+            if self.transport.is_closing():
+                return
+            if self._head_begun:
+                self.logger.warning("Request head not complete in %gs: closed.", HEAD_TIMEOUT)
+                self.transport.write(
+                    b"HTTP/1.1 408 Request Timeout\r\n"
+                    b"content-type: text/plain; charset=utf-8\r\n"
+                    b"content-length: " + str(len(TOO_SLOW)).encode() + b"\r\n"
+                    b"connection: close\r\n\r\n" + TOO_SLOW
+                )
+                self.transport.close()
+            elif self.cycle is None:  # nothing sent since it connected
+                self.transport.close()
 
         def send_400_response(self, msg: str) -> None:
             if not self._too_large:

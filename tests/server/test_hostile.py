@@ -4,6 +4,7 @@ else keeps being served. Every loop is bounded in count and time; loopback only.
 from __future__ import annotations
 
 import json
+import selectors
 import socket
 import sqlite3
 import threading
@@ -16,6 +17,7 @@ import httpx
 import pytest
 
 from sandbox.runtime import DB_FILE
+from sandbox.server.serving import HEAD_TIMEOUT
 from tests.servers import SandboxProcess
 from tests.support import V1
 
@@ -169,6 +171,64 @@ def test_slow_clients_do_not_stall_others(server: SandboxProcess) -> None:
         stop.set()
         thread.join(timeout=5)
         for sock in socks:
+            sock.close()
+    assert healthy(server)
+
+
+def test_heads_that_never_complete_are_answered_408_and_closed(server: SandboxProcess) -> None:
+    """Slowloris: 200 heads trickled a header line a second, and 20 connections that send
+    nothing, are all closed once HEAD_TIMEOUT has passed (the heads answered 408), while
+    everyone else is served meanwhile."""
+    slow: list[socket.socket] = []
+    silent: list[socket.socket] = []
+    opened = time.monotonic()
+    for i in range(220):
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        sock.setblocking(False)
+        if i < 200:
+            sock.sendall(b"POST " + V1.encode() + b"create HTTP/1.1\r\nHost: x\r\n")
+            slow.append(sock)
+        else:
+            silent.append(sock)
+    answers: dict[socket.socket, bytes] = {sock: b"" for sock in slow + silent}
+    closed_at: dict[socket.socket, float] = {}
+    trickled = time.monotonic()
+    try:
+        with selectors.DefaultSelector() as ready:
+            for sock in answers:
+                ready.register(sock, selectors.EVENT_READ)
+            deadline = opened + HEAD_TIMEOUT + 10
+            while len(closed_at) < len(answers) and time.monotonic() < deadline:
+                if time.monotonic() - trickled >= 1:  # a header line a second, never the end
+                    trickled = time.monotonic()
+                    for sock in slow:
+                        if sock not in closed_at:
+                            try:
+                                sock.send(b"X-Slow: 1\r\n")
+                            except OSError:
+                                pass
+                    assert healthy(server)  # served meanwhile
+                for key, _ in ready.select(timeout=0.2):
+                    sock = key.fileobj
+                    assert isinstance(sock, socket.socket)
+                    try:
+                        chunk = sock.recv(65536)
+                    except (BlockingIOError, ConnectionResetError):
+                        chunk = b""
+                    answers[sock] += chunk
+                    if not chunk:
+                        closed_at[sock] = time.monotonic()
+                        ready.unregister(sock)
+        assert len(closed_at) == len(answers), f"{len(answers) - len(closed_at)} still open"
+        assert min(closed_at.values()) - opened >= HEAD_TIMEOUT - 0.5  # not cut off early
+        for sock in slow:
+            assert answers[sock].startswith(b"HTTP/1.1 408 Request Timeout\r\n"), answers[sock]
+            assert answers[sock].endswith(
+                b"the request line and headers did not arrive within 10 s"
+            )
+        assert all(answers[sock] == b"" for sock in silent)
+    finally:
+        for sock in answers:
             sock.close()
     assert healthy(server)
 
