@@ -11,6 +11,10 @@ head not complete ``HEAD_TIMEOUT`` seconds after its connection opened or its fi
 (after the previous answer on a kept-alive connection) is answered 408 and its connection closed;
 a connection that sent nothing is closed.
 
+A refused head's answer (431, 408) is followed by end-of-stream and the client's remaining bytes
+are read and dropped for ``LINGER`` seconds before the connection closes: closed at once with
+bytes unread, the kernel would reset it, and a client still sending would lose the answer.
+
 The httptools protocol also writes every header name in lower case, where h11 keeps the case the
 app gave. Lakala spells its signature headers ``Lklapi-Appid`` and so on, and a client that looks
 them up in a plain map finds only that spelling, so ``_LakalaCase`` restores it on the way out.
@@ -35,6 +39,8 @@ HEAD_TIMEOUT = 10.0
 TOO_SLOW = (
     f"408 Request Timeout: the request line and headers did not arrive within {HEAD_TIMEOUT:g} s"
 ).encode()
+# seconds a refused client's remaining bytes are read (and dropped) before its connection closes
+LINGER = 2.0
 # (as httptools writes them, as Lakala spells them): the signed response headers
 _SPELLED = [
     (f"\r\n{name.lower()}: ".encode(), f"\r\n{name}: ".encode())
@@ -80,6 +86,7 @@ def http_protocol() -> Any:
         _too_large = False
         _head_timer: asyncio.TimerHandle | None = None
         _head_begun = False  # a byte of the current head has come
+        _lingering = False  # refused: what still comes is dropped until the connection closes
 
         def connection_made(self, transport: Any) -> None:
             super().connection_made(cast(asyncio.Transport, _LakalaCase(transport)))
@@ -90,6 +97,8 @@ def http_protocol() -> Any:
             super().connection_lost(exc)
 
         def data_received(self, data: bytes) -> None:
+            if self._lingering:
+                return
             if self._in_head:
                 self._arriving += len(data)
             super().data_received(data)
@@ -144,13 +153,7 @@ def http_protocol() -> Any:
                 return
             if self._head_begun:
                 self.logger.warning("Request head not complete in %gs: closed.", HEAD_TIMEOUT)
-                self.transport.write(
-                    b"HTTP/1.1 408 Request Timeout\r\n"
-                    b"content-type: text/plain; charset=utf-8\r\n"
-                    b"content-length: " + str(len(TOO_SLOW)).encode() + b"\r\n"
-                    b"connection: close\r\n\r\n" + TOO_SLOW
-                )
-                self.transport.close()
+                self._refuse(b"408 Request Timeout", TOO_SLOW)
             elif self.cycle is None:  # nothing sent since it connected
                 self.transport.close()
 
@@ -159,13 +162,24 @@ def http_protocol() -> Any:
                 super().send_400_response(msg)
                 return
             self.logger.warning("Request head over %d bytes refused.", MAX_HEAD_BYTES)
+            self._refuse(b"431 Request Header Fields Too Large", TOO_LARGE)
+
+        def _refuse(self, status: bytes, text: bytes) -> None:
+            """Answer ``status`` and close, lingering so that the client gets to read it."""
+            self._stop_head_timer()
             self.transport.write(
-                b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+                b"HTTP/1.1 " + status + b"\r\n"
                 b"content-type: text/plain; charset=utf-8\r\n"
-                b"content-length: " + str(len(TOO_LARGE)).encode() + b"\r\n"
-                b"connection: close\r\n\r\n" + TOO_LARGE
+                b"content-length: " + str(len(text)).encode() + b"\r\n"
+                b"connection: close\r\n\r\n" + text
             )
-            self.transport.close()
+            if not self.transport.can_write_eof():  # (TLS): closed at once, as before
+                self.transport.close()
+                return
+            self._lingering = True
+            self.transport.write_eof()
+            self.flow.resume_reading()
+            self.loop.call_later(LINGER, self.transport.close)
 
     return BoundedHttpToolsProtocol
 
