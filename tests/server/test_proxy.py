@@ -555,6 +555,18 @@ def test_a_payment_lakala_reports_after_the_expiry_is_applied_late(
     assert len(pair.proxy.engine.get(no).trades) == 1
 
 
+def test_a_query_that_finds_the_payment_after_the_expiry_applies_it_late(pair: Pair) -> None:
+    """Lakala's notify lost for good: the merchant's query finds the payment instead."""
+    no = _expired_mirror_paid_upstream(pair, "LATE-PAY-Q", "http://127.0.0.1:9/shop")
+    queried = pair.http.post(V1 + "query", json={"out_order_no": "LATE-PAY-Q"}).json()
+    assert queried["resp_data"]["order_status"] == "SUCCESS"
+    mirror = pair.proxy.engine.get(no)
+    assert mirror.status == 2 and LATE_PAYMENT in mirror.trades[0]
+    assert mirror.trades[0]["trade_no"] == pair.lakala.engine.get(no).trades[0]["trade_no"]
+    queued = _first_sent(pair.proxy, no)  # the merchant's notify_url hears of it too
+    assert json.loads(queued["request_body"])["order_status"] == "SUCCESS"
+
+
 def test_a_refund_lakala_reports_on_an_expired_mirror_brings_the_late_payment(
     pair: Pair,
 ) -> None:
