@@ -151,6 +151,9 @@ def http_protocol() -> Any:
             self._head_timer = None
             if self.transport.is_closing():
                 return
+            if self.cycle is not None and not self.cycle.response_complete:
+                self._start_head_timer()  # a head behind an answer still being made waits on us
+                return
             if self._head_begun:
                 self.logger.warning("Request head not complete in %gs: closed.", HEAD_TIMEOUT)
                 self._refuse(b"408 Request Timeout", TOO_SLOW)
