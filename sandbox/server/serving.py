@@ -9,7 +9,8 @@ Nor does uvicorn bound the time a head may take: a client sending a header line 
 nothing at all) would hold its connection for good, and a thousand of them a shared sandbox. A
 head not complete ``HEAD_TIMEOUT`` seconds after its connection opened or its first byte came
 (after the previous answer on a kept-alive connection) is answered 408 and its connection closed;
-a connection that sent nothing is closed.
+a connection that sent nothing is closed. (This bound, like the 431, is the httptools protocol's:
+under the h11 fallback only uvicorn's own keep-alive timeout applies.)
 
 A refused head's answer (431, 408) is followed by end-of-stream and the client's remaining bytes
 are read and dropped for ``LINGER`` seconds before the connection closes: closed at once with
