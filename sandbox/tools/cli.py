@@ -141,6 +141,9 @@ def serve(args: argparse.Namespace) -> int:
     if port == 0:  # any free port: bind it here, so the line below can say which
         family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
         bound = socket.socket(family)
+        if os.name != "nt":  # as uvicorn binds an explicit port: connections a killed server
+            # left behind (the kernel's, closing) must not keep a new one off the port
+            bound.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         bound.bind((settings.host, 0))
         port, sockets = bound.getsockname()[1], [bound]
     where = "memory" if settings.in_memory else str(settings.data_path)

@@ -220,10 +220,13 @@ class _Probe:
 
     def get(self, path: str) -> Answer | None:
         connected: list[str] = []
+        answered: list[str] = []
 
         def trace(name: str, info: Mapping[str, Any]) -> None:
             if name == "connection.connect_tcp.complete":
                 connected.append(name)
+            elif name == "http11.receive_response_headers.complete":
+                answered.append(name)
 
         request = self.http.build_request("GET", path, extensions={"trace": trace})
         try:
@@ -234,7 +237,20 @@ class _Probe:
                 raise TargetError(
                     f"cannot reach {self.label} ({_reason(exc, self.timeout)}): {self.advice}"
                 ) from None
+            if not answered and _hung_up(exc):  # it takes the connection, and says nothing
+                raise TargetError(
+                    f"cannot reach {self.label} (it closes the connection without answering): "
+                    f"{self.advice}"
+                ) from None
             return None
+
+
+def _hung_up(exc: httpx.HTTPError) -> bool:
+    """Whether the connection was closed (or reset) before a single byte of an answer: not a
+    wrong answer (that is drift), no answer at all."""
+    if isinstance(exc, httpx.ReadError):
+        return True
+    return isinstance(exc, httpx.RemoteProtocolError) and "without sending a response" in str(exc)
 
 
 def _reason(exc: httpx.HTTPError, timeout: float) -> str:

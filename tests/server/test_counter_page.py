@@ -457,6 +457,12 @@ def test_same_origin_post_is_accepted(http: httpx.Client, sb: Sandbox) -> None:
         headers={"Origin": "http://sandbox.test", "Sec-Fetch-Site": "same-origin"},
     )
     assert response.status_code == 303
+    paid = sb.engine.get(order.pay_order_no)
+    assert paid.status == 2 and paid.trades[0]["pay_mode"] == "ALIPAY"
+    location = response.headers["location"]
+    assert location.startswith("/b/pay?") and "ran=pay" in location
+    assert f"payOrderNo={order.pay_order_no}" in location
+    assert field(http.get(location).text, "state") == "支付成功"
 
 
 @pytest.mark.parametrize(

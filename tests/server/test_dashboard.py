@@ -13,6 +13,7 @@ import pytest
 from sandbox.client.transport import InProcessTransport
 from sandbox.runtime import Sandbox
 from sandbox.testing.receiver import NotifyReceiver
+from sandbox.wire import signing
 from tests.conftest import make_app
 from tests.support import V1, seed_create, snapshot
 
@@ -266,11 +267,28 @@ def test_default_scenario_is_chosen_from_the_shipped_list(http: httpx.Client, sb
     assert "no scenario named 'nope'" in flash(post(http, "/dashboard/scenario", name="nope"), http)
 
 
-def test_key_downloads_are_linked(http: httpx.Client) -> None:
+def test_key_downloads_are_linked(http: httpx.Client, sb: Sandbox) -> None:
     page = http.get("/").text
+    files = {}
     for name in ("platform.cer", "merchant.cer", "merchant_private_key.pem"):
         assert f'href="/sandbox/keys/{name}"' in page
-        assert http.get(f"/sandbox/keys/{name}").status_code == 200
+        download = http.get(f"/sandbox/keys/{name}")
+        assert download.status_code == 200
+        assert download.headers["content-disposition"] == f'attachment; filename="{name}"'
+        files[name] = download.content
+    # the files are this sandbox's own keys, as PEM: what signs its answers and notifies ...
+    platform = signing.load_certificate(files["platform.cer"])
+    assert files["platform.cer"].startswith(b"-----BEGIN CERTIFICATE-----\n")
+    assert platform == sb.keys.platform_cert
+    # ... and the merchant's pair, which signs requests this sandbox accepts
+    merchant = signing.load_certificate(files["merchant.cer"])
+    assert merchant == sb.keys.merchant_cert
+    key = signing.load_private_key(files["merchant_private_key.pem"])
+    assert files["merchant_private_key.pem"].startswith(b"-----BEGIN PRIVATE KEY-----\n")
+    assert key.private_numbers() == sb.keys.merchant_key.private_numbers()
+    message = b"signed with the downloaded key"
+    signature = signing.sign(key, message)
+    assert signing.verify(signing.certificate_public_key(merchant), message, signature)
 
 
 def test_a_forged_dashboard_post_is_refused(http: httpx.Client, sb: Sandbox) -> None:

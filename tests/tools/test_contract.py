@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -473,6 +474,56 @@ def test_the_command_run_by_a_user_against_nothing_exits_2() -> None:
     assert result.stderr.splitlines() == [
         f"lakala-sandbox contract: cannot reach the target {url} (Connection refused): "
         "is it running, and is the --target URL right (host, port, http or https)?"
+    ]
+
+
+@contextmanager
+def _hanging_up(reset: bool) -> Iterator[str]:
+    """A loopback server that takes every connection and closes it (or resets it) unanswered."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    listener.settimeout(0.1)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():  # bounded by the test's stop
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            conn.settimeout(2)
+            try:
+                conn.recv(65536)
+            except OSError:
+                pass
+            if reset:
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()
+
+
+@pytest.mark.parametrize("reset", [False, True], ids=["closes", "resets"])
+@pytest.mark.usefixtures("no_lakala_settings")
+def test_a_target_that_hangs_up_without_answering_exits_2_in_one_line(
+    reset: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with _hanging_up(reset) as url:
+        code = main(["contract", "--target", url])
+    out, err = capsys.readouterr()
+    assert (code, out) == (2, "")  # no table: no check ran
+    assert err.splitlines() == [
+        f"lakala-sandbox contract: cannot reach the target {url} (it closes the connection "
+        "without answering): is it running, and is the --target URL right (host, port, http "
+        "or https)?"
     ]
 
 
