@@ -85,7 +85,7 @@ def test_chunked_body_without_length_is_cut_off_at_the_limit(server: SandboxProc
 def test_header_flood_is_refused_and_others_are_served(server: SandboxProcess) -> None:
     flood = b"".join(b"X-Flood-%d: %s\r\n" % (i, b"y" * 100) for i in range(5000))
     for _ in range(5):  # every time: the answer is never lost to a reset connection
-        answer = raw_exchange(server, b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + flood + b"\r\n")
+        answer = raw_exchange(server, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n" + flood + b"\r\n")
         assert answer.startswith(b"HTTP/1.1 431 "), answer
     assert b"exceed 16384 bytes" in answer
     assert healthy(server)
@@ -93,7 +93,7 @@ def test_header_flood_is_refused_and_others_are_served(server: SandboxProcess) -
 
 def test_one_endless_header_is_refused_before_it_ends(server: SandboxProcess) -> None:
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
-        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Endless: ")
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Endless: ")
         for _ in range(64):  # 4 MiB of one header value, never finished: read and dropped
             sock.sendall(b"z" * 65536)
         answer = b""
@@ -139,7 +139,7 @@ def test_slow_clients_do_not_stall_others(server: SandboxProcess) -> None:
     socks: list[socket.socket] = []
     for _ in range(40):  # slowloris: headers that never finish
         sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
-        sock.sendall(b"POST " + V1.encode() + b"create HTTP/1.1\r\nHost: x\r\n")
+        sock.sendall(b"POST " + V1.encode() + b"create HTTP/1.1\r\nHost: 127.0.0.1\r\n")
         socks.append(sock)
 
     def trickle() -> None:
@@ -183,7 +183,7 @@ def test_heads_that_never_complete_are_answered_408_and_closed(server: SandboxPr
         sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
         sock.setblocking(False)
         if i < 200:
-            sock.sendall(b"POST " + V1.encode() + b"create HTTP/1.1\r\nHost: x\r\n")
+            sock.sendall(b"POST " + V1.encode() + b"create HTTP/1.1\r\nHost: 127.0.0.1\r\n")
             slow.append(sock)
         else:
             silent.append(sock)
@@ -251,12 +251,12 @@ def test_a_head_waiting_behind_a_slow_answer_is_not_cut_off(tmp_path: Path) -> N
         with socket.create_connection(("127.0.0.1", slow.port), timeout=HEAD_TIMEOUT + 15) as sock:
             started = time.monotonic()
             sock.sendall(
-                b"POST " + V1.encode() + b"query HTTP/1.1\r\nHost: x\r\n"
+                b"POST " + V1.encode() + b"query HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                 b"Content-Type: application/json\r\nContent-Length: "
                 + str(len(query)).encode()
                 + b"\r\n\r\n"
                 + query
-                + b"POST /healthz HTTP/1.1\r\nHost: x\r\n"  # never finished
+                + b"POST /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n"  # never finished
             )
             answer = b""
             while chunk := sock.recv(65536):
