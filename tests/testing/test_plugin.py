@@ -8,6 +8,7 @@ import json
 import re
 import socket
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -23,17 +24,18 @@ from tests.support import V1, V3
 pytest_plugins = ["pytester"]
 
 EXAMPLE = ROOT / "tests" / "testing" / "test_plugin_example.py"
+EXAMPLE_V1 = ROOT / "tests" / "testing" / "test_plugin_example_v1.py"
 
 
-def test_readme_shows_the_example_file_as_it_is() -> None:
+@pytest.mark.parametrize("example", [EXAMPLE, EXAMPLE_V1], ids=lambda p: p.name)
+def test_readme_shows_the_example_file_as_it_is(example: Path) -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    name = example.relative_to(ROOT).as_posix()
     shown = re.search(
-        r"<!-- example: tests/testing/test_plugin_example.py -->\n```python\n(.*?)```",
-        readme,
-        flags=re.S,
+        rf"<!-- example: {re.escape(name)} -->\n```python\n(.*?)```", readme, flags=re.S
     )
-    assert shown is not None, "the README lost the pytest example"
-    assert shown.group(1) == EXAMPLE.read_text(encoding="utf-8")
+    assert shown is not None, f"the README lost the pytest example {name}"
+    assert shown.group(1) == example.read_text(encoding="utf-8")
 
 
 def test_the_plugin_is_registered_once_through_its_entry_point(pytestconfig: pytest.Config) -> None:
