@@ -3,7 +3,9 @@ reaches the quick start, and what the pages claim (refund_amount, LAKALA_BASE_UR
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
 from pathlib import Path
 
 import httpx
@@ -11,6 +13,7 @@ import pytest
 
 from sandbox import LakalaClient, LakalaSandbox
 from tests.paths import DOCS, ROOT
+from tests.servers import SandboxProcess
 
 PAGES = [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
 # written beside this restructuring, in parallel; linked from the index already
@@ -111,3 +114,34 @@ def test_from_env_reaches_a_sandbox_on_another_port_through_lakala_base_url(
     order = client.create(out_order_no="DOC-ENV", total_amount=100, order_info="Tea")
     assert client.query(out_order_no="DOC-ENV")["pay_order_no"] == order["pay_order_no"]
     assert httpx.get(lakala_sandbox_server.base_url + "/healthz").json()["orders"] == 1
+
+
+@pytest.mark.slow
+def test_the_readme_first_order_is_created_and_paid_as_written(tmp_path: Path) -> None:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    [create] = [b for b in re.findall(r"```sh\n(.*?)```", text, flags=re.S) if "/api/v1/" in b]
+    [pay] = re.findall(
+        r"`(curl -s -X POST http://127\.0\.0\.1:8090/sandbox/api/orders/[^`]+)`", text
+    )
+    with SandboxProcess(tmp_path / "data") as server:
+
+        def run(script: str) -> str:
+            script = script.replace("http://127.0.0.1:8090", server.url)
+            done = subprocess.run(
+                ["bash", "-euo", "pipefail", "-c", script],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert done.returncode == 0, done.stderr
+            return done.stdout
+
+        created = json.loads(run(create))
+        no = created["resp_data"]["pay_order_no"]
+        paid = json.loads(run(pay.replace("PAY_ORDER_NO", no)))
+        assert paid["order"]["v1_status"] == "SUCCESS"
+        query = httpx.post(
+            server.url + "/api/v1/payment/lakala/counter/query",
+            json={"out_order_no": created["resp_data"]["out_order_no"]},
+        ).json()
+        assert query["resp_data"]["order_status"] == "SUCCESS"
