@@ -6,10 +6,12 @@ from __future__ import annotations
 import os
 import re
 import selectors
+import shutil
 import site
 import subprocess
 import sys
 import sysconfig
+import tarfile
 import time
 import zipfile
 from pathlib import Path
@@ -199,3 +201,47 @@ def test_the_wheel_in_a_fresh_virtualenv_serves_checks_and_tests(
         server.wait(30)
         if server.stdout is not None:
             server.stdout.close()
+
+
+def test_the_sdist_holds_what_a_clone_needs_to_run_its_quick_start(tmp_path: Path) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "hatchling", "build", "-t", "sdist", "-d", str(tmp_path)],
+        cwd=ROOT,
+        check=True,
+        timeout=300,
+        capture_output=True,
+    )
+    [built] = tmp_path.glob("lakala_sandbox-*.tar.gz")
+    with tarfile.open(built) as archive:
+        names = {n.split("/", 1)[1] for n in archive.getnames() if "/" in n}
+    wanted = {"README.md", "pyproject.toml", ".ci/run", "docs/README.md"}
+    wanted |= shipped("docs", "schemas", "scenarios", "sandbox/server/pages/templates")
+    assert wanted <= names, wanted - names
+    assert not any(n.startswith((".venv/", ".ci/.venv/")) for n in names)
+
+
+@pytest.mark.skipif(
+    not (ROOT / ".git").exists() or shutil.which("git") is None,
+    reason="needs a git checkout (an unpacked sdist has no history to install from)",
+)
+def test_installing_from_a_git_url_gives_the_package_and_its_data(tmp_path: Path) -> None:
+    # the README's `pip install "git+https://…"`, from this repository's own history (what is
+    # committed), with the dependencies this environment already has
+    target = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation"]
+        + ["--target", str(target), f"git+file://{ROOT}"],
+        check=True,
+        timeout=300,
+        capture_output=True,
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", CHECK, str(target)],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "wheel ok" in result.stdout
