@@ -228,3 +228,26 @@ def test_runs_found_due_together_are_played_in_due_order() -> None:
     assert {order.status for order in orders} == {2}
     assert all(len(order.trades) == 1 for order in orders)
     assert paid_in_turn == numbers
+
+
+def test_next_due_after_an_advance_is_never_in_the_past(
+    frozen: tuple[httpx.Client, Sandbox],
+) -> None:
+    # an order that pays itself 3 s in (auto-success) and notifies a handler that is not there:
+    # the advance passes its whole retry ladder, whose attempts go out once it is done
+    http, _sb = frozen
+    created = http.post(
+        V1 + "create",
+        json={
+            "out_order_no": "DUE-1",
+            "total_amount": 901,
+            "order_info": "due",
+            "notify_url": "http://127.0.0.1:9/notify",
+        },
+    ).json()
+    assert created["code"] == "000000"
+    after = http.post("/sandbox/api/clock/advance", json={"seconds": 3600}).json()["clock"]
+    assert after["next_due_at"] is None or after["next_due_at"] >= after["now"]
+    # and what it names is due then: reading the clock later agrees
+    later = clock(http)
+    assert later["next_due_at"] is None or later["next_due_at"] >= later["now"]

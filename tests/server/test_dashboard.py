@@ -256,6 +256,19 @@ def test_advance_one_orders_clock_expires_it(http: httpx.Client, sb: Sandbox) ->
     assert sb.engine.get(other).status == 0
 
 
+def test_the_order_page_says_whose_clock_the_order_time_is(http: httpx.Client, sb: Sandbox) -> None:
+    no = create(http, sb, "D-OWNCLOCK")
+    page = http.get(f"/dashboard/orders/{no}").text
+    assert "<dt>订单时钟 this order's clock</dt>" in page
+    note = re.search(r'data-field="order-clock-note">([^<]*)<', page)
+    assert note and unescape(note.group(1)).startswith("(= 沙箱时钟 the sandbox clock")
+    post(http, f"/dashboard/orders/{no}/advance", seconds="60", back=f"/dashboard/orders/{no}")
+    page = http.get(f"/dashboard/orders/{no}").text
+    note = re.search(r'data-field="order-clock-note">([^<]*)<', page)
+    assert note and "this order was advanced on its own" in unescape(note.group(1))
+    assert "the sandbox clock + 60.0 s" in unescape(note.group(1))
+
+
 def test_default_scenario_is_chosen_from_the_shipped_list(http: httpx.Client, sb: Sandbox) -> None:
     page = http.get("/").text
     names = re.findall(r'<option value="([\w-]+)"(?: selected)?>\1</option>', page)

@@ -85,7 +85,9 @@ def test_chunked_body_without_length_is_cut_off_at_the_limit(server: SandboxProc
 def test_header_flood_is_refused_and_others_are_served(server: SandboxProcess) -> None:
     flood = b"".join(b"X-Flood-%d: %s\r\n" % (i, b"y" * 100) for i in range(5000))
     for _ in range(5):  # every time: the answer is never lost to a reset connection
-        answer = raw_exchange(server, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n" + flood + b"\r\n")
+        answer = raw_exchange(
+            server, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n" + flood + b"\r\n"
+        )
         assert answer.startswith(b"HTTP/1.1 431 "), answer
     assert b"exceed 16384 bytes" in answer
     assert healthy(server)

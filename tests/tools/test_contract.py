@@ -642,3 +642,32 @@ def test_contradictory_options_exit_2_before_anything_runs(
     assert err.strip() == f"lakala-sandbox contract: {message}"
     assert out == ""
     assert list(tmp_path.iterdir()) == []  # no recording made or read
+
+
+def test_replay_says_which_checks_it_leaves_out_and_junit_counts_them_skipped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    junit = tmp_path / "live.xml"
+    assert main(["contract", "--record", str(tmp_path / "rec"), "--junit", str(junit)]) == 0
+    live = ET.parse(junit).getroot().find("testsuite")
+    assert live is not None and live.get("skipped") == "0"
+    capsys.readouterr()
+    replayed_xml = tmp_path / "replay.xml"
+    assert main(["contract", "--replay", str(tmp_path / "rec"), "--junit", str(replayed_xml)]) == 0
+    out = capsys.readouterr().out
+    suite = ET.parse(replayed_xml).getroot().find("testsuite")
+    assert suite is not None
+    # every check of the live run is in the replay: run again, or skipped and said so
+    cases = {(c.get("classname"), c.get("name")) for c in suite.findall("testcase")}
+    assert {(c.get("classname"), c.get("name")) for c in live.findall("testcase")} == cases
+    skipped = [c for c in suite.findall("testcase") if c.find("skipped") is not None]
+    assert int(suite.get("skipped", "0")) == len(skipped) == 5
+    assert suite.get("tests") == live.get("tests")
+    names = ", ".join(f"{c.get('classname', '')[9:]} / {c.get('name')}" for c in skipped)
+    ran = int(suite.get("tests", "0")) - len(skipped)
+    assert out.rstrip().endswith(
+        f"{ran} checks, no drift; 5 left out ({names}): compares live calls with each other; "
+        "a replay checks each message alone"
+    )
+    rows = [line.split() for line in out.splitlines()]
+    assert ["query", "same", "order", "skipped:", "compares"] in [r[:5] for r in rows]
