@@ -119,6 +119,24 @@ class Store:
             for table in tables:
                 conn.execute(f"DELETE FROM {table}")  # noqa: S608 - table names are ours
 
+    def clear_all(self) -> None:
+        """Empty every table, and start every AUTOINCREMENT numbering again."""
+        with self.transaction() as conn:
+            tables = [
+                row["name"]
+                for row in conn.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' "
+                    "AND name NOT LIKE 'sqlite_%'"
+                )
+            ]
+            conn.execute("PRAGMA defer_foreign_keys = ON")  # (children and parents together)
+            for table in tables:
+                conn.execute(f'DELETE FROM "{table}"')  # noqa: S608 - the store's own tables
+            if conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'"
+            ).fetchone():
+                conn.execute("DELETE FROM sqlite_sequence")
+
     def close(self) -> None:
         with self.lock:
             self.conn.close()
