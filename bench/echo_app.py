@@ -9,6 +9,7 @@ installed): the most any Starlette app could do on this machine.
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -34,7 +35,9 @@ def main() -> int:
 
     from sandbox.server import serving
 
-    port = int(sys.argv[1])
+    parser = argparse.ArgumentParser(description="Serve the bare JSON echo on 127.0.0.1.")
+    parser.add_argument("port", type=int, help="the port to listen on")
+    port = parser.parse_args().port
     config = serving.config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
     uvicorn.Server(config).run()
     return 0
