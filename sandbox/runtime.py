@@ -11,6 +11,7 @@ from sandbox.core.clock import Clock
 from sandbox.core.engine import Engine
 from sandbox.core.ids import Ids
 from sandbox.core.keys import KeyStore
+from sandbox.core.refunds import RefundBook
 from sandbox.core.scheduler import Scheduler
 from sandbox.core.settings import Settings
 from sandbox.core.store import Store
@@ -52,6 +53,7 @@ class Sandbox:
         pay_modes = list(self.schemas.documents["common"]["$defs"]["pay_mode"]["enum"])
         self.ids = Ids(settings.seed)
         self.engine = Engine(self.store, self.clock, self.ids, pay_modes)
+        self.refunds = RefundBook(self.store)
         # scenarios and the notify outbox, run on the clock by one lazily started worker
         self.scheduler = Scheduler(self.clock)
         self.notifier = Notifier(

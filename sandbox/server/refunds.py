@@ -16,6 +16,7 @@ from starlette.requests import Request
 
 from sandbox.core.engine import Order, ScenarioChoice, request_hash
 from sandbox.core.ids import CARD_MODES
+from sandbox.core.refunds import RefundRow
 from sandbox.runtime import Sandbox
 from sandbox.wire.errors import SandboxError
 from sandbox.wire.messages import REFUND_PREFIX
@@ -33,7 +34,6 @@ ACCOUNT_TYPE = {
     "BESTPAY": "BESTPAY",
 }
 ORIGINS = ("origin_trade_no", "origin_log_no", "origin_out_trade_no")
-PRIVATE = "_refund"  # a REFUND trade's bookkeeping: the request's out_trade_no and fingerprint
 
 
 def refund(
@@ -44,12 +44,12 @@ def refund(
     with sb.store.transaction() as conn:
         earlier = _refund_named(sb, conn, merchant_no, out_trade_no)
         if earlier is not None:
-            order, trade = earlier
-            if trade[PRIVATE]["request_hash"] != digest:
+            order, trade, row = earlier
+            if row.request_hash != digest:
                 raise SandboxError(
                     "REFUND_EXISTS", out_trade_no=out_trade_no, merchant_no=merchant_no
                 )
-            return refund_data(order, trade, req)
+            return refund_data(order, trade, row, req)
         order = sb.engine.apply(
             _paid_order(sb, conn, merchant_no, req).pay_order_no,
             "refund",
@@ -57,36 +57,39 @@ def refund(
             amount=int(req["refund_amount"]),
             amount_field="req_data.refund_amount",
             options={"reason": req["refund_reason"]} if req.get("refund_reason") else {},
-            # the request's own number and fingerprint, kept out of what the query shows
-            notes={PRIVATE: {"out_trade_no": out_trade_no, "request_hash": digest}},
         )
         made = order.last_trade("REFUND")
         assert made is not None
-    return refund_data(order, made, req)
+        row = sb.refunds.record(
+            conn,
+            trade_no=made["trade_no"],
+            pay_order_no=order.pay_order_no,
+            merchant_no=merchant_no,
+            out_trade_no=out_trade_no,
+            api="refund",
+            request_hash=digest,
+        )
+    return refund_data(order, made, row, req)
 
 
 def refund_query(
     sb: Sandbox, request: Request, req: dict[str, Any], _scenario: ScenarioChoice | None
 ) -> dict[str, Any]:
     merchant_no = str(req["merchant_no"])
+    found: Found | None
     with sb.store.transaction() as conn:
         if req.get("out_trade_no") is not None:
             found = _refund_named(sb, conn, merchant_no, str(req["out_trade_no"]))
         else:
-            found = _one_refund(
-                sb,
-                conn,
-                "t.trade_no = ? AND o.merchant_no = ?",
-                (str(req["trade_no"]), merchant_no),
-            )
+            found = _refund_by_trade_no(sb, conn, merchant_no, str(req["trade_no"]))
     if found is None or (
         req.get("trade_no") is not None and found[1]["trade_no"] != str(req["trade_no"])
     ):
         what = ", ".join(f"{k}={req[k]}" for k in ("out_trade_no", "trade_no") if k in req)
         raise SandboxError("ORDER_NOT_FOUND", what=f"refund {what} of merchant {merchant_no}")
-    order, trade = found
+    order, trade, row = found
     data = {
-        "out_trade_no": trade.get(PRIVATE, {}).get("out_trade_no"),  # none from the admin API
+        "out_trade_no": row.out_trade_no if row else None,  # none from the admin API
         "trade_time": trade["trade_time"],
         "trade_state": "SUCCESS",
         "trade_no": trade["trade_no"],
@@ -100,12 +103,14 @@ def refund_query(
     return {k: v for k, v in data.items() if v is not None}
 
 
-def refund_data(order: Order, trade: dict[str, Any], req: dict[str, Any]) -> dict[str, Any]:
+def refund_data(
+    order: Order, trade: dict[str, Any], row: RefundRow, req: dict[str, Any]
+) -> dict[str, Any]:
     data = {
         "trade_state": "SUCCESS",
         "refund_type": REFUND_TYPE,
         "merchant_no": order.merchant_no,
-        "out_trade_no": trade[PRIVATE]["out_trade_no"],
+        "out_trade_no": row.out_trade_no,
         "trade_no": trade["trade_no"],
         "log_no": trade["log_no"],
         "acc_trade_no": trade.get("acc_trade_no"),
@@ -130,19 +135,21 @@ def _payer(trade: dict[str, Any]) -> dict[str, Any]:
 def _paid_order(sb: Sandbox, conn: Any, merchant_no: str, req: dict[str, Any]) -> Order:
     """The order whose payment ``req`` names, checked against every origin it gives."""
     orders = set()
-    for field, sql in (
-        ("origin_trade_no", "SELECT pay_order_no, data FROM trades WHERE trade_no = ?"),
+    for field, rows in (
         (
-            "origin_log_no",
-            "SELECT pay_order_no, data FROM trades WHERE json_extract(data, '$.log_no') = ?",
+            "origin_trade_no",
+            lambda v: conn.execute(
+                "SELECT pay_order_no, data FROM trades WHERE trade_no = ?", (v,)
+            ).fetchall(),
         ),
+        ("origin_log_no", lambda v: sb.refunds.trades_with(conn, "log_no", v)),
     ):
         if req.get(field) is None:
             continue
-        rows = [r for r in conn.execute(sql, (str(req[field]),)).fetchall() if _took_money(r)]
-        if not rows:
+        paid = [r for r in rows(str(req[field])) if _took_money(r)]
+        if not paid:
             raise SandboxError("ORDER_NOT_FOUND", what=f"payment {field}={req[field]}")
-        orders.add(rows[0]["pay_order_no"])
+        orders.add(paid[0]["pay_order_no"])
     if req.get("origin_out_trade_no") is not None:
         orders.add(
             sb.engine.find(merchant_no, out_order_no=str(req["origin_out_trade_no"])).pay_order_no
@@ -162,25 +169,32 @@ def _took_money(row: Any) -> bool:
     return bool(trade["trade_type"] == "PAY" and trade["trade_status"] == "S")
 
 
+Found = tuple[Order, dict[str, Any], RefundRow | None]
+
+
 def _refund_named(
     sb: Sandbox, conn: Any, merchant_no: str, out_trade_no: str
-) -> tuple[Order, dict[str, Any]] | None:
-    return _one_refund(
-        sb,
-        conn,
-        f"json_extract(t.data, '$.{PRIVATE}.out_trade_no') = ? AND o.merchant_no = ?",
-        (out_trade_no, merchant_no),
-    )
-
-
-def _one_refund(
-    sb: Sandbox, conn: Any, where: str, params: tuple[str, ...]
-) -> tuple[Order, dict[str, Any]] | None:
-    row = conn.execute(
-        "SELECT t.pay_order_no, t.data FROM trades t JOIN orders o USING (pay_order_no) "
-        f"WHERE {where} AND json_extract(t.data, '$.trade_type') = 'REFUND'",
-        params,
-    ).fetchone()
+) -> tuple[Order, dict[str, Any], RefundRow] | None:
+    """The refund the merchant numbered ``out_trade_no``, through the refunds table's index."""
+    row = sb.refunds.named(conn, merchant_no, out_trade_no)
     if row is None:
         return None
-    return sb.engine.get(row["pay_order_no"]), json.loads(row["data"])
+    order = sb.engine.get(row.pay_order_no)
+    trade = next(t for t in order.trades if t["trade_no"] == row.trade_no)
+    return order, trade, row
+
+
+def _refund_by_trade_no(sb: Sandbox, conn: Any, merchant_no: str, trade_no: str) -> Found | None:
+    """A REFUND trade by its trade_no (made by a refund API, the admin API or the page)."""
+    found = conn.execute(
+        "SELECT t.pay_order_no FROM trades t JOIN orders o USING (pay_order_no) "
+        "WHERE t.trade_no = ? AND o.merchant_no = ?",
+        (trade_no, merchant_no),
+    ).fetchone()
+    if found is None:
+        return None
+    order = sb.engine.get(found["pay_order_no"])
+    trade = next(t for t in order.trades if t["trade_no"] == trade_no)
+    if trade["trade_type"] != "REFUND":
+        return None
+    return order, trade, sb.refunds.by_trade_no(conn, trade_no)
