@@ -96,6 +96,9 @@ SANDBOX_KEY_PATHS = {
     "certificate": "/sandbox/keys/platform.cer",
 }
 PATHS = {op: checks.COUNTER_PREFIX + op for op in ("special_create", "create", "query", "close")}
+# the refund APIs with a typed method here, by operation
+REFUND_PATHS = checks.REFUND_PATHS
+REQUEST_IP = "127.0.0.1"  # location_info.request_ip when not given
 
 # The variables from_env() reads, and what each sets (the README prints the same list).
 ENV_VARS = {
@@ -375,6 +378,23 @@ class _Core:
         }
         return {k: v for k, v in data.items() if v is not None}
 
+    def refund_data(self, operation: str, fields: dict[str, Any]) -> dict[str, Any]:
+        """``req_data`` for a refund API: the merchant and terminal from the settings unless
+        given, a ``location_info`` for those that need one, amounts as digit strings."""
+        fields = dict(fields)
+        data: dict[str, Any] = {"merchant_no": self.merchant(fields.pop("merchant_no", None))}
+        term_no = fields.pop("term_no", None) or self.settings.term_no
+        if term_no:
+            data["term_no"] = term_no
+        if not operation.endswith("query"):
+            data["location_info"] = fields.pop("location_info", None) or {"request_ip": REQUEST_IP}
+        if fields.get("refund_amount") is not None:
+            fields["refund_amount"] = str(fields["refund_amount"])
+        if fields.get("origin_biz_type") is not None:
+            fields["origin_biz_type"] = str(fields["origin_biz_type"])
+        data.update({k: v for k, v in fields.items() if v is not None})
+        return data
+
     def request_data(self, operation: str, kwargs: dict[str, Any]) -> dict[str, Any]:
         if operation == "create":
             fields = dict(kwargs)
@@ -393,7 +413,12 @@ class _Core:
                 kwargs.get("merchant_no"),
                 kwargs.get("channel_id"),
             )
-        raise ValueError(f"operation must be create, query or close, not {operation!r}")
+        if operation in REFUND_PATHS:
+            return self.refund_data(operation, kwargs)
+        raise ValueError(
+            f"operation must be create, query, close or one of {', '.join(REFUND_PATHS)}, "
+            f"not {operation!r}"
+        )
 
     def prepare(self, path: str, req_data: Mapping[str, Any]) -> tuple[bytes, dict[str, str]]:
         """The exact body and headers to send; refuses a request that breaks its schema."""
@@ -676,6 +701,104 @@ class LakalaClient(_ClientBase):
         )
         return self.call(PATHS["close"], data).resp_data or {}
 
+    # -- refunds (the refund APIs of Lakala's SDKs' typed classes) ---------------------------
+    def relation_refund(
+        self,
+        *,
+        out_trade_no: str,
+        refund_amount: int | str,
+        origin_out_trade_no: str | None = None,
+        origin_trade_no: str | None = None,
+        origin_log_no: str | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """``labs/relation/refund`` (聚合扫码-退款): refund all or part of a payment, named by
+        the order's out_order_no (``origin_out_trade_no``) or the payment's trade_no / log_no."""
+        return self._refund(
+            "relation_refund",
+            out_trade_no=out_trade_no,
+            refund_amount=refund_amount,
+            origin_out_trade_no=origin_out_trade_no,
+            origin_trade_no=origin_trade_no,
+            origin_log_no=origin_log_no,
+            **fields,
+        )
+
+    def trade_refund(
+        self,
+        *,
+        out_trade_no: str,
+        refund_amount: int | str,
+        origin_trade_date: str,
+        origin_biz_type: int | str = "3",
+        origin_trade_no: str | None = None,
+        origin_log_no: str | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """``lams/trade/trade_refund`` (统一退货): ``origin_trade_date`` is the payment's
+        yyyyMMdd in Beijing time; ``origin_biz_type`` 3 (scan) or 4 (online) for a counter one."""
+        return self._refund(
+            "trade_refund",
+            out_trade_no=out_trade_no,
+            refund_amount=refund_amount,
+            origin_trade_date=origin_trade_date,
+            origin_biz_type=origin_biz_type,
+            origin_trade_no=origin_trade_no,
+            origin_log_no=origin_log_no,
+            **fields,
+        )
+
+    def trade_refund_query(
+        self,
+        *,
+        out_trade_no: str,
+        origin_trade_date: str,
+        origin_biz_type: int | str = "3",
+        origin_trade_no: str | None = None,
+        origin_trade_ref_no: str | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """``lams/trade/trade_refund_query`` (退货查询): the refund numbered ``out_trade_no``."""
+        return self._refund(
+            "trade_refund_query",
+            out_trade_no=out_trade_no,
+            origin_trade_date=origin_trade_date,
+            origin_biz_type=origin_biz_type,
+            origin_trade_no=origin_trade_no,
+            origin_trade_ref_no=origin_trade_ref_no,
+            **fields,
+        )
+
+    def idm_refund(
+        self,
+        *,
+        out_refund_order_no: str,
+        refund_amount: int | str,
+        origin_out_trade_no: str | None = None,
+        origin_trade_no: str | None = None,
+        origin_log_no: str | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """``labs/relation/idmrefund`` (商户订单退款), numbered by ``out_refund_order_no``."""
+        return self._refund(
+            "idmrefund",
+            out_refund_order_no=out_refund_order_no,
+            refund_amount=refund_amount,
+            origin_out_trade_no=origin_out_trade_no,
+            origin_trade_no=origin_trade_no,
+            origin_log_no=origin_log_no,
+            **fields,
+        )
+
+    def idm_refund_query(self, *, out_refund_order_no: str, **fields: Any) -> dict[str, Any]:
+        """``labs/query/idmrefundquery``: the refund numbered ``out_refund_order_no`` (by any
+        refund API)."""
+        return self._refund("idmrefundquery", out_refund_order_no=out_refund_order_no, **fields)
+
+    def _refund(self, operation: str, **fields: Any) -> dict[str, Any]:
+        data = self._core.refund_data(operation, fields)
+        return self.call(REFUND_PATHS[operation], data).resp_data or {}
+
     def verify_notify(self, headers: Mapping[str, str], body: bytes | str) -> dict[str, Any]:
         """For your notify handler: the verified, validated notify, or a typed exception."""
         self._ensure_keys()
@@ -779,6 +902,106 @@ class AsyncLakalaClient(_ClientBase):
             channel_id=channel_id,
         )
         return (await self.call(PATHS["close"], data)).resp_data or {}
+
+    # -- refunds (the refund APIs of Lakala's SDKs' typed classes) ---------------------------
+    async def relation_refund(
+        self,
+        *,
+        out_trade_no: str,
+        refund_amount: int | str,
+        origin_out_trade_no: str | None = None,
+        origin_trade_no: str | None = None,
+        origin_log_no: str | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """``labs/relation/refund`` (聚合扫码-退款): refund all or part of a payment, named by
+        the order's out_order_no (``origin_out_trade_no``) or the payment's trade_no / log_no."""
+        return await self._refund(
+            "relation_refund",
+            out_trade_no=out_trade_no,
+            refund_amount=refund_amount,
+            origin_out_trade_no=origin_out_trade_no,
+            origin_trade_no=origin_trade_no,
+            origin_log_no=origin_log_no,
+            **fields,
+        )
+
+    async def trade_refund(
+        self,
+        *,
+        out_trade_no: str,
+        refund_amount: int | str,
+        origin_trade_date: str,
+        origin_biz_type: int | str = "3",
+        origin_trade_no: str | None = None,
+        origin_log_no: str | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """``lams/trade/trade_refund`` (统一退货): ``origin_trade_date`` is the payment's
+        yyyyMMdd in Beijing time; ``origin_biz_type`` 3 (scan) or 4 (online) for a counter one."""
+        return await self._refund(
+            "trade_refund",
+            out_trade_no=out_trade_no,
+            refund_amount=refund_amount,
+            origin_trade_date=origin_trade_date,
+            origin_biz_type=origin_biz_type,
+            origin_trade_no=origin_trade_no,
+            origin_log_no=origin_log_no,
+            **fields,
+        )
+
+    async def trade_refund_query(
+        self,
+        *,
+        out_trade_no: str,
+        origin_trade_date: str,
+        origin_biz_type: int | str = "3",
+        origin_trade_no: str | None = None,
+        origin_trade_ref_no: str | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """``lams/trade/trade_refund_query`` (退货查询): the refund numbered ``out_trade_no``."""
+        return await self._refund(
+            "trade_refund_query",
+            out_trade_no=out_trade_no,
+            origin_trade_date=origin_trade_date,
+            origin_biz_type=origin_biz_type,
+            origin_trade_no=origin_trade_no,
+            origin_trade_ref_no=origin_trade_ref_no,
+            **fields,
+        )
+
+    async def idm_refund(
+        self,
+        *,
+        out_refund_order_no: str,
+        refund_amount: int | str,
+        origin_out_trade_no: str | None = None,
+        origin_trade_no: str | None = None,
+        origin_log_no: str | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """``labs/relation/idmrefund`` (商户订单退款), numbered by ``out_refund_order_no``."""
+        return await self._refund(
+            "idmrefund",
+            out_refund_order_no=out_refund_order_no,
+            refund_amount=refund_amount,
+            origin_out_trade_no=origin_out_trade_no,
+            origin_trade_no=origin_trade_no,
+            origin_log_no=origin_log_no,
+            **fields,
+        )
+
+    async def idm_refund_query(self, *, out_refund_order_no: str, **fields: Any) -> dict[str, Any]:
+        """``labs/query/idmrefundquery``: the refund numbered ``out_refund_order_no`` (by any
+        refund API)."""
+        return await self._refund(
+            "idmrefundquery", out_refund_order_no=out_refund_order_no, **fields
+        )
+
+    async def _refund(self, operation: str, **fields: Any) -> dict[str, Any]:
+        data = self._core.refund_data(operation, fields)
+        return (await self.call(REFUND_PATHS[operation], data)).resp_data or {}
 
     async def verify_notify(self, headers: Mapping[str, str], body: bytes | str) -> dict[str, Any]:
         await self._ensure_keys()

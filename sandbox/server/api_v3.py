@@ -1,5 +1,5 @@
 """Lakala's v3 counter wire: ``/api/v3/ccss/counter/order/{special_create,create,query,close}``,
-and the refund API beside it (``sandbox.server.refunds``).
+and the refund APIs beside it (``sandbox.server.refunds``, ``sandbox.server.refund_apis``).
 
 Signed both ways: the request's ``Authorization`` is checked (strict / warn / off), and every
 answer, errors included, carries the ``Lklapi-*`` headers signed with the platform key.
@@ -19,11 +19,12 @@ from starlette.routing import Route
 
 from sandbox.core.engine import Order, ScenarioChoice, request_hash
 from sandbox.runtime import Sandbox
-from sandbox.server import faults, refunds
+from sandbox.server import faults, refund_apis, refunds
 from sandbox.server.http import base_url, read_body
 from sandbox.wire import signing
 from sandbox.wire.envelopes import dumps, envelope, error_body, parse_object, whole_number
 from sandbox.wire.errors import SandboxError
+from sandbox.wire.messages import REFUND_PATHS
 
 PREFIX = "/api/v3/ccss/counter/order/"
 OK_MSG = "操作成功"
@@ -205,6 +206,16 @@ OPERATIONS: dict[str, Handler] = {
 }
 # each operation's path: the counter's, and the refund API beside it
 PATHS = {op: (refunds.PREFIX if op.startswith("refund") else PREFIX) + op for op in OPERATIONS}
+# the refund APIs of Lakala's SDKs' typed classes, each at its own path
+REFUND_APIS: dict[str, Handler] = {
+    "relation_refund": refund_apis.relation_refund,
+    "trade_refund": refund_apis.trade_refund,
+    "trade_refund_query": refund_apis.trade_refund_query,
+    "idmrefund": refund_apis.idmrefund,
+    "idmrefundquery": refund_apis.idmrefundquery,
+}
+OPERATIONS.update(REFUND_APIS)
+PATHS.update({op: REFUND_PATHS[op] for op in REFUND_APIS})
 
 
 async def signed_response(
@@ -247,6 +258,8 @@ def endpoint(operation: str) -> Callable[[Request], Any]:
             appid, warning = verify_request(sb, request.headers.get("authorization"), body)
             message = parse_object(body)
             sb.schemas.check("v3/request", message)
+            if operation in REFUND_APIS:  # their SDKs send null / "" for what is unset
+                message["req_data"] = refund_apis.drop_absent(message["req_data"])
             sb.schemas.check(f"v3/{operation}.req", message["req_data"], prefix="req_data")
             req = sb.schemas.coerce(f"v3/{operation}.req", message["req_data"])
             scenario = await faults.before_call(sb, request, "v3", operation, req)

@@ -116,7 +116,7 @@ def document(schemas: Schemas) -> dict[str, Any]:
             "post": {
                 "operationId": f"v3_{op}",
                 "tags": ["v3 (Lakala wire)"],
-                "summary": f"{op} (Lakala v3 {'refund' if 'rfd' in path else 'counter'})",
+                "summary": f"{op} (Lakala v3 {'counter' if 'counter' in path else 'refund'})",
                 "deprecated": op == "create",
                 "parameters": [
                     {

@@ -1,4 +1,8 @@
-"""Lakala's refund API for counter orders: ``/api/v3/rfd/refund_front/{refund,refund_query}``.
+"""Lakala's refund APIs for counter orders: ``/api/v3/rfd/refund_front/{refund,refund_query}``,
+and the ones Lakala's SDKs call by their typed classes: ``labs/relation/refund`` (聚合扫码-退款),
+``lams/trade/trade_refund`` + ``trade_refund_query`` (统一退货) and ``labs/relation/idmrefund`` +
+``labs/query/idmrefundquery`` (商户订单退款). All share one set of rules and one refunds table, so a
+refund made through one is found by the queries of the others.
 
 A refund names the payment by its ``trade_no``, its ``log_no`` or the order's ``out_order_no``
 (as ``origin_out_trade_no``), and takes all or part of what is left of it. Each refund is a REFUND
@@ -10,6 +14,7 @@ refund, a different request with the same ``out_trade_no`` is refused.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -34,24 +39,47 @@ ACCOUNT_TYPE = {
     "BESTPAY": "BESTPAY",
 }
 ORIGINS = ("origin_trade_no", "origin_log_no", "origin_out_trade_no")
+# every field a refund API may name its payment by
+ALL_ORIGINS = (*ORIGINS, "origin_trade_ref_no")
 
 
 def refund(
     sb: Sandbox, request: Request, req: dict[str, Any], _scenario: ScenarioChoice | None
 ) -> dict[str, Any]:
-    merchant_no, out_trade_no = str(req["merchant_no"]), str(req["out_trade_no"])
+    order, trade, row = make_refund(sb, req, api="refund", out_trade_no=str(req["out_trade_no"]))
+    return refund_data(order, trade, row, req)
+
+
+Check = Callable[[Order, dict[str, Any]], None]
+
+
+def make_refund(
+    sb: Sandbox,
+    req: dict[str, Any],
+    *,
+    api: str,
+    out_trade_no: str,
+    check: Check | None = None,
+) -> tuple[Order, dict[str, Any], RefundRow]:
+    """The refund ``req`` asks for: made now, or the earlier one an identical repeat names.
+
+    ``check(order, payment)`` refuses what an API asks beyond the shared rules (a date, say)."""
+    merchant_no = str(req["merchant_no"])
     digest = request_hash(req)
     with sb.store.transaction() as conn:
-        earlier = _refund_named(sb, conn, merchant_no, out_trade_no)
+        earlier = refund_named(sb, conn, merchant_no, out_trade_no)
         if earlier is not None:
             order, trade, row = earlier
             if row.request_hash != digest:
                 raise SandboxError(
                     "REFUND_EXISTS", out_trade_no=out_trade_no, merchant_no=merchant_no
                 )
-            return refund_data(order, trade, row, req)
+            return order, trade, row
+        paid = _paid_order(sb, conn, merchant_no, req)
+        if check is not None:
+            check(paid, payment_of(paid))
         order = sb.engine.apply(
-            _paid_order(sb, conn, merchant_no, req).pay_order_no,
+            paid.pay_order_no,
             "refund",
             source="api",
             amount=int(req["refund_amount"]),
@@ -66,10 +94,20 @@ def refund(
             pay_order_no=order.pay_order_no,
             merchant_no=merchant_no,
             out_trade_no=out_trade_no,
-            api="refund",
+            api=api,
             request_hash=digest,
         )
-    return refund_data(order, made, row, req)
+    return order, made, row
+
+
+def payment_of(order: Order) -> dict[str, Any]:
+    """The order's payment: the PAY trade that took the money."""
+    return next(t for t in order.trades if t["trade_type"] == "PAY" and t["trade_status"] == "S")
+
+
+def trade_state(trade: dict[str, Any]) -> str:
+    """A REFUND trade's state as the refund APIs name it."""
+    return {"S": "SUCCESS", "F": "FAIL"}.get(str(trade.get("trade_status")), "PROCESSING")
 
 
 def refund_query(
@@ -79,7 +117,7 @@ def refund_query(
     found: Found | None
     with sb.store.transaction() as conn:
         if req.get("out_trade_no") is not None:
-            found = _refund_named(sb, conn, merchant_no, str(req["out_trade_no"]))
+            found = refund_named(sb, conn, merchant_no, str(req["out_trade_no"]))
         else:
             found = _refund_by_trade_no(sb, conn, merchant_no, str(req["trade_no"]))
     if found is None or (
@@ -91,14 +129,14 @@ def refund_query(
     data = {
         "out_trade_no": row.out_trade_no if row else None,  # none from the admin API
         "trade_time": trade["trade_time"],
-        "trade_state": "SUCCESS",
+        "trade_state": trade_state(trade),
         "trade_no": trade["trade_no"],
         "log_no": trade["log_no"],
         "acc_trade_no": trade.get("acc_trade_no"),
         "refund_amount": str(trade["trade_amount"]),
         "payer_amount": str(trade["payer_amount"]),
         "channel_ret_desc": DONE,
-        **_payer(trade),
+        **payer_fields(trade),
     }
     return {k: v for k, v in data.items() if v is not None}
 
@@ -107,7 +145,7 @@ def refund_data(
     order: Order, trade: dict[str, Any], row: RefundRow, req: dict[str, Any]
 ) -> dict[str, Any]:
     data = {
-        "trade_state": "SUCCESS",
+        "trade_state": trade_state(trade),
         "refund_type": REFUND_TYPE,
         "merchant_no": order.merchant_no,
         "out_trade_no": row.out_trade_no,
@@ -125,7 +163,7 @@ def refund_data(
     return {k: v for k, v in data.items() if v is not None}
 
 
-def _payer(trade: dict[str, Any]) -> dict[str, Any]:
+def payer_fields(trade: dict[str, Any]) -> dict[str, Any]:
     """The refund query's payer fields: the card for a card payment, else the wallet."""
     if trade.get("pay_mode") in CARD_MODES:
         return {"pay_mode": trade.get("acc_type"), "crd_no": trade.get("payer_account_no")}
@@ -143,6 +181,7 @@ def _paid_order(sb: Sandbox, conn: Any, merchant_no: str, req: dict[str, Any]) -
             ).fetchall(),
         ),
         ("origin_log_no", lambda v: sb.refunds.trades_with(conn, "log_no", v)),
+        ("origin_trade_ref_no", lambda v: sb.refunds.trades_with(conn, "trade_ref_no", v)),
     ):
         if req.get(field) is None:
             continue
@@ -154,7 +193,7 @@ def _paid_order(sb: Sandbox, conn: Any, merchant_no: str, req: dict[str, Any]) -
         orders.add(
             sb.engine.find(merchant_no, out_order_no=str(req["origin_out_trade_no"])).pay_order_no
         )
-    given = ", ".join(f"{k}={req[k]}" for k in ORIGINS if k in req)
+    given = ", ".join(f"{k}={req[k]}" for k in ALL_ORIGINS if k in req)
     if len(orders) != 1:
         raise SandboxError("ORDER_NOT_FOUND", what=f"one payment for {given}")
     order = sb.engine.get(orders.pop())
@@ -172,7 +211,7 @@ def _took_money(row: Any) -> bool:
 Found = tuple[Order, dict[str, Any], RefundRow | None]
 
 
-def _refund_named(
+def refund_named(
     sb: Sandbox, conn: Any, merchant_no: str, out_trade_no: str
 ) -> tuple[Order, dict[str, Any], RefundRow] | None:
     """The refund the merchant numbered ``out_trade_no``, through the refunds table's index."""

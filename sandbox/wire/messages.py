@@ -22,6 +22,14 @@ from sandbox.wire.times import WallClock
 
 COUNTER_PREFIX = "/api/v3/ccss/counter/order/"
 REFUND_PREFIX = "/api/v3/rfd/refund_front/"
+# the other refund APIs Lakala's SDKs call for counter orders, each by its own path
+REFUND_PATHS = {
+    "relation_refund": "/api/v3/labs/relation/refund",
+    "trade_refund": "/api/v3/lams/trade/trade_refund",
+    "trade_refund_query": "/api/v3/lams/trade/trade_refund_query",
+    "idmrefund": "/api/v3/labs/relation/idmrefund",
+    "idmrefundquery": "/api/v3/labs/query/idmrefundquery",
+}
 SUCCESS = "000000"
 REQUEST_AUTH_FIELDS = ("appid", "serial_no", "timestamp", "nonce_str", "signature")
 
@@ -82,7 +90,11 @@ def default_schemas() -> Schemas:
 
 def operation_of(schemas: Schemas, path: str) -> str | None:
     """``special_create`` for ``…/counter/order/special_create``, ``refund`` for
-    ``…/refund_front/refund``; None for paths without schemas."""
+    ``…/refund_front/refund``, ``trade_refund`` for ``…/lams/trade/trade_refund`` (see
+    ``REFUND_PATHS``); None for paths without schemas."""
+    named = next((op for op, p in REFUND_PATHS.items() if path.rstrip("/") == p), None)
+    if named is not None:
+        return named if f"v3/{named}.req" in schemas.documents else None
     prefix = next((p for p in (COUNTER_PREFIX, REFUND_PREFIX) if path.startswith(p)), None)
     if prefix is None:
         return None
