@@ -11,7 +11,7 @@ from sandbox.core.clock import Clock
 from sandbox.core.engine import Engine
 from sandbox.core.ids import Ids
 from sandbox.core.keys import KeyStore
-from sandbox.core.refunds import RefundBook
+from sandbox.core.refunds import RefundBook, RefundSettler
 from sandbox.core.scheduler import Scheduler
 from sandbox.core.settings import Settings
 from sandbox.core.store import Store
@@ -82,17 +82,20 @@ class Sandbox:
                 pay_order_no, policy, kind=kind
             ),
             active=settings.mode != "real",
+            refunds=self.refunds,
         )
+        self.refund_settler = RefundSettler(self.store, self.engine)
         self.timekeeper = TimeKeeper(
             store=self.store,
             clock=self.clock,
             engine=self.engine,
             runner=self.runner,
             scheduler=self.scheduler,
-            other_due=[self.notifier.next_due],
+            other_due=[self.notifier.next_due, self.refund_settler.next_due],
         )
         self.scheduler.add(self.runner)
         self.scheduler.add(self.notifier)
+        self.scheduler.add(self.refund_settler)
         self.scheduler.wake_if_pending()
 
     def start(self) -> None:

@@ -17,7 +17,10 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
+from sandbox.core.engine import Engine
+from sandbox.core.scheduler import DUE_SLACK
 from sandbox.core.store import Store
+from sandbox.wire.errors import SandboxError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS refunds (
@@ -28,14 +31,25 @@ CREATE TABLE IF NOT EXISTS refunds (
     out_trade_no TEXT NOT NULL,
     api TEXT NOT NULL,
     request_hash TEXT NOT NULL,
+    settle_ts REAL,
+    settle_to TEXT,
+    settle_reason TEXT,
     UNIQUE (merchant_no, out_trade_no)
 );
 CREATE INDEX IF NOT EXISTS refunds_by_order ON refunds (pay_order_no);
+CREATE INDEX IF NOT EXISTS refunds_processing ON refunds (settle_ts) WHERE settle_ts IS NOT NULL;
+CREATE TABLE IF NOT EXISTS refund_outcomes (
+    pay_order_no TEXT PRIMARY KEY REFERENCES orders(pay_order_no) ON DELETE CASCADE,
+    result TEXT NOT NULL,
+    after REAL NOT NULL,
+    reason TEXT
+);
 CREATE INDEX IF NOT EXISTS trades_by_log_no ON trades (json_extract(data, '$.log_no'));
 CREATE INDEX IF NOT EXISTS trades_by_ref_no ON trades (json_extract(data, '$.trade_ref_no'));
 """
 LEGACY = "_refund"  # where earlier stores kept a refund's out_trade_no and request fingerprint
 MIGRATED = "refunds_migrated"
+MAX_SETTLED_PER_PASS = 10_000
 
 
 @dataclass(frozen=True)
@@ -46,6 +60,30 @@ class RefundRow:
     out_trade_no: str
     api: str
     request_hash: str
+    settle_ts: float | None = None
+    settle_to: str | None = None
+    settle_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How an order's next refund turns out: ``result`` success or fail, ``after`` seconds of
+    the order's clock (0: at once; more: PROCESSING until then)."""
+
+    result: str
+    after: float = 0.0
+    reason: str | None = None
+
+    @property
+    def status(self) -> str:
+        """The REFUND trade's status when it is made: S, F, or P (processing)."""
+        if self.after > 0:
+            return "P"
+        return "S" if self.result == "success" else "F"
+
+    @property
+    def settles_to(self) -> str:
+        return "S" if self.result == "success" else "F"
 
 
 class RefundBook:
@@ -101,14 +139,69 @@ class RefundBook:
         out_trade_no: str,
         api: str,
         request_hash: str,
+        settle_ts: float | None = None,
+        settle_to: str | None = None,
+        settle_reason: str | None = None,
     ) -> RefundRow:
-        row = RefundRow(trade_no, pay_order_no, merchant_no, out_trade_no, api, request_hash)
+        row = RefundRow(
+            trade_no,
+            pay_order_no,
+            merchant_no,
+            out_trade_no,
+            api,
+            request_hash,
+            settle_ts,
+            settle_to,
+            settle_reason,
+        )
         conn.execute(
             "INSERT INTO refunds (trade_no, pay_order_no, merchant_no, out_trade_no, api, "
-            "request_hash) VALUES (?, ?, ?, ?, ?, ?)",
-            (trade_no, pay_order_no, merchant_no, out_trade_no, api, request_hash),
+            "request_hash, settle_ts, settle_to, settle_reason) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                trade_no,
+                pay_order_no,
+                merchant_no,
+                out_trade_no,
+                api,
+                request_hash,
+                settle_ts,
+                settle_to,
+                settle_reason,
+            ),
         )
         return row
+
+    # -- outcomes (a scenario step, the admin API, the dashboard) -----------------------------
+    def arm(self, pay_order_no: str, outcome: Outcome) -> None:
+        """The order's next refund through a refund API turns out as ``outcome``."""
+        with self.store.transaction() as conn:
+            conn.execute(
+                "INSERT INTO refund_outcomes (pay_order_no, result, after, reason) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT(pay_order_no) DO UPDATE SET "
+                "result = excluded.result, after = excluded.after, reason = excluded.reason",
+                (pay_order_no, outcome.result, outcome.after, outcome.reason),
+            )
+
+    def armed(self, pay_order_no: str) -> Outcome | None:
+        rows = self.store.execute(
+            "SELECT result, after, reason FROM refund_outcomes WHERE pay_order_no = ?",
+            (pay_order_no,),
+        )
+        return Outcome(**dict(rows[0])) if rows else None
+
+    @staticmethod
+    def take(conn: sqlite3.Connection, pay_order_no: str) -> Outcome | None:
+        """The outcome armed for the order's next refund, used up (inside the refund's
+        transaction, so a refused refund leaves it armed)."""
+        row = conn.execute(
+            "SELECT result, after, reason FROM refund_outcomes WHERE pay_order_no = ?",
+            (pay_order_no,),
+        ).fetchone()
+        if row is None:
+            return None
+        conn.execute("DELETE FROM refund_outcomes WHERE pay_order_no = ?", (pay_order_no,))
+        return Outcome(**dict(row))
 
     # -- read -------------------------------------------------------------------------------
     def named(
@@ -148,3 +241,52 @@ def _row(row: sqlite3.Row | None) -> RefundRow | None:
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+class RefundSettler:
+    """The scheduler's job that ends each refund left PROCESSING when its order's clock reaches
+    the time its outcome set: the REFUND trade becomes S (the order 6) or F, and is notified."""
+
+    def __init__(self, store: Store, engine: Engine) -> None:
+        self.store = store
+        self.engine = engine
+
+    def run_due(self) -> None:
+        for _ in range(MAX_SETTLED_PER_PASS):
+            with self.store.transaction() as conn:
+                row = conn.execute(
+                    "SELECT r.trade_no, r.pay_order_no, r.settle_to, r.settle_reason "
+                    "FROM refunds r JOIN orders o USING (pay_order_no) "
+                    "WHERE r.settle_ts IS NOT NULL AND r.settle_ts <= ? + o.clock_offset "
+                    "ORDER BY r.settle_ts - o.clock_offset LIMIT 1",
+                    (self.engine.clock.timestamp() + DUE_SLACK,),
+                ).fetchone()
+                if row is None:
+                    return
+                conn.execute(
+                    "UPDATE refunds SET settle_ts = NULL WHERE trade_no = ?", (row["trade_no"],)
+                )
+                reason = row["settle_reason"]
+                try:
+                    self.engine.settle_refund(
+                        row["pay_order_no"],
+                        row["trade_no"],
+                        row["settle_to"],
+                        options={"reason": reason} if reason else {},
+                    )
+                except SandboxError:
+                    pass  # no longer processing (settled by hand): nothing left to do
+
+    def next_due(self) -> float | None:
+        rows = self.store.execute(
+            "SELECT MIN(r.settle_ts - o.clock_offset) AS due FROM refunds r "
+            "JOIN orders o USING (pay_order_no) WHERE r.settle_ts IS NOT NULL"
+        )
+        due = rows[0]["due"]
+        return None if due is None else float(due)
+
+    def busy(self) -> bool:
+        return False
+
+    def stop(self, timeout: float) -> None:
+        return None

@@ -21,7 +21,7 @@ from starlette.requests import Request
 
 from sandbox.core.engine import Order, ScenarioChoice, request_hash
 from sandbox.core.ids import CARD_MODES
-from sandbox.core.refunds import RefundRow
+from sandbox.core.refunds import Outcome, RefundRow
 from sandbox.runtime import Sandbox
 from sandbox.wire.errors import SandboxError
 from sandbox.wire.messages import REFUND_PREFIX
@@ -78,13 +78,23 @@ def make_refund(
         paid = _paid_order(sb, conn, merchant_no, req)
         if check is not None:
             check(paid, payment_of(paid))
+        outcome = sb.refunds.take(conn, paid.pay_order_no) or Outcome("success")
+        options: dict[str, Any] = {}
+        reason = req.get("refund_reason")
+        if outcome.status == "F":
+            reason = outcome.reason or "refund failed (the order's refund outcome)"
+        if reason:
+            options["reason"] = reason
+        if outcome.status == "P":
+            options["notify"] = "never"  # Lakala notifies a refund's result, not that it began
         order = sb.engine.apply(
             paid.pay_order_no,
             "refund",
             source="api",
             amount=int(req["refund_amount"]),
             amount_field="req_data.refund_amount",
-            options={"reason": req["refund_reason"]} if req.get("refund_reason") else {},
+            options=options,
+            refund_status=outcome.status,
         )
         made = order.last_trade("REFUND")
         assert made is not None
@@ -96,7 +106,12 @@ def make_refund(
             out_trade_no=out_trade_no,
             api=api,
             request_hash=digest,
+            settle_ts=sb.engine.now_for(order) + outcome.after if outcome.status == "P" else None,
+            settle_to=outcome.settles_to if outcome.status == "P" else None,
+            settle_reason=outcome.reason if outcome.status == "P" else None,
         )
+    if outcome.status == "P":
+        sb.scheduler.wake()
     return order, made, row
 
 
