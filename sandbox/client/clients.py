@@ -17,6 +17,7 @@ it. Against a sandbox, keys not given are downloaded from its ``/sandbox/keys/�
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import threading
@@ -52,7 +53,7 @@ from sandbox.client.transport import (
     send_bounded,
 )
 from sandbox.wire import messages as checks
-from sandbox.wire import signing
+from sandbox.wire import signing, sm4
 from sandbox.wire.messages import Finding
 from sandbox.wire.resources import schemas_dir
 from sandbox.wire.schemas import Schemas
@@ -96,6 +97,9 @@ SANDBOX_KEY_PATHS = {
     "certificate": "/sandbox/keys/platform.cer",
 }
 PATHS = {op: checks.COUNTER_PREFIX + op for op in ("special_create", "create", "query", "close")}
+ENCRYPTED = "special_create_encry"  # special_create with the whole body SM4-encrypted
+PATHS[ENCRYPTED] = checks.COUNTER_PREFIX + ENCRYPTED
+SM4_KEY_PATH = "/sandbox/keys/sm4_key"
 # the refund APIs with a typed method here, by operation
 REFUND_PATHS = checks.REFUND_PATHS
 REQUEST_IP = "127.0.0.1"  # location_info.request_ip when not given
@@ -135,6 +139,7 @@ class ClientSettings:
     merchant_no: str | None
     term_no: str | None
     timeout: float
+    sm4_key: bytes | None = field(default=None, repr=False)
 
     @property
     def fetches_keys(self) -> bool:
@@ -155,6 +160,7 @@ class ClientSettings:
         merchant_no: str | None = None,
         term_no: str | None = None,
         timeout: float = 10.0,
+        sm4_key: str | bytes | None = None,
     ) -> ClientSettings:
         if environment not in ENVIRONMENTS:
             raise LakalaConfigError(
@@ -178,6 +184,7 @@ class ClientSettings:
             merchant_no=merchant_no or defaults.get("merchant_no"),
             term_no=term_no or defaults.get("term_no"),
             timeout=float(timeout),
+            sm4_key=None if sm4_key is None else _sm4_key(sm4_key),
         )
         missing = [
             name
@@ -192,6 +199,16 @@ class ClientSettings:
                 "or in Python pass them to the client)"
             )
         return settings
+
+
+def _sm4_key(value: str | bytes) -> bytes:
+    """An SM4 key as Lakala hands it over (base64 text), or its 16 raw bytes."""
+    if isinstance(value, bytes) and len(value) == sm4.KEY_BYTES:
+        return value
+    try:
+        return sm4.parse_key(value)
+    except ValueError as exc:
+        raise LakalaConfigError(f"sm4_key: {exc}") from None
 
 
 def _env_name(setting: str) -> str:
@@ -296,6 +313,7 @@ class _Core:
         self.private_key = settings.private_key
         self.certificate = settings.certificate
         self.notify_cert = settings.notify_certificate
+        self.sm4_key = settings.sm4_key
         # the expiry filled in for each order created without one, so that repeating the create
         # (a retry after a timeout) sends the same request and gets the same order back
         self._expiries: OrderedDict[tuple[str, str], str] = OrderedDict()
@@ -315,6 +333,8 @@ class _Core:
             )
         if name == "private_key":
             self.private_key = load_private_key(response.content)
+        elif name == "sm4_key":
+            self.sm4_key = _sm4_key(response.content)
         else:
             self.certificate = load_certificate(response.content, name)
 
@@ -435,6 +455,9 @@ class _Core:
             ensure_ascii=False,
             separators=(",", ":"),
         ).encode()
+        if path == PATHS[ENCRYPTED]:  # 全报文加密: what is signed is the text as sent
+            assert self.sm4_key is not None
+            body = sm4.encrypt(self.sm4_key, body)
         authorization = signing.sign_request(
             self.private_key, self.settings.appid, self.settings.serial_no, body
         )
@@ -465,6 +488,7 @@ class _Core:
 
     def interpret(self, ex: Exchange) -> LakalaResponse:
         assert self.certificate is not None
+        key = self.sm4_key if ex.path == PATHS[ENCRYPTED] else None
         audit = checks.audit_response(
             self.schemas,
             ex.path,
@@ -472,6 +496,7 @@ class _Core:
             ex.response_headers,
             ex.response_body,
             self.certificate,
+            decrypt=None if key is None else functools.partial(sm4.decrypt, key),
         )
         message = audit.message
         not_envelope = bool(audit.of("json") or audit.named("response envelope"))
@@ -635,6 +660,10 @@ class LakalaClient(_ClientBase):
     def send(self, path: str, req_data: Mapping[str, Any]) -> Exchange:
         """Sign and send; the answer is returned unchecked (``call`` checks it)."""
         self._ensure_keys()
+        if path == PATHS[ENCRYPTED] and self._core.sm4_key is None:
+            if not self._core.settings.fetches_keys:
+                raise LakalaConfigError("sm4_key is not set (pass sm4_key=, base64)")
+            self._core.absorb_key("sm4_key", self._fetch("GET", SM4_KEY_PATH))
         body, headers = self._core.prepare(path, req_data)
         started = time.perf_counter()
         answer = self._fetch("POST", path, content=body, headers=headers)
@@ -666,6 +695,29 @@ class LakalaClient(_ClientBase):
             **fields,
         )
         return self.call(PATHS["special_create"], data).resp_data or {}
+
+    def create_encrypted(
+        self,
+        *,
+        out_order_no: str,
+        total_amount: int | str,
+        order_info: str,
+        order_efficient_time: str | None = None,
+        merchant_no: str | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """``special_create_encry``: ``create`` with the whole body SM4-encrypted with
+        ``sm4_key`` (a sandbox's own is fetched); an encrypted answer is decrypted."""
+        data = self.request_data(
+            "create",
+            out_order_no=out_order_no,
+            total_amount=total_amount,
+            order_info=order_info,
+            order_efficient_time=order_efficient_time,
+            merchant_no=merchant_no,
+            **fields,
+        )
+        return self.call(PATHS[ENCRYPTED], data).resp_data or {}
 
     def query(
         self,
@@ -840,6 +892,10 @@ class AsyncLakalaClient(_ClientBase):
 
     async def send(self, path: str, req_data: Mapping[str, Any]) -> Exchange:
         await self._ensure_keys()
+        if path == PATHS[ENCRYPTED] and self._core.sm4_key is None:
+            if not self._core.settings.fetches_keys:
+                raise LakalaConfigError("sm4_key is not set (pass sm4_key=, base64)")
+            self._core.absorb_key("sm4_key", await self._fetch("GET", SM4_KEY_PATH))
         body, headers = self._core.prepare(path, req_data)
         started = time.perf_counter()
         answer = await self._fetch("POST", path, content=body, headers=headers)
@@ -868,6 +924,29 @@ class AsyncLakalaClient(_ClientBase):
             **fields,
         )
         return (await self.call(PATHS["special_create"], data)).resp_data or {}
+
+    async def create_encrypted(
+        self,
+        *,
+        out_order_no: str,
+        total_amount: int | str,
+        order_info: str,
+        order_efficient_time: str | None = None,
+        merchant_no: str | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """``special_create_encry``: ``create`` with the whole body SM4-encrypted with
+        ``sm4_key`` (a sandbox's own is fetched); an encrypted answer is decrypted."""
+        data = self.request_data(
+            "create",
+            out_order_no=out_order_no,
+            total_amount=total_amount,
+            order_info=order_info,
+            order_efficient_time=order_efficient_time,
+            merchant_no=merchant_no,
+            **fields,
+        )
+        return (await self.call(PATHS[ENCRYPTED], data)).resp_data or {}
 
     async def query(
         self,
