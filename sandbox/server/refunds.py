@@ -28,6 +28,8 @@ from sandbox.wire.messages import REFUND_PREFIX
 
 PREFIX = REFUND_PREFIX
 DONE = "RFD00000#成功"
+# channel_ret_desc by trade_state, for refunds an outcome made fail or wait
+RET_DESC = {"SUCCESS": DONE, "FAIL": "RFD10001#失败", "PROCESSING": "RFD00001#处理中"}
 REFUND_TYPE = "00"
 # the wallet a scan payment came from, as the refund API names it
 ACCOUNT_TYPE = {
@@ -150,7 +152,7 @@ def refund_query(
         "acc_trade_no": trade.get("acc_trade_no"),
         "refund_amount": str(trade["trade_amount"]),
         "payer_amount": str(trade["payer_amount"]),
-        "channel_ret_desc": DONE,
+        "channel_ret_desc": RET_DESC[trade_state(trade)],
         **payer_fields(trade),
     }
     return {k: v for k, v in data.items() if v is not None}
@@ -173,7 +175,7 @@ def refund_data(
         "payer_amount": str(trade["payer_amount"]),
         "trade_time": trade["trade_time"],
         **{k: req[k] for k in ORIGINS if k in req},
-        "channel_ret_desc": DONE,
+        "channel_ret_desc": RET_DESC[trade_state(trade)],
     }
     return {k: v for k, v in data.items() if v is not None}
 

@@ -51,6 +51,14 @@ def test_a_refund_made_to_fail_fails_at_once_and_leaves_the_payment_refundable(
         )
         assert failed["code"] == "000000" and failed["resp_data"]["trade_state"] == "FAIL"
         assert states(http, sb, "OF-1") == {"FAIL"}
+        front = v3_post(
+            http,
+            sb,
+            "refund_query",
+            {"merchant_no": "82229007392000A", "term_no": "D9296400", "out_trade_no": "OF-1"},
+            prefix=RFD,
+        ).json()["resp_data"]
+        assert front["channel_ret_desc"] == "RFD10001#失败"
         after = query(http, sb, "OUT-F")
         assert after["order_status"] == "2"  # still paid: nothing was refunded
         assert after["order_trade_info_list"][0]["trade_status"] == "F"
