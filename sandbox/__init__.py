@@ -6,8 +6,9 @@ Names are loaded when first used, so ``from sandbox import LakalaClient`` does n
 The map. One folder per layer; imports flow one way, down this list's arrows
 (``tests/test_layers.py`` holds it):
 
-    wire/       Lakala's vocabulary: paths, codes, statuses, pay modes, times, signing, JSON rules,
-                the schemas and the checks a message must pass. Imports nothing else of the package.
+    wire/       Lakala's vocabulary (``wire/vocabulary.py``: OrderStatus, actions, pay modes, paths,
+                codes, written nowhere else), times, signing, JSON rules, the schemas and the checks
+                a message must pass. Imports nothing else of the package.
     core/       the domain, no HTTP: settings, clock, ids, keys, store, the order engine, refunds,
                 the scheduler. Imports wire.
     scenarios/  scenario files (model, loader, limits), the runner, faults, the time keeper.

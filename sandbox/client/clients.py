@@ -58,6 +58,7 @@ from sandbox.wire.messages import Finding
 from sandbox.wire.resources import schemas_dir
 from sandbox.wire.schemas import Schemas
 from sandbox.wire.times import WallClock
+from sandbox.wire.vocabulary import COUNTER_PREFIX, ENCRYPTED_CREATE, REFUND_PATHS, SUCCESS
 
 __all__ = [
     "ENVIRONMENTS",
@@ -96,12 +97,11 @@ SANDBOX_KEY_PATHS = {
     "private_key": "/sandbox/keys/merchant_private_key.pem",
     "certificate": "/sandbox/keys/platform.cer",
 }
-PATHS = {op: checks.COUNTER_PREFIX + op for op in ("special_create", "create", "query", "close")}
-ENCRYPTED = "special_create_encry"  # special_create with the whole body SM4-encrypted
-PATHS[ENCRYPTED] = checks.COUNTER_PREFIX + ENCRYPTED
+PATHS = {op: COUNTER_PREFIX + op for op in ("special_create", "create", "query", "close")}
+ENCRYPTED = ENCRYPTED_CREATE  # special_create with the whole body SM4-encrypted
+PATHS[ENCRYPTED] = COUNTER_PREFIX + ENCRYPTED
 SM4_KEY_PATH = "/sandbox/keys/sm4_key"
-# the refund APIs with a typed method here, by operation
-REFUND_PATHS = checks.REFUND_PATHS
+# the refund APIs with a typed method here (REFUND_PATHS), by operation
 REQUEST_IP = "127.0.0.1"  # location_info.request_ip when not given
 
 # The variables from_env() reads, and what each sets (the README prints the same list).
@@ -515,7 +515,7 @@ class _Core:
         if audit.named("response envelope"):
             raise LakalaSchemaError("response", "v3/response", audit.named("response envelope"))
         assert isinstance(message, dict)
-        if message["code"] != checks.SUCCESS:
+        if message["code"] != SUCCESS:
             raise LakalaAPIError(str(message["code"]), str(message.get("msg")), status=ex.status)
         if not 200 <= ex.status < 300:
             raise LakalaHTTPError(ex.status, f"{ex.url} answered code 000000 with this status")

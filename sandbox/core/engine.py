@@ -16,35 +16,12 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from sandbox.core import ids as ids_module
 from sandbox.core.clock import Clock
 from sandbox.core.ids import Ids
 from sandbox.core.store import Store
 from sandbox.wire.envelopes import strict_json
 from sandbox.wire.errors import SandboxError
-
-STATUS_NAMES = {
-    0: "待支付",
-    1: "支付中",
-    2: "支付成功",
-    3: "支付失败",
-    4: "已过期",
-    5: "已取消",
-    6: "已退款",
-    7: "已关闭",
-}
-STATUS_V1 = {
-    0: "WAIT_PAY",
-    1: "PAYING",
-    2: "SUCCESS",
-    3: "FAILED",
-    4: "EXPIRED",
-    5: "CANCELLED",
-    6: "REFUNDED",
-    7: "CLOSED",
-}
-ACTIONS = ("paying", "pay", "fail", "cancel", "close", "expire", "refund")
-OPEN = (0, 1)
+from sandbox.wire.vocabulary import ACTIONS, COUNTER_PAGE, OPEN, STATUS_NAMES, busi_type
 
 
 @dataclass
@@ -206,7 +183,8 @@ class Engine:
             data["order_create_time"] = mirrored.get("order_create_time") or self.clock.format(now)
             data["counter_url"] = mirrored.get("counter_url") or (
                 base_url.rstrip("/")
-                + "/b/pay?"
+                + COUNTER_PAGE
+                + "?"
                 + urlencode(
                     {
                         "merchantNo": merchant_no,
@@ -284,7 +262,7 @@ class Engine:
         """What the counter may offer: counter_param.pay_mode / busi_type_param / v1
         payment_method narrow the full list; nothing given means every mode."""
         wanted, busi_types = requested_pay_modes(order.data)
-        wanted.update(m for m in self.pay_modes if ids_module.busi_type(m) in busi_types)
+        wanted.update(m for m in self.pay_modes if busi_type(m) in busi_types)
         return [m for m in self.pay_modes if m in wanted] if wanted else list(self.pay_modes)
 
     def default_pay_mode(self, order: Order) -> str:
@@ -601,7 +579,7 @@ class Engine:
     def _pay_fields(self, order: Order, pay_mode: str, now_dt: Any) -> dict[str, Any]:
         fields = {
             "pay_mode": pay_mode,
-            "busi_type": ids_module.busi_type(pay_mode),
+            "busi_type": busi_type(pay_mode),
             "acc_trade_no": self.ids.acc_trade_no(pay_mode, now_dt),
         }
         fields.update(self.ids.payer(pay_mode))

@@ -7,17 +7,9 @@ import threading
 from datetime import datetime
 from typing import Any
 
+from sandbox.wire.vocabulary import CARD_MODES
+
 SCAN_MODES = {"ALIPAY", "WECHAT", "UNION", "BESTPAY", "JDBT", "ALIPAY_HK", "HB_FQ"}
-CARD_MODES = {"CARD", "QUICK_PAY", "UNION_CC", "UNION_FQ", "EBANK", "ONLINE_CARDLESS", "LKLAT"}
-BUSI_TYPE = {
-    "CARD": "UPCARD",
-    "UNION_CC": "UPCARD",
-    "UNION_FQ": "UPCARD",
-    "QUICK_PAY": "QUICK_PAY",
-    "EBANK": "EBANK",
-    "LKLAT": "ONLINE",
-    "ONLINE_CARDLESS": "ONLINE",
-}
 BANKS = [  # (payer_account_bank, bank_type, a debit BIN of theirs)
     ("招商银行", "CMB", "622588"),
     ("中国工商银行", "ICBC", "622202"),
@@ -130,7 +122,3 @@ class Ids:
             "acc_type": "99",
             "bank_type": None,
         }
-
-
-def busi_type(pay_mode: str) -> str:
-    return BUSI_TYPE.get(pay_mode, "SCPAY")

@@ -6,49 +6,20 @@ payment is found by the payment's ``trade_no``, ``log_no`` or ``trade_ref_no``. 
 an index here, so a lookup costs the same with 1,000 orders as with 200,000 (no scan of every
 trade's JSON).
 
-Earlier stores kept a refund's bookkeeping inside its trade's JSON (``_refund``); opening such a
-store moves it into the table once.
+The tables are in ``schema.py``; an earlier store kept a refund's bookkeeping inside its trade's
+JSON (``_refund``), and opening it moves that into the table (``schema.move_refund_notes``).
 """
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from dataclasses import dataclass
-from typing import Any
 
 from sandbox.core.engine import Engine
 from sandbox.core.scheduler import DUE_SLACK
 from sandbox.core.store import Store
 from sandbox.wire.errors import SandboxError
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS refunds (
-    trade_no TEXT PRIMARY KEY
-        REFERENCES trades(trade_no) ON DELETE CASCADE ON UPDATE CASCADE,
-    pay_order_no TEXT NOT NULL,
-    merchant_no TEXT NOT NULL,
-    out_trade_no TEXT NOT NULL,
-    api TEXT NOT NULL,
-    request_hash TEXT NOT NULL,
-    settle_ts REAL,
-    settle_to TEXT,
-    settle_reason TEXT,
-    UNIQUE (merchant_no, out_trade_no)
-);
-CREATE INDEX IF NOT EXISTS refunds_by_order ON refunds (pay_order_no);
-CREATE INDEX IF NOT EXISTS refunds_processing ON refunds (settle_ts) WHERE settle_ts IS NOT NULL;
-CREATE TABLE IF NOT EXISTS refund_outcomes (
-    pay_order_no TEXT PRIMARY KEY REFERENCES orders(pay_order_no) ON DELETE CASCADE,
-    result TEXT NOT NULL,
-    after REAL NOT NULL,
-    reason TEXT
-);
-CREATE INDEX IF NOT EXISTS trades_by_log_no ON trades (json_extract(data, '$.log_no'));
-CREATE INDEX IF NOT EXISTS trades_by_ref_no ON trades (json_extract(data, '$.trade_ref_no'));
-"""
-LEGACY = "_refund"  # where earlier stores kept a refund's out_trade_no and request fingerprint
-MIGRATED = "refunds_migrated"
 MAX_SETTLED_PER_PASS = 10_000
 
 
@@ -91,42 +62,6 @@ class RefundBook:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        store.executescript(SCHEMA)
-        if store.get_meta(MIGRATED) is None:
-            self._migrate()
-
-    def _migrate(self) -> None:
-        with self.store.transaction() as conn:
-            rows = conn.execute(
-                "SELECT t.trade_no, t.pay_order_no, t.data, o.merchant_no FROM trades t "
-                "JOIN orders o USING (pay_order_no) WHERE json_extract(t.data, ?) IS NOT NULL",
-                (f"$.{LEGACY}",),
-            ).fetchall()
-            for row in rows:
-                trade = json.loads(row["data"])
-                notes = trade.pop(LEGACY)
-                if isinstance(notes, dict) and notes.get("out_trade_no"):
-                    conn.execute(
-                        "INSERT OR IGNORE INTO refunds (trade_no, pay_order_no, merchant_no, "
-                        "out_trade_no, api, request_hash) VALUES (?, ?, ?, ?, ?, ?)",
-                        (
-                            row["trade_no"],
-                            row["pay_order_no"],
-                            row["merchant_no"],
-                            str(notes["out_trade_no"]),
-                            "refund",
-                            str(notes.get("request_hash", "")),
-                        ),
-                    )
-                conn.execute(
-                    "UPDATE trades SET data = ? WHERE trade_no = ?",
-                    (_dumps(trade), row["trade_no"]),
-                )
-            conn.execute(
-                "INSERT INTO meta (key, value) VALUES (?, '1') "
-                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                (MIGRATED,),
-            )
 
     # -- write (inside the caller's transaction) ---------------------------------------------
     def record(
@@ -237,10 +172,6 @@ class RefundBook:
 
 def _row(row: sqlite3.Row | None) -> RefundRow | None:
     return None if row is None else RefundRow(**dict(row))
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
 class RefundSettler:

@@ -1,4 +1,4 @@
-"""SQLite storage (stdlib ``sqlite3``, WAL): orders and trades; other modules add their tables.
+"""SQLite storage (stdlib ``sqlite3``, WAL), with every table of ``schema.py``.
 
 One connection guarded by one lock: every engine change runs inside ``transaction()``, so two
 simultaneous actions on an order are serialised and a rejected call writes nothing.
@@ -12,31 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS orders (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    pay_order_no TEXT NOT NULL UNIQUE,
-    merchant_no TEXT NOT NULL,
-    out_order_no TEXT NOT NULL,
-    dialect TEXT NOT NULL,
-    status INTEGER NOT NULL,
-    request_hash TEXT NOT NULL,
-    created_ts REAL NOT NULL,
-    efficient_ts REAL NOT NULL,
-    clock_offset REAL NOT NULL DEFAULT 0,
-    updated_ts REAL NOT NULL,
-    data TEXT NOT NULL,
-    UNIQUE (merchant_no, out_order_no)
-);
-CREATE TABLE IF NOT EXISTS trades (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    pay_order_no TEXT NOT NULL REFERENCES orders(pay_order_no) ON DELETE CASCADE,
-    trade_no TEXT NOT NULL UNIQUE,
-    data TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS trades_by_order ON trades (pay_order_no, seq);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-"""
+from sandbox.core.schema import MIGRATIONS, SCHEMA_VERSION, TABLES
 
 
 class Store:
@@ -49,13 +25,13 @@ class Store:
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             self.conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             self.conn.row_factory = sqlite3.Row
+            self.conn.execute("PRAGMA foreign_keys=ON")
+            self._bring_up_to_date()  # first: a store that is not ours is left untouched
+            self._check_shape("orders", ("pay_order_no", "clock_offset", "data"))
+            self._check_shape("meta", ("key", "value"))
             if self.path != ":memory:":
                 self.conn.execute("PRAGMA journal_mode=WAL")
                 self.conn.execute("PRAGMA synchronous=NORMAL")
-            self.conn.execute("PRAGMA foreign_keys=ON")
-            self.conn.executescript(SCHEMA)
-            self._check_shape("orders", ("pay_order_no", "clock_offset", "data"))
-            self._check_shape("meta", ("key", "value"))
         except (OSError, sqlite3.Error) as exc:
             if hasattr(self, "conn"):
                 self.conn.close()
@@ -89,13 +65,36 @@ class Store:
         with self.lock:
             return self.conn.execute(sql, params).fetchall()
 
-    def executescript(self, sql: str) -> None:
-        """Run a module's CREATE … IF NOT EXISTS script."""
-        with self.lock:
-            try:
-                self.conn.executescript(sql)
-            except sqlite3.Error as exc:
-                raise ValueError(f"{self.path}: not the sandbox's store ({exc})") from None
+    def _bring_up_to_date(self) -> None:
+        """Make the tables of ``schema.py``: an older store is migrated first, step by step; a
+        newer one is refused (this code would misread it)."""
+        version = int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise sqlite3.DatabaseError(
+                f"it was made by a newer lakala-sandbox (store version {version}; this one "
+                f"reads up to {SCHEMA_VERSION})"
+            )
+        made = self.conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'orders'"
+        ).fetchone()
+        if version == SCHEMA_VERSION and made:
+            return
+        if made:  # another program's database is left as it was found
+            self._check_shape("orders", ("pay_order_no", "data"))
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            if made:  # an older store: each step alters the tables it already has
+                for step in range(version, SCHEMA_VERSION):
+                    MIGRATIONS[step](self.conn)
+            for tables in TABLES:  # a table or index new since then is made here
+                for statement in tables.split(";"):
+                    if statement.strip():
+                        self.conn.execute(statement)
+            self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
 
     def _check_shape(self, table: str, columns: tuple[str, ...]) -> None:
         """A table another program made under the same name has other columns."""

@@ -13,11 +13,12 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from sandbox import __version__
-from sandbox.core.engine import STATUS_V1, Order
+from sandbox.core.engine import Order
 from sandbox.core.settings import Settings
 from sandbox.wire import signing
 from sandbox.wire.envelopes import strict_json
 from sandbox.wire.schemas import Schemas
+from sandbox.wire.vocabulary import STATUS_V1, OrderStatus
 
 V3_ACK_SCHEMA = "v3/notify_ack"
 V1_ACK_SCHEMA = "v1/notify_ack"
@@ -134,7 +135,7 @@ def v1_body(order: Order, trade: dict[str, Any] | None, now14: str) -> dict[str,
         "trade_no": paid["trade_no"] if paid else None,
         "trade_time": paid["trade_time"] if paid else None,
         "order_info": order.data.get("order_info"),
-        "refund_amount": str(order.refunded) if order.status == 6 else None,
+        "refund_amount": str(order.refunded) if order.status == OrderStatus.REFUNDED else None,
     }
 
 

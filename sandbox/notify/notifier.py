@@ -43,45 +43,11 @@ from sandbox.notify.courier import REDIRECTS, Courier
 from sandbox.wire import signing
 from sandbox.wire.errors import SandboxError
 from sandbox.wire.schemas import Schemas
+from sandbox.wire.vocabulary import NOTIFIED_ACTIONS
 
 log = logging.getLogger("lakala_sandbox.notifier")
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS notifies (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    pay_order_no TEXT NOT NULL REFERENCES orders(pay_order_no) ON DELETE CASCADE,
-    sequence INTEGER NOT NULL,
-    kind TEXT NOT NULL,
-    dialect TEXT NOT NULL,
-    url TEXT,
-    body TEXT NOT NULL,
-    policy TEXT NOT NULL,
-    retry INTEGER NOT NULL,
-    created_ts REAL NOT NULL,
-    UNIQUE (pay_order_no, sequence)
-);
-CREATE TABLE IF NOT EXISTS notify_attempts (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    notify_id INTEGER NOT NULL REFERENCES notifies(id) ON DELETE CASCADE,
-    pay_order_no TEXT NOT NULL REFERENCES orders(pay_order_no) ON DELETE CASCADE,
-    attempt INTEGER NOT NULL,
-    state TEXT NOT NULL,
-    due_ts REAL NOT NULL,
-    sent_ts REAL,
-    request_headers TEXT,
-    request_body TEXT,
-    signed_string TEXT,
-    response_status INTEGER,
-    response_body TEXT,
-    latency_ms INTEGER,
-    error TEXT,
-    UNIQUE (notify_id, attempt)
-);
-CREATE INDEX IF NOT EXISTS notify_attempts_pending ON notify_attempts (state, due_ts);
-CREATE INDEX IF NOT EXISTS notify_attempts_by_order ON notify_attempts (pay_order_no, id);
-"""
 
-NOTIFIED_ACTIONS = ("pay", "fail", "refund", "cancel")
 MAX_ANSWER_BYTES = 64 * 1024
 # Deliveries in flight at once. Beyond it attempts wait their turn in the outbox.
 MAX_IN_FLIGHT = 64
@@ -165,7 +131,6 @@ class Notifier:
         self.schemas = schemas
         self.settings = settings
         self._policy_problems = policy_problems
-        self.store.executescript(SCHEMA)
         self._lock = threading.Lock()
         self._settled = threading.Condition(self._lock)
         self._inflight: dict[int, str] = {}

@@ -11,21 +11,10 @@ from typing import Any
 
 from sandbox.core.store import Store
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS scenario_faults (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    pay_order_no TEXT REFERENCES orders(pay_order_no) ON DELETE CASCADE,
-    call TEXT NOT NULL,
-    spec TEXT NOT NULL,
-    remaining INTEGER NOT NULL
-);
-"""
-
 
 class Faults:
     def __init__(self, store: Store) -> None:
         self.store = store
-        store.executescript(SCHEMA)
 
     def arm(
         self, pay_order_no: str | None, call: str, spec: dict[str, Any], times: int = 1

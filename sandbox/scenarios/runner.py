@@ -20,7 +20,7 @@ from typing import Any
 from jsonschema import Draft202012Validator, FormatChecker
 
 from sandbox.core.clock import Clock
-from sandbox.core.engine import ACTIONS, Change, Engine, Order
+from sandbox.core.engine import Change, Engine, Order
 from sandbox.core.refunds import Outcome, RefundBook
 from sandbox.core.scheduler import DUE_SLACK, Scheduler
 from sandbox.core.store import Store
@@ -28,23 +28,10 @@ from sandbox.scenarios.faults import Faults
 from sandbox.scenarios.files import Catalog, CreateView, Scenario, rule_text
 from sandbox.wire.errors import SandboxError
 from sandbox.wire.schemas import BASE_URI, Schemas
+from sandbox.wire.vocabulary import ACTIONS, OrderStatus
 
 log = logging.getLogger("lakala_sandbox.scenarios")
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS scenario_runs (
-    pay_order_no TEXT PRIMARY KEY REFERENCES orders(pay_order_no) ON DELETE CASCADE,
-    scenario TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    steps TEXT NOT NULL,
-    step_index INTEGER NOT NULL,
-    due_ts REAL NOT NULL,
-    state TEXT NOT NULL,
-    error TEXT,
-    log TEXT NOT NULL DEFAULT '[]'
-);
-CREATE INDEX IF NOT EXISTS scenario_runs_active ON scenario_runs (state, due_ts);
-"""
 MAX_STEPS_PER_PASS = 10_000
 RUNS_PER_READ = 100
 
@@ -103,7 +90,6 @@ class ScenarioRunner:
         self.refunds = refunds
         self.lock = threading.RLock()
         self._step_problems = fragment_problems(schemas, "step")
-        store.executescript(SCHEMA)
         engine.listeners.append(self._on_change)
 
     # -- the catalog -----------------------------------------------------------------------
@@ -303,7 +289,7 @@ class ScenarioRunner:
         if key in ACTIONS:
             options: dict[str, Any] = dict(value or {})
             pay_mode = options.pop("pay_mode", None)
-            if key == "expire" and order.status == 4:
+            if key == "expire" and order.status == OrderStatus.EXPIRED:
                 return  # already expired by its own clock: the step's goal holds
             if scenario is not None:
                 options["scenario"] = scenario

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import inspect
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from sandbox.core.engine import STATUS_V1, Order, ScenarioChoice, request_hash
+from sandbox.core.engine import Order, ScenarioChoice, request_hash
 from sandbox.runtime import Sandbox
 from sandbox.server import faults
 from sandbox.server.api_v3 import channel_id, create_data
@@ -23,9 +23,9 @@ from sandbox.server.http import base_url, json_response, read_body
 from sandbox.wire import signing
 from sandbox.wire.envelopes import envelope, error_body, parse_object
 from sandbox.wire.errors import SandboxError
+from sandbox.wire.vocabulary import OK_MSG, STATUS_V1, SUCCESS, V1_COUNTER_PREFIX, OrderStatus
 
-PREFIX = "/api/v1/payment/lakala/counter/"
-OK_MSG = "操作成功"
+PREFIX = V1_COUNTER_PREFIX
 
 
 def check_token(sb: Sandbox, header: str | None) -> None:
@@ -39,23 +39,43 @@ def check_token(sb: Sandbox, header: str | None) -> None:
         raise SandboxError("UNAUTHORIZED")
 
 
-def query_data(sb: Sandbox, order: Order) -> dict[str, Any]:
-    paid = order.last_trade("PAY")
+def query_view(
+    order: Mapping[str, Any],
+    status: int,
+    paid: Mapping[str, Any] | None,
+    refunded: int,
+    channel: str | None,
+) -> dict[str, Any]:
+    """A query's ``resp_data`` in the seed's shape, from an order's v3 fields (``order``: ours, or
+    Lakala's answer to a proxied query), its status, its payment trade and what was refunded."""
     return {
+        "out_order_no": order["out_order_no"],
+        "order_status": STATUS_V1[status],
+        "total_amount": str(order["total_amount"]),
+        "pay_order_no": order["pay_order_no"],
+        "merchant_no": order.get("merchant_no"),
+        "channel_id": channel,
+        "order_info": order.get("order_info"),
+        "order_create_time": order.get("order_create_time"),
+        "order_efficient_time": order.get("order_efficient_time"),
+        "pay_mode": paid.get("pay_mode") if paid else None,
+        "trade_no": paid.get("trade_no") if paid else None,
+        "trade_time": paid.get("trade_time") if paid else None,
+        "refund_amount": str(refunded) if status == OrderStatus.REFUNDED else None,
+    }
+
+
+def query_data(sb: Sandbox, order: Order) -> dict[str, Any]:
+    fields = {
+        **order.data,
         "out_order_no": order.out_order_no,
-        "order_status": STATUS_V1[order.status],
-        "total_amount": str(order.total_amount),
+        "total_amount": order.total_amount,
         "pay_order_no": order.pay_order_no,
         "merchant_no": order.merchant_no,
-        "channel_id": channel_id(sb, order),
-        "order_info": order.data["order_info"],
-        "order_create_time": order.data["order_create_time"],
-        "order_efficient_time": order.data["order_efficient_time"],
-        "pay_mode": paid["pay_mode"] if paid else None,
-        "trade_no": paid["trade_no"] if paid else None,
-        "trade_time": paid["trade_time"] if paid else None,
-        "refund_amount": str(order.refunded) if order.status == 6 else None,
     }
+    return query_view(
+        fields, order.status, order.last_trade("PAY"), order.refunded, channel_id(sb, order)
+    )
 
 
 def v3_request(sb: Sandbox, body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -139,7 +159,7 @@ def endpoint(operation: str, handler: Handler | None = None) -> Callable[[Reques
             result = run(sb, request, body, scenario)
             if inspect.isawaitable(result):
                 result = await result
-            out = envelope("v1", "000000", OK_MSG, sb.clock.now14(), result, data_alias=alias)
+            out = envelope("v1", SUCCESS, OK_MSG, sb.clock.now14(), result, data_alias=alias)
             sb.check_outgoing(f"v1/{operation}.resp", out)
             status = 200
         except SandboxError as error:

@@ -24,10 +24,17 @@ from sandbox.server.http import base_url, read_body
 from sandbox.wire import signing, sm4
 from sandbox.wire.envelopes import dumps, envelope, error_body, parse_object, whole_number
 from sandbox.wire.errors import SandboxError
-from sandbox.wire.messages import REFUND_PATHS
+from sandbox.wire.vocabulary import (
+    COUNTER_PREFIX,
+    ENCRYPTED_CREATE,
+    ENCRYPTED_OF,
+    OK_MSG,
+    REFUND_PATHS,
+    REQUEST_AUTH_FIELDS,
+    SUCCESS,
+)
 
-PREFIX = "/api/v3/ccss/counter/order/"
-OK_MSG = "操作成功"
+PREFIX = COUNTER_PREFIX
 WARNING_HEADER = "X-Sandbox-Signature-Warning"
 CHINESE_LABEL = re.compile(r"^[^\x00-\x7f]+\s*")
 
@@ -54,11 +61,7 @@ def verify_request(sb: Sandbox, header: str | None, body: bytes) -> tuple[str, s
 
 
 def _check_fields(sb: Sandbox, fields: dict[str, str], body: bytes) -> SandboxError | None:
-    missing = [
-        k
-        for k in ("appid", "serial_no", "timestamp", "nonce_str", "signature")
-        if not fields.get(k)
-    ]
+    missing = [k for k in REQUEST_AUTH_FIELDS if not fields.get(k)]
     if missing:
         return SandboxError("SIGNATURE_MISSING", reason="missing " + ", ".join(missing))
     cert = sb.keys.find(fields["appid"], fields["serial_no"])
@@ -217,10 +220,10 @@ REFUND_APIS: dict[str, Handler] = {
 OPERATIONS.update(REFUND_APIS)
 PATHS.update({op: REFUND_PATHS[op] for op in REFUND_APIS})
 # the create with the whole body SM4-encrypted (全报文加密): special_create once decrypted
-ENCRYPTED = "special_create_encry"
+ENCRYPTED = ENCRYPTED_CREATE
 OPERATIONS[ENCRYPTED] = _create
 PATHS[ENCRYPTED] = PREFIX + ENCRYPTED
-SCHEMA_OF = {ENCRYPTED: "special_create"}
+SCHEMA_OF = ENCRYPTED_OF
 
 
 def _decrypted(sb: Sandbox, appid: str, body: bytes) -> tuple[bytes, bytes]:
@@ -300,7 +303,7 @@ def endpoint(operation: str) -> Callable[[Request], Any]:
             req = sb.schemas.coerce(f"v3/{schema}.req", message["req_data"])
             scenario = await faults.before_call(sb, request, "v3", operation, req)
             result = handler(sb, request, req, scenario)
-            out = envelope("v3", "000000", OK_MSG, sb.clock.now14(), result)
+            out = envelope("v3", SUCCESS, OK_MSG, sb.clock.now14(), result)
             sb.check_outgoing("v3/response", out)
             sb.check_outgoing(f"v3/{schema}.resp", out["resp_data"])
             status = 200

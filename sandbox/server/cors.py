@@ -24,8 +24,8 @@ from sandbox.server.http import json_response
 from sandbox.server.pages import common as pages
 from sandbox.wire.envelopes import error_body
 from sandbox.wire.errors import SandboxError
+from sandbox.wire.vocabulary import V1_PREFIX
 
-V1_PREFIX = "/api/v1/"
 # any port on this machine's loopback names, http or https
 LOOPBACK = r"https?://(localhost|127\.0\.0\.1|\[::1\])(:\d{1,5})?"
 # what a page may send: the seed's two, and the README's scenario header

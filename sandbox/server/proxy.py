@@ -33,8 +33,6 @@ from sandbox.client.errors import (
     LakalaTransportError,
 )
 from sandbox.core.engine import (
-    OPEN,
-    STATUS_V1,
     Order,
     ScenarioChoice,
     refunded_amount,
@@ -45,6 +43,7 @@ from sandbox.server import api_v1
 from sandbox.server.api_v3 import create_data
 from sandbox.server.http import base_url, json_response, read_body
 from sandbox.wire.errors import SandboxError
+from sandbox.wire.vocabulary import OPEN, STATUS_V1
 
 log = logging.getLogger("lakala_sandbox.proxy")
 
@@ -307,29 +306,12 @@ class Proxy:
 
 
 def v1_query_view(data: dict[str, Any]) -> dict[str, Any]:
-    """Lakala's query ``resp_data`` in the seed's shape (what ``api_v1.query_data`` renders)."""
-    paid = next(
-        (t for t in data.get("order_trade_info_list") or [] if t.get("trade_type") == "PAY"), None
+    """Lakala's query ``resp_data`` in the seed's shape, rendered as ours are."""
+    trades = data.get("order_trade_info_list") or []
+    paid = next((t for t in trades if t.get("trade_type") == "PAY"), None)
+    return api_v1.query_view(
+        data, int(data["order_status"]), paid, refunded_amount(trades), data.get("channel_id")
     )
-    return {
-        "out_order_no": data["out_order_no"],
-        "order_status": STATUS_V1[int(data["order_status"])],
-        "total_amount": str(data["total_amount"]),
-        "pay_order_no": data["pay_order_no"],
-        "merchant_no": data.get("merchant_no"),
-        "channel_id": data.get("channel_id"),
-        "order_info": data.get("order_info"),
-        "order_create_time": data.get("order_create_time"),
-        "order_efficient_time": data.get("order_efficient_time"),
-        "pay_mode": paid.get("pay_mode") if paid else None,
-        "trade_no": paid.get("trade_no") if paid else None,
-        "trade_time": paid.get("trade_time") if paid else None,
-        "refund_amount": (
-            str(refunded_amount(data.get("order_trade_info_list") or []))
-            if str(data["order_status"]) == "6"
-            else None
-        ),
-    }
 
 
 def _text(value: Any) -> str | None:

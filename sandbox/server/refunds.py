@@ -20,11 +20,10 @@ from typing import Any
 from starlette.requests import Request
 
 from sandbox.core.engine import Order, ScenarioChoice, request_hash
-from sandbox.core.ids import CARD_MODES
 from sandbox.core.refunds import Outcome, RefundRow
 from sandbox.runtime import Sandbox
 from sandbox.wire.errors import SandboxError
-from sandbox.wire.messages import REFUND_PREFIX
+from sandbox.wire.vocabulary import CARD_MODES, REFUND_PREFIX
 
 PREFIX = REFUND_PREFIX
 DONE = "RFD00000#成功"

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import IO
 
 from sandbox import __version__
-from sandbox.core.settings import Settings
+from sandbox.core.settings import CHOICES, Settings
 
 LOCK_FILE = "serve.lock"
 
@@ -41,7 +41,7 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, help="make order/trade numbers and payer data reproducible")
     p.add_argument(
         "--signature",
-        choices=["strict", "warn", "off"],
+        choices=CHOICES["signature"],
         help="v3 request signature checking (default strict)",
     )
     p.add_argument(
@@ -89,7 +89,7 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--mode",
-        choices=["sandbox", "real"],
+        choices=CHOICES["mode"],
         help="real: the /api/v1 endpoints create, query and close real Lakala orders "
         "(credentials from LAKALA_* variables; needs --public-url)",
     )

@@ -47,6 +47,7 @@ from sandbox.wire import messages as checks
 from sandbox.wire import signing
 from sandbox.wire.resources import schemas_dir
 from sandbox.wire.schemas import Schemas
+from sandbox.wire.vocabulary import SUCCESS
 
 RECORDING = "recording.json"
 REDACTED = "<redacted>"
@@ -480,7 +481,7 @@ class _Flow:
             step = STEP_NAMES.get(op, op)
             answer = self.exchange(step, REFUND_PATHS[op], self.client.request_data(op, **fields))
             code = (answer or {}).get("code")
-            self.expect(step, "answered", code == checks.SUCCESS, f"code is {code!r}", "code")
+            self.expect(step, "answered", code == SUCCESS, f"code is {code!r}", "code")
         after = self.exchange("query (refunds)", PATHS["query"], self._lookup(out_order_no))
         status = ((after or {}).get("resp_data") or {}).get("order_status")
         self.expect(

@@ -7,11 +7,9 @@ import math
 from typing import Any
 
 from sandbox.wire.errors import SandboxError
+from sandbox.wire.vocabulary import V1_PREFIX, V3_PREFIX
 
 MAX_DIGITS = 100  # in one JSON integer; no field holds more than 12
-
-V1_PREFIX = "/api/v1/"
-V3_PREFIX = "/api/v3/"
 
 
 def dumps(value: Any) -> bytes:

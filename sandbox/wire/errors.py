@@ -7,12 +7,44 @@ use their HTTP status. The README's error table is printed from ``ERRORS``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
+
+# The name of every error below: a misspelt name is a type error, not a KeyError at run time
+# (tests/wire/test_errors_table.py holds it to ERRORS).
+ErrorName = Literal[
+    "INVALID_PARAM",
+    "EFFICIENT_TIME_BEFORE_CLOCK",
+    "ORDER_EXISTS",
+    "ORDER_NOT_FOUND",
+    "ILLEGAL_TRANSITION",
+    "PAY_MODE_NOT_ALLOWED",
+    "REFUND_EXISTS",
+    "SIGNATURE_MISSING",
+    "SIGNATURE_INVALID",
+    "SIGNATURE_EXPIRED",
+    "UNKNOWN_APP",
+    "UNAUTHORIZED",
+    "ADMIN_FORBIDDEN",
+    "ORIGIN_NOT_ALLOWED",
+    "NOT_JSON",
+    "BODY_TOO_LARGE",
+    "METHOD_NOT_ALLOWED",
+    "NOT_FOUND",
+    "SERVICE_UNAVAILABLE",
+    "UPSTREAM_ERROR",
+    "UPSTREAM_INVALID",
+    "SCENARIO_ERROR",
+    "SCENARIO_NOT_FOUND",
+    "NO_NOTIFY_URL",
+    "NOTHING_TO_NOTIFY",
+    "NOTIFY_NOT_FOUND",
+    "INTERNAL",
+]
 
 
 @dataclass(frozen=True)
 class ErrorKind:
-    name: str
+    name: ErrorName
     code: str
     http_status: int
     business: bool
@@ -23,11 +55,13 @@ class ErrorKind:
         return 200 if self.business else self.http_status
 
 
-def _kind(name: str, code: str, http: int, business: bool, message: str, meaning: str) -> ErrorKind:
+def _kind(
+    name: ErrorName, code: str, http: int, business: bool, message: str, meaning: str
+) -> ErrorKind:
     return ErrorKind(name, code, http, business, message, meaning)
 
 
-ERRORS: dict[str, ErrorKind] = {
+ERRORS: dict[ErrorName, ErrorKind] = {
     k.name: k
     for k in [
         _kind(
@@ -259,7 +293,7 @@ ERRORS: dict[str, ErrorKind] = {
 class SandboxError(Exception):
     """Raised anywhere; rendered once, in the envelope of the surface that was called."""
 
-    def __init__(self, name: str, /, **params: Any) -> None:
+    def __init__(self, name: ErrorName, /, **params: Any) -> None:
         self.kind = ERRORS[name]
         self.params = params
         super().__init__(self.kind.message.format(**params))
@@ -267,6 +301,9 @@ class SandboxError(Exception):
     @property
     def code(self) -> str:
         return self.kind.code
+
+    def is_one_of(self, *names: ErrorName) -> bool:
+        return self.kind.name in names
 
     @property
     def message(self) -> str:

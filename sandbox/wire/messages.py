@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from cryptography import x509
 
@@ -19,28 +19,25 @@ from sandbox.wire.envelopes import strict_json
 from sandbox.wire.resources import schemas_dir
 from sandbox.wire.schemas import Schemas
 from sandbox.wire.times import WallClock
+from sandbox.wire.vocabulary import (
+    COUNTER_PREFIX,
+    ENCRYPTED_OF,
+    REFUND_PATHS,
+    REFUND_PREFIX,
+    REQUEST_AUTH_FIELDS,
+    SUCCESS,
+)
 
-COUNTER_PREFIX = "/api/v3/ccss/counter/order/"
-REFUND_PREFIX = "/api/v3/rfd/refund_front/"
-# the other refund APIs Lakala's SDKs call for counter orders, each by its own path
-REFUND_PATHS = {
-    "relation_refund": "/api/v3/labs/relation/refund",
-    "trade_refund": "/api/v3/lams/trade/trade_refund",
-    "trade_refund_query": "/api/v3/lams/trade/trade_refund_query",
-    "idmrefund": "/api/v3/labs/relation/idmrefund",
-    "idmrefundquery": "/api/v3/labs/query/idmrefundquery",
-}
-# a path whose body is another's, encrypted: its messages are checked as that one's
-ENCRYPTED_OF = {"special_create_encry": "special_create"}
-SUCCESS = "000000"
-REQUEST_AUTH_FIELDS = ("appid", "serial_no", "timestamp", "nonce_str", "signature")
+# What a finding is about: the HTTP status, the answer's size, the JSON, a signature, a schema, the
+# API's own code, or (in the contract's flows) what the sandbox did.
+FindingKind = Literal["status", "size", "json", "signature", "schema", "api", "flow"]
 
 
 @dataclass(frozen=True)
 class Finding:
-    """One broken rule. ``kind``: status, json, signature, schema or api."""
+    """One broken rule."""
 
-    kind: str
+    kind: FindingKind
     field: str
     rule: str
 
@@ -73,7 +70,7 @@ class Audit:
     def findings(self) -> list[Finding]:
         return [f for c in self.checks for f in c.findings]
 
-    def of(self, *kinds: str) -> list[Finding]:
+    def of(self, *kinds: FindingKind) -> list[Finding]:
         return [f for f in self.findings if f.kind in kinds]
 
     def named(self, name: str) -> list[Finding]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from sandbox.core.engine import STATUS_V1
 from sandbox.runtime import Sandbox
+from sandbox.wire.vocabulary import STATUS_V1
 from tests.support import V1, seed_create, snapshot, v3_post
 
 FLAGS = {"support_cancel": 1, "support_refund": 1, "support_repeat_pay": 1}

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from sandbox.client.transport import InProcessTransport
-from sandbox.core.refunds import LEGACY, MIGRATED
+from sandbox.core.schema import LEGACY_REFUND_NOTES as LEGACY
 from sandbox.runtime import Sandbox
 from tests.conftest import make_app
 from tests.server.test_v3_refunds import MERCHANT, RFD, paid_order, refund
@@ -73,7 +73,7 @@ def test_an_earlier_store_s_refunds_move_into_the_table(tmp_path: Path) -> None:
         paid_order(http, sb, "OLD-1")
         first = refund(http, sb, "R-OLD", refund_amount=100, origin_out_trade_no="OLD-1").json()
     trade_no = first["resp_data"]["trade_no"]
-    # what an earlier version left: the bookkeeping in the trade's JSON, no refunds rows
+    # what a version-1 store held: the bookkeeping in the trade's JSON, no refunds tables
     row = sb.store.execute("SELECT * FROM refunds")[0]
     with sb.store.transaction() as conn:
         data = json.loads(
@@ -83,8 +83,11 @@ def test_an_earlier_store_s_refunds_move_into_the_table(tmp_path: Path) -> None:
         )
         data[LEGACY] = {"out_trade_no": "R-OLD", "request_hash": row["request_hash"]}
         conn.execute("UPDATE trades SET data = ? WHERE trade_no = ?", (json.dumps(data), trade_no))
-        conn.execute("DELETE FROM refunds")
-        conn.execute("DELETE FROM meta WHERE key = ?", (MIGRATED,))
+        conn.execute("DROP TABLE refunds")
+        conn.execute("DROP TABLE refund_outcomes")
+        conn.execute("DROP INDEX trades_by_log_no")
+        conn.execute("DROP INDEX trades_by_ref_no")
+    sb.store.execute("PRAGMA user_version = 1")
     sb.close()
     sb.store.close()
 
@@ -111,6 +114,6 @@ def test_an_earlier_store_s_refunds_move_into_the_table(tmp_path: Path) -> None:
         assert all(LEGACY not in t for t in shown)
         stored = sb2.store.execute("SELECT data FROM trades WHERE trade_no = ?", (trade_no,))[0]
         assert LEGACY not in json.loads(stored["data"])
-        assert sb2.store.get_meta(MIGRATED) == "1"
+        assert sb2.store.execute("PRAGMA user_version")[0][0] == 2
     finally:
         sb2.close()

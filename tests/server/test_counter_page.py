@@ -17,8 +17,9 @@ from sandbox.core import cards
 from sandbox.core.engine import Order
 from sandbox.runtime import Sandbox
 from sandbox.scenarios.files import check_paths
-from sandbox.server.pages.common import PAY_MODE_NAMES, yuan
+from sandbox.server.pages.common import yuan
 from sandbox.server.pages.counter import parse_policy, step_yaml
+from sandbox.wire.vocabulary import PAY_MODE_NAMES
 from tests.conftest import make_app
 from tests.paths import ROOT
 from tests.support import V1, future14, seed_create, snapshot, v3_post, v3_req_data

@@ -21,6 +21,7 @@ from cryptography.x509.oid import NameOID
 
 from sandbox.client.transport import InProcessTransport
 from sandbox.core.keys import MERCHANT_CERT, MERCHANT_KEY, PLATFORM_CERT, PLATFORM_KEY, KeyStore
+from sandbox.core.schema import SCHEMA_VERSION
 from sandbox.runtime import DB_FILE
 from tests.conftest import make_app
 
@@ -105,6 +106,12 @@ def ec_certificate(data: Path) -> list[str]:
     return ["--apps", str(data.parent / "apps.yaml")]
 
 
+def store_of_a_newer_sandbox(data: Path) -> list[str]:
+    with sqlite3.connect(data / DB_FILE) as conn:
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    return []
+
+
 def data_dir_is_a_file(data: Path) -> list[str]:
     shutil.rmtree(data)
     data.write_text("not a folder")
@@ -120,6 +127,7 @@ CASES: list[tuple[str, Damage, str]] = [
     ("store-truncated", write(DB_FILE, b"SQLite format 3\x00"), "cannot open the sandbox's store"),
     ("store-is-a-folder", replace_with_dir(DB_FILE), "cannot open the sandbox's store"),
     ("store-of-another-program", foreign_store, "its orders table is not the sandbox's"),
+    ("store-of-a-newer-sandbox", store_of_a_newer_sandbox, "made by a newer lakala-sandbox"),
     ("data-dir-is-a-file", data_dir_is_a_file, "cannot open the sandbox's store"),
     ("a-key-file-missing", remove(PLATFORM_CERT), "platform.cer missing while the other"),
     ("a-key-file-garbage", write(MERCHANT_KEY, b"garbage"), "merchant_private_key.pem: cannot"),

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from sandbox.core.engine import ACTIONS, STATUS_NAMES, STATUS_V1, Order
+from sandbox.core.engine import Order
 from sandbox.core.keys import MERCHANT_CERT, MERCHANT_KEY, PLATFORM_CERT, SM4_KEY
 from sandbox.runtime import Sandbox
 from sandbox.server.http import json_response, read_body
@@ -23,6 +23,7 @@ from sandbox.server.pages import common as pages
 from sandbox.wire import signing
 from sandbox.wire.envelopes import error_body, parse_object, whole_number
 from sandbox.wire.errors import SandboxError
+from sandbox.wire.vocabulary import ACTIONS, STATUS_NAMES, STATUS_V1
 
 LOOPBACK = ("127.", "::1", "localhost")
 READ_ONLY = ("notifies", "scenario")  # /sandbox/api/orders/{no}/… answered to GET only

@@ -22,10 +22,10 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
-from sandbox.core.engine import STATUS_V1, Order
-from sandbox.core.ids import CARD_MODES
+from sandbox.core.engine import Order
 from sandbox.runtime import Sandbox
 from sandbox.wire import signing
+from sandbox.wire.vocabulary import CARD_MODES, COUNTER_PAGE, PAY_MODE_NAMES, STATUS_V1
 
 HERE = Path(__file__).resolve().parent
 STATIC_PATH = "/sandbox/static"
@@ -33,34 +33,6 @@ SECRET_META_KEY = "page_form_secret"
 LANGS = ("zh", "en")
 # The dashboard's language: each text in Chinese, then in English, as the error table writes them.
 BOTH = "zh+en"
-
-PAY_MODE_NAMES: dict[str, tuple[str, str]] = {
-    "ALIPAY": ("支付宝", "Alipay"),
-    "WECHAT": ("微信支付", "WeChat Pay"),
-    "UNION": ("银联云闪付", "UnionPay QuickPass"),
-    "CARD": ("POS刷卡", "Card (POS)"),
-    "LKLAT": ("线上转账", "Online transfer"),
-    "QUICK_PAY": ("快捷支付", "Quick pay"),
-    "EBANK": ("网银支付", "Online banking"),
-    "UNION_CC": ("银联支付", "UnionPay card"),
-    "BESTPAY": ("翼支付", "Bestpay"),
-    "HB_FQ": ("花呗分期", "Huabei instalments"),
-    "UNION_FQ": ("银联聚分期", "UnionPay instalments"),
-    "ONLINE_CARDLESS": ("线上外卡", "Foreign card online"),
-    "JDBT": ("京东白条", "JD Baitiao"),
-    "ALIPAY_HK": ("支付宝香港钱包", "AlipayHK"),
-}
-
-STATUS_TEXT: dict[int, tuple[str, str]] = {
-    0: ("待支付", "Awaiting payment"),
-    1: ("支付中", "Payment in progress"),
-    2: ("支付成功", "Paid"),
-    3: ("支付失败", "Payment failed"),
-    4: ("订单已过期", "Order expired"),
-    5: ("已取消", "Cancelled"),
-    6: ("已退款", "Refunded"),
-    7: ("订单已关闭", "Order closed"),
-}
 
 # The outcome buttons, in the order the page shows them: action -> (zh, en).
 OUTCOMES: dict[str, tuple[str, str]] = {
@@ -352,7 +324,7 @@ def refused(
 
 def is_page(path: str) -> bool:
     """A path a browser shows (the counter page, the dashboard), answered in HTML."""
-    return path == "/" or path.startswith(("/b/pay", "/dashboard/"))
+    return path == "/" or path.startswith((COUNTER_PAGE, "/dashboard/"))
 
 
 def with_query(path: str, **params: Any) -> str:

@@ -19,13 +19,11 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from sandbox.core import cards
-from sandbox.core.engine import OPEN, STATUS_V1, Order
+from sandbox.core.engine import Order
 from sandbox.runtime import Sandbox
 from sandbox.server.http import base_url, json_response
 from sandbox.server.pages.common import (
     OUTCOMES,
-    PAY_MODE_NAMES,
-    STATUS_TEXT,
     PageError,
     Refused,
     callback_target,
@@ -41,11 +39,19 @@ from sandbox.server.pages.common import (
 )
 from sandbox.wire.envelopes import whole_number
 from sandbox.wire.errors import SandboxError
+from sandbox.wire.vocabulary import (
+    COUNTER_PAGE,
+    OPEN,
+    PAY_MODE_NAMES,
+    STATUS_TEXT,
+    STATUS_V1,
+    OrderStatus,
+)
 
-PAGE = "/b/pay"
-SUBMIT = "/b/pay/submit"
-RETURN = "/b/pay/return"
-STATUS = "/b/pay/status"
+PAGE = COUNTER_PAGE
+SUBMIT = PAGE + "/submit"
+RETURN = PAGE + "/return"
+STATUS = PAGE + "/status"
 POLICIES = ("now", "after", "never", "twice")
 MAX_AFTER_SECONDS = 7 * 24 * 3600
 GLYPHS = {
@@ -161,7 +167,7 @@ def _fail_reason(card: cards.Card | None, action: str) -> tuple[str, str] | None
 def _stored_reason(order: Order) -> tuple[str, str] | None:
     """Why a failed order's payment failed, as its trade keeps it (a card's, a scenario's)."""
     paid = order.last_trade("PAY")
-    remark = (paid or {}).get("trade_remark") if order.status == 3 else None
+    remark = (paid or {}).get("trade_remark") if order.status == OrderStatus.FAILED else None
     if not remark:
         return None
     card = next((c.reason for c in cards.TEST_CARDS if c.reason and c.reason[0] == remark), None)
@@ -242,7 +248,9 @@ def counter_view(
         view = "methods"
     link = link_params(order, lang)
     step = _ran_step(sb, params)
-    reason = (step["reason"] if step and order.status == 3 else None) or _stored_reason(order)
+    reason = (
+        step["reason"] if step and order.status == OrderStatus.FAILED else None
+    ) or _stored_reason(order)
     ctx: dict[str, Any] = {
         "order": order,
         "view": view,
@@ -276,7 +284,9 @@ def counter_view(
             payMode=pay_mode,
             via=params.get("via"),
         ),
-        "paid": order.last_trade("PAY") if order.status in (2, 5, 6) else None,
+        "paid": order.last_trade("PAY")
+        if order.status in (OrderStatus.PAID, OrderStatus.CANCELLED, OrderStatus.REFUNDED)
+        else None,
         "outcomes": [(a, pick(lang, OUTCOMES[a])) for a in OUTCOMES if a in actions],
         "redirect_seconds": max(0, sb.settings.page_redirect_seconds),
         "callback": callback_target(order),
@@ -285,9 +295,9 @@ def counter_view(
         "via_qr": params.get("via") == "qr",
     }
     ctx["fail_reason"] = pick(lang, reason) if reason else None
-    if order.status == 1 and can_pay:
+    if order.status == OrderStatus.PAYING and can_pay:
         notices.append(text(lang, "paying_notice"))
-    if order.status == 3 and can_pay:
+    if order.status == OrderStatus.FAILED and can_pay:
         if reason:
             notices.append(text(lang, "failed_reason_notice", reason=pick(lang, reason)))
         else:
@@ -296,9 +306,13 @@ def counter_view(
     ctx["auto_redirect"] = not can_pay and order.status not in OPEN and ctx["callback"] is not None
     # still payable, but the payer may give up waiting or retrying and go back (no automatic
     # return: the page stays for a payment that may yet come)
-    ctx["early_back"] = can_pay and order.status in (1, 3) and ctx["callback"] is not None
+    ctx["early_back"] = (
+        can_pay
+        and order.status in (OrderStatus.PAYING, OrderStatus.FAILED)
+        and ctx["callback"] is not None
+    )
     ctx["early_back_hint"] = text(
-        lang, "paying_back_hint" if order.status == 1 else "failed_back_hint"
+        lang, "paying_back_hint" if order.status == OrderStatus.PAYING else "failed_back_hint"
     )
     if view == "method":
         assert pay_mode is not None
@@ -383,7 +397,7 @@ async def submit(request: Request) -> Response:
             trade_data=trade_data,
         )
     except SandboxError as error:
-        if error.kind.name not in ("ILLEGAL_TRANSITION", "PAY_MODE_NOT_ALLOWED"):
+        if not error.is_one_of("ILLEGAL_TRANSITION", "PAY_MODE_NOT_ALLOWED"):
             return _message(lang, "bad_request", error.message, error.kind.http_status)
         tried = "card" if card is not None else action
         return RedirectResponse(with_query(PAGE, **back, payMode=pay_mode, refused=tried), 303)

@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from sandbox.core.engine import ACTIONS, STATUS_NAMES, STATUS_V1, Order, ScenarioChoice
+from sandbox.core.engine import Order, ScenarioChoice
 from sandbox.core.keys import MERCHANT_CERT, MERCHANT_KEY, PLATFORM_CERT
 from sandbox.runtime import Sandbox
 from sandbox.scenarios.files import CreateView
@@ -30,7 +30,6 @@ from sandbox.server.admin.orders import is_admin, order_view
 from sandbox.server.http import base_url
 from sandbox.server.pages.common import (
     BOTH,
-    PAY_MODE_NAMES,
     PageError,
     Refused,
     callback_target,
@@ -42,9 +41,11 @@ from sandbox.server.pages.common import (
     render,
     with_query,
 )
+from sandbox.server.pages.counter import parse_policy
 from sandbox.wire import signing
 from sandbox.wire.envelopes import whole_number
 from sandbox.wire.errors import SandboxError
+from sandbox.wire.vocabulary import ACTIONS, PAY_MODE_NAMES, STATUS_NAMES, STATUS_V1
 
 BRAND = "lakala-sandbox 控制台"
 COOKIE = "lakala_sandbox_admin"
@@ -253,8 +254,6 @@ async def order_action(request: Request, form: Any) -> Response:
         raise PageError(
             f"未知的支付方式 pay_mode {pay_mode[:20]!r}", f"unknown pay_mode {pay_mode[:20]!r}"
         )
-    from sandbox.server.pages.counter import parse_policy
-
     policy = parse_policy(form)
     order = sb.engine.apply(
         request.path_params["pay_order_no"],
