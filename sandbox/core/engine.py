@@ -14,14 +14,34 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from sandbox.core.clock import Clock
+from sandbox.core.clock import LATEST, Clock
 from sandbox.core.ids import Ids
 from sandbox.core.store import Store
 from sandbox.wire.envelopes import strict_json
 from sandbox.wire.errors import SandboxError
-from sandbox.wire.vocabulary import ACTIONS, COUNTER_PAGE, OPEN, STATUS_NAMES, busi_type
+from sandbox.wire.vocabulary import (
+    ACTIONS,
+    COUNTER_PAGE,
+    OPEN,
+    PAY_MODE_ACTIONS,
+    STATUS_NAMES,
+    busi_type,
+)
+
+COUNTER_URL_MAX = 256  # Lakala's limit for counter_url (the create responses' schemas)
+
+
+def counter_url(base_url: str, merchant_no: str, out_order_no: str, pay_order_no: str) -> str:
+    """The seed's link, naming the order by its three numbers; or by ``payOrderNo`` alone when
+    that would pass Lakala's 256 characters (two ids of 32 characters that each take up to 12
+    percent-encoded, ``测`` or an emoji, make a link of over 800)."""
+    full = {"merchantNo": merchant_no, "merchantOrderNo": out_order_no, "payOrderNo": pay_order_no}
+    url = base_url.rstrip("/") + COUNTER_PAGE + "?" + urlencode(full)
+    if len(url) <= COUNTER_URL_MAX:
+        return url
+    return base_url.rstrip("/") + COUNTER_PAGE + "?" + urlencode({"payOrderNo": pay_order_no})
 
 
 @dataclass
@@ -48,6 +68,20 @@ class Order:
     @property
     def counter_url(self) -> str:
         return str(self.data["counter_url"])
+
+    @property
+    def counter_params(self) -> dict[str, str]:
+        """What the order's counter link names it by: its three numbers, or ``payOrderNo``
+        alone when its ids were too long for a link of the three (see ``counter_url``)."""
+        link = urlsplit(self.counter_url)
+        named = dict(parse_qsl(link.query))
+        if link.path.endswith(COUNTER_PAGE) and "merchantOrderNo" not in named:
+            return {"payOrderNo": self.pay_order_no}
+        return {
+            "merchantNo": self.merchant_no,
+            "merchantOrderNo": self.out_order_no,
+            "payOrderNo": self.pay_order_no,
+        }
 
     def flag(self, name: str) -> bool:
         return str(self.data.get(name, 0)) == "1"
@@ -121,7 +155,16 @@ class Engine:
     # -- time -------------------------------------------------------------------------------
     def now_for(self, order: Order) -> float:
         """An order's own time: the sandbox clock plus the order's private offset."""
-        return self.clock.timestamp() + order.clock_offset
+        # (bounded: a clock running on, or set, never shows an order a year past 9999)
+        return min(self.clock.timestamp() + order.clock_offset, LATEST)
+
+    def furthest_ahead(self) -> tuple[str, float] | None:
+        """(pay_order_no, offset) of the order whose own clock is furthest ahead, if any is."""
+        row = self.store.execute(
+            "SELECT pay_order_no, clock_offset FROM orders WHERE clock_offset > 0 "
+            "ORDER BY clock_offset DESC LIMIT 1"
+        )
+        return (str(row[0]["pay_order_no"]), float(row[0]["clock_offset"])) if row else None
 
     def advance_order(self, pay_order_no: str, seconds: float) -> Order:
         if seconds < 0:
@@ -181,17 +224,8 @@ class Engine:
             data = dict(req)
             data.update(mirrored)
             data["order_create_time"] = mirrored.get("order_create_time") or self.clock.format(now)
-            data["counter_url"] = mirrored.get("counter_url") or (
-                base_url.rstrip("/")
-                + COUNTER_PAGE
-                + "?"
-                + urlencode(
-                    {
-                        "merchantNo": merchant_no,
-                        "merchantOrderNo": out_order_no,
-                        "payOrderNo": pay_order_no,
-                    }
-                )
+            data["counter_url"] = mirrored.get("counter_url") or counter_url(
+                base_url, merchant_no, out_order_no, pay_order_no
             )
             efficient_ts = self.clock.parse(str(req["order_efficient_time"]))
             conn.execute(
@@ -310,13 +344,19 @@ class Engine:
                 field="action",
                 rule=f"must be one of {', '.join(ACTIONS)} (got {action!r})",
             )
+        if pay_mode is not None and action not in PAY_MODE_ACTIONS:
+            raise SandboxError(  # no trade of this action has one: it would be ignored
+                "INVALID_PARAM",
+                field="pay_mode",
+                rule=f"is for {', '.join(PAY_MODE_ACTIONS)} only, not {action}",
+            )
         with self.store.transaction() as conn:
             order = self._load(conn, pay_order_no)
             old = order.status
             if action == "close" and old == 7:
                 return order  # closing twice is a safe retry
             new = self._target(order, action)
-            if action in ("pay", "paying", "fail") and pay_mode is not None:
+            if action in PAY_MODE_ACTIONS and pay_mode is not None:
                 allowed = self.allowed_pay_modes(order)
                 if pay_mode not in allowed:
                     raise SandboxError(

@@ -53,6 +53,7 @@ class Settings:
     notify_timeout: float = 10.0
     notify_hosts: tuple[str, ...] = ()
     cors_origins: tuple[str, ...] = ("loopback",)
+    allowed_hosts: tuple[str, ...] = ()
     max_body_bytes: int = 1024 * 1024
     mode: Mode = "sandbox"
     page_redirect_seconds: int = 5
@@ -99,6 +100,8 @@ RANGES: tuple[tuple[str, float, float], ...] = (
 MAX_NOTIFY_DELAY = 30 * DAY
 # what a browser sends in Origin: a scheme, a host (or [IPv6]) and maybe a port; nothing else
 _ORIGIN = re.compile(r"https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?")
+# what a Host header names: a DNS name, an IPv4 address, or an IPv6 one (bracketed or not)
+_HOST = re.compile(r"[A-Za-z0-9_.-]{1,253}|\[?[0-9A-Fa-f:.]{2,45}\]?")
 
 
 def _problems(settings: Settings) -> list[str]:
@@ -124,6 +127,12 @@ def _problems(settings: Settings) -> list[str]:
                 f"{_called('cors_origins')} takes origins such as http://localhost:3000 "
                 f"(scheme, host and port only), loopback, * or none, not {origin!r}"
             )
+    for host in settings.allowed_hosts:
+        if host != "*" and not _HOST.fullmatch(host):
+            problems.append(
+                f"{_called('allowed_hosts')} takes host names or addresses such as "
+                f"sandbox.internal or 192.168.1.5 (no scheme, no port), or *, not {host!r}"
+            )
     if "none" in settings.cors_origins and len(settings.cors_origins) > 1:
         problems.append(f"{_called('cors_origins')}: none stands alone, not with other origins")
     try:
@@ -145,7 +154,7 @@ def _called(name: str) -> str:
 
 
 def _parse(name: str, raw: str, default: Any) -> Any:
-    if name in ("v1_tokens", "notify_hosts", "cors_origins"):
+    if name in ("v1_tokens", "notify_hosts", "cors_origins", "allowed_hosts"):
         return tuple(t.strip() for t in raw.split(",") if t.strip())
     if name == "notify_ladder":
         try:

@@ -77,13 +77,13 @@ class TimeKeeper:
     def advance(self, seconds: float) -> dict[str, Any]:
         if seconds < 0:
             raise ValueError("the clock only moves forward")
-        self._check_target("seconds", self.clock.timestamp() + seconds)
+        self._check_global_target("seconds", self.clock.timestamp() + seconds)
         self._walk(seconds)
         return self.describe()
 
     def set(self, timestamp: float) -> dict[str, Any]:
         """Jump to a time: forward walks through due steps; backward just sets the clock."""
-        self._check_target("time", timestamp)
+        self._check_global_target("time", timestamp)
         if timestamp > self.clock.timestamp():
             self._walk(timestamp - self.clock.timestamp())
         else:
@@ -124,6 +124,25 @@ class TimeKeeper:
             engine.advance_order(pay_order_no, max(seconds - moved, 0.0))
         self.scheduler.wake()
         return engine.get(pay_order_no)
+
+    def _check_global_target(self, field: str, timestamp: float) -> None:
+        """The sandbox clock at ``timestamp`` keeps every order's own clock (it plus the order's
+        offset) within the years too: a list of orders could not show one past 9999."""
+        self._check_target(field, timestamp)
+        ahead = self.engine.furthest_ahead()
+        if ahead is not None and timestamp > self.clock.timestamp():
+            no, offset = ahead
+            if not self.clock.in_range(timestamp + offset):
+                raise SandboxError(
+                    "INVALID_PARAM",
+                    field=field,
+                    rule=(
+                        f"would put order {no}'s own clock, {offset:.0f} s ahead of the sandbox "
+                        f"clock, past {self.clock.format(LATEST)}; the sandbox clock may go up "
+                        f"to {self.clock.format(LATEST - offset)} "
+                        "(POST /sandbox/api/reset forgets the orders)"
+                    ),
+                )
 
     def _check_target(self, field: str, timestamp: float) -> None:
         if not self.clock.in_range(timestamp):

@@ -22,6 +22,7 @@ from sandbox.server.admin import notifies as admin_notify
 from sandbox.server.admin import orders as admin
 from sandbox.server.cors import V1Cors
 from sandbox.server.faults import DroppedResponse, quiet_drops
+from sandbox.server.hosts import HostCheck
 from sandbox.server.http import json_response
 from sandbox.server.pages import common as pages
 from sandbox.server.pages import counter as counter_page
@@ -61,7 +62,10 @@ def create_app(
             SandboxError: _sandbox_error,
             Exception: _internal_error,
         },
-        middleware=[Middleware(V1Cors, sb=sandbox)],
+        middleware=[
+            Middleware(HostCheck, settings=settings, refuse=_refuse_host),
+            Middleware(V1Cors, sb=sandbox),
+        ],
         lifespan=_lifespan,
     )
     app.state.sandbox = sandbox
@@ -93,13 +97,26 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
 
 async def _render(request: Request, error: SandboxError) -> Response:
     sb: Sandbox = request.app.state.sandbox
-    dialect = dialect_of(request.url.path)
+    dialect = dialect_of(request.scope["path"])  # (not request.url: the Host may not parse)
     status, body = error_body(
         dialect, error, sb.clock.now14(), data_alias=sb.settings.v1_data_alias
     )
     if dialect == "v3":  # every answer on the v3 wire is signed, an unknown path's too
         return await api_v3.signed_response(sb, sb.settings.appid, body, status)
     return json_response(body, status)
+
+
+async def _refuse_host(request: Request, error: SandboxError) -> Response:
+    if pages.is_page(request.scope["path"]):
+        host = error.params["host"]
+        problem = pages.PageError(
+            f"本沙箱不响应主机名 {host}（Host 请求头）。请用 localhost 或 127.0.0.1 打开，"
+            "或以 --allowed-hosts 允许该主机名。",
+            f"this sandbox does not answer to the host name {host} (Host header). Open it as "
+            "localhost or 127.0.0.1, or allow the name with --allowed-hosts.",
+        )
+        return pages.refused(pages.BOTH, problem, error.kind.http_status, hint="refused_hint_host")
+    return await _render(request, error)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

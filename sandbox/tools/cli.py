@@ -88,6 +88,13 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
         "* (any), or none",
     )
     p.add_argument(
+        "--allowed-hosts",
+        type=_name_list,
+        help="more names the sandbox answers to in the Host header, comma-separated, or * for "
+        "any (default: loopback names, the address called and --public-url's host; other "
+        "names are refused against DNS rebinding)",
+    )
+    p.add_argument(
         "--mode",
         choices=CHOICES["mode"],
         help="real: the /api/v1 endpoints create, query and close real Lakala orders "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 from sandbox.wire.errors import SandboxError
@@ -50,13 +51,71 @@ class JsonFloat(float):
 
 def strict_json(text: str) -> Any:
     """``json.loads`` holding to JSON: no NaN or Infinity, no number too large for a float or
-    of more than 100 digits, and a ValueError (not a RecursionError) for nesting too deep."""
+    of more than 100 digits, a ValueError (not a RecursionError) for nesting too deep, no key
+    twice in one object (the last one won: ``{"total_amount":100,"total_amount":1}`` made a
+    1-fen order) and no lone surrogate (``"\\ud800"`` is no character: it cannot be stored,
+    hashed or sent, and was a 500). Each ValueError names the field."""
     try:
-        return json.loads(
-            text, parse_constant=_reject_constant, parse_float=_finite_float, parse_int=_short_int
+        value = json.loads(
+            text,
+            parse_constant=_reject_constant,
+            parse_float=_finite_float,
+            parse_int=_short_int,
+            object_pairs_hook=_unique_keys,
         )
     except RecursionError:
         raise ValueError("nested too deeply") from None
+    if _ESCAPED_SURROGATE.search(text):  # only an escape can make one: UTF-8 text holds none
+        where = _surrogate_at(value, "")
+        if where is not None:
+            raise ValueError(
+                f"{where or 'the value'} holds a lone surrogate (a \\uD800-\\uDFFF escape "
+                "that is not half of a pair), which is no Unicode character"
+            )
+    return value
+
+
+_ESCAPED_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+class DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                shown = key.encode("ascii", "backslashreplace").decode()
+                raise DuplicateKey(
+                    f"the key {shown!r} appears twice in one object; each field may be given once"
+                )
+            seen.add(key)
+    return value
+
+
+def _surrogate_at(value: Any, path: str) -> str | None:
+    """The field (``req_data.out_order_no``, ``items[2]``) whose key or text holds a lone
+    surrogate, or None."""
+    if isinstance(value, str):
+        return path if _SURROGATE.search(value) else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            inner = f"{path}.{key}" if path else key
+            if _SURROGATE.search(key):
+                return inner.encode("ascii", "backslashreplace").decode()
+            found = _surrogate_at(item, inner)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found = _surrogate_at(item, f"{path}[{i}]")
+            if found is not None:
+                return found
+    return None
 
 
 def _reject_constant(name: str) -> Any:

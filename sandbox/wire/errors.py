@@ -26,6 +26,7 @@ ErrorName = Literal[
     "UNAUTHORIZED",
     "ADMIN_FORBIDDEN",
     "ORIGIN_NOT_ALLOWED",
+    "HOST_NOT_ALLOWED",
     "NOT_JSON",
     "BODY_TOO_LARGE",
     "METHOD_NOT_ALLOWED",
@@ -185,6 +186,17 @@ ERRORS: dict[ErrorName, ErrorKind] = {
             "(LAKALA_SANDBOX_CORS_ORIGINS)",
             "A browser page on another origin asked to call the v1 API; --cors-origins does "
             "not list it.",
+        ),
+        _kind(
+            "HOST_NOT_ALLOWED",
+            "SBX30008",
+            403,
+            False,
+            "主机名不允许 this sandbox does not answer to the host name {host!r} (Host header); "
+            "it answers to loopback names, the address called, --public-url's host and "
+            "--allowed-hosts (LAKALA_SANDBOX_ALLOWED_HOSTS)",
+            "The Host header names a host the sandbox does not answer to (a defence against DNS "
+            "rebinding); list more with --allowed-hosts.",
         ),
         _kind(
             "NOT_JSON",

@@ -5,7 +5,8 @@ Beyond plain 2020-12 this validator asserts a few things the files mark:
 ``contentMediaType: application/json`` + ``contentSchema`` (a JSON string holding a document),
 ``format: lakala-datetime`` (a real ``yyyyMMddHHmmss``), ``x-time-window`` (later than the
 sandbox clock, at most N days ahead) and ``x-split-sum`` (split amounts add up to the total).
-``x-coerce: integer`` marks values accepted as a number or a digit string, made ints afterwards.
+``x-coerce: integer`` marks values accepted as a number or a digit string, made ints afterwards;
+``x-pattern-rule`` words what a ``pattern`` beside it asks, for the error message.
 """
 
 from __future__ import annotations
@@ -382,7 +383,11 @@ _RULES: dict[str, Callable[[ValidationError], str]] = {
         + f" (got {json.dumps(e.instance, ensure_ascii=False)})"
     ),
     "const": lambda e: f"must be {e.validator_value!r} (got {e.instance!r})",
-    "pattern": lambda e: f"{e.instance!r} does not match {e.validator_value}",
+    "pattern": lambda e: (
+        f"{e.schema['x-pattern-rule']} (got {e.instance!r})"
+        if isinstance(e.schema, dict) and "x-pattern-rule" in e.schema
+        else f"{e.instance!r} does not match {e.validator_value}"
+    ),
     "format": lambda e: (
         f"{e.instance!r} is not a valid {FORMAT_NAMES.get(e.validator_value, e.validator_value)}"
     ),

@@ -30,6 +30,9 @@ RESPONSE_HEADERS = (
     "Lklapi-Signature",
 )
 _PAIR = re.compile(r'\s*([A-Za-z_]+)\s*=\s*"([^"]*)"\s*(?:,|$)')
+# what an Authorization header of the scheme may carry: a request's five, a notify's three
+AUTHORIZATION_FIELDS = ("appid", "serial_no", "timestamp", "nonce_str", "signature")
+_HEX = re.compile(r"[0-9A-Fa-f]{1,64}")
 _NONCE_CHARS = string.ascii_letters + string.digits
 
 
@@ -84,7 +87,8 @@ def wall_timestamp() -> str:
 
 
 def parse_authorization(header: str | None) -> dict[str, str]:
-    """``LKLAPI-SHA256withRSA k="v",k="v"`` to a dict, in any key order; ValueError says why."""
+    """``LKLAPI-SHA256withRSA k="v",k="v"`` to a dict, in any key order; ValueError says why,
+    naming a parameter given twice (the last one won) or one the scheme has not (``alg``)."""
     if not header:
         raise ValueError("no Authorization header")
     scheme, _, rest = header.strip().partition(" ")
@@ -97,7 +101,14 @@ def parse_authorization(header: str | None) -> dict[str, str]:
         match = _PAIR.match(rest, pos)
         if not match:
             raise ValueError(f'cannot parse {rest[pos : pos + 40]!r}; expected key="value" pairs')
-        fields[match.group(1)] = match.group(2)
+        name = match.group(1)
+        if name not in AUTHORIZATION_FIELDS:
+            raise ValueError(
+                f"unknown parameter {name!r}; the scheme has {', '.join(AUTHORIZATION_FIELDS)}"
+            )
+        if name in fields:
+            raise ValueError(f"parameter {name!r} is given twice; give each once")
+        fields[name] = match.group(2)
         pos = match.end()
     return fields
 
@@ -196,7 +207,9 @@ def same_secret(given: str, expected: str) -> bool:
 
 
 def same_serial(a: str, b: str) -> bool:
-    try:
-        return int(a, 16) == int(b, 16)
-    except ValueError:
-        return a == b
+    """Whether two serials name one certificate, as Lakala's SDKs write them: hex digits in
+    either case, leading zeros or not. ``int(x, 16)`` alone also took ``0x``, ``_`` between
+    digits and surrounding spaces, which no SDK sends."""
+    if not (_HEX.fullmatch(a) and _HEX.fullmatch(b)):
+        return False
+    return int(a, 16) == int(b, 16)

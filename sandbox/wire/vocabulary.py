@@ -43,6 +43,8 @@ OPEN: tuple[int, ...] = (int(OrderStatus.WAIT_PAY), int(OrderStatus.PAYING))
 
 # What can happen to an order (the engine's transitions; the admin API and dashboard offer them).
 ACTIONS = ("paying", "pay", "fail", "cancel", "close", "expire", "refund")
+# The actions whose trade has a pay mode (a pay_mode given to another is refused, not ignored).
+PAY_MODE_ACTIONS = ("paying", "pay", "fail")
 # The changes Lakala notifies a merchant of.
 NOTIFIED_ACTIONS = ("pay", "fail", "refund", "cancel")
 

@@ -198,6 +198,8 @@ def test_the_php_sdk_s_nulls_and_empty_strings_count_as_absent(
         ("relation_refund", {"origin_out_trade_no": "NOPE"}, "SBX20002", "NOPE"),
         ("idmrefund", {"out_refund_order_no": None}, "SBX10001", "out_refund_order_no"),
         ("idmrefund", {"refund_amount": "-1"}, "SBX10001", "refund_amount"),
+        ("idmrefund", {"out_refund_order_no": "R\u202eX"}, "SBX10001", "out_refund_order_no"),
+        ("trade_refund", {"out_trade_no": "R\nX"}, "SBX10001", "out_trade_no"),
     ],
 )
 def test_each_bad_field_is_refused_naming_it_and_changes_nothing(

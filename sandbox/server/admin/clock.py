@@ -50,14 +50,16 @@ async def get_clock(request: Request) -> Response:
 @admin
 async def advance_clock(request: Request) -> Response:
     sb: Sandbox = request.app.state.sandbox
-    seconds = number(await json_body(request, optional=False), "seconds", maximum=MAX_SECONDS)
+    seconds = number(
+        await json_body(request, "advance", optional=False), "seconds", maximum=MAX_SECONDS
+    )
     return json_response({"clock": await asyncio.to_thread(sb.timekeeper.advance, seconds)})
 
 
 @admin
 async def set_clock(request: Request) -> Response:
     sb: Sandbox = request.app.state.sandbox
-    text = (await json_body(request, optional=False)).get("time")
+    text = (await json_body(request, "clock_set", optional=False)).get("time")
     try:
         timestamp = sb.clock.parse(text) if isinstance(text, str) else None
     except ValueError:
@@ -80,14 +82,18 @@ async def reset_clock(request: Request) -> Response:
 @admin
 async def clock_speed(request: Request) -> Response:
     sb: Sandbox = request.app.state.sandbox
-    speed = number(await json_body(request, optional=False), "speed", maximum=MAX_SPEED)
+    speed = number(
+        await json_body(request, "clock_speed", optional=False), "speed", maximum=MAX_SPEED
+    )
     return json_response({"clock": sb.timekeeper.set_speed(speed)})
 
 
 @admin
 async def advance_order(request: Request) -> Response:
     sb: Sandbox = request.app.state.sandbox
-    seconds = number(await json_body(request, optional=False), "seconds", maximum=MAX_SECONDS)
+    seconds = number(
+        await json_body(request, "advance", optional=False), "seconds", maximum=MAX_SECONDS
+    )
     no = request.path_params["pay_order_no"]
     order = await asyncio.to_thread(sb.timekeeper.advance_order, no, seconds)
     return json_response({"order": order_view(sb, order)})

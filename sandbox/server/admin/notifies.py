@@ -24,7 +24,7 @@ async def list_notifies(request: Request) -> Response:
 @admin
 async def notify_now(request: Request) -> Response:
     sb: Sandbox = request.app.state.sandbox
-    body = await json_body(request)
+    body = await json_body(request, "notify")
     attempt = sb.notifier.send_now(request.path_params["pay_order_no"], body.get("notify", "now"))
     return json_response({"notify": attempt}, 202)
 
@@ -44,7 +44,7 @@ async def list_scenarios(request: Request) -> Response:
 @admin
 async def set_default(request: Request) -> Response:
     sb: Sandbox = request.app.state.sandbox
-    name = (await json_body(request, optional=False)).get("name")
+    name = (await json_body(request, "scenario_default", optional=False)).get("name")
     if not isinstance(name, str):
         raise SandboxError("INVALID_PARAM", field="name", rule="must be a scenario name")
     scenario = sb.runner.set_default(name)
@@ -62,7 +62,7 @@ async def order_scenario(request: Request) -> Response:
 @admin
 async def run_step(request: Request) -> Response:
     sb: Sandbox = request.app.state.sandbox
-    step = await json_body(request, optional=False)
+    step = await json_body(request, None, optional=False)  # the runner checks the step
     order = sb.runner.run_step(request.path_params["pay_order_no"], step, source="admin")
     return json_response({"order": order_view(sb, order)})
 

@@ -103,12 +103,18 @@ def order_view(sb: Sandbox, order: Order) -> dict[str, Any]:
     }
 
 
-async def json_body(request: Request, *, optional: bool = True) -> dict[str, Any]:
+async def json_body(
+    request: Request, schema: str | None, *, optional: bool = True
+) -> dict[str, Any]:
+    """The body, held to ``schemas/admin/<schema>.req.schema.json`` like every other surface's:
+    unknown fields and wrong types are refused before anything changes. (None: a scenario step,
+    which the runner holds to the scenario schema's step.)"""
     sb: Sandbox = request.app.state.sandbox
     raw = await read_body(request, sb.settings.max_body_bytes)
-    if optional and not raw.strip():
-        return {}
-    return parse_object(raw)
+    body = {} if optional and not raw.strip() else parse_object(raw)
+    if schema is not None:
+        sb.schemas.check(f"admin/{schema}.req", body)
+    return body
 
 
 def _int_param(request: Request, name: str, default: int, maximum: int) -> int:
@@ -152,7 +158,7 @@ async def order_action(request: Request) -> Response:
             field="action",
             rule=f"must be one of {', '.join(ACTIONS)} (got {action!r})",
         )
-    body = await json_body(request)
+    body = await json_body(request, "action")
     pay_mode = body.get("pay_mode")
     if pay_mode is not None and pay_mode not in sb.engine.pay_modes:
         raise SandboxError(

@@ -109,6 +109,10 @@ TEXT: dict[str, tuple[str, str]] = {
         "控制台的操作只接受来自本控制台页面的提交。",
         "Dashboard actions are accepted only from the dashboard's own pages.",
     ),
+    "refused_hint_host": (
+        "为防范 DNS 重绑定攻击，本沙箱只响应它自己的主机名。",
+        "Against DNS rebinding, this sandbox answers only to its own host names.",
+    ),
     "bad_request": ("请求有误", "Bad request"),
     "mode_not_allowed": ("该订单不支持{name}。", "This order does not accept {name}."),
     "action_refused": (

@@ -75,7 +75,8 @@ REFUSED_NAMES = {**OUTCOMES, "card": ("确认付款", "Pay now")}
 
 
 def find_order(sb: Sandbox, params: Any) -> Order | None:
-    """The order the link names; all three numbers must agree, as on Lakala's counter."""
+    """The order the link names; all the numbers its link carries must agree, as on Lakala's
+    counter."""
     pay_order_no = str(params.get("payOrderNo") or "")
     if not pay_order_no:
         return None
@@ -83,21 +84,13 @@ def find_order(sb: Sandbox, params: Any) -> Order | None:
         order = sb.engine.get(pay_order_no)
     except SandboxError:
         return None
-    if (order.merchant_no, order.out_order_no) != (
-        params.get("merchantNo"),
-        params.get("merchantOrderNo"),
-    ):
+    if any(params.get(k) != v for k, v in order.counter_params.items()):
         return None
     return order
 
 
 def link_params(order: Order, lang: str) -> dict[str, str | None]:
-    return {
-        "merchantNo": order.merchant_no,
-        "merchantOrderNo": order.out_order_no,
-        "payOrderNo": order.pay_order_no,
-        "lang": "en" if lang == "en" else None,
-    }
+    return {**order.counter_params, "lang": "en" if lang == "en" else None}
 
 
 def step_yaml(action: str, pay_mode: str | None, policy: Any, reason: str | None = None) -> str:
