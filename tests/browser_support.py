@@ -253,6 +253,20 @@ def screenshots(request: pytest.FixtureRequest) -> Iterator[Screenshots]:
         print(f"\n{len(shots.taken)} screenshots (375 px and 1280 px) in {shots.folder}")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that drives Chromium is marked ``browser``, so ``-m "not browser"`` leaves it out."""
+    unmarked = [
+        item.nodeid
+        for item in items
+        if "chromium" in getattr(item, "fixturenames", ())
+        and item.get_closest_marker("browser") is None
+    ]
+    if unmarked:
+        raise pytest.UsageError(
+            "tests that use the chromium fixture must be marked browser: " + ", ".join(unmarked)
+        )
+
+
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
     # per module, not per session: Playwright's sync API keeps an event loop running in the main

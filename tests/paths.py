@@ -4,3 +4,4 @@ from pathlib import Path
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
+DOCS = ROOT / "docs"  # the reference pages the README links to

@@ -1,82 +1,147 @@
-"""The docs pages' examples run: each page's Python example against a served sandbox."""
+"""The README is a path and the docs/ pages are its reference: links resolve, the first screen
+reaches the quick start, and what the pages claim (refund_amount, LAKALA_BASE_URL) is so."""
 
 from __future__ import annotations
 
 import json
 import re
 import subprocess
-import sys
-import time
 from pathlib import Path
 
+import httpx
 import pytest
 
-from tests.paths import ROOT
+from sandbox import LakalaClient, LakalaSandbox
+from tests.paths import DOCS, ROOT
 from tests.servers import SandboxProcess
 
-DOCS = sorted((ROOT / "docs").glob("*.md"))
-SERVED = "http://127.0.0.1:8090"
+PAGES = [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
+# written beside this restructuring, in parallel; linked from the index already
+PARALLEL_PAGES = {"refund-apis.md", "encrypted-create.md"}
 
 
-def python_blocks(page: Path) -> list[str]:
-    return re.findall(r"```python\n(.*?)```", page.read_text(encoding="utf-8"), flags=re.S)
+def slug(heading: str) -> str:
+    """The anchor GitHub gives a heading."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower().replace("`", ""))
+    return text.replace(" ", "-")
 
 
-def test_the_refund_and_encryption_pages_are_there_with_an_example_each() -> None:
-    names = {p.name for p in DOCS}
-    assert {"refund-apis.md", "encrypted-create.md"} <= names
-    for name in ("refund-apis.md", "encrypted-create.md"):
-        assert len(python_blocks(ROOT / "docs" / name)) == 1
+def anchors(page: Path) -> set[str]:
+    text = page.read_text(encoding="utf-8")
+    text = re.sub(r"```.*?```", "", text, flags=re.S)
+    return {slug(h) for h in re.findall(r"^#+ (.+)$", text, flags=re.M)}
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_every_link_between_the_pages_resolves(page: Path) -> None:
+    text = re.sub(r"```.*?```", "", page.read_text(encoding="utf-8"), flags=re.S)
+    broken = []
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+        if target.startswith(("http://", "https://")):
+            continue
+        path, _, anchor = target.partition("#")
+        found = (page.parent / path).resolve() if path else page
+        if not found.exists():
+            if found.name in PARALLEL_PAGES and found.parent == DOCS:
+                continue
+            broken.append(target)
+        elif anchor and found.suffix == ".md" and anchor not in anchors(found):
+            broken.append(target)
+    assert broken == []
+
+
+def test_the_readme_reaches_the_quick_start_first_order_and_fixture_first() -> None:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    lines = text.splitlines()
+    assert lines.index("## Quick start") < 15  # on the first screen
+    order = [
+        "## Quick start",
+        "## Your first order: create, pay, notify",
+        "## My backend's integration tests",
+        "### Pick a fixture",
+        "## My frontend clicks through payments",
+        "## My CI checks the contract",
+        "## Reference",
+    ]
+    assert [lines.index(h) for h in order] == sorted(lines.index(h) for h in order)
+    assert len(lines) < 300  # the reference lives in docs/
+    every_page = {p.name for p in DOCS.glob("*.md")} - {"README.md"}
+    index = (DOCS / "README.md").read_text(encoding="utf-8")
+    assert all(f"]({name})" in index for name in every_page | PARALLEL_PAGES)
+
+
+def test_v1_refund_amount_is_null_until_refunded_as_the_api_page_says(
+    lakala_sandbox: LakalaSandbox,
+) -> None:
+    api = " ".join((DOCS / "api.md").read_text(encoding="utf-8").split())
+    assert (
+        "The v1 query and notify always carry `refund_amount`: the fen refunded so far (a digit "
+        "string) once the order is `REFUNDED`, and `null` on an order never refunded." in api
+    )
+    http = lakala_sandbox.http
+    created = http.post(
+        "/api/v1/payment/lakala/counter/create",
+        json={
+            "out_order_no": "DOC-RFD",
+            "total_amount": 300,
+            "order_info": "r",
+            "support_refund": 1,
+        },
+    ).json()
+    assert created["code"] == "000000", created
+    no = created["resp_data"]["pay_order_no"]
+
+    def refund_amount() -> object:
+        query = http.post("/api/v1/payment/lakala/counter/query", json={"out_order_no": "DOC-RFD"})
+        data = query.json()["resp_data"]
+        assert "refund_amount" in data
+        return data["refund_amount"]
+
+    assert refund_amount() is None
+    lakala_sandbox.pay(no)
+    assert refund_amount() is None
+    lakala_sandbox.act(no, "refund", amount=100)
+    assert refund_amount() == "100"
+
+
+def test_from_env_reaches_a_sandbox_on_another_port_through_lakala_base_url(
+    lakala_sandbox_server: LakalaSandbox,
+) -> None:
+    client_page = (DOCS / "client.md").read_text(encoding="utf-8")
+    assert "LAKALA_BASE_URL for another port" in client_page
+    assert not lakala_sandbox_server.base_url.endswith(":8090")
+    client = LakalaClient.from_env({"LAKALA_BASE_URL": lakala_sandbox_server.base_url})
+    order = client.create(out_order_no="DOC-ENV", total_amount=100, order_info="Tea")
+    assert client.query(out_order_no="DOC-ENV")["pay_order_no"] == order["pay_order_no"]
+    assert httpx.get(lakala_sandbox_server.base_url + "/healthz").json()["orders"] == 1
 
 
 @pytest.mark.slow
-def test_each_docs_example_works_against_a_served_sandbox(tmp_path: Path) -> None:
-    examples = [(p.name, block) for p in DOCS for block in python_blocks(p)]
-    assert examples
+def test_the_readme_first_order_is_created_and_paid_as_written(tmp_path: Path) -> None:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    [create] = [b for b in re.findall(r"```sh\n(.*?)```", text, flags=re.S) if "/api/v1/" in b]
+    [pay] = re.findall(
+        r"`(curl -s -X POST http://127\.0\.0\.1:8090/sandbox/api/orders/[^`]+)`", text
+    )
     with SandboxProcess(tmp_path / "data") as server:
-        for name, block in examples:
-            code = block.replace(SERVED, server.url)
-            assert server.url in code, name
-            exec(compile(code, name, "exec"), {"__name__": "docs_example"})  # noqa: S102
-        # the encrypted create's curl, with the sign command that encrypts
-        block = re.findall(
-            r"```sh\n(.*?)```", (ROOT / "docs" / "encrypted-create.md").read_text(), flags=re.S
-        )[0]
-        (tmp_path / "create.json").write_text(
-            json.dumps(
-                {
-                    "req_time": time.strftime("%Y%m%d%H%M%S"),
-                    "version": "3.0",
-                    "req_data": {
-                        "out_order_no": "DOC-CURL-1",
-                        "merchant_no": "82229007392000A",
-                        "total_amount": 1,
-                        "order_efficient_time": an_hour_on(server),
-                        "order_info": "docs",
-                    },
-                }
+
+        def run(script: str) -> str:
+            script = script.replace("http://127.0.0.1:8090", server.url)
+            done = subprocess.run(
+                ["bash", "-euo", "pipefail", "-c", script],
+                capture_output=True,
+                text=True,
+                timeout=60,
             )
-        )
-        script = block.replace(SERVED, server.url).replace(
-            "lakala-sandbox sign",
-            f"{sys.executable} -m sandbox sign --data-dir {tmp_path / 'data'}",
-        )
-        result = subprocess.run(
-            ["bash", "-euo", "pipefail", "-c", script],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert result.returncode == 0, result.stderr
-        assert '"code":"000000"' in result.stdout and "DOC-CURL-1" in result.stdout, result.stdout
+            assert done.returncode == 0, done.stderr
+            return done.stdout
 
-
-def an_hour_on(server: SandboxProcess) -> str:
-    """The served sandbox's time (Beijing, yyyyMMddHHmmss) an hour on."""
-    import datetime as dt
-
-    import httpx
-
-    now = dt.datetime.strptime(httpx.get(server.url + "/healthz").json()["now"], "%Y%m%d%H%M%S")
-    return (now + dt.timedelta(hours=1)).strftime("%Y%m%d%H%M%S")
+        created = json.loads(run(create))
+        no = created["resp_data"]["pay_order_no"]
+        paid = json.loads(run(pay.replace("PAY_ORDER_NO", no)))
+        assert paid["order"]["v1_status"] == "SUCCESS"
+        query = httpx.post(
+            server.url + "/api/v1/payment/lakala/counter/query",
+            json={"out_order_no": created["resp_data"]["out_order_no"]},
+        ).json()
+        assert query["resp_data"]["order_status"] == "SUCCESS"

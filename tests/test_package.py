@@ -3,11 +3,20 @@ schemas, scenarios, page templates and static files. One wheel is built for the 
 
 from __future__ import annotations
 
+import os
+import re
+import selectors
+import shutil
+import site
 import subprocess
 import sys
+import sysconfig
+import tarfile
+import time
 import zipfile
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.paths import ROOT
@@ -74,6 +83,154 @@ def test_installed_wheel_serves_from_its_own_files(wheel: Path, tmp_path: Path) 
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target)]
         + [str(wheel)],
+        check=True,
+        timeout=300,
+        capture_output=True,
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", CHECK, str(target)],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "wheel ok" in result.stdout
+
+
+USER_TEST = """
+from sandbox import LakalaSandbox, NotifyReceiver
+
+
+def test_the_installed_plugin_serves_a_users_test(lakala_sandbox: LakalaSandbox) -> None:
+    with NotifyReceiver() as merchant:
+        order = lakala_sandbox.client.create(
+            out_order_no="FRESH-1", total_amount=100, order_info="Tea", notify_url=merchant.url
+        )
+        lakala_sandbox.pay(order["pay_order_no"])
+        assert merchant.wait(1)[0].json()["order_status"] == "2"
+"""
+
+
+def test_the_wheel_in_a_fresh_virtualenv_serves_checks_and_tests(
+    wheel: Path, tmp_path: Path
+) -> None:
+    """What the README's "build a wheel once, install it anywhere" gives a user: a virtualenv
+    outside the checkout where `serve`, a page, `contract` and the pytest plugin work."""
+    fresh = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(fresh)], check=True, timeout=120)
+    python = fresh / "bin" / "python"
+    # the dependencies come from this environment (no index is asked); the package from the wheel
+    purelib = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    ours = {sysconfig.get_paths()["purelib"], *site.getsitepackages()}
+    (Path(purelib) / "dependencies.pth").write_text("\n".join(sorted(ours)) + "\n")
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)],
+        check=True,
+        timeout=300,
+        capture_output=True,
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LAKALA", "PYTHON"))}
+    env.pop("VIRTUAL_ENV", None)
+    where = subprocess.run(
+        [str(python), "-c", "import sandbox; print(sandbox.__file__)"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert where.startswith(purelib), where
+    command = str(fresh / "bin" / "lakala-sandbox")
+
+    checked = subprocess.run(
+        [command, "contract"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert checked.stdout.rstrip().endswith("checks, no drift")
+
+    (tmp_path / "test_user.py").write_text(USER_TEST, encoding="utf-8")
+    tested = subprocess.run(
+        [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_user.py"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    assert "1 passed" in tested.stdout
+
+    server = subprocess.Popen(
+        [command, "serve", "--port", "0", "--data-dir", str(tmp_path / "data")],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        with selectors.DefaultSelector() as ready:
+            ready.register(server.stdout, selectors.EVENT_READ)
+            assert ready.select(timeout=60), "serve printed nothing"
+        port = re.search(r"on http://127\.0\.0\.1:(\d+) ", server.stdout.readline())
+        assert port
+        url = f"http://127.0.0.1:{port.group(1)}"
+        for _ in range(300):
+            try:
+                created = httpx.post(
+                    url + "/api/v1/payment/lakala/counter/create",
+                    json={"out_order_no": "FRESH-2", "total_amount": 100, "order_info": "Wheel"},
+                ).json()
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("the served sandbox never answered")
+        page = httpx.get(created["resp_data"]["counter_url"])
+        assert page.status_code == 200 and "Wheel" in page.text
+    finally:
+        server.terminate()
+        server.wait(30)
+        if server.stdout is not None:
+            server.stdout.close()
+
+
+def test_the_sdist_holds_what_a_clone_needs_to_run_its_quick_start(tmp_path: Path) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "hatchling", "build", "-t", "sdist", "-d", str(tmp_path)],
+        cwd=ROOT,
+        check=True,
+        timeout=300,
+        capture_output=True,
+    )
+    [built] = tmp_path.glob("lakala_sandbox-*.tar.gz")
+    with tarfile.open(built) as archive:
+        names = {n.split("/", 1)[1] for n in archive.getnames() if "/" in n}
+    wanted = {"README.md", "pyproject.toml", ".ci/run", "docs/README.md"}
+    wanted |= shipped("docs", "schemas", "scenarios", "sandbox/server/pages/templates")
+    assert wanted <= names, wanted - names
+    assert not any(n.startswith((".venv/", ".ci/.venv/")) for n in names)
+
+
+@pytest.mark.skipif(
+    not (ROOT / ".git").exists() or shutil.which("git") is None,
+    reason="needs a git checkout (an unpacked sdist has no history to install from)",
+)
+def test_installing_from_a_git_url_gives_the_package_and_its_data(tmp_path: Path) -> None:
+    # the README's `pip install "git+https://…"`, from this repository's own history (what is
+    # committed), with the dependencies this environment already has
+    target = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation"]
+        + ["--target", str(target), f"git+file://{ROOT}"],
         check=True,
         timeout=300,
         capture_output=True,

@@ -12,7 +12,7 @@ import pytest
 
 from sandbox.core.settings import ENV_PREFIX, Settings
 from sandbox.wire.errors import error_table_markdown
-from tests.paths import ROOT
+from tests.paths import DOCS, ROOT
 from tests.servers import SandboxProcess
 
 README = ROOT / "README.md"
@@ -27,15 +27,16 @@ def shell_blocks() -> list[str]:
 
 
 def test_error_table_is_the_one_the_code_uses() -> None:
-    block = readme().split("<!-- errors:start -->\n")[1].split("\n<!-- errors:end -->")[0]
+    errors = (DOCS / "errors.md").read_text(encoding="utf-8")
+    block = errors.split("<!-- errors:start -->\n")[1].split("\n<!-- errors:end -->")[0]
     assert block == error_table_markdown()
 
 
 def test_every_setting_is_documented() -> None:
-    text = readme()
+    text = (DOCS / "configuration.md").read_text(encoding="utf-8")
     for f in dataclasses.fields(Settings):
         if f.name != "extra":
-            assert f"`{ENV_PREFIX}{f.name.upper()}`" in text, f"{f.name} is not in the README"
+            assert f"`{ENV_PREFIX}{f.name.upper()}`" in text, f"{f.name} is not documented"
 
 
 def test_quick_start_has_two_commands_and_ci_runs_the_test_one() -> None:

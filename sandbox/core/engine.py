@@ -27,6 +27,7 @@ from sandbox.wire.vocabulary import (
     OPEN,
     PAY_MODE_ACTIONS,
     STATUS_NAMES,
+    OrderStatus,
     busi_type,
 )
 
@@ -42,6 +43,10 @@ def counter_url(base_url: str, merchant_no: str, out_order_no: str, pay_order_no
     if len(url) <= COUNTER_URL_MAX:
         return url
     return base_url.rstrip("/") + COUNTER_PAGE + "?" + urlencode({"payOrderNo": pay_order_no})
+
+
+# A trade's note: a payment Lakala reported after the order had expired here (see apply's late).
+LATE_PAYMENT = "_late_payment"
 
 
 @dataclass
@@ -328,6 +333,7 @@ class Engine:
         amount: int | None = None,
         amount_field: str = "amount",
         notes: dict[str, Any] | None = None,
+        late: bool = False,
         refund_status: str = "S",
     ) -> Order:
         """Run one action; ILLEGAL_TRANSITION (changing nothing) when the state forbids it.
@@ -355,7 +361,12 @@ class Engine:
             old = order.status
             if action == "close" and old == 7:
                 return order  # closing twice is a safe retry
-            new = self._target(order, action)
+            expired = order.status == OrderStatus.EXPIRED
+            new = (
+                OrderStatus.PAID
+                if late and action == "pay" and expired
+                else self._target(order, action)
+            )
             if action in PAY_MODE_ACTIONS and pay_mode is not None:
                 allowed = self.allowed_pay_modes(order)
                 if pay_mode not in allowed:
@@ -383,6 +394,8 @@ class Engine:
             if trade is not None and trade_data:
                 trade = self._override_trade(conn, trade, trade_data)
             kept = dict(notes or {})
+            if late and action == "pay" and expired:
+                kept[LATE_PAYMENT] = {"expired_at": order.data.get("order_efficient_time")}
             reason = (options or {}).get("reason")
             if reason:  # why it failed, say
                 kept["trade_remark"] = str(reason)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 # Bump when a table's shape changes, and add the step that brings a store of the version before
 # it forward to MIGRATIONS.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 ORDERS = """
 CREATE TABLE IF NOT EXISTS orders (
@@ -51,6 +51,7 @@ CREATE TABLE IF NOT EXISTS notifies (
     kind TEXT NOT NULL,
     dialect TEXT NOT NULL,
     url TEXT,
+    receiver TEXT,  -- scheme://host:port of url: a receiver's share of delivery slots
     body TEXT NOT NULL,
     policy TEXT NOT NULL,
     retry INTEGER NOT NULL,
@@ -132,11 +133,11 @@ CREATE INDEX IF NOT EXISTS trades_by_ref_no ON trades (json_extract(data, '$.tra
 """
 
 TABLES = (ORDERS, NOTIFY_OUTBOX, SCENARIO_RUNS, SCENARIO_FAULTS, REFUNDS)
-LEGACY_REFUND_NOTES = "_refund"  # where version-1 stores kept a refund's number and fingerprint
+LEGACY_REFUND_NOTES = "_refund"  # where version-2 stores kept a refund's number and fingerprint
 
 
 def move_refund_notes(conn: sqlite3.Connection) -> None:
-    """Version 1 -> 2: each refund's ``_refund`` notes move out of its trade's JSON into the
+    """Version 2 -> 3: each refund's ``_refund`` notes move out of its trade's JSON into the
     refunds table, which is indexed (looking them up scanned every trade)."""
     for statement in REFUNDS.split(";"):
         if statement.strip():
@@ -170,9 +171,24 @@ def move_refund_notes(conn: sqlite3.Connection) -> None:
         )
 
 
+def _add_column(table: str, column: str, declaration: str) -> Callable[[sqlite3.Connection], None]:
+    """A step that adds a column to a table that lacks it (a table not made yet gets it when it
+    is made, from the statements above)."""
+
+    def step(conn: sqlite3.Connection) -> None:
+        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        if have and column not in have:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+
+    return step
+
+
 # version n -> the step that makes a store of version n into one of version n + 1. Version 0 is a
-# store made before versions were recorded: its tables already have today's shape.
+# store made before versions were recorded: its tables have version 1's shape.
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     0: lambda conn: None,
-    1: move_refund_notes,
+    # 2: each notify names its receiver (the notifier fills it in for those written before)
+    1: _add_column("notifies", "receiver", "TEXT"),
+    # 3: refunds move out of their trades' JSON into the indexed refunds table
+    2: move_refund_notes,
 }

@@ -8,8 +8,9 @@ dialect's success ack is retried on the ladder (Lakala's 1s, 5s, 5s, 10s, 3m, 10
 so a clock jump runs the ladder as it would have happened; after the last it is ``given_up``.
 Deliveries are tasks on the courier's event loop (the server's own under uvicorn, else a thread
 of the courier's; see ``sandbox.notify.courier``), signed on the signing threads, at most
-``MAX_IN_FLIGHT`` at once and one at a time per order, each bounded by a timeout, so a slow
-receiver never holds up another order, and never an API call. A restart
+``MAX_IN_FLIGHT`` at once (``MAX_PER_RECEIVER`` of them to any one receiver) and one at a time
+per order, each bounded by a timeout, so a slow receiver never holds up another order nor another
+receiver, and never an API call. A restart
 resumes every ``pending`` attempt (one cut off in flight is sent again).
 
 Which changes notify: pay (2), fail (3), refund (6) and cancel (5); paying (1), close (7) and
@@ -51,6 +52,9 @@ log = logging.getLogger("lakala_sandbox.notifier")
 MAX_ANSWER_BYTES = 64 * 1024
 # Deliveries in flight at once. Beyond it attempts wait their turn in the outbox.
 MAX_IN_FLIGHT = 64
+# Of those, what one receiver (scheme, host and port of its notify_url) may hold: a receiver that
+# never answers keeps its share busy until each attempt times out, never every slot.
+MAX_PER_RECEIVER = 16
 POLICY_WORDS: dict[str, dict[str, Any]] = {
     "now": {},
     "never": {"send": False},
@@ -131,9 +135,11 @@ class Notifier:
         self.schemas = schemas
         self.settings = settings
         self._policy_problems = policy_problems
+        self._fill_receivers()
         self._lock = threading.Lock()
         self._settled = threading.Condition(self._lock)
         self._inflight: dict[int, str] = {}
+        self._held: dict[int, str] = {}  # attempt in flight -> its receiver
         self._courier = Courier(max_idle_per_receiver=MAX_IN_FLIGHT)
         self._word_policies: dict[str | None, Policy] = {}
         self._verdicts: dict[tuple[str, int | None, str | None], str | None] = {}
@@ -262,14 +268,15 @@ class Notifier:
                     (order.pay_order_no,),
                 ).fetchone()[0]
                 notify_id = conn.execute(
-                    "INSERT INTO notifies (pay_order_no, sequence, kind, dialect, url, body, "
-                    "policy, retry, created_ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO notifies (pay_order_no, sequence, kind, dialect, url, receiver, "
+                    "body, policy, retry, created_ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         order.pay_order_no,
                         sequence,
                         kind,
                         order.dialect,
                         url,
+                        receiver_of(url) if url else None,
                         json.dumps(body, ensure_ascii=False),
                         policy.dumps(),
                         int(retry),
@@ -325,28 +332,35 @@ class Notifier:
         with self._lock:
             free = MAX_IN_FLIGHT - len(self._inflight)
             busy = sorted(set(self._inflight.values()))
+            full = self._full_receivers()
         if free <= 0:
             return
-        marks = ",".join("?" * len(busy))
         # only as many as could start now: with a thousand notifies due, every pass reading them
         # all would make the fan-out quadratic
         rows = self.store.execute(
-            "SELECT a.*, n.url, n.body, n.policy, n.retry, n.dialect, o.clock_offset "
+            "SELECT a.*, n.url, n.receiver, n.body, n.policy, n.retry, n.dialect, o.clock_offset "
             "FROM notify_attempts a JOIN notifies n ON n.id = a.notify_id JOIN orders o "
             "ON o.pay_order_no = a.pay_order_no WHERE a.state = 'pending' "
             "AND a.due_ts <= ? + o.clock_offset"
-            + (f" AND a.pay_order_no NOT IN ({marks})" if busy else "")
+            + _not_in("a.pay_order_no", busy)
+            + _not_in("COALESCE(n.receiver, '')", full)
             + " ORDER BY a.due_ts - o.clock_offset, a.id LIMIT ?",
-            (now + DUE_SLACK, *busy, free),
+            (now + DUE_SLACK, *busy, *full, free),
         )
         with self._lock:
             busy_orders = set(self._inflight.values())
+            held = self._holdings()
             for row in rows:
                 if len(self._inflight) >= MAX_IN_FLIGHT:
                     break  # the next finished delivery wakes the scheduler again
                 if row["id"] in self._inflight or row["pay_order_no"] in busy_orders:
                     continue  # one delivery at a time per order keeps its notifies in order
+                receiver = row["receiver"] or ""
+                if held.get(receiver, 0) >= MAX_PER_RECEIVER:
+                    continue  # its share is taken: the next pass leaves it out of the read
                 self._inflight[row["id"]] = row["pay_order_no"]
+                self._held[row["id"]] = receiver
+                held[receiver] = held.get(receiver, 0) + 1
                 busy_orders.add(row["pay_order_no"])
                 self._courier.submit(functools.partial(self._deliver, dict(row)))
 
@@ -355,15 +369,42 @@ class Notifier:
             if len(self._inflight) >= MAX_IN_FLIGHT:
                 return None  # full: a finished delivery wakes the scheduler
             busy = sorted(set(self._inflight.values()))
-        marks = ",".join("?" * len(busy))
+            full = self._full_receivers()
         rows = self.store.execute(
             "SELECT MIN(a.due_ts - o.clock_offset) AS due FROM notify_attempts a JOIN orders o "
-            "ON o.pay_order_no = a.pay_order_no WHERE a.state = 'pending'"
-            + (f" AND a.pay_order_no NOT IN ({marks})" if busy else ""),
-            tuple(busy),
+            "ON o.pay_order_no = a.pay_order_no"
+            + (" JOIN notifies n ON n.id = a.notify_id" if full else "")
+            + " WHERE a.state = 'pending'"
+            + _not_in("a.pay_order_no", busy)
+            + _not_in("COALESCE(n.receiver, '')", full),
+            (*busy, *full),
         )
         due = rows[0]["due"]
         return None if due is None else float(due)
+
+    def _holdings(self) -> dict[str, int]:
+        """Deliveries in flight per receiver (under ``_lock``)."""
+        held: dict[str, int] = {}
+        for receiver in self._held.values():
+            held[receiver] = held.get(receiver, 0) + 1
+        return held
+
+    def _full_receivers(self) -> list[str]:
+        """The receivers holding all the slots one may (under ``_lock``)."""
+        return sorted(r for r, n in self._holdings().items() if n >= MAX_PER_RECEIVER)
+
+    def _fill_receivers(self) -> None:
+        """Notifies written before they named their receiver (the store's migration to version 2
+        added the column) get it filled in."""
+        rows = self.store.execute(
+            "SELECT id, url FROM notifies WHERE receiver IS NULL AND url IS NOT NULL"
+        )
+        if rows:
+            with self.store.transaction() as conn:
+                conn.executemany(
+                    "UPDATE notifies SET receiver = ? WHERE id = ?",
+                    [(receiver_of(r["url"]), r["id"]) for r in rows],
+                )
 
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
         """Deliver from the server's event loop (see ``sandbox.notify.courier``)."""
@@ -397,6 +438,7 @@ class Notifier:
         finally:
             with self._lock:
                 self._inflight.pop(attempt_id, None)
+                self._held.pop(attempt_id, None)
                 self._settled.notify_all()
                 # a scheduler pass reads the outbox: one per half-emptied batch, not one per
                 # delivery, while a fan-out keeps the courier full (it looks again within
@@ -529,3 +571,19 @@ _SELECT = (
     "SELECT a.*, n.sequence, n.kind, n.dialect, n.url, n.body, n.policy "
     "FROM notify_attempts a JOIN notifies n ON n.id = a.notify_id"
 )
+
+
+def receiver_of(url: str) -> str:
+    """Who answers a notify_url: its scheme, host and port (``http://127.0.0.1:8000``)."""
+    try:
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        port = parts.port or (443 if scheme == "https" else 80)
+        host = (parts.hostname or "").lower()
+    except ValueError:  # not a URL: it is its own receiver (its attempt fails)
+        return url[:200]
+    return f"{scheme}://{host}:{port}"
+
+
+def _not_in(column: str, values: list[str]) -> str:
+    return f" AND {column} NOT IN ({','.join('?' * len(values))})" if values else ""

@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 
 META_KEY = "clock"
 MAX_STOPS = 100_000
+# how long a move of the clock waits for what it made due (notify attempts it passed) to go out,
+# so that its answer names what is due next rather than what it has just left behind
+SETTLE_SECONDS = 0.5
 
 
 def _json_or_none(text: str) -> Any:
@@ -71,24 +74,33 @@ class TimeKeeper:
         info = self.clock.describe()
         found = (next_due() for next_due in (self.runner.next_due, *self.other_due))
         due = [d for d in found if d is not None]
-        info["next_due_at"] = self.clock.format(min(due)) if due else None
+        # something overdue is due now (the notifier is catching up): never a time in the past
+        info["next_due_at"] = (
+            self.clock.format(max(min(due), self.clock.timestamp())) if due else None
+        )
         return info
+
+    def _settled(self) -> dict[str, Any]:
+        """The clock's description once what the move made due has been sent (bounded)."""
+        self.scheduler.wake()
+        self.scheduler.drain(SETTLE_SECONDS)
+        return self.describe()
 
     def advance(self, seconds: float) -> dict[str, Any]:
         if seconds < 0:
             raise ValueError("the clock only moves forward")
         self._check_global_target("seconds", self.clock.timestamp() + seconds)
         self._walk(seconds)
-        return self.describe()
+        return self._settled()
 
     def set(self, timestamp: float) -> dict[str, Any]:
         """Jump to a time: forward walks through due steps; backward just sets the clock."""
         self._check_global_target("time", timestamp)
         if timestamp > self.clock.timestamp():
             self._walk(timestamp - self.clock.timestamp())
-        else:
-            self.engine.settle_expired()
-            self.clock.set(timestamp)
+            return self._settled()
+        self.engine.settle_expired()
+        self.clock.set(timestamp)
         return self.describe()
 
     def reset(self) -> dict[str, Any]:

@@ -42,6 +42,7 @@ def create_app(
     In real mode (``settings.mode == "real"``) the v1 endpoints go to Lakala through ``lakala``
     (default: ``AsyncLakalaClient.from_env()``)."""
     settings = settings or Settings.from_env()
+    pages.page_files()  # the pages' templates and static files, in memory from here on
     sandbox = Sandbox(settings)
     proxy = Proxy.for_sandbox(sandbox, lakala) if settings.mode == "real" else None
     app = Starlette(

@@ -33,6 +33,7 @@ from sandbox.client.errors import (
     LakalaTransportError,
 )
 from sandbox.core.engine import (
+    LATE_PAYMENT,
     Order,
     ScenarioChoice,
     refunded_amount,
@@ -160,7 +161,7 @@ class Proxy:
         )
         self._check_answer_is_about("query", {**body, "merchant_no": merchant_no}, data)
         trades = data.get("order_trade_info_list") or []
-        self.follow(
+        self._bring_along(
             str(data["pay_order_no"]), str(data["order_status"]), trades[0] if trades else None
         )
         return v1_query_view(data)
@@ -177,7 +178,7 @@ class Proxy:
             )
         )
         self._check_answer_is_about("close", {**body, "merchant_no": merchant_no}, data)
-        self.follow(str(data["pay_order_no"]), str(data["order_status"]), None)
+        self._bring_along(str(data["pay_order_no"]), str(data["order_status"]), None)
         return {
             "out_order_no": data["out_order_no"],
             "pay_order_no": data["pay_order_no"],
@@ -208,6 +209,9 @@ class Proxy:
             self.follow(
                 mirror.pay_order_no, str(notify["order_status"]), notify.get("order_trade_info")
             )
+        except Unfollowed as exc:  # Lakala's money not stored here: it must send this again
+            log.error("did not acknowledge a notify: %s", exc)
+            return _fail(f"{exc}; send again", 409)
         except Exception:  # the change was not stored: let Lakala retry rather than lose it
             log.exception("could not apply the notify for %s", mirror.pay_order_no)
             return _fail("could not store the notify; send again", 503)
@@ -270,8 +274,19 @@ class Proxy:
         except SandboxError:
             return None
 
+    def _bring_along(self, pay_order_no: str, lakala_status: str, trade: Any) -> None:
+        """``follow`` after a query or close: the caller is answered with Lakala's word anyway."""
+        try:
+            self.follow(pay_order_no, lakala_status, trade)
+        except Unfollowed as exc:
+            log.error("the mirror does not follow Lakala: %s", exc)
+
     def follow(self, pay_order_no: str, lakala_status: str, trade: dict[str, Any] | None) -> None:
-        """Move the mirror (if any) to Lakala's status, keeping Lakala's trade fields."""
+        """Move the mirror (if any) to Lakala's status, keeping Lakala's trade fields.
+
+        A payment Lakala reports wins over the mirror's own reading of the expiry: an expired
+        mirror is paid late (the trade says so). ``Unfollowed`` when Lakala reports money the
+        mirror cannot take, so nothing is acknowledged that was not stored."""
         try:
             order = self.sb.engine.get(pay_order_no)
         except SandboxError:
@@ -281,7 +296,7 @@ class Proxy:
             return
         steps = [FOLLOW[target]]
         paid_first = target == 6 or (trade or {}).get("trade_type") == "CANCEL"
-        if target in (5, 6) and order.status in OPEN and paid_first:
+        if target in (5, 6) and order.status in (*OPEN, 4) and paid_first:
             steps = ["pay", FOLLOW[target]]  # the payment's own notify was missed
         for action in steps:
             fields = (
@@ -291,9 +306,15 @@ class Proxy:
             )
             try:
                 order = self.sb.engine.apply(
-                    pay_order_no, action, source="proxy", trade_data=fields
+                    pay_order_no, action, source="proxy", trade_data=fields, late=True
                 )
             except SandboxError as exc:
+                if _reports_a_payment(target, trade) and not _holds_a_payment(order):
+                    raise Unfollowed(
+                        f"Lakala reports order {pay_order_no} paid (status {target}), but its "
+                        f"mirror here is {order.status} {STATUS_V1[order.status]} and cannot "
+                        f"take the payment: {exc}"
+                    ) from None
                 # an older notify arriving late, or a state this mirror cannot take
                 log.warning(
                     "mirror %s stays %s, Lakala says %s: %s",
@@ -303,6 +324,26 @@ class Proxy:
                     exc,
                 )
                 return
+            if action == "pay" and LATE_PAYMENT in (order.last_trade("PAY") or {}):
+                log.warning(
+                    "mirror %s paid late: Lakala reported the payment after the order "
+                    "expired here at %s",
+                    pay_order_no,
+                    order.data.get("order_efficient_time"),
+                )
+
+
+class Unfollowed(Exception):
+    """Lakala reports money the mirror cannot take: the notify must not be acknowledged."""
+
+
+def _holds_a_payment(order: Order) -> bool:
+    return any(t["trade_type"] == "PAY" and t["trade_status"] == "S" for t in order.trades)
+
+
+def _reports_a_payment(target: int, trade: dict[str, Any] | None) -> bool:
+    """Whether Lakala's status (and trade) says the order's money was taken."""
+    return target in (2, 6) or (trade or {}).get("trade_type") == "CANCEL"
 
 
 def v1_query_view(data: dict[str, Any]) -> dict[str, Any]:

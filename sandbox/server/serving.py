@@ -5,6 +5,17 @@ uvicorn's httptools protocol is several times cheaper per request than its h11 o
 server buffer megabytes of headers. ``BoundedHttpToolsProtocol`` keeps h11's bound and answers 431.
 Without httptools (a platform with no wheel for it) uvicorn's h11 protocol serves, as before.
 
+Nor does uvicorn bound the time a head may take: a client sending a header line now and then (or
+nothing at all) would hold its connection for good, and a thousand of them a shared sandbox. A
+head not complete ``HEAD_TIMEOUT`` seconds after its connection opened or its first byte came
+(after the previous answer on a kept-alive connection) is answered 408 and its connection closed;
+a connection that sent nothing is closed. (This bound, like the 431, is the httptools protocol's:
+under the h11 fallback only uvicorn's own keep-alive timeout applies.)
+
+A refused head's answer (431, 408) is followed by end-of-stream and the client's remaining bytes
+are read and dropped for ``LINGER`` seconds before the connection closes: closed at once with
+bytes unread, the kernel would reset it, and a client still sending would lose the answer.
+
 The httptools protocol also writes every header name in lower case, where h11 keeps the case the
 app gave. Lakala spells its signature headers ``Lklapi-Appid`` and so on, and a client that looks
 them up in a plain map finds only that spelling, so ``_LakalaCase`` restores it on the way out.
@@ -24,6 +35,13 @@ TOO_LARGE = (
     f"431 Request Header Fields Too Large: the request line and headers exceed {MAX_HEAD_BYTES} "
     "bytes"
 ).encode()
+# seconds a request line and headers may take to arrive
+HEAD_TIMEOUT = 10.0
+TOO_SLOW = (
+    f"408 Request Timeout: the request line and headers did not arrive within {HEAD_TIMEOUT:g} s"
+).encode()
+# seconds a refused client's remaining bytes are read (and dropped) before its connection closes
+LINGER = 2.0
 # (as httptools writes them, as Lakala spells them): the signed response headers
 _SPELLED = [
     (f"\r\n{name.lower()}: ".encode(), f"\r\n{name}: ".encode())
@@ -67,11 +85,21 @@ def http_protocol() -> Any:
         _arriving = 0  # bytes received since the current head began
         _in_head = True
         _too_large = False
+        _head_timer: asyncio.TimerHandle | None = None
+        _head_begun = False  # a byte of the current head has come
+        _lingering = False  # refused: what still comes is dropped until the connection closes
 
         def connection_made(self, transport: Any) -> None:
             super().connection_made(cast(asyncio.Transport, _LakalaCase(transport)))
+            self._start_head_timer()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._stop_head_timer()
+            super().connection_lost(exc)
 
         def data_received(self, data: bytes) -> None:
+            if self._lingering:
+                return
             if self._in_head:
                 self._arriving += len(data)
             super().data_received(data)
@@ -81,6 +109,9 @@ def http_protocol() -> Any:
 
         def on_message_begin(self) -> None:
             self._head_bytes, self._too_large = 0, False
+            self._head_begun = True
+            if self._head_timer is None:  # (the first head's runs from the connection)
+                self._start_head_timer()
             super().on_message_begin()
 
         def on_url(self, url: bytes) -> None:
@@ -93,6 +124,8 @@ def http_protocol() -> Any:
 
         def on_headers_complete(self) -> None:
             self._in_head, self._arriving = False, 0
+            self._head_begun = False
+            self._stop_head_timer()
             super().on_headers_complete()
 
         def on_message_complete(self) -> None:
@@ -107,18 +140,50 @@ def http_protocol() -> Any:
                 # send_400_response, which says 431 for this case
                 raise ValueError("request head too large")
 
+        def _start_head_timer(self) -> None:
+            self._head_timer = self.loop.call_later(HEAD_TIMEOUT, self._head_too_slow)
+
+        def _stop_head_timer(self) -> None:
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+                self._head_timer = None
+
+        def _head_too_slow(self) -> None:
+            self._head_timer = None
+            if self.transport.is_closing():
+                return
+            if self.cycle is not None and not self.cycle.response_complete:
+                self._start_head_timer()  # a head behind an answer still being made waits on us
+                return
+            if self._head_begun:
+                self.logger.warning("Request head not complete in %gs: closed.", HEAD_TIMEOUT)
+                self._refuse(b"408 Request Timeout", TOO_SLOW)
+            elif self.cycle is None:  # nothing sent since it connected
+                self.transport.close()
+
         def send_400_response(self, msg: str) -> None:
             if not self._too_large:
                 super().send_400_response(msg)
                 return
             self.logger.warning("Request head over %d bytes refused.", MAX_HEAD_BYTES)
+            self._refuse(b"431 Request Header Fields Too Large", TOO_LARGE)
+
+        def _refuse(self, status: bytes, text: bytes) -> None:
+            """Answer ``status`` and close, lingering so that the client gets to read it."""
+            self._stop_head_timer()
             self.transport.write(
-                b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+                b"HTTP/1.1 " + status + b"\r\n"
                 b"content-type: text/plain; charset=utf-8\r\n"
-                b"content-length: " + str(len(TOO_LARGE)).encode() + b"\r\n"
-                b"connection: close\r\n\r\n" + TOO_LARGE
+                b"content-length: " + str(len(text)).encode() + b"\r\n"
+                b"connection: close\r\n\r\n" + text
             )
-            self.transport.close()
+            if not self.transport.can_write_eof():  # (TLS): closed at once, as before
+                self.transport.close()
+                return
+            self._lingering = True
+            self.transport.write_eof()
+            self.flow.resume_reading()
+            self.loop.call_later(LINGER, self.transport.close)
 
     return BoundedHttpToolsProtocol
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -153,7 +153,10 @@ class LakalaSandbox:
                 return found
             if time.monotonic() > deadline:
                 wanted = f"{len(found)} of {count} notifies of {pay_order_no} {state}"
-                journal = "; ".join(map(_describe, _latest(attempts))) or "nothing journaled"
+                journal = (
+                    "; ".join(_describe(a, attempts) for a in _latest(attempts))
+                    or "nothing journaled"
+                )
                 raise TimeoutError(f"{wanted} within {timeout:g}s ({journal})")
             time.sleep(0.05)
 
@@ -191,10 +194,23 @@ def _stuck(attempts: list[dict[str, Any]], state: str) -> list[dict[str, Any]]:
     return [a for a in _latest(attempts) if a["state"] != state]
 
 
-def _describe(attempt: dict[str, Any]) -> str:
+def _describe(attempt: dict[str, Any], attempts: Sequence[dict[str, Any]] = ()) -> str:
+    """One notify's state in words; a pending retry also quotes why the attempt before it failed,
+    as journaled (the answer was not the ack, the handler timed out, ...)."""
     what = f"notify {attempt['sequence']} ({attempt['kind']}) {attempt['state']}"
     if attempt["state"] == "pending":
         what += f", due at {attempt['scheduled_at']}"
+        earlier = [
+            a
+            for a in attempts
+            if a["sequence"] == attempt["sequence"]
+            and a["attempt"] < attempt["attempt"]
+            and a["state"] != "pending"
+        ]
+        if earlier:
+            last = max(earlier, key=lambda a: a["attempt"])
+            reason = last.get("error") or f"answered {last.get('response_status')}"
+            what += f"; attempt {last['attempt']} {last['state']}: {reason}"
     elif attempt["attempt"] > 1:
         what += f" after {attempt['attempt']} attempts"
     return what + (f": {attempt['error']}" if attempt.get("error") else "")

@@ -1,8 +1,11 @@
 """A loopback HTTP server that records every POST it gets: a merchant's notify endpoint in a box.
 
-    with NotifyReceiver(answer={"code": "SUCCESS", "message": "执行成功"}) as rx:
+    with NotifyReceiver() as rx:  # acknowledges each notify in its own dialect
         ...  # give rx.url as notify_url
         first = rx.wait(1, timeout=10)[0]
+
+``NotifyReceiver(answer={...})`` answers every request with that JSON instead (say a ``FAIL``, to
+watch the retry ladder).
 
 Used by the contract command (to catch the sandbox's notify) and by tests.
 """
@@ -17,6 +20,24 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 V3_ACK = {"code": "SUCCESS", "message": "执行成功"}
+V1_ACK = {"code": "000000", "msg": "Notification received successfully"}
+
+
+def dialect_of_notify(body: bytes) -> str:
+    """``v1`` for the seed's notify body (flat, with ``resp_time``), else ``v3`` (Lakala's, with
+    ``order_trade_info``)."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return "v3"
+    if isinstance(data, dict) and "resp_time" in data and "order_trade_info" not in data:
+        return "v1"
+    return "v3"
+
+
+def ack_for(body: bytes) -> dict[str, str]:
+    """The success ack of the notify's dialect: what a merchant's handler answers."""
+    return V1_ACK if dialect_of_notify(body) == "v1" else V3_ACK
 
 
 @dataclass(frozen=True)
@@ -31,10 +52,14 @@ class Received:
 
 
 class NotifyReceiver:
-    """``answer``: the JSON the receiver replies with (HTTP 200); defaults to Lakala's SUCCESS."""
+    """``answer``: the JSON the receiver replies with (HTTP 200). By default each notify gets the
+    success ack of its own dialect: ``{"code":"SUCCESS",...}`` for a v3 notify, ``{"code":"000000",
+    ...}`` for a v1 one."""
 
     def __init__(self, *, answer: dict[str, Any] | None = None, path: str = "/notify") -> None:
-        self.answer = json.dumps(answer or V3_ACK, ensure_ascii=False).encode()
+        self.answer: bytes | None = (
+            None if answer is None else json.dumps(answer, ensure_ascii=False).encode()
+        )
         self.path = path
         self.received: list[Received] = []
         self._lock = threading.Condition()
@@ -49,17 +74,20 @@ class NotifyReceiver:
             def do_POST(self) -> None:  # noqa: N802 - the http.server hook name
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
+                answer = receiver.answer
+                if answer is None:
+                    answer = json.dumps(ack_for(body), ensure_ascii=False).encode()
                 # recorded before it is answered: once the sender has the answer, it is here
                 with receiver._lock:
                     receiver.received.append(
-                        Received(self.path, dict(self.headers.items()), body, receiver.answer)
+                        Received(self.path, dict(self.headers.items()), body, answer)
                     )
                     receiver._lock.notify_all()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json; charset=utf-8")
-                self.send_header("Content-Length", str(len(receiver.answer)))
+                self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()
-                self.wfile.write(receiver.answer)
+                self.wfile.write(answer)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # quiet: the contract table and the tests report what matters

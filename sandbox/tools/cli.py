@@ -8,7 +8,7 @@ import socket
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from sandbox import __version__
 from sandbox.core.settings import CHOICES, Settings
@@ -17,6 +17,22 @@ LOCK_FILE = "serve.lock"
 
 Command = Callable[[argparse.Namespace], int]
 COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Command]] = {}
+# what each subcommand's exit codes mean, shown at the end of its --help
+EXIT_CODES: dict[str, str] = {
+    "serve": "exit codes: 0 stopped (Ctrl-C or a signal); 2 a setting or the data directory "
+    "cannot work (one line names it: a variable, a flag, a file); 3 the server never started "
+    "(the port is taken, say)",
+    "sign": "exit codes: 0 printed the Authorization value; 2 the body or the key cannot be read",
+    "scenarios": "exit codes: 0 every file is valid; 1 a file has a problem (each named with "
+    "its line and rule); 2 nothing checked: a path does not exist, cannot be read, or is a "
+    "folder without .yaml / .yml files",
+    "notify-check": "exit codes: 0 every check passed; 1 a check failed; 2 it cannot run: --url "
+    "is not http(s) with a host, nothing answers at --url, or no platform key in --data-dir",
+    "contract": "exit codes: 0 no drift; 1 a check failed (drift: the failing call in its row); "
+    "2 it cannot run, one line says why and no check runs: no credentials, a target that does "
+    "not answer or hands out no keys, an output that cannot be written, a bad recording, "
+    "options that contradict each other",
+}
 
 
 def command(
@@ -58,8 +74,17 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
         "--apps", dest="apps_file", help="YAML/JSON file registering more appid certificates"
     )
     p.add_argument("--merchant-no", help="v1 default merchant_no (default 8222900701106PZ)")
-    p.add_argument("--clock-start", help="start the sandbox clock at yyyyMMddHHmmss (Beijing time)")
-    p.add_argument("--clock-speed", type=float, help="run the sandbox clock N times faster")
+    p.add_argument(
+        "--clock-start",
+        help="start the sandbox clock at yyyyMMddHHmmss (Beijing time; default wall time); "
+        "with --clock-speed 0 it stays there",
+    )
+    p.add_argument(
+        "--clock-speed",
+        type=float,
+        help="run the sandbox clock N times faster (default 1); 0 freezes it, so only "
+        "/sandbox/api/clock calls move it (what tests want)",
+    )
     p.add_argument("--scenarios", dest="scenarios_dir", help="a folder of scenario YAML files")
     p.add_argument(
         "--default-scenario", help="scenario of orders nothing else picks (default manual)"
@@ -101,7 +126,10 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
         "(credentials from LAKALA_* variables; needs --public-url)",
     )
     p.add_argument(
-        "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
+        "--log-level",
+        default="info",
+        choices=["critical", "error", "warning", "info", "debug"],
+        help="the server's log level (default info); debug also logs every request",
     )
 
 
@@ -141,12 +169,15 @@ def serve(args: argparse.Namespace) -> int:
     if port == 0:  # any free port: bind it here, so the line below can say which
         family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
         bound = socket.socket(family)
+        if os.name != "nt":  # as uvicorn binds an explicit port: connections a killed server
+            # left behind (the kernel's, closing) must not keep a new one off the port
+            bound.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         bound.bind((settings.host, 0))
         port, sockets = bound.getsockname()[1], [bound]
     where = "memory" if settings.in_memory else str(settings.data_path)
     print(
         f"lakala-sandbox {__version__} on http://{settings.host}:{port} "
-        f"(data: {where}, signatures: {settings.signature})",
+        f"(data: {where}, signatures: {settings.signature})\n" + banner(app, port),
         flush=True,
     )
     config = serving.config(
@@ -165,6 +196,48 @@ def serve(args: argparse.Namespace) -> int:
         if claim is not None:
             claim.close()
     return 0 if server.started else 3  # 3: it never started (the port is taken, say)
+
+
+def banner(app: Any, port: int) -> str:
+    """What a newcomer needs from the start: where the dashboard is, what the clock does, which
+    scenarios were loaded and where the keys are."""
+    sb = app.state.sandbox
+    settings = sb.settings
+    host = settings.host
+    shown = "127.0.0.1" if host in ("0.0.0.0", "") else "[::1]" if host == "::" else host
+    if ":" in shown and not shown.startswith("["):
+        shown = f"[{shown}]"
+    clock = sb.clock.describe()
+    if settings.clock_start:
+        start = f"started at {settings.clock_start}"
+    elif abs(clock["offset_seconds"]) >= 1:
+        start = f"kept from the last run ({clock['offset_seconds']:+g} s from wall time)"
+    else:
+        start = "from wall time"
+    if clock["frozen"]:
+        moving = "frozen (--clock-speed 0): only POST /sandbox/api/clock/... moves it"
+    elif clock["speed"] == 1:
+        moving = "running at wall speed"
+    else:
+        moving = f"running {clock['speed']:g} times faster than wall time"
+    scenarios = sb.runner.catalog.scenarios
+    own = [s.name for s in scenarios if s.source == "user"]
+    loaded = f"{len(scenarios)} loaded, default {sb.runner.default}"
+    if own:
+        loaded += f"; yours ({settings.scenarios_dir}): " + ", ".join(own)
+    keys = (
+        "in memory (new ones each start)"
+        if settings.in_memory
+        else f"{settings.data_path} (platform.cer, merchant_private_key.pem)"
+    )
+    return "\n".join(
+        [
+            f"  dashboard  http://{shown}:{port}/",
+            f"  clock      {clock['now']} {clock['timezone']}, {start}, {moving}",
+            f"  scenarios  {loaded}: " + ", ".join(s.name for s in scenarios),
+            f"  keys       {keys}; certificate to trust: http://{shown}:{port}/sandbox/keys/platform.cer",
+        ]
+    )
 
 
 def _claim(data_path: Path) -> IO[str] | None:
@@ -201,9 +274,21 @@ def _sign_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--key", help="merchant private key PEM (default: <data-dir>/merchant_private_key.pem)"
     )
-    p.add_argument("--data-dir", default=None)
-    p.add_argument("--appid", default=None)
-    p.add_argument("--serial-no", default=None)
+    p.add_argument(
+        "--data-dir",
+        default=None,
+        help="the sandbox data directory whose merchant_private_key.pem signs "
+        "(default ./.lakala-sandbox, or LAKALA_SANDBOX_DATA_DIR)",
+    )
+    p.add_argument(
+        "--appid", default=None, help="appid in the header (default OP00000003, the sandbox's)"
+    )
+    p.add_argument(
+        "--serial-no",
+        default=None,
+        help="serial_no in the header: the signing certificate's serial "
+        "(default 00dfba8194c41b84cf, the sandbox's merchant test certificate)",
+    )
     p.add_argument(
         "--encrypt",
         metavar="OUT",
@@ -288,7 +373,12 @@ def _encrypt_body(args: argparse.Namespace, data_dir: Path, body: bytes) -> byte
 
 def _scenarios_args(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="scenarios_command", required=True)
-    check = sub.add_parser("check", help="validate scenario files or folders without serving")
+    check = sub.add_parser(
+        "check",
+        help="validate scenario files or folders without serving",
+        description="Validate scenario files or folders without serving.",
+        epilog=EXIT_CODES["scenarios"],
+    )
     check.add_argument("paths", nargs="+", help="YAML files or folders of them")
 
 
@@ -329,22 +419,28 @@ def contract(args: argparse.Namespace) -> int:
     return run(args)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser(chosen: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The command line; only the subcommands in ``chosen`` get their arguments."""
     parser = argparse.ArgumentParser(
         prog="lakala-sandbox", description="A local sandbox for Lakala's hosted counter."
     )
     parser.add_argument("--version", action="version", version=f"lakala-sandbox {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
+    for name, (configure, run) in COMMANDS.items():
+        summary = " ".join((run.__doc__ or "").split())  # the whole docstring, on one line
+        p = sub.add_parser(name, help=summary, description=summary, epilog=EXIT_CODES.get(name))
+        if name in chosen:
+            configure(p)
+        p.set_defaults(run=run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     # only the subcommand being run gets its arguments: configuring one may import its module,
     # and `sign --help` should not load the contract checker
     chosen = next((a for a in argv if a in COMMANDS), None)
-    for name, (configure, run) in COMMANDS.items():
-        summary = " ".join((run.__doc__ or "").split())  # the whole docstring, on one line
-        p = sub.add_parser(name, help=summary, description=summary)
-        if name == chosen:
-            configure(p)
-        p.set_defaults(run=run)
+    parser = build_parser([chosen] if chosen else [])
     args = parser.parse_args(argv)
     try:
         return int(args.run(args))

@@ -11,6 +11,7 @@ import pytest
 
 from sandbox.client.transport import InProcessTransport
 from sandbox.core.schema import LEGACY_REFUND_NOTES as LEGACY
+from sandbox.core.schema import SCHEMA_VERSION
 from sandbox.runtime import Sandbox
 from tests.conftest import make_app
 from tests.server.test_v3_refunds import MERCHANT, RFD, paid_order, refund
@@ -73,8 +74,9 @@ def test_an_earlier_store_s_refunds_move_into_the_table(tmp_path: Path) -> None:
         paid_order(http, sb, "OLD-1")
         first = refund(http, sb, "R-OLD", refund_amount=100, origin_out_trade_no="OLD-1").json()
     trade_no = first["resp_data"]["trade_no"]
-    # what a version-1 store held: the bookkeeping in the trade's JSON, no refunds tables
+    # what a version-2 store held: the bookkeeping in the trade's JSON, no refunds tables
     row = sb.store.execute("SELECT * FROM refunds")[0]
+    sb.close()  # (its scheduler reads the refunds table)
     with sb.store.transaction() as conn:
         data = json.loads(
             conn.execute("SELECT data FROM trades WHERE trade_no = ?", (trade_no,)).fetchone()[
@@ -87,8 +89,7 @@ def test_an_earlier_store_s_refunds_move_into_the_table(tmp_path: Path) -> None:
         conn.execute("DROP TABLE refund_outcomes")
         conn.execute("DROP INDEX trades_by_log_no")
         conn.execute("DROP INDEX trades_by_ref_no")
-    sb.store.execute("PRAGMA user_version = 1")
-    sb.close()
+    sb.store.execute("PRAGMA user_version = 2")
     sb.store.close()
 
     again = make_app(data_dir=str(data_dir), clock_speed=0)
@@ -114,6 +115,6 @@ def test_an_earlier_store_s_refunds_move_into_the_table(tmp_path: Path) -> None:
         assert all(LEGACY not in t for t in shown)
         stored = sb2.store.execute("SELECT data FROM trades WHERE trade_no = ?", (trade_no,))[0]
         assert LEGACY not in json.loads(stored["data"])
-        assert sb2.store.execute("PRAGMA user_version")[0][0] == 2
+        assert sb2.store.execute("PRAGMA user_version")[0][0] == SCHEMA_VERSION == 3
     finally:
         sb2.close()

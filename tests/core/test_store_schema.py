@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from sandbox import Settings, create_app
 from sandbox.core import schema
 from sandbox.core.store import Store
+from sandbox.runtime import DB_FILE
 
 ALL_TABLES = {
     "orders",
@@ -91,3 +93,34 @@ def test_another_programs_database_is_refused_and_left_as_it_was(tmp_path: Path)
         Store(path)
     assert path.read_bytes() == before
     assert _tables(path) == {"orders"}
+
+
+def test_a_version_1_outbox_gains_its_receivers(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    path = data / DB_FILE
+    before_receivers = "\n".join(
+        line
+        for line in schema.NOTIFY_OUTBOX.splitlines()
+        if not line.strip().startswith("receiver")
+    )
+    with sqlite3.connect(path) as conn:
+        conn.executescript(schema.ORDERS + before_receivers)
+        conn.execute(
+            "INSERT INTO orders (pay_order_no, merchant_no, out_order_no, dialect, status, "
+            "request_hash, created_ts, efficient_ts, updated_ts, data) "
+            "VALUES ('P1', 'M', 'A1', 'v3', 2, 'h', 1, 2, 1, '{}')"
+        )
+        conn.execute(
+            "INSERT INTO notifies (pay_order_no, sequence, kind, dialect, url, body, policy, "
+            "retry, created_ts) VALUES ('P1', 1, 'pay', 'v3', 'http://Shop.example:8080/n', "
+            "'{}', '{}', 1, 1)"
+        )
+        conn.execute("PRAGMA user_version = 1")
+    app = create_app(Settings(data_dir=str(data)))
+    try:
+        rows = app.state.sandbox.store.execute("SELECT receiver FROM notifies")
+    finally:
+        app.state.sandbox.close()
+    assert [r["receiver"] for r in rows] == ["http://shop.example:8080"]
+    assert _version(path) == schema.SCHEMA_VERSION == 3  # (2 -> 3 moved refunds, none here)

@@ -166,6 +166,56 @@ def test_serve_on_port_zero_says_which_port_it_took(tmp_path: Path) -> None:
             process.stdout.close()
 
 
+def test_a_server_killed_with_clients_connected_restarts_on_the_port_zero_picked(
+    tmp_path: Path,
+) -> None:
+    import re
+    import selectors
+    import signal
+    import socket
+
+    data_dir = tmp_path / "data"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sandbox", "serve", "--port", "0", "--data-dir", str(data_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    clients: list[socket.socket] = []
+    try:
+        assert process.stdout is not None
+        with selectors.DefaultSelector() as ready:
+            ready.register(process.stdout, selectors.EVENT_READ)
+            assert ready.select(timeout=30), "serve printed nothing"
+        match = re.search(r"on http://127\.0\.0\.1:(\d+) ", process.stdout.readline())
+        assert match
+        port = int(match.group(1))
+        deadline = time.monotonic() + 30
+        while len(clients) < 3:  # kept-alive clients, each answered once and still connected
+            try:
+                client = socket.create_connection(("127.0.0.1", port), timeout=5)
+            except OSError:
+                assert time.monotonic() < deadline, "the port it named never answered"
+                time.sleep(0.05)
+                continue
+            clients.append(client)
+            client.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            assert client.recv(65536).startswith(b"HTTP/1.1 200")
+        process.send_signal(signal.SIGKILL)
+        process.wait(15)
+        # the same port again, the clients still holding their ends of the old connections
+        with SandboxProcess(data_dir, port=port) as again:
+            assert httpx.get(again.url + "/healthz").json()["status"] == "ok"
+    finally:
+        for client in clients:
+            client.close()
+        if process.poll() is None:
+            process.kill()
+            process.wait(15)
+        if process.stdout is not None:
+            process.stdout.close()
+
+
 def test_a_second_server_on_the_same_data_directory_is_refused(tmp_path: Path) -> None:
     """Two servers on one data directory would each send every notify."""
     data_dir = tmp_path / "data"

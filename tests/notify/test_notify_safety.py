@@ -4,15 +4,20 @@ another order's notify; each failure is journaled with its reason and retried on
 from __future__ import annotations
 
 import socket
+import sqlite3
 import struct
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import pytest
 
-from sandbox.runtime import Sandbox
+from sandbox.client.transport import InProcessTransport
+from sandbox.notify.notifier import MAX_PER_RECEIVER
+from sandbox.runtime import DB_FILE, Sandbox
 from sandbox.testing.receiver import NotifyReceiver
+from tests.conftest import make_app
 from tests.support import V1, seed_create
 
 V1_ACK = {"code": "000000", "msg": "ok", "resp_time": "20261126000000"}
@@ -109,6 +114,75 @@ def test_misbehaving_receivers_hold_up_no_one(frozen: tuple[httpx.Client, Sandbo
             assert retry["attempt"] == 2 and retry["state"] == "pending"  # 1 s later on the ladder
         delivered = http.get(f"/sandbox/api/orders/{fine}/notifies").json()["notifies"]
         assert [a["state"] for a in delivered] == ["delivered"]
+
+
+def test_a_hung_receiver_holds_only_its_share_of_the_delivery_slots() -> None:
+    """Hundreds of notifies pending to a receiver that never answers (each attempt held for the
+    whole 30 s timeout) leave a healthy receiver's notify going out at once."""
+    app = make_app(clock_speed=0, notify_timeout=30)
+    sb: Sandbox = app.state.sandbox
+    try:
+        with (
+            httpx.Client(transport=InProcessTransport(app), base_url="http://t") as http,
+            NotifyReceiver(answer=V1_ACK) as good,
+            BadReceiver("hang") as hang,
+        ):
+            for i in range(200):
+                paid_order(http, sb, f"HUNG-{i}", hang.url)
+            deadline = time.monotonic() + 10
+            while len(hang.held) < MAX_PER_RECEIVER and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert len(hang.held) == MAX_PER_RECEIVER  # it holds its share...
+            pending = [
+                attempt
+                for no in _orders(sb, "HUNG-")
+                for attempt in sb.notifier.attempts(no)
+                if attempt["state"] == "pending"
+            ]
+            assert len(pending) == 200  # ...of hundreds waiting for it
+            started = time.monotonic()
+            fine = paid_order(http, sb, "HEALTHY-1", good.url)
+            heard = good.wait(1, timeout=1.0)[0].json()
+            assert time.monotonic() - started < 1.0
+            assert heard["pay_order_no"] == fine
+            time.sleep(0.2)
+            assert len(hang.held) == MAX_PER_RECEIVER  # and never more
+    finally:
+        sb.close()
+
+
+def _orders(sb: Sandbox, prefix: str) -> list[str]:
+    rows = sb.store.execute(
+        "SELECT pay_order_no FROM orders WHERE out_order_no LIKE ?", (prefix + "%",)
+    )
+    return [r["pay_order_no"] for r in rows]
+
+
+def test_an_outbox_from_before_receivers_were_counted_is_still_sent(tmp_path: Path) -> None:
+    options = {"clock_speed": 0, "notify_timeout": 1, "data_dir": str(tmp_path)}
+    with BadReceiver("503") as busy:
+        app = make_app(**options)
+        sb: Sandbox = app.state.sandbox
+        with httpx.Client(transport=InProcessTransport(app), base_url="http://t") as http:
+            no = paid_order(http, sb, "OLD-OUTBOX-1", busy.url)
+            assert sb.notifier.drain(10)
+        sb.close()
+        with sqlite3.connect(tmp_path / DB_FILE) as db:  # the outbox as an older version left it
+            db.execute("ALTER TABLE notifies DROP COLUMN receiver")
+            db.execute("PRAGMA user_version = 1")
+        app = make_app(**options)
+        sb = app.state.sandbox
+        try:
+            port = busy.sock.getsockname()[1]
+            assert [r["receiver"] for r in sb.store.execute("SELECT receiver FROM notifies")] == [
+                f"http://127.0.0.1:{port}"
+            ]
+            sb.clock.advance(1)
+            assert sb.notifier.drain(10)
+            states = [a["state"] for a in sb.notifier.attempts(no)]
+            assert states == ["failed", "failed", "pending"]  # the retry went out, and failed
+        finally:
+            sb.close()
 
 
 @pytest.mark.parametrize("flag", ["--notify-allow", "--notify-hosts"])

@@ -16,7 +16,7 @@ from sandbox.wire.resources import scenarios_dir
 from tests.conftest import make_app
 from tests.paths import ROOT
 
-README = ROOT / "README.md"
+README = ROOT / "docs" / "scenarios.md"  # where the README sends scenario readers
 SHIPPED = scenario_files(scenarios_dir())
 
 
@@ -193,7 +193,7 @@ def test_the_lint_names_a_capitalised_file_as_orders_name_it(tmp_path: Path) -> 
         capture_output=True,
         text=True,
         timeout=20,
-        cwd=README.parent,
+        cwd=ROOT,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"ok    {'bigorders':<32} {path}" in result.stdout

@@ -20,7 +20,7 @@ from tests.notify_receiver import LiveSandbox, Receiver
 from tests.paths import ROOT
 from tests.support import V1, seed_create, v3_post, v3_req_data
 
-README = ROOT / "README.md"
+README = ROOT / "docs" / "scenarios.md"  # where the README sends scenario readers
 MINE = {
     "big.yaml": "description: big orders\nmatch:\n  amount: {min: 100000}\nsteps: []\n",
     "gift.yaml": "description: gift cards\nmatch:\n  order_info: 礼品卡\nsteps: []\n",

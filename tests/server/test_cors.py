@@ -178,6 +178,7 @@ def shop() -> Iterator[str]:
     server.stop()
 
 
+@pytest.mark.browser
 def test_a_page_on_another_port_creates_an_order_and_goes_to_the_counter(
     chromium: Any, served: SandboxProcess, shop: str
 ) -> None:
@@ -193,6 +194,7 @@ def test_a_page_on_another_port_creates_an_order_and_goes_to_the_counter(
         context.close()
 
 
+@pytest.mark.browser
 def test_a_page_on_an_origin_not_allowed_cannot_call(
     chromium: Any, shop: str, tmp_path: Path
 ) -> None:

@@ -112,7 +112,37 @@ def test_v1_payment_method_narrows_the_methods(
     http: httpx.Client, sb: Sandbox, changes: dict[str, str], shown: list[str]
 ) -> None:
     order = create(http, sb, "P-NARROW-" + shown[0], **changes)
-    assert re.findall(r'data-mode="([A-Z_]+)"', counter(http, order).text) == shown
+    assert offered(counter(http, order).text) == shown
+
+
+def offered(page: str) -> list[str]:
+    """The methods a page offers: its list, or the one method it opened on by itself."""
+    listed = re.findall(r'data-mode="([A-Z_]+)"', page)
+    if listed:
+        return listed
+    assert 'class="panel method-screen"' in page
+    return sorted(set(re.findall(r'name="pay_mode" value="([A-Z_]+)"', page)))
+
+
+@pytest.mark.parametrize(
+    ("changes", "opened"),
+    [
+        ({"payment_method": "WECHAT"}, 'class="qr"'),
+        ({"payment_method": "CARD"}, 'name="card_no"'),
+    ],
+)
+def test_an_order_limited_to_one_pay_mode_opens_on_it_without_a_click(
+    http: httpx.Client, sb: Sandbox, changes: dict[str, str], opened: str
+) -> None:
+    order = create(http, sb, "P-ONE-" + changes["payment_method"], **changes)
+    page = counter(http, order).text
+    assert opened in page and 'class="methods"' not in page
+    assert 'class="other"' not in page  # no other method to go back to
+    # and paying from it works as from the list
+    mode = changes["payment_method"]
+    extra = {"card_no": "6212 3400 0000 0001"} if mode == "CARD" else {}
+    submit(http, order, "card" if extra else "pay", pay_mode=mode, **extra)
+    assert sb.engine.get(order.pay_order_no).status == 2
 
 
 @pytest.mark.parametrize(
@@ -134,7 +164,7 @@ def test_v3_counter_param_and_busi_type_param_narrow_the_methods(
     out = v3_post(http, sb, "special_create", v3_req_data(sb, "P-V3-" + shown[0], **req)).json()
     assert out["code"] == "000000", out
     order = sb.engine.get(out["resp_data"]["pay_order_no"])
-    assert re.findall(r'data-mode="([A-Z_]+)"', counter(http, order).text) == shown
+    assert offered(counter(http, order).text) == shown
 
 
 def test_english_with_lang_en(http: httpx.Client, sb: Sandbox) -> None:
@@ -225,8 +255,8 @@ def test_a_wrong_card_number_changes_nothing_and_says_why(
 
 
 def test_card_numbers_are_luhn_valid_and_documented_in_the_readme() -> None:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert cards.markdown_table() in readme
+    pages = (ROOT / "docs" / "pages.md").read_text(encoding="utf-8")
+    assert cards.markdown_table() in pages
     assert all(cards.luhn_ok(c.number) for c in cards.TEST_CARDS)
 
 
@@ -457,6 +487,12 @@ def test_same_origin_post_is_accepted(http: httpx.Client, sb: Sandbox) -> None:
         headers={"Origin": "http://sandbox.test", "Sec-Fetch-Site": "same-origin"},
     )
     assert response.status_code == 303
+    paid = sb.engine.get(order.pay_order_no)
+    assert paid.status == 2 and paid.trades[0]["pay_mode"] == "ALIPAY"
+    location = response.headers["location"]
+    assert location.startswith("/b/pay?") and "ran=pay" in location
+    assert f"payOrderNo={order.pay_order_no}" in location
+    assert field(http.get(location).text, "state") == "支付成功"
 
 
 @pytest.mark.parametrize(
@@ -517,7 +553,7 @@ def test_finished_orders_show_their_state_instead_of_buttons(
 
 
 def test_repeat_pay_offers_methods_again_after_a_failure(http: httpx.Client, sb: Sandbox) -> None:
-    order = create(http, sb, "P-REPEAT", support_repeat_pay=1)
+    order = create(http, sb, "P-REPEAT", support_repeat_pay=1, payment_method=None)
     sb.engine.apply(order.pay_order_no, "fail")
     html = counter(http, order).text
     assert "上次支付失败，可重新支付。" in html and 'name="payMode"' in html
@@ -555,7 +591,10 @@ def test_an_action_that_became_illegal_meanwhile_says_so(http: httpx.Client, sb:
 def test_a_method_the_order_does_not_allow_is_not_offered(http: httpx.Client, sb: Sandbox) -> None:
     order = create(http, sb, "P-WRONGMODE", payment_method="ALIPAY")
     html = counter(http, order, payMode="WECHAT").text
-    assert "该订单不支持微信支付。" in html and "qr-svg" not in html
+    # said so, and the page opens on the one method the order allows instead
+    assert "该订单不支持微信支付。" in html
+    assert offered(html) == ["ALIPAY"] and "请使用支付宝扫码支付" in html
+    assert 'name="pay_mode" value="WECHAT"' not in html
     before = snapshot(sb)
     token = csrf_of(counter(http, order, payMode="ALIPAY").text)
     form = {**page_query(order), "csrf": token, "action": "pay", "pay_mode": "WECHAT"}

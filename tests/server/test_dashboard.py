@@ -13,6 +13,7 @@ import pytest
 from sandbox.client.transport import InProcessTransport
 from sandbox.runtime import Sandbox
 from sandbox.testing.receiver import NotifyReceiver
+from sandbox.wire import signing
 from tests.conftest import make_app
 from tests.support import V1, seed_create, snapshot
 
@@ -255,6 +256,19 @@ def test_advance_one_orders_clock_expires_it(http: httpx.Client, sb: Sandbox) ->
     assert sb.engine.get(other).status == 0
 
 
+def test_the_order_page_says_whose_clock_the_order_time_is(http: httpx.Client, sb: Sandbox) -> None:
+    no = create(http, sb, "D-OWNCLOCK")
+    page = http.get(f"/dashboard/orders/{no}").text
+    assert "<dt>订单时钟 this order's clock</dt>" in page
+    note = re.search(r'data-field="order-clock-note">([^<]*)<', page)
+    assert note and unescape(note.group(1)).startswith("(= 沙箱时钟 the sandbox clock")
+    post(http, f"/dashboard/orders/{no}/advance", seconds="60", back=f"/dashboard/orders/{no}")
+    page = http.get(f"/dashboard/orders/{no}").text
+    note = re.search(r'data-field="order-clock-note">([^<]*)<', page)
+    assert note and "this order was advanced on its own" in unescape(note.group(1))
+    assert "the sandbox clock + 60.0 s" in unescape(note.group(1))
+
+
 def test_default_scenario_is_chosen_from_the_shipped_list(http: httpx.Client, sb: Sandbox) -> None:
     page = http.get("/").text
     names = re.findall(r'<option value="([\w-]+)"(?: selected)?>\1</option>', page)
@@ -266,11 +280,28 @@ def test_default_scenario_is_chosen_from_the_shipped_list(http: httpx.Client, sb
     assert "no scenario named 'nope'" in flash(post(http, "/dashboard/scenario", name="nope"), http)
 
 
-def test_key_downloads_are_linked(http: httpx.Client) -> None:
+def test_key_downloads_are_linked(http: httpx.Client, sb: Sandbox) -> None:
     page = http.get("/").text
+    files = {}
     for name in ("platform.cer", "merchant.cer", "merchant_private_key.pem"):
         assert f'href="/sandbox/keys/{name}"' in page
-        assert http.get(f"/sandbox/keys/{name}").status_code == 200
+        download = http.get(f"/sandbox/keys/{name}")
+        assert download.status_code == 200
+        assert download.headers["content-disposition"] == f'attachment; filename="{name}"'
+        files[name] = download.content
+    # the files are this sandbox's own keys, as PEM: what signs its answers and notifies ...
+    platform = signing.load_certificate(files["platform.cer"])
+    assert files["platform.cer"].startswith(b"-----BEGIN CERTIFICATE-----\n")
+    assert platform == sb.keys.platform_cert
+    # ... and the merchant's pair, which signs requests this sandbox accepts
+    merchant = signing.load_certificate(files["merchant.cer"])
+    assert merchant == sb.keys.merchant_cert
+    key = signing.load_private_key(files["merchant_private_key.pem"])
+    assert files["merchant_private_key.pem"].startswith(b"-----BEGIN PRIVATE KEY-----\n")
+    assert key.private_numbers() == sb.keys.merchant_key.private_numbers()
+    message = b"signed with the downloaded key"
+    signature = signing.sign(key, message)
+    assert signing.verify(signing.certificate_public_key(merchant), message, signature)
 
 
 def test_a_forged_dashboard_post_is_refused(http: httpx.Client, sb: Sandbox) -> None:

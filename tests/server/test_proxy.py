@@ -20,6 +20,7 @@ from starlette.applications import Starlette
 
 from sandbox.client.clients import AsyncLakalaClient
 from sandbox.client.transport import InProcessTransport
+from sandbox.core.engine import LATE_PAYMENT
 from sandbox.core.settings import Settings
 from sandbox.runtime import Sandbox
 from sandbox.server.app import create_app
@@ -30,7 +31,7 @@ from sandbox.wire import signing
 from tests.conftest import make_app
 from tests.doubles import Answer, DriftingApp, Mutate, drop_field, omit_header, resign
 from tests.servers import SandboxProcess, free_port
-from tests.support import V1, seed_create, snapshot
+from tests.support import V1, seed_create, snapshot, v3_post
 
 PUBLIC = "http://127.0.0.1:9"
 
@@ -496,6 +497,110 @@ def test_an_older_notify_arriving_late_changes_nothing(pair: Pair) -> None:
     late = pair.http.post(NOTIFY_PATH, content=paid_body, headers=paid_headers)
     assert late.json()["code"] == "SUCCESS"  # received; Lakala need not send it again
     assert pair.proxy.engine.get(no).status == 6
+
+
+def _expired_mirror_paid_upstream(pair: Pair, out_order_no: str, notify_url: str) -> str:
+    """The issue's timeline on both clocks: expiry at 20 s, paid on Lakala at 15 s, the mirror's
+    clock at 25 s when Lakala's notify (the bytes A sent) arrives. Returns the pay_order_no."""
+    expiry = pair.proxy.clock.format(pair.proxy.clock.timestamp() + 20)
+    no = _create(pair, out_order_no, notify_url=notify_url, order_efficient_time=expiry)[
+        "pay_order_no"
+    ]
+    pair.lakala.clock.advance(15)
+    pair.lakala.engine.apply(no, "pay", pay_mode="ALIPAY")
+    assert pair.lakala.engine.get(no).status == 2
+    pair.proxy.clock.advance(25)
+    assert pair.proxy.engine.get(no).status == 4  # the mirror reads expired by now
+    return no
+
+
+def _lakalas_notify(pair: Pair, no: str) -> tuple[dict[str, str], bytes]:
+    sent = _first_sent(pair.lakala, no)  # what A sent to the proxy's notify address
+    headers = {k: v for k, v in sent["request_headers"].items() if k.lower() != "content-length"}
+    return headers, sent["request_body"].encode()
+
+
+def test_a_payment_lakala_reports_after_the_expiry_is_applied_late(
+    pair: Pair, caplog: pytest.LogCaptureFixture
+) -> None:
+    with NotifyReceiver(answer=V1_ACK, path="/shop/notify") as shop:
+        no = _expired_mirror_paid_upstream(pair, "LATE-PAY-1", shop.url)
+        headers, body = _lakalas_notify(pair, no)
+        with caplog.at_level(logging.WARNING, logger="lakala_sandbox.proxy"):
+            answer = pair.http.post(NOTIFY_PATH, content=body, headers=headers)
+        assert (answer.status_code, answer.json()["code"]) == (200, "SUCCESS")
+        assert "paid late" in caplog.text
+        # the merchant hears of the payment, in its own dialect
+        heard = shop.wait(1, timeout=10)[0].json()
+        assert (heard["pay_order_no"], heard["order_status"]) == (no, "SUCCESS")
+    paid = pair.lakala.engine.get(no).trades[0]
+    # every view of the mirror agrees: admin API, v1 query, v3 query, dashboard
+    order = pair.http.get(f"/sandbox/api/orders/{no}").json()["order"]
+    assert (order["order_status"], order["status_name"]) == ("2", "支付成功")
+    assert order["trades"][0]["trade_no"] == paid["trade_no"]
+    assert order["trades"][0]["trade_time"] == paid["trade_time"]  # when Lakala took it
+    assert order["trades"][0][LATE_PAYMENT] == {
+        "expired_at": order["request"]["order_efficient_time"]
+    }
+    queried = pair.http.post(V1 + "query", json={"out_order_no": "LATE-PAY-1"}).json()
+    assert queried["resp_data"]["order_status"] == "SUCCESS"
+    v3 = v3_post(
+        pair.http, pair.proxy, "query", {"merchant_no": "822290070111135", "pay_order_no": no}
+    ).json()
+    assert v3["resp_data"]["order_status"] == "2", v3
+    assert LATE_PAYMENT not in v3["resp_data"]["order_trade_info_list"][0]
+    assert "支付成功" in pair.http.get(f"/dashboard/orders/{no}").text
+    again = pair.http.post(NOTIFY_PATH, content=body, headers=headers)  # Lakala retries
+    assert again.json()["code"] == "SUCCESS"
+    assert len(pair.proxy.engine.get(no).trades) == 1
+
+
+def test_a_query_that_finds_the_payment_after_the_expiry_applies_it_late(pair: Pair) -> None:
+    """Lakala's notify lost for good: the merchant's query finds the payment instead."""
+    no = _expired_mirror_paid_upstream(pair, "LATE-PAY-Q", "http://127.0.0.1:9/shop")
+    queried = pair.http.post(V1 + "query", json={"out_order_no": "LATE-PAY-Q"}).json()
+    assert queried["resp_data"]["order_status"] == "SUCCESS"
+    mirror = pair.proxy.engine.get(no)
+    assert mirror.status == 2 and LATE_PAYMENT in mirror.trades[0]
+    assert mirror.trades[0]["trade_no"] == pair.lakala.engine.get(no).trades[0]["trade_no"]
+    queued = _first_sent(pair.proxy, no)  # the merchant's notify_url hears of it too
+    assert json.loads(queued["request_body"])["order_status"] == "SUCCESS"
+
+
+def test_a_refund_lakala_reports_on_an_expired_mirror_brings_the_late_payment(
+    pair: Pair,
+) -> None:
+    no = _expired_mirror_paid_upstream(pair, "LATE-PAY-2", "http://127.0.0.1:9/shop")
+    pair.lakala.engine.apply(no, "refund")
+    headers, body = lakala_notify(pair.lakala, no)
+    assert pair.http.post(NOTIFY_PATH, content=body, headers=headers).json()["code"] == "SUCCESS"
+    mirror = pair.proxy.engine.get(no)
+    assert mirror.status == 6
+    assert [t["trade_type"] for t in mirror.trades] == ["REFUND", "PAY"]
+
+
+def test_a_payment_the_mirror_cannot_take_is_not_acknowledged(
+    pair: Pair, caplog: pytest.LogCaptureFixture
+) -> None:
+    no = _create(pair, "LATE-PAY-3")["pay_order_no"]
+    closed = pair.http.post(f"/sandbox/api/orders/{no}/close")  # here only, not on Lakala
+    assert closed.status_code == 200 and pair.proxy.engine.get(no).status == 7
+    pair.lakala.engine.apply(no, "pay")
+    headers, body = lakala_notify(pair.lakala, no)
+    before = snapshot(pair.proxy)
+    with caplog.at_level(logging.ERROR, logger="lakala_sandbox.proxy"):
+        answer = pair.http.post(NOTIFY_PATH, content=body, headers=headers)
+    assert answer.status_code == 409
+    assert answer.json()["code"] == "FAIL"  # Lakala sends it again
+    why = f"Lakala reports order {no} paid (status 2), but its mirror here is 7 CLOSED"
+    assert why in answer.json()["message"] and why in caplog.text
+    assert snapshot(pair.proxy) == before
+    # a query answers with Lakala's word, and says in the log why the mirror did not follow
+    caplog.clear()
+    with caplog.at_level(logging.ERROR, logger="lakala_sandbox.proxy"):
+        queried = pair.http.post(V1 + "query", json={"pay_order_no": no}).json()
+    assert queried["resp_data"]["order_status"] == "SUCCESS"
+    assert why in caplog.text
 
 
 # -- start-up --------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from typing import Any
 from xml.etree import ElementTree
 
 import httpx
+import pytest
 
 from tests.servers import SandboxProcess
 from tests.support import V1
@@ -25,6 +26,7 @@ def test_the_icon_is_an_svg() -> None:
     assert ElementTree.fromstring(icon.content).tag == "{http://www.w3.org/2000/svg}svg"
 
 
+@pytest.mark.browser
 def test_the_counter_page_and_the_dashboard_log_no_errors(
     chromium: Any, served: SandboxProcess
 ) -> None:

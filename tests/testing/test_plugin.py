@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.metadata
+import json
 import re
 import socket
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -15,23 +17,25 @@ import sandbox.testing.plugin as plugin
 from sandbox.core.ids import Ids
 from sandbox.core.settings import Settings
 from sandbox.testing.plugin import LakalaSandbox
+from sandbox.testing.receiver import NotifyReceiver
 from tests.paths import ROOT
 from tests.support import V1, V3
 
 pytest_plugins = ["pytester"]
 
 EXAMPLE = ROOT / "tests" / "testing" / "test_plugin_example.py"
+EXAMPLE_V1 = ROOT / "tests" / "testing" / "test_plugin_example_v1.py"
 
 
-def test_readme_shows_the_example_file_as_it_is() -> None:
+@pytest.mark.parametrize("example", [EXAMPLE, EXAMPLE_V1], ids=lambda p: p.name)
+def test_readme_shows_the_example_file_as_it_is(example: Path) -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    name = example.relative_to(ROOT).as_posix()
     shown = re.search(
-        r"<!-- example: tests/testing/test_plugin_example.py -->\n```python\n(.*?)```",
-        readme,
-        flags=re.S,
+        rf"<!-- example: {re.escape(name)} -->\n```python\n(.*?)```", readme, flags=re.S
     )
-    assert shown is not None, "the README lost the pytest example"
-    assert shown.group(1) == EXAMPLE.read_text(encoding="utf-8")
+    assert shown is not None, f"the README lost the pytest example {name}"
+    assert shown.group(1) == example.read_text(encoding="utf-8")
 
 
 def test_the_plugin_is_registered_once_through_its_entry_point(pytestconfig: pytest.Config) -> None:
@@ -295,3 +299,65 @@ def test_a_bad_marker_added_while_the_test_runs_fails_that_test_naming_it(
     result.stdout.fnmatch_lines(
         ["*@pytest.mark.lakala_sandbox(sed=2): unknown option sed (did you mean seed?)*"]
     )
+
+
+# -- NotifyReceiver answers each dialect's ack; a timeout quotes why the last attempt failed ----
+
+
+def test_the_receiver_acknowledges_a_v1_notify_in_the_v1_dialect(
+    lakala_sandbox_server: LakalaSandbox,
+) -> None:
+    with NotifyReceiver() as merchant:
+        answer = lakala_sandbox_server.http.post(
+            "/api/v1/payment/lakala/counter/create",
+            json={
+                "out_order_no": "RX-V1",
+                "total_amount": 100,
+                "order_info": "v1 tea",
+                "notify_url": merchant.url,
+            },
+        ).json()
+        no = answer["resp_data"]["pay_order_no"]
+        lakala_sandbox_server.pay(no)
+        sent = lakala_sandbox_server.wait_for_notifies(no, timeout=10)
+        notify = merchant.wait(1)[0]
+    assert notify.json()["order_status"] == "SUCCESS"
+    assert json.loads(notify.answer)["code"] == "000000"
+    assert sent[0]["state"] == "delivered" and sent[0]["attempt"] == 1
+
+
+def test_the_receiver_acknowledges_a_v3_notify_in_the_v3_dialect(
+    lakala_sandbox: LakalaSandbox,
+) -> None:
+    with NotifyReceiver() as merchant:
+        order = lakala_sandbox.client.create(
+            out_order_no="RX-V3", total_amount=100, order_info="v3 tea", notify_url=merchant.url
+        )
+        lakala_sandbox.pay(order["pay_order_no"])
+        lakala_sandbox.wait_for_notifies(order["pay_order_no"], timeout=10)
+        notify = merchant.wait(1)[0]
+    assert json.loads(notify.answer) == {"code": "SUCCESS", "message": "执行成功"}
+
+
+def test_a_wait_that_times_out_quotes_why_the_last_attempt_failed(
+    lakala_sandbox: LakalaSandbox,
+) -> None:
+    # a v1 order whose handler answers the v3 ack: the sandbox retries, and the wait says why
+    with NotifyReceiver(answer={"code": "SUCCESS", "message": "执行成功"}) as merchant:
+        answer = lakala_sandbox.http.post(
+            "/api/v1/payment/lakala/counter/create",
+            json={
+                "out_order_no": "RX-WRONG",
+                "total_amount": 100,
+                "order_info": "w",
+                "notify_url": merchant.url,
+            },
+        ).json()
+        no = answer["resp_data"]["pay_order_no"]
+        lakala_sandbox.pay(no)
+        lakala_sandbox.wait_for_notifies(no, state="failed", timeout=10)
+        with pytest.raises(TimeoutError) as raised:
+            lakala_sandbox.wait_for_notifies(no, timeout=0.3)
+    message = str(raised.value)
+    assert message.startswith(f"0 of 1 notifies of {no} delivered within 0.3s (notify 1 (pay) ")
+    assert 'attempt 1 failed: the answer is not the ack {"code":"000000",...}' in message

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -517,6 +518,56 @@ def test_the_command_run_by_a_user_against_nothing_exits_2() -> None:
 
 
 @contextmanager
+def _hanging_up(reset: bool) -> Iterator[str]:
+    """A loopback server that takes every connection and closes it (or resets it) unanswered."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    listener.settimeout(0.1)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():  # bounded by the test's stop
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            conn.settimeout(2)
+            try:
+                conn.recv(65536)
+            except OSError:
+                pass
+            if reset:
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()
+
+
+@pytest.mark.parametrize("reset", [False, True], ids=["closes", "resets"])
+@pytest.mark.usefixtures("no_lakala_settings")
+def test_a_target_that_hangs_up_without_answering_exits_2_in_one_line(
+    reset: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with _hanging_up(reset) as url:
+        code = main(["contract", "--target", url])
+    out, err = capsys.readouterr()
+    assert (code, out) == (2, "")  # no table: no check ran
+    assert err.splitlines() == [
+        f"lakala-sandbox contract: cannot reach the target {url} (it closes the connection "
+        "without answering): is it running, and is the --target URL right (host, port, http "
+        "or https)?"
+    ]
+
+
+@contextmanager
 def _web_server(status: int, body: bytes, content_type: str) -> Iterator[str]:
     """A loopback server that is not a sandbox: every GET gets the same answer."""
 
@@ -631,3 +682,32 @@ def test_contradictory_options_exit_2_before_anything_runs(
     assert err.strip() == f"lakala-sandbox contract: {message}"
     assert out == ""
     assert list(tmp_path.iterdir()) == []  # no recording made or read
+
+
+def test_replay_says_which_checks_it_leaves_out_and_junit_counts_them_skipped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    junit = tmp_path / "live.xml"
+    assert main(["contract", "--record", str(tmp_path / "rec"), "--junit", str(junit)]) == 0
+    live = ET.parse(junit).getroot().find("testsuite")
+    assert live is not None and live.get("skipped") == "0"
+    capsys.readouterr()
+    replayed_xml = tmp_path / "replay.xml"
+    assert main(["contract", "--replay", str(tmp_path / "rec"), "--junit", str(replayed_xml)]) == 0
+    out = capsys.readouterr().out
+    suite = ET.parse(replayed_xml).getroot().find("testsuite")
+    assert suite is not None
+    # every check of the live run is in the replay: run again, or skipped and said so
+    cases = {(c.get("classname"), c.get("name")) for c in suite.findall("testcase")}
+    assert {(c.get("classname"), c.get("name")) for c in live.findall("testcase")} == cases
+    skipped = [c for c in suite.findall("testcase") if c.find("skipped") is not None]
+    assert int(suite.get("skipped", "0")) == len(skipped) == 5 + 7  # + the refund flow's
+    assert suite.get("tests") == live.get("tests")
+    names = ", ".join(f"{c.get('classname', '')[9:]} / {c.get('name')}" for c in skipped)
+    ran = int(suite.get("tests", "0")) - len(skipped)
+    assert out.rstrip().endswith(
+        f"{ran} checks, no drift; 12 left out ({names}): compares live calls with each other; "
+        "a replay checks each message alone"
+    )
+    rows = [line.split() for line in out.splitlines()]
+    assert ["query", "same", "order", "skipped:", "compares"] in [r[:5] for r in rows]

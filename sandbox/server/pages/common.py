@@ -8,19 +8,21 @@ own origin.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from jinja2 import Environment, FileSystemLoader
+from jinja2 import DictLoader, Environment, TemplateError
 from markupsafe import Markup, escape
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
-from starlette.routing import Mount
-from starlette.staticfiles import StaticFiles
+from starlette.routing import Route
 
 from sandbox.core.engine import Order
 from sandbox.runtime import Sandbox
@@ -269,15 +271,76 @@ def _secret(sb: Sandbox) -> bytes:
     return bytes.fromhex(value)
 
 
-_env = Environment(
-    loader=FileSystemLoader(HERE / "templates"),
-    autoescape=True,
-    trim_blocks=True,
-    lstrip_blocks=True,
+# Every file the pages use. They are read into memory when the first app is built, so a package
+# reinstalled under a running server keeps its pages, and a missing file stops `serve` at start.
+TEMPLATES = (
+    "_flash.html",
+    "base.html",
+    "callback_demo.html",
+    "counter.html",
+    "dashboard.html",
+    "dashboard_order.html",
+    "login.html",
+    "message.html",
 )
-_env.globals.update(
-    Markup=Markup, yuan=yuan, STATIC=STATIC_PATH, PAY_MODE_NAMES=PAY_MODE_NAMES, pick=pick
-)
+STATIC_FILES = {
+    "counter.js": "text/javascript; charset=utf-8",
+    "dashboard.js": "text/javascript; charset=utf-8",
+    "style.css": "text/css; charset=utf-8",
+}
+
+
+class PageFilesMissing(ValueError):
+    """A template or static file of the pages cannot be read: the installed package is damaged."""
+
+
+@dataclass(frozen=True)
+class PageFiles:
+    env: Environment
+    static: dict[str, tuple[bytes, str, str]]  # name: (content, media type, ETag)
+
+
+def read_page_files(folder: Path = HERE) -> PageFiles:
+    """Read and compile every template and static file under ``folder``; a missing or broken one
+    raises ``PageFilesMissing`` naming it."""
+    sources: dict[str, str] = {}
+    static: dict[str, tuple[bytes, str, str]] = {}
+    try:
+        for name in TEMPLATES:
+            path = folder / "templates" / name
+            sources[name] = path.read_text(encoding="utf-8")
+        for name, media_type in STATIC_FILES.items():
+            path = folder / "static" / name
+            content = path.read_bytes()
+            static[name] = (
+                content,
+                media_type,
+                '"' + hashlib.sha256(content).hexdigest()[:32] + '"',
+            )
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise PageFilesMissing(
+            f"cannot read the page file {path} ({reason}): the installed package is incomplete; "
+            "reinstall it (pip install --force-reinstall) and start again"
+        ) from None
+    env = Environment(
+        loader=DictLoader(sources), autoescape=True, trim_blocks=True, lstrip_blocks=True
+    )
+    env.globals.update(
+        Markup=Markup, yuan=yuan, STATIC=STATIC_PATH, PAY_MODE_NAMES=PAY_MODE_NAMES, pick=pick
+    )
+    for name in TEMPLATES:
+        try:
+            env.get_template(name)  # compiled now: a broken template stops the start too
+        except TemplateError as exc:
+            raise PageFilesMissing(f"the page template {name} cannot be compiled: {exc}") from None
+    return PageFiles(env, static)
+
+
+@functools.cache
+def page_files() -> PageFiles:
+    """The package's page files, read once per process (``create_app`` calls this first)."""
+    return read_page_files()
 
 
 def render(
@@ -291,7 +354,7 @@ def render(
     def t(key: str, **params: Any) -> str:
         return text(lang, key, **params)
 
-    html = _env.get_template(template).render(lang=lang, t=t, **context)
+    html = page_files().env.get_template(template).render(lang=lang, t=t, **context)
     merged = {
         "Cache-Control": "no-store",
         "X-Frame-Options": "DENY",
@@ -335,4 +398,15 @@ def with_query(path: str, **params: Any) -> str:
     return path + "?" + urlencode({k: v for k, v in params.items() if v not in (None, "")})
 
 
-static_mount = Mount(STATIC_PATH, app=StaticFiles(directory=HERE / "static"), name="static")
+async def _static(request: Request) -> Response:
+    found = page_files().static.get(request.path_params["name"])
+    if found is None:
+        raise HTTPException(404)
+    content, media_type, etag = found
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    if etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    return Response(content, media_type=media_type, headers=headers)
+
+
+static_mount = Route(STATIC_PATH + "/{name}", _static, methods=["GET", "HEAD"], name="static")

@@ -223,6 +223,8 @@ def counter_view(
         name = pick(lang, PAY_MODE_NAMES[pay_mode]) if pay_mode in PAY_MODE_NAMES else str(pay_mode)
         notices.append(text(lang, "mode_not_allowed", name=name))
         pay_mode = None
+    if pay_mode is None and len(allowed_modes) == 1:
+        pay_mode = allowed_modes[0]  # only one way to pay: the page opens on it, no click first
     tried = params.get("refused")
     if tried in REFUSED_NAMES:
         notices.append(

@@ -1,0 +1,101 @@
+"""The README's two quick-start commands run side by side: a sandbox served from the package as
+step 1 installs it keeps answering its pages while step 2 (`bash .ci/run`) sets up the tests."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.paths import ROOT
+from tests.servers import free_port
+
+pytestmark = pytest.mark.slow
+
+# what a fresh clone holds, not what a working copy has made
+LEFT_OUT = shutil.ignore_patterns(
+    ".git", ".venv", ".lakala-sandbox", "__pycache__", "*.pyc", ".*_cache", "build", "dist",
+    "*.egg-info", "test-artifacts", ".prism",
+)  # fmt: skip
+
+
+def quick_start_blocks() -> tuple[str, str]:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```sh\n(.*?)```", readme, flags=re.S)
+    [serve] = [b for b in blocks if "lakala-sandbox serve" in b]
+    [test] = [b for b in blocks if ".ci/run" in b]
+    return serve, test
+
+
+def test_the_test_command_leaves_the_served_sandbox_alone(tmp_path: Path) -> None:
+    clone = tmp_path / "clone"
+    shutil.copytree(ROOT, clone, ignore=LEFT_OUT)
+    shutil.rmtree(clone / ".ci" / ".venv", ignore_errors=True)
+    serve_block, test_block = quick_start_blocks()
+    port = free_port()
+    step1 = serve_block.replace("lakala-sandbox serve", f"lakala-sandbox serve --port {port}")
+    step2 = test_block.replace("bash .ci/run", "bash .ci/run --version")  # set up, run nothing
+    # .ci/run installs chromium and curl with apt when they are missing: here they need not run
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    for name in ("chromium", "curl"):
+        if shutil.which(name) is None:
+            (tools / name).symlink_to(shutil.which("true") or "/bin/true")
+    env = {**os.environ, "PATH": f"{tools}:{os.environ['PATH']}"}
+    env.pop("VIRTUAL_ENV", None)
+    log = (tmp_path / "serve.log").open("wb")
+    server = subprocess.Popen(
+        ["bash", "-euo", "pipefail", "-c", step1],
+        cwd=clone,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 600  # a pip install from scratch
+        while True:
+            assert server.poll() is None, (tmp_path / "serve.log").read_text(errors="replace")
+            try:
+                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "step 1 did not start the sandbox"
+            time.sleep(0.2)
+        setup = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", step2],
+            cwd=clone,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        assert setup.returncode == 0, setup.stdout + setup.stderr
+        assert "pytest" in setup.stdout + setup.stderr
+        assert (clone / ".ci" / ".venv" / "bin" / "python").exists()
+        # the served sandbox still answers its pages, from the package step 1 installed
+        created = httpx.post(
+            url + "/api/v1/payment/lakala/counter/create",
+            json={"out_order_no": "QS-1", "total_amount": 100, "order_info": "Side by side"},
+        ).json()
+        page = httpx.get(created["resp_data"]["counter_url"])
+        assert page.status_code == 200 and "Side by side" in page.text
+        assert httpx.get(url + "/").status_code == 200
+        assert httpx.get(url + "/sandbox/static/counter.js").status_code == 200
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=30)
+        log.close()

@@ -1,0 +1,138 @@
+"""`lakala-sandbox --help` and the `serve` banner say what a newcomer needs: every flag has help,
+each subcommand's exit codes end its help, and `serve` names the dashboard, the clock, the
+scenarios and the keys as it starts."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import selectors
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from sandbox.tools.cli import COMMANDS, build_parser, main
+from tests.paths import ROOT
+
+
+def parsers(
+    parser: argparse.ArgumentParser, name: str
+) -> Iterator[tuple[str, argparse.ArgumentParser]]:
+    yield name, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub_name, sub in action.choices.items():
+                yield from parsers(sub, f"{name} {sub_name}")
+
+
+def test_every_flag_of_every_subcommand_has_help() -> None:
+    missing = [
+        f"{where} {'/'.join(action.option_strings) or action.dest}"
+        for where, parser in parsers(build_parser(list(COMMANDS)), "lakala-sandbox")
+        for action in parser._actions
+        if not isinstance(action, argparse._SubParsersAction)
+        and not (action.help and action.help.strip())
+    ]
+    assert missing == []
+
+
+def help_of(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    with pytest.raises(SystemExit) as done:
+        main([*argv, "--help"])
+    assert done.value.code == 0
+    return " ".join(capsys.readouterr().out.split())  # argparse wraps lines: compare words
+
+
+@pytest.mark.parametrize(
+    ("argv", "codes"),
+    [
+        (("contract",), ["0 no drift", "1 a check failed", "2 it cannot run"]),
+        (("scenarios", "check"), ["0 every file is valid", "1 a file has a problem", "2 nothing"]),
+        (("notify-check",), ["0 every check passed", "1 a check failed", "2 it cannot run"]),
+        (("serve",), ["0 stopped", "2 a setting", "3 the server never started"]),
+        (("sign",), ["0 printed", "2 the body or the key cannot be read"]),
+    ],
+)
+def test_each_subcommand_help_ends_with_its_exit_codes(
+    capsys: pytest.CaptureFixture[str], argv: tuple[str, ...], codes: list[str]
+) -> None:
+    text = help_of(capsys, *argv)
+    tail = text.split("exit codes:")[-1]
+    assert "exit codes:" in text
+    for code in codes:
+        assert code in tail, (code, tail)
+
+
+def test_serve_help_says_what_the_clock_flags_and_the_log_level_do(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    text = help_of(capsys, "serve")
+    assert "0 freezes it, so only /sandbox/api/clock calls move it" in text
+    assert "with --clock-speed 0 it stays there" in text
+    assert "--log-level {critical,error,warning,info,debug} the server's log level" in text
+
+
+def test_sign_help_names_its_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    text = help_of(capsys, "sign")
+    assert "--data-dir DATA_DIR the sandbox data directory whose merchant_private_key.pem" in text
+    assert "--appid APPID appid in the header (default OP00000003" in text
+    assert "--serial-no SERIAL_NO serial_no in the header" in text
+
+
+def test_serve_banner_names_dashboard_clock_scenarios_and_keys(tmp_path: Path) -> None:
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "big-orders.yaml").write_text(
+        "description: Big orders fail.\nmatch:\n  amount: {min: 100000}\nsteps:\n  - fail: {}\n",
+        encoding="utf-8",
+    )
+    data = tmp_path / "data"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sandbox", "serve", "--port", "0", "--data-dir", str(data)]
+        + ["--clock-start", "20241119120135", "--clock-speed", "0", "--scenarios", str(mine)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        assert process.stdout is not None
+        with selectors.DefaultSelector() as ready:
+            ready.register(process.stdout, selectors.EVENT_READ)
+            assert ready.select(timeout=30), "serve printed nothing"
+        # the banner is one write: once it has begun, its five lines are there
+        lines = [process.stdout.readline().rstrip("\n") for _ in range(5)]
+        first, dashboard, clock, scenarios, keys = lines
+        port = re.search(r"on http://127\.0\.0\.1:(\d+) ", first)
+        assert port, first
+        url = f"http://127.0.0.1:{port.group(1)}/"
+        assert dashboard.split() == ["dashboard", url]
+        assert clock.split(None, 1) == [
+            "clock",
+            "20241119120135 Asia/Shanghai, started at 20241119120135, frozen (--clock-speed 0): "
+            "only POST /sandbox/api/clock/... moves it",
+        ]
+        assert scenarios.startswith(f"  scenarios  16 loaded, default manual; yours ({mine}): ")
+        assert "big-orders" in scenarios and "auto-success" in scenarios
+        assert keys.startswith(f"  keys       {data} (platform.cer, merchant_private_key.pem)")
+        assert keys.endswith(f"certificate to trust: {url}sandbox/keys/platform.cer")
+        deadline = 100
+        while True:  # the banner comes before the socket answers; the dashboard it names answers
+            try:
+                page = httpx.get(url, timeout=2)
+                break
+            except httpx.TransportError:
+                deadline -= 1
+                assert deadline > 0
+                time.sleep(0.1)
+        assert page.status_code == 200 and "20241119120135" in page.text
+    finally:
+        process.terminate()
+        process.wait(15)
+        if process.stdout is not None:
+            process.stdout.close()
