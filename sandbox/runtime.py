@@ -96,6 +96,9 @@ class Sandbox:
         self.scheduler.add(self.runner)
         self.scheduler.add(self.notifier)
         self.scheduler.add(self.refund_settler)
+        # what reset() puts back: listeners added later (by a test, say) go with it
+        self._engine_listeners = list(self.engine.listeners)
+        self._clock_listeners = self.clock.listeners()
         self.scheduler.wake_if_pending()
 
     def start(self) -> None:
@@ -111,6 +114,27 @@ class Sandbox:
     def close(self) -> None:
         """Stop background work, letting deliveries in flight finish (bounded by their timeout)."""
         self.scheduler.stop(self.settings.notify_timeout + 1)
+
+    def reset(self) -> None:
+        """Back to what a fresh sandbox of the same settings starts as, keeping what is costly
+        to build (schemas, keys, the scenario catalog): every order, trade, scenario run, armed
+        fault, notify and journaled attempt is gone (their numbering starts again), the clock is
+        at its start with its configured speed, the seeded numbers start over and the default
+        scenario is the configured one. Deliveries in flight are let finish as ``close`` does,
+        then the sandbox works on as before (on the server's loop if it had one)."""
+        loop = self.notifier.loop
+        self.scheduler.stop(self.settings.notify_timeout + 1)
+        self.notifier.forget()
+        self.store.clear_all()
+        self.engine.listeners[:] = self._engine_listeners
+        self.clock.keep_listeners(self._clock_listeners)
+        self.clock.set_speed(self.settings.clock_speed)
+        self.clock.reset()
+        self.ids.reset()
+        self.runner.default = self.settings.default_scenario
+        self.scheduler.resume()
+        if loop is not None and loop.is_running():
+            self.notifier.attach(loop)
 
     def check_outgoing(self, name: str, body: Any) -> None:
         """In strict-responses mode, refuse to send what breaks our own schema."""

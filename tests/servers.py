@@ -21,6 +21,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class PortTaken(Exception):
+    """The server exited at start (3): its port was in use."""
+
+
 class SandboxProcess:
     """``with SandboxProcess(data_dir) as server: httpx.get(server.url + "/healthz")``."""
 
@@ -30,11 +34,13 @@ class SandboxProcess:
         *args: str,
         port: int | None = None,
         env: dict[str, str] | None = None,
-        startup_timeout: float = 20.0,
-    ) -> None:
+        startup_timeout: float = 60.0,  # a bound: on 2 cores shared by parallel workers,
+    ) -> None:  # a start that takes 1 s alone can take 10 s or more
         self.data_dir = data_dir
         self.args = args
         self.port = port or free_port()
+        self._port_given = port is not None
+        self._started = False
         self.env = {**os.environ, **(env or {})}
         self.startup_timeout = startup_timeout
         self.process: subprocess.Popen[bytes] | None = None
@@ -46,6 +52,17 @@ class SandboxProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> SandboxProcess:
+        for _ in range(3):
+            try:
+                return self._start()
+            except PortTaken:
+                # free_port() let go of the port before the server bound it, and another test's
+                # process (a parallel worker's) took it meanwhile: take another
+                self.port = free_port()
+                self.log_path = self.data_dir.parent / f"server-{self.port}.log"
+        return self._start()
+
+    def _start(self) -> SandboxProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
@@ -67,9 +84,13 @@ class SandboxProcess:
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                if self.process.returncode == 3 and not (self._port_given or self._started):
+                    self.stop()
+                    raise PortTaken(self.port)
                 raise RuntimeError(f"sandbox exited with {self.process.returncode}:\n{self.log()}")
             try:
                 if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    self._started = True
                     return self
             except httpx.TransportError:
                 pass

@@ -367,6 +367,12 @@ class _Core:
         data.update({k: v for k, v in fields.items() if v is not None})
         return data
 
+    def forget(self) -> None:
+        """Forget the expiries remembered for retries, as a new client knows none (the
+        pytest fixture's client, used again by the next test on a sandbox reset for it)."""
+        with self._expiries_lock:
+            self._expiries.clear()
+
     def default_expiry(
         self, merchant_no: str, out_order_no: str, fresh: Callable[[], str] | None = None
     ) -> str:

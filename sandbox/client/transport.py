@@ -174,17 +174,22 @@ class _Watchdog:
         self._sockets: list[socket.socket] = []
         self._done = False
         self.fired = False
-        self._timer = threading.Timer(max(budget.remaining(), 0.0), self._fire)
-        self._timer.daemon = True
+        self._budget = budget
+        self._timer: threading.Timer | None = None  # started with the first socket to watch
 
     def __enter__(self) -> _Watchdog:
-        self._timer.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._timer.cancel()
         with self._lock:
             self._done = True
+            timer = self._timer
+        if timer is not None:
+            timer.cancel()
+
+    def expired(self) -> bool:
+        """Whether the deadline has passed (fired, or passed with no socket to shut)."""
+        return self.fired or self._budget.remaining() <= 0
 
     def trace(self, name: str, info: dict[str, Any]) -> None:
         if name.endswith(".complete"):
@@ -196,6 +201,11 @@ class _Watchdog:
             with self._lock:
                 self._sockets.append(sock)
                 late = self.fired  # the deadline passed while this connection was opening
+                if self._timer is None and not self._done:
+                    # a thread only for a real socket: an in-process exchange has none to shut
+                    self._timer = threading.Timer(max(self._budget.remaining(), 0.0), self._fire)
+                    self._timer.daemon = True
+                    self._timer.start()
             if late:
                 _shut(sock)
 
@@ -242,7 +252,7 @@ def send_bounded(
             finally:
                 response.close()  # before the whole body: httpx drops the connection
         except httpx.TransportError as exc:
-            if watchdog.fired and not isinstance(exc, AnswerTooLarge):
+            if watchdog.expired() and not isinstance(exc, AnswerTooLarge):
                 raise budget.too_slow() from None
             raise
     return budget.answer(response)

@@ -44,6 +44,13 @@ class Clock(WallClock):
         """Call ``listener()`` after every advance, set, reset or speed change."""
         self._listeners.append(listener)
 
+    def listeners(self) -> list[Callable[[], None]]:
+        return list(self._listeners)
+
+    def keep_listeners(self, listeners: list[Callable[[], None]]) -> None:
+        """Hear only these from now on (the sandbox's own, without any added since)."""
+        self._listeners[:] = listeners
+
     def _changed(self) -> None:
         for listener in list(self._listeners):
             listener()

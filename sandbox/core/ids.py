@@ -30,6 +30,15 @@ class Ids:
         self._lock = threading.Lock()
         self._faker: Any = None
 
+    def reset(self) -> None:
+        """Start the numbers over, as a fresh ``Ids(seed)`` would (seeded: the same ones)."""
+        with self._lock:
+            self._rng = random.Random(self.seed)
+            if self._faker is not None:  # (making a new one costs a few milliseconds)
+                self._faker.seed_instance(
+                    self.seed if self.seed is not None else self._rng.randrange(2**32)
+                )
+
     def digits(self, n: int) -> str:
         with self._lock:
             return str(self._rng.randrange(10**n)).zfill(n)

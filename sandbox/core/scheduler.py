@@ -77,6 +77,12 @@ class Scheduler:
             self._stopped = False
         self.wake()
 
+    def resume(self) -> None:
+        """After ``stop``: work again, starting the worker when work comes (as when new)."""
+        with self._cond:
+            self._stopped = False
+            self._woken = False
+
     def stop(self, timeout: float = 5.0) -> None:
         with self._cond:
             self._stopped = True

@@ -141,6 +141,7 @@ class Notifier:
         self._inflight: dict[int, str] = {}
         self._held: dict[int, str] = {}  # attempt in flight -> its receiver
         self._courier = Courier(max_idle_per_receiver=MAX_IN_FLIGHT)
+        self.loop: asyncio.AbstractEventLoop | None = None  # the server's, once attached
         self._word_policies: dict[str | None, Policy] = {}
         self._verdicts: dict[tuple[str, int | None, str | None], str | None] = {}
         engine.listeners.append(self._on_change)
@@ -409,6 +410,13 @@ class Notifier:
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
         """Deliver from the server's event loop (see ``sandbox.notify.courier``)."""
         self._courier.attach(loop)
+        self.loop = loop
+
+    def forget(self) -> None:
+        """After ``stop``, for a sandbox reset: nothing is in flight any more."""
+        with self._lock:
+            self._inflight.clear()
+            self._settled.notify_all()
 
     def busy(self) -> bool:
         with self._lock:

@@ -1,8 +1,10 @@
 """pytest fixtures for code that talks to Lakala (registered through the ``pytest11`` entry point).
 
-``lakala_sandbox``: a fresh sandbox per test, in-process (``InProcessTransport``, no sockets),
-with a ready ``client``. ``lakala_sandbox_server``: one sandbox served by uvicorn on a free
-loopback port for the whole session, cleared before each test, for code that needs a real URL.
+``lakala_sandbox``: a sandbox as new for every test, in-process (``InProcessTransport``, no
+sockets), with a ready ``client``: built once per session (per xdist worker) and reset before
+each test, which is what keeps it a few milliseconds. ``lakala_sandbox_server``: one sandbox
+served by uvicorn on a free loopback port for the whole session, cleared before each test, for
+code that needs a real URL.
 Both expose the same helpers, all through the sandbox's own HTTP API::
 
     def test_checkout(lakala_sandbox):
@@ -320,13 +322,86 @@ def marker_problem(marker: pytest.Mark) -> str | None:
     return None
 
 
-@pytest.fixture
-def lakala_sandbox(request: pytest.FixtureRequest) -> Iterator[LakalaSandbox]:
-    """A fresh in-process sandbox (in-memory, seed 1) with a ready client."""
-    from sandbox.client.transport import InProcessTransport
-    from sandbox.core.settings import Settings
-    from sandbox.server.app import create_app
+class _InProcess:
+    """One in-process sandbox, its transport and its handle, kept for the session."""
 
+    def __init__(self, options: dict[str, Any]) -> None:
+        from sandbox.client.transport import InProcessTransport
+        from sandbox.core.settings import Settings
+        from sandbox.server.app import create_app
+
+        self.app = create_app(Settings(**options))
+        self.transport = InProcessTransport(self.app)
+        self.handle = LakalaSandbox(
+            IN_PROCESS_URL,
+            transport=self.transport,
+            clock=self.app.state.sandbox.clock,
+            app=self.app,
+        )
+
+    def fresh(self) -> LakalaSandbox:
+        """The handle, on a sandbox as new: every trace of the last test is gone."""
+        self.app.state.sandbox.reset()
+        self.handle.http.cookies.clear()
+        self.handle.client._core.forget()  # (what it remembered of the last test's orders)
+        return self.handle
+
+    def close(self) -> None:
+        self.handle.close()
+        self.app.state.sandbox.close()
+        self.transport.close()
+
+
+class _Sandboxes:
+    """The session's in-process sandboxes (each xdist worker is a session of its own), one per
+    distinct marker settings, the least recently used closed past ``KEEP``."""
+
+    KEEP = 4
+
+    def __init__(self) -> None:
+        self._kept: dict[str, _InProcess] = {}
+
+    def get(self, options: dict[str, Any]) -> _InProcess:
+        key = repr(sorted(options.items()))
+        kept = self._kept.pop(key, None)
+        if kept is None:
+            kept = _InProcess(options)
+            while len(self._kept) >= self.KEEP:
+                self._kept.pop(next(iter(self._kept))).close()
+        self._kept[key] = kept  # (last: the most recently used)
+        return kept
+
+    def drop(self, kept: _InProcess) -> None:
+        """A sandbox that could not be reset is not used again."""
+        for key, value in list(self._kept.items()):
+            if value is kept:
+                del self._kept[key]
+        kept.close()
+
+    def close(self) -> None:
+        while self._kept:
+            self._kept.popitem()[1].close()
+
+
+@pytest.fixture(scope="session")
+def _lakala_sandboxes() -> Iterator[_Sandboxes]:
+    sandboxes = _Sandboxes()
+    try:
+        yield sandboxes
+    finally:
+        sandboxes.close()
+
+
+@pytest.fixture
+def lakala_sandbox(
+    request: pytest.FixtureRequest, _lakala_sandboxes: _Sandboxes
+) -> Iterator[LakalaSandbox]:
+    """An in-process sandbox (in-memory, seed 1) with a ready client, as new for every test.
+
+    One sandbox per session (per xdist worker) and per distinct marker settings is built once
+    and reset before each test (``Sandbox.reset``): no orders, notifies, armed faults or scenario
+    runs of another test, the clock at its start, the default scenario and the settings its own.
+    """
     marker = request.node.get_closest_marker(MARKER)
     if marker is not None:
         problem = marker_problem(marker)  # a marker added while the test runs comes here
@@ -337,17 +412,18 @@ def lakala_sandbox(request: pytest.FixtureRequest) -> Iterator[LakalaSandbox]:
         "seed": 1,
         **(marker.kwargs if marker else {}),
     }
-    app = create_app(Settings(**options))
-    transport = InProcessTransport(app)
-    handle = LakalaSandbox(
-        IN_PROCESS_URL, transport=transport, clock=app.state.sandbox.clock, app=app
-    )
+    kept = _lakala_sandboxes.get(options)
     try:
-        yield handle
-    finally:
-        handle.close()
-        app.state.sandbox.close()
-        transport.close()
+        handle = kept.fresh()
+    except Exception:
+        _lakala_sandboxes.drop(kept)
+        raise
+    yield handle
+    try:  # and again now: nothing of this test (a notify ladder, say) runs on during the next
+        kept.fresh()
+    except Exception:
+        _lakala_sandboxes.drop(kept)
+        raise
 
 
 @pytest.fixture(scope="session")

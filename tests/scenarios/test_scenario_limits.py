@@ -80,7 +80,8 @@ def error_lines(out: str) -> list[str]:
 def assert_lint_refuses(path: Path, line: int, message: str) -> None:
     started = time.monotonic()
     result = lint(path.parent)
-    assert time.monotonic() - started < 5
+    # a process start included, on cores shared with the suite's parallel workers
+    assert time.monotonic() - started < 20
     assert result.returncode == LINT_FAILED, (result.returncode, result.stderr[-2000:])
     assert result.stderr == ""
     assert error_lines(result.stdout) == [f"error {path}:{line}: {message}"]

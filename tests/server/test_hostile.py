@@ -165,7 +165,9 @@ def test_slow_clients_do_not_stall_others(server: SandboxProcess) -> None:
                 timeout=5,
             )
             assert response.json()["code"] == "000000"
-        assert time.monotonic() - started < 5
+        # a stalled server never answers (each call would time out): the bound is loose, since
+        # the suite's parallel workers share the cores with this server
+        assert time.monotonic() - started < 15
     finally:
         stop.set()
         thread.join(timeout=5)
