@@ -11,6 +11,7 @@ from sandbox.core.clock import Clock
 from sandbox.core.engine import Engine
 from sandbox.core.ids import Ids
 from sandbox.core.keys import KeyStore
+from sandbox.core.refunds import RefundBook, RefundSettler
 from sandbox.core.scheduler import Scheduler
 from sandbox.core.settings import Settings
 from sandbox.core.store import Store
@@ -52,6 +53,7 @@ class Sandbox:
         pay_modes = list(self.schemas.documents["common"]["$defs"]["pay_mode"]["enum"])
         self.ids = Ids(settings.seed)
         self.engine = Engine(self.store, self.clock, self.ids, pay_modes)
+        self.refunds = RefundBook(self.store)
         # scenarios and the notify outbox, run on the clock by one lazily started worker
         self.scheduler = Scheduler(self.clock)
         self.notifier = Notifier(
@@ -80,17 +82,20 @@ class Sandbox:
                 pay_order_no, policy, kind=kind
             ),
             active=settings.mode != "real",
+            refunds=self.refunds,
         )
+        self.refund_settler = RefundSettler(self.store, self.engine)
         self.timekeeper = TimeKeeper(
             store=self.store,
             clock=self.clock,
             engine=self.engine,
             runner=self.runner,
             scheduler=self.scheduler,
-            other_due=[self.notifier.next_due],
+            other_due=[self.notifier.next_due, self.refund_settler.next_due],
         )
         self.scheduler.add(self.runner)
         self.scheduler.add(self.notifier)
+        self.scheduler.add(self.refund_settler)
         # what reset() puts back: listeners added later (by a test, say) go with it
         self._engine_listeners = list(self.engine.listeners)
         self._clock_listeners = self.clock.listeners()

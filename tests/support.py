@@ -102,7 +102,8 @@ def verify_v3_response(response: httpx.Response, cert: x509.Certificate) -> None
 
 
 def snapshot(sb: Sandbox) -> list[tuple[Any, ...]]:
-    """Everything an engine call could change: orders and trades, row by row."""
+    """Everything an engine call could change: orders, trades and refunds, row by row."""
     orders = [tuple(r) for r in sb.store.execute("SELECT * FROM orders ORDER BY seq")]
     trades = [tuple(r) for r in sb.store.execute("SELECT * FROM trades ORDER BY seq")]
-    return orders + trades
+    refunds = [tuple(r) for r in sb.store.execute("SELECT * FROM refunds ORDER BY trade_no")]
+    return orders + trades + refunds

@@ -17,6 +17,7 @@ it. Against a sandbox, keys not given are downloaded from its ``/sandbox/keys/�
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import threading
@@ -52,12 +53,12 @@ from sandbox.client.transport import (
     send_bounded,
 )
 from sandbox.wire import messages as checks
-from sandbox.wire import signing
+from sandbox.wire import signing, sm4
 from sandbox.wire.messages import Finding
 from sandbox.wire.resources import schemas_dir
 from sandbox.wire.schemas import Schemas
 from sandbox.wire.times import WallClock
-from sandbox.wire.vocabulary import COUNTER_PREFIX, SUCCESS
+from sandbox.wire.vocabulary import COUNTER_PREFIX, ENCRYPTED_CREATE, REFUND_PATHS, SUCCESS
 
 __all__ = [
     "ENVIRONMENTS",
@@ -97,6 +98,11 @@ SANDBOX_KEY_PATHS = {
     "certificate": "/sandbox/keys/platform.cer",
 }
 PATHS = {op: COUNTER_PREFIX + op for op in ("special_create", "create", "query", "close")}
+ENCRYPTED = ENCRYPTED_CREATE  # special_create with the whole body SM4-encrypted
+PATHS[ENCRYPTED] = COUNTER_PREFIX + ENCRYPTED
+SM4_KEY_PATH = "/sandbox/keys/sm4_key"
+# the refund APIs with a typed method here (REFUND_PATHS), by operation
+REQUEST_IP = "127.0.0.1"  # location_info.request_ip when not given
 
 # The variables from_env() reads, and what each sets (the README prints the same list).
 ENV_VARS = {
@@ -133,6 +139,7 @@ class ClientSettings:
     merchant_no: str | None
     term_no: str | None
     timeout: float
+    sm4_key: bytes | None = field(default=None, repr=False)
 
     @property
     def fetches_keys(self) -> bool:
@@ -153,6 +160,7 @@ class ClientSettings:
         merchant_no: str | None = None,
         term_no: str | None = None,
         timeout: float = 10.0,
+        sm4_key: str | bytes | None = None,
     ) -> ClientSettings:
         if environment not in ENVIRONMENTS:
             raise LakalaConfigError(
@@ -176,6 +184,7 @@ class ClientSettings:
             merchant_no=merchant_no or defaults.get("merchant_no"),
             term_no=term_no or defaults.get("term_no"),
             timeout=float(timeout),
+            sm4_key=None if sm4_key is None else _sm4_key(sm4_key),
         )
         missing = [
             name
@@ -190,6 +199,16 @@ class ClientSettings:
                 "or in Python pass them to the client)"
             )
         return settings
+
+
+def _sm4_key(value: str | bytes) -> bytes:
+    """An SM4 key as Lakala hands it over (base64 text), or its 16 raw bytes."""
+    if isinstance(value, bytes) and len(value) == sm4.KEY_BYTES:
+        return value
+    try:
+        return sm4.parse_key(value)
+    except ValueError as exc:
+        raise LakalaConfigError(f"sm4_key: {exc}") from None
 
 
 def _env_name(setting: str) -> str:
@@ -294,6 +313,7 @@ class _Core:
         self.private_key = settings.private_key
         self.certificate = settings.certificate
         self.notify_cert = settings.notify_certificate
+        self.sm4_key = settings.sm4_key
         # the expiry filled in for each order created without one, so that repeating the create
         # (a retry after a timeout) sends the same request and gets the same order back
         self._expiries: OrderedDict[tuple[str, str], str] = OrderedDict()
@@ -313,6 +333,8 @@ class _Core:
             )
         if name == "private_key":
             self.private_key = load_private_key(response.content)
+        elif name == "sm4_key":
+            self.sm4_key = _sm4_key(response.content)
         else:
             self.certificate = load_certificate(response.content, name)
 
@@ -382,6 +404,23 @@ class _Core:
         }
         return {k: v for k, v in data.items() if v is not None}
 
+    def refund_data(self, operation: str, fields: dict[str, Any]) -> dict[str, Any]:
+        """``req_data`` for a refund API: the merchant and terminal from the settings unless
+        given, a ``location_info`` for those that need one, amounts as digit strings."""
+        fields = dict(fields)
+        data: dict[str, Any] = {"merchant_no": self.merchant(fields.pop("merchant_no", None))}
+        term_no = fields.pop("term_no", None) or self.settings.term_no
+        if term_no:
+            data["term_no"] = term_no
+        if not operation.endswith("query"):
+            data["location_info"] = fields.pop("location_info", None) or {"request_ip": REQUEST_IP}
+        if fields.get("refund_amount") is not None:
+            fields["refund_amount"] = str(fields["refund_amount"])
+        if fields.get("origin_biz_type") is not None:
+            fields["origin_biz_type"] = str(fields["origin_biz_type"])
+        data.update({k: v for k, v in fields.items() if v is not None})
+        return data
+
     def request_data(self, operation: str, kwargs: dict[str, Any]) -> dict[str, Any]:
         if operation == "create":
             fields = dict(kwargs)
@@ -400,7 +439,12 @@ class _Core:
                 kwargs.get("merchant_no"),
                 kwargs.get("channel_id"),
             )
-        raise ValueError(f"operation must be create, query or close, not {operation!r}")
+        if operation in REFUND_PATHS:
+            return self.refund_data(operation, kwargs)
+        raise ValueError(
+            f"operation must be create, query, close or one of {', '.join(REFUND_PATHS)}, "
+            f"not {operation!r}"
+        )
 
     def prepare(self, path: str, req_data: Mapping[str, Any]) -> tuple[bytes, dict[str, str]]:
         """The exact body and headers to send; refuses a request that breaks its schema."""
@@ -417,6 +461,9 @@ class _Core:
             ensure_ascii=False,
             separators=(",", ":"),
         ).encode()
+        if path == PATHS[ENCRYPTED]:  # 全报文加密: what is signed is the text as sent
+            assert self.sm4_key is not None
+            body = sm4.encrypt(self.sm4_key, body)
         authorization = signing.sign_request(
             self.private_key, self.settings.appid, self.settings.serial_no, body
         )
@@ -447,6 +494,7 @@ class _Core:
 
     def interpret(self, ex: Exchange) -> LakalaResponse:
         assert self.certificate is not None
+        key = self.sm4_key if ex.path == PATHS[ENCRYPTED] else None
         audit = checks.audit_response(
             self.schemas,
             ex.path,
@@ -454,6 +502,7 @@ class _Core:
             ex.response_headers,
             ex.response_body,
             self.certificate,
+            decrypt=None if key is None else functools.partial(sm4.decrypt, key),
         )
         message = audit.message
         not_envelope = bool(audit.of("json") or audit.named("response envelope"))
@@ -617,6 +666,10 @@ class LakalaClient(_ClientBase):
     def send(self, path: str, req_data: Mapping[str, Any]) -> Exchange:
         """Sign and send; the answer is returned unchecked (``call`` checks it)."""
         self._ensure_keys()
+        if path == PATHS[ENCRYPTED] and self._core.sm4_key is None:
+            if not self._core.settings.fetches_keys:
+                raise LakalaConfigError("sm4_key is not set (pass sm4_key=, base64)")
+            self._core.absorb_key("sm4_key", self._fetch("GET", SM4_KEY_PATH))
         body, headers = self._core.prepare(path, req_data)
         started = time.perf_counter()
         answer = self._fetch("POST", path, content=body, headers=headers)
@@ -648,6 +701,29 @@ class LakalaClient(_ClientBase):
             **fields,
         )
         return self.call(PATHS["special_create"], data).resp_data or {}
+
+    def create_encrypted(
+        self,
+        *,
+        out_order_no: str,
+        total_amount: int | str,
+        order_info: str,
+        order_efficient_time: str | None = None,
+        merchant_no: str | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """``special_create_encry``: ``create`` with the whole body SM4-encrypted with
+        ``sm4_key`` (a sandbox's own is fetched); an encrypted answer is decrypted."""
+        data = self.request_data(
+            "create",
+            out_order_no=out_order_no,
+            total_amount=total_amount,
+            order_info=order_info,
+            order_efficient_time=order_efficient_time,
+            merchant_no=merchant_no,
+            **fields,
+        )
+        return self.call(PATHS[ENCRYPTED], data).resp_data or {}
 
     def query(
         self,
@@ -682,6 +758,104 @@ class LakalaClient(_ClientBase):
             channel_id=channel_id,
         )
         return self.call(PATHS["close"], data).resp_data or {}
+
+    # -- refunds (the refund APIs of Lakala's SDKs' typed classes) ---------------------------
+    def relation_refund(
+        self,
+        *,
+        out_trade_no: str,
+        refund_amount: int | str,
+        origin_out_trade_no: str | None = None,
+        origin_trade_no: str | None = None,
+        origin_log_no: str | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """``labs/relation/refund`` (聚合扫码-退款): refund all or part of a payment, named by
+        the order's out_order_no (``origin_out_trade_no``) or the payment's trade_no / log_no."""
+        return self._refund(
+            "relation_refund",
+            out_trade_no=out_trade_no,
+            refund_amount=refund_amount,
+            origin_out_trade_no=origin_out_trade_no,
+            origin_trade_no=origin_trade_no,
+            origin_log_no=origin_log_no,
+            **fields,
+        )
+
+    def trade_refund(
+        self,
+        *,
+        out_trade_no: str,
+        refund_amount: int | str,
+        origin_trade_date: str,
+        origin_biz_type: int | str = "3",
+        origin_trade_no: str | None = None,
+        origin_log_no: str | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """``lams/trade/trade_refund`` (统一退货): ``origin_trade_date`` is the payment's
+        yyyyMMdd in Beijing time; ``origin_biz_type`` 3 (scan) or 4 (online) for a counter one."""
+        return self._refund(
+            "trade_refund",
+            out_trade_no=out_trade_no,
+            refund_amount=refund_amount,
+            origin_trade_date=origin_trade_date,
+            origin_biz_type=origin_biz_type,
+            origin_trade_no=origin_trade_no,
+            origin_log_no=origin_log_no,
+            **fields,
+        )
+
+    def trade_refund_query(
+        self,
+        *,
+        out_trade_no: str,
+        origin_trade_date: str,
+        origin_biz_type: int | str = "3",
+        origin_trade_no: str | None = None,
+        origin_trade_ref_no: str | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """``lams/trade/trade_refund_query`` (退货查询): the refund numbered ``out_trade_no``."""
+        return self._refund(
+            "trade_refund_query",
+            out_trade_no=out_trade_no,
+            origin_trade_date=origin_trade_date,
+            origin_biz_type=origin_biz_type,
+            origin_trade_no=origin_trade_no,
+            origin_trade_ref_no=origin_trade_ref_no,
+            **fields,
+        )
+
+    def idm_refund(
+        self,
+        *,
+        out_refund_order_no: str,
+        refund_amount: int | str,
+        origin_out_trade_no: str | None = None,
+        origin_trade_no: str | None = None,
+        origin_log_no: str | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """``labs/relation/idmrefund`` (商户订单退款), numbered by ``out_refund_order_no``."""
+        return self._refund(
+            "idmrefund",
+            out_refund_order_no=out_refund_order_no,
+            refund_amount=refund_amount,
+            origin_out_trade_no=origin_out_trade_no,
+            origin_trade_no=origin_trade_no,
+            origin_log_no=origin_log_no,
+            **fields,
+        )
+
+    def idm_refund_query(self, *, out_refund_order_no: str, **fields: Any) -> dict[str, Any]:
+        """``labs/query/idmrefundquery``: the refund numbered ``out_refund_order_no`` (by any
+        refund API)."""
+        return self._refund("idmrefundquery", out_refund_order_no=out_refund_order_no, **fields)
+
+    def _refund(self, operation: str, **fields: Any) -> dict[str, Any]:
+        data = self._core.refund_data(operation, fields)
+        return self.call(REFUND_PATHS[operation], data).resp_data or {}
 
     def verify_notify(self, headers: Mapping[str, str], body: bytes | str) -> dict[str, Any]:
         """For your notify handler: the verified, validated notify, or a typed exception."""
@@ -724,6 +898,10 @@ class AsyncLakalaClient(_ClientBase):
 
     async def send(self, path: str, req_data: Mapping[str, Any]) -> Exchange:
         await self._ensure_keys()
+        if path == PATHS[ENCRYPTED] and self._core.sm4_key is None:
+            if not self._core.settings.fetches_keys:
+                raise LakalaConfigError("sm4_key is not set (pass sm4_key=, base64)")
+            self._core.absorb_key("sm4_key", await self._fetch("GET", SM4_KEY_PATH))
         body, headers = self._core.prepare(path, req_data)
         started = time.perf_counter()
         answer = await self._fetch("POST", path, content=body, headers=headers)
@@ -752,6 +930,29 @@ class AsyncLakalaClient(_ClientBase):
             **fields,
         )
         return (await self.call(PATHS["special_create"], data)).resp_data or {}
+
+    async def create_encrypted(
+        self,
+        *,
+        out_order_no: str,
+        total_amount: int | str,
+        order_info: str,
+        order_efficient_time: str | None = None,
+        merchant_no: str | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """``special_create_encry``: ``create`` with the whole body SM4-encrypted with
+        ``sm4_key`` (a sandbox's own is fetched); an encrypted answer is decrypted."""
+        data = self.request_data(
+            "create",
+            out_order_no=out_order_no,
+            total_amount=total_amount,
+            order_info=order_info,
+            order_efficient_time=order_efficient_time,
+            merchant_no=merchant_no,
+            **fields,
+        )
+        return (await self.call(PATHS[ENCRYPTED], data)).resp_data or {}
 
     async def query(
         self,
@@ -786,6 +987,106 @@ class AsyncLakalaClient(_ClientBase):
             channel_id=channel_id,
         )
         return (await self.call(PATHS["close"], data)).resp_data or {}
+
+    # -- refunds (the refund APIs of Lakala's SDKs' typed classes) ---------------------------
+    async def relation_refund(
+        self,
+        *,
+        out_trade_no: str,
+        refund_amount: int | str,
+        origin_out_trade_no: str | None = None,
+        origin_trade_no: str | None = None,
+        origin_log_no: str | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """``labs/relation/refund`` (聚合扫码-退款): refund all or part of a payment, named by
+        the order's out_order_no (``origin_out_trade_no``) or the payment's trade_no / log_no."""
+        return await self._refund(
+            "relation_refund",
+            out_trade_no=out_trade_no,
+            refund_amount=refund_amount,
+            origin_out_trade_no=origin_out_trade_no,
+            origin_trade_no=origin_trade_no,
+            origin_log_no=origin_log_no,
+            **fields,
+        )
+
+    async def trade_refund(
+        self,
+        *,
+        out_trade_no: str,
+        refund_amount: int | str,
+        origin_trade_date: str,
+        origin_biz_type: int | str = "3",
+        origin_trade_no: str | None = None,
+        origin_log_no: str | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """``lams/trade/trade_refund`` (统一退货): ``origin_trade_date`` is the payment's
+        yyyyMMdd in Beijing time; ``origin_biz_type`` 3 (scan) or 4 (online) for a counter one."""
+        return await self._refund(
+            "trade_refund",
+            out_trade_no=out_trade_no,
+            refund_amount=refund_amount,
+            origin_trade_date=origin_trade_date,
+            origin_biz_type=origin_biz_type,
+            origin_trade_no=origin_trade_no,
+            origin_log_no=origin_log_no,
+            **fields,
+        )
+
+    async def trade_refund_query(
+        self,
+        *,
+        out_trade_no: str,
+        origin_trade_date: str,
+        origin_biz_type: int | str = "3",
+        origin_trade_no: str | None = None,
+        origin_trade_ref_no: str | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """``lams/trade/trade_refund_query`` (退货查询): the refund numbered ``out_trade_no``."""
+        return await self._refund(
+            "trade_refund_query",
+            out_trade_no=out_trade_no,
+            origin_trade_date=origin_trade_date,
+            origin_biz_type=origin_biz_type,
+            origin_trade_no=origin_trade_no,
+            origin_trade_ref_no=origin_trade_ref_no,
+            **fields,
+        )
+
+    async def idm_refund(
+        self,
+        *,
+        out_refund_order_no: str,
+        refund_amount: int | str,
+        origin_out_trade_no: str | None = None,
+        origin_trade_no: str | None = None,
+        origin_log_no: str | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """``labs/relation/idmrefund`` (商户订单退款), numbered by ``out_refund_order_no``."""
+        return await self._refund(
+            "idmrefund",
+            out_refund_order_no=out_refund_order_no,
+            refund_amount=refund_amount,
+            origin_out_trade_no=origin_out_trade_no,
+            origin_trade_no=origin_trade_no,
+            origin_log_no=origin_log_no,
+            **fields,
+        )
+
+    async def idm_refund_query(self, *, out_refund_order_no: str, **fields: Any) -> dict[str, Any]:
+        """``labs/query/idmrefundquery``: the refund numbered ``out_refund_order_no`` (by any
+        refund API)."""
+        return await self._refund(
+            "idmrefundquery", out_refund_order_no=out_refund_order_no, **fields
+        )
+
+    async def _refund(self, operation: str, **fields: Any) -> dict[str, Any]:
+        data = self._core.refund_data(operation, fields)
+        return (await self.call(REFUND_PATHS[operation], data)).resp_data or {}
 
     async def verify_notify(self, headers: Mapping[str, str], body: bytes | str) -> dict[str, Any]:
         await self._ensure_keys()

@@ -104,7 +104,12 @@ class Order:
         """Fen of the payment not refunded yet (0 unless paid or partly refunded)."""
         if self.status not in (2, 6):
             return 0
-        return max(self.total_amount - self.refunded, 0)
+        pending = sum(
+            int(t["trade_amount"])
+            for t in self.trades
+            if t.get("trade_type") == "REFUND" and t.get("trade_status") == "P"
+        )  # a refund still processing holds its amount until it settles
+        return max(self.total_amount - self.refunded - pending, 0)
 
 
 def refunded_amount(trades: list[dict[str, Any]]) -> int:
@@ -329,13 +334,16 @@ class Engine:
         amount_field: str = "amount",
         notes: dict[str, Any] | None = None,
         late: bool = False,
+        refund_status: str = "S",
     ) -> Order:
         """Run one action; ILLEGAL_TRANSITION (changing nothing) when the state forbids it.
 
         ``trade_data`` overrides fields of the trade recorded (the proxy keeps Lakala's own).
         ``amount`` is a refund's, in fen: by default all that is left to refund; a wrong one is
         refused naming ``amount_field``, the caller's name for it. ``notes`` are kept with the
-        trade beside its fields (as the options' ``reason`` is, as ``trade_remark``)."""
+        trade beside its fields (as the options' ``reason`` is, as ``trade_remark``).
+        ``refund_status`` P records a refund still processing (``settle_refund`` ends it), F one
+        that failed: either leaves the order's status as it was."""
         if action not in ACTIONS:
             raise SandboxError(
                 "INVALID_PARAM",
@@ -376,6 +384,13 @@ class Engine:
                     f"of {order.total_amount} (got {amount})",
                 )
             trade = self._record_trade(conn, order, action, pay_mode, amount)
+            if action == "refund" and refund_status != "S" and trade is not None:
+                new = old  # only a refund that succeeded moves the order to 6
+                trade = {**trade, "trade_status": refund_status}
+                conn.execute(
+                    "UPDATE trades SET data = ? WHERE trade_no = ?",
+                    (_dumps(trade), trade["trade_no"]),
+                )
             if trade is not None and trade_data:
                 trade = self._override_trade(conn, trade, trade_data)
             kept = dict(notes or {})
@@ -397,6 +412,46 @@ class Engine:
             )
             order = self._load(conn, pay_order_no)
             self._emit(Change(order, action, old, new, trade, source, options or {}))
+        return order
+
+    def settle_refund(
+        self,
+        pay_order_no: str,
+        trade_no: str,
+        status: str,
+        *,
+        source: str = "scenario",
+        options: dict[str, Any] | None = None,
+    ) -> Order:
+        """End a refund still processing (P): S moves the order to 6, F leaves it as it is."""
+        with self.store.transaction() as conn:
+            order = self._load(conn, pay_order_no)
+            trade = next((t for t in order.trades if t["trade_no"] == trade_no), None)
+            if trade is None or trade["trade_type"] != "REFUND" or trade["trade_status"] != "P":
+                raise SandboxError(
+                    "ILLEGAL_TRANSITION",
+                    pay_order_no=pay_order_no,
+                    status=order.status,
+                    status_name=STATUS_NAMES[order.status],
+                    action="settle_refund",
+                    hint=f" (no refund {trade_no} processing)",
+                )
+            old = order.status
+            new = 6 if status == "S" and old in (2, 6) else old
+            reason = (options or {}).get("reason")
+            trade = {
+                **trade,
+                "trade_status": status,
+                "trade_time": self.clock.format(self.now_for(order)),
+                **({"trade_remark": str(reason)} if reason else {}),
+            }
+            conn.execute("UPDATE trades SET data = ? WHERE trade_no = ?", (_dumps(trade), trade_no))
+            conn.execute(
+                "UPDATE orders SET status = ?, updated_ts = ? WHERE pay_order_no = ?",
+                (new, self.clock.timestamp(), pay_order_no),
+            )
+            order = self._load(conn, pay_order_no)
+            self._emit(Change(order, "refund", old, new, trade, source, options or {}))
         return order
 
     def reset(self) -> None:
@@ -443,6 +498,12 @@ class Engine:
                 hint = " (refunds need support_refund=1)"
             if status == 6:
                 hint = f" (refunded in full: {order.total_amount} fen)"
+            if (
+                status in (2, 6)
+                and order.flag("support_refund")
+                and order.refunded < (order.total_amount)
+            ):
+                hint = " (what is left is held by a refund still processing)"
         if status == 3 and action in ("pay", "paying") and not repeat:
             hint = " (paying again after a failure needs support_repeat_pay=1)"
         if status == 2 and action in ("pay", "paying"):

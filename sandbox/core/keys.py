@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from sandbox.wire import signing
+from sandbox.wire import signing, sm4
 
 T = TypeVar("T")
 
@@ -29,12 +29,17 @@ PLATFORM_KEY = "platform_private_key.pem"
 PLATFORM_CERT = "platform.cer"
 MERCHANT_KEY = "merchant_private_key.pem"
 MERCHANT_CERT = "merchant.cer"
+SM4_KEY = "sm4_key"  # the default app's SM4 key for 全报文加密, base64 text
 
 
 @dataclass
 class App:
+    """``sm4_key``: for ``special_create_encry``; ``encrypt_answers``: answer it encrypted too."""
+
     appid: str
     certificates: dict[str, x509.Certificate] = field(default_factory=dict)
+    sm4_key: bytes | None = field(default=None, repr=False)
+    encrypt_answers: bool = False
 
     def find(self, serial_no: str) -> x509.Certificate | None:
         for serial, cert in self.certificates.items():
@@ -50,6 +55,7 @@ class KeyStore:
     merchant_key: rsa.RSAPrivateKey
     merchant_cert: x509.Certificate
     apps: dict[str, App] = field(default_factory=dict)
+    sm4_key: bytes = field(default_factory=lambda: secrets.token_bytes(sm4.KEY_BYTES), repr=False)
 
     @property
     def platform_serial(self) -> str:
@@ -62,6 +68,9 @@ class KeyStore:
         app = self.apps.get(appid)
         return app.find(serial_no) if app else None
 
+    def app(self, appid: str) -> App | None:
+        return self.apps.get(appid)
+
     def pem(self, name: str) -> bytes:
         """The downloadable files: the two certificates and the merchant test private key."""
         if name == PLATFORM_CERT:
@@ -70,6 +79,8 @@ class KeyStore:
             return self.merchant_cert.public_bytes(serialization.Encoding.PEM)
         if name == MERCHANT_KEY:
             return _key_pem(self.merchant_key)
+        if name == SM4_KEY:
+            return sm4.key_text(self.sm4_key).encode("ascii")
         raise KeyError(name)
 
     @classmethod
@@ -77,13 +88,18 @@ class KeyStore:
         cls, data_dir: Path | None, *, appid: str, serial_no: str, apps_file: str | None = None
     ) -> KeyStore:
         if data_dir is None:
-            store = cls(*_ephemeral(serial_no))
+            store = cls(*_ephemeral(serial_no), sm4_key=_ephemeral_sm4())
         else:
-            store = cls(*_on_disk(data_dir, serial_no))
+            store = cls(*_on_disk(data_dir, serial_no), sm4_key=_sm4_on_disk(data_dir))
         store.register(appid, store.merchant_cert)
+        store.apps[appid].sm4_key = store.sm4_key
         if apps_file:
             for app_id, cert in load_apps_file(Path(apps_file)):
                 store.register(app_id, cert)
+            for app_id, key, encrypt in load_apps_sm4(Path(apps_file)):
+                app = store.apps[app_id]
+                app.sm4_key = key or app.sm4_key
+                app.encrypt_answers = encrypt
         return store
 
 
@@ -130,6 +146,46 @@ def load_apps_file(path: Path) -> list[tuple[str, x509.Certificate]]:
             ) from exc
         result.append((str(entry["appid"]), cert))
     return result
+
+
+def load_apps_sm4(path: Path) -> list[tuple[str, bytes | None, bool]]:
+    """Each app's optional ``sm4_key`` (base64 of 16 bytes) and ``encrypt_answers`` (a bool),
+    from an apps file ``load_apps_file`` has read."""
+    doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_PlainLoader)
+    result = []
+    for i, entry in enumerate(doc["apps"]):
+        key = entry.get("sm4_key")
+        encrypt = entry.get("encrypt_answers", False)
+        if key is not None:
+            try:
+                key = sm4.parse_key(str(key))
+            except ValueError as exc:
+                raise ValueError(f"{path}: apps[{i}].sm4_key: {exc}") from None
+        if not isinstance(encrypt, bool):
+            raise ValueError(f"{path}: apps[{i}].encrypt_answers must be true or false")
+        result.append((str(entry["appid"]), key, encrypt))
+    return result
+
+
+@functools.cache
+def _ephemeral_sm4() -> bytes:
+    return secrets.token_bytes(sm4.KEY_BYTES)
+
+
+def _sm4_on_disk(data_dir: Path) -> bytes:
+    """The default app's SM4 key, made beside the other keys the first time it is wanted."""
+    path = data_dir / SM4_KEY
+    if path.exists():
+        try:
+            return sm4.parse_key(path.read_bytes())
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"{path}: cannot load it: {exc}") from None
+    key = secrets.token_bytes(sm4.KEY_BYTES)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(sm4.key_text(key), encoding="ascii")
+    tmp.chmod(0o600)
+    tmp.replace(path)
+    return key
 
 
 def _read(path: Path, load: Callable[[bytes], T]) -> T:

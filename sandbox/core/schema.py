@@ -9,12 +9,13 @@ was made with (``PRAGMA user_version``); a store opened by an older sandbox is b
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable
 
 # Bump when a table's shape changes, and add the step that brings a store of the version before
 # it forward to MIGRATIONS.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 ORDERS = """
 CREATE TABLE IF NOT EXISTS orders (
@@ -103,7 +104,71 @@ CREATE TABLE IF NOT EXISTS scenario_faults (
 );
 """
 
-TABLES = (ORDERS, NOTIFY_OUTBOX, SCENARIO_RUNS, SCENARIO_FAULTS)
+# Refunds by what finds them (the refund APIs' numbers, the order, a payment's log_no /
+# trade_ref_no), the outcome armed for an order's next refund, and when a processing one settles.
+REFUNDS = """
+CREATE TABLE IF NOT EXISTS refunds (
+    trade_no TEXT PRIMARY KEY
+        REFERENCES trades(trade_no) ON DELETE CASCADE ON UPDATE CASCADE,
+    pay_order_no TEXT NOT NULL,
+    merchant_no TEXT NOT NULL,
+    out_trade_no TEXT NOT NULL,
+    api TEXT NOT NULL,
+    request_hash TEXT NOT NULL,
+    settle_ts REAL,
+    settle_to TEXT,
+    settle_reason TEXT,
+    UNIQUE (merchant_no, out_trade_no)
+);
+CREATE INDEX IF NOT EXISTS refunds_by_order ON refunds (pay_order_no);
+CREATE INDEX IF NOT EXISTS refunds_processing ON refunds (settle_ts) WHERE settle_ts IS NOT NULL;
+CREATE TABLE IF NOT EXISTS refund_outcomes (
+    pay_order_no TEXT PRIMARY KEY REFERENCES orders(pay_order_no) ON DELETE CASCADE,
+    result TEXT NOT NULL,
+    after REAL NOT NULL,
+    reason TEXT
+);
+CREATE INDEX IF NOT EXISTS trades_by_log_no ON trades (json_extract(data, '$.log_no'));
+CREATE INDEX IF NOT EXISTS trades_by_ref_no ON trades (json_extract(data, '$.trade_ref_no'));
+"""
+
+TABLES = (ORDERS, NOTIFY_OUTBOX, SCENARIO_RUNS, SCENARIO_FAULTS, REFUNDS)
+LEGACY_REFUND_NOTES = "_refund"  # where version-2 stores kept a refund's number and fingerprint
+
+
+def move_refund_notes(conn: sqlite3.Connection) -> None:
+    """Version 2 -> 3: each refund's ``_refund`` notes move out of its trade's JSON into the
+    refunds table, which is indexed (looking them up scanned every trade)."""
+    for statement in REFUNDS.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+    rows = conn.execute(
+        "SELECT t.trade_no, t.pay_order_no, t.data, o.merchant_no FROM trades t "
+        "JOIN orders o USING (pay_order_no) WHERE json_extract(t.data, ?) IS NOT NULL",
+        (f"$.{LEGACY_REFUND_NOTES}",),
+    ).fetchall()
+    for row in rows:
+        trade = json.loads(row["data"])
+        notes = trade.pop(LEGACY_REFUND_NOTES)
+        if isinstance(notes, dict) and notes.get("out_trade_no"):
+            conn.execute(
+                "INSERT OR IGNORE INTO refunds (trade_no, pay_order_no, merchant_no, "
+                "out_trade_no, api, request_hash) VALUES (?, ?, ?, ?, 'refund', ?)",
+                (
+                    row["trade_no"],
+                    row["pay_order_no"],
+                    row["merchant_no"],
+                    str(notes["out_trade_no"]),
+                    str(notes.get("request_hash", "")),
+                ),
+            )
+        conn.execute(
+            "UPDATE trades SET data = ? WHERE trade_no = ?",
+            (
+                json.dumps(trade, ensure_ascii=False, sort_keys=True, separators=(",", ":")),
+                row["trade_no"],
+            ),
+        )
 
 
 def _add_column(table: str, column: str, declaration: str) -> Callable[[sqlite3.Connection], None]:
@@ -124,4 +189,6 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     0: lambda conn: None,
     # 2: each notify names its receiver (the notifier fills it in for those written before)
     1: _add_column("notifies", "receiver", "TEXT"),
+    # 3: refunds move out of their trades' JSON into the indexed refunds table
+    2: move_refund_notes,
 }

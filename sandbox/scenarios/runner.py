@@ -21,6 +21,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 from sandbox.core.clock import Clock
 from sandbox.core.engine import Change, Engine, Order
+from sandbox.core.refunds import Outcome, RefundBook
 from sandbox.core.scheduler import DUE_SLACK, Scheduler
 from sandbox.core.store import Store
 from sandbox.scenarios.faults import Faults
@@ -75,6 +76,7 @@ class ScenarioRunner:
         scheduler: Scheduler,
         send_notify: SendNotify,
         active: bool = True,
+        refunds: RefundBook | None = None,
     ) -> None:
         self.store = store
         self.engine = engine
@@ -85,6 +87,7 @@ class ScenarioRunner:
         self.scheduler = scheduler
         self.send_notify = send_notify
         self.active = active
+        self.refunds = refunds
         self.lock = threading.RLock()
         self._step_problems = fragment_problems(schemas, "step")
         engine.listeners.append(self._on_change)
@@ -295,6 +298,16 @@ class ScenarioRunner:
             )
         elif key == "notify":
             self.send_notify(order.pay_order_no, value, "scenario" if scenario else source)
+        elif key == "refund_outcome" and self.refunds is not None:
+            options = dict(value)
+            self.refunds.arm(
+                order.pay_order_no,
+                Outcome(
+                    str(options["result"]),
+                    float(options.get("after", 0)),
+                    options.get("reason"),
+                ),
+            )
         elif key == "fault":
             spec = dict(value)
             call = spec.pop("call", "any")

@@ -1,5 +1,5 @@
 """Lakala's v3 counter wire: ``/api/v3/ccss/counter/order/{special_create,create,query,close}``,
-and the refund API beside it (``sandbox.server.refunds``).
+and the refund APIs beside it (``sandbox.server.refunds``, ``sandbox.server.refund_apis``).
 
 Signed both ways: the request's ``Authorization`` is checked (strict / warn / off), and every
 answer, errors included, carries the ``Lklapi-*`` headers signed with the platform key.
@@ -19,12 +19,20 @@ from starlette.routing import Route
 
 from sandbox.core.engine import Order, ScenarioChoice, request_hash
 from sandbox.runtime import Sandbox
-from sandbox.server import faults, refunds
+from sandbox.server import faults, refund_apis, refunds
 from sandbox.server.http import base_url, read_body
-from sandbox.wire import signing
+from sandbox.wire import signing, sm4
 from sandbox.wire.envelopes import dumps, envelope, error_body, parse_object, whole_number
 from sandbox.wire.errors import SandboxError
-from sandbox.wire.vocabulary import COUNTER_PREFIX, OK_MSG, REQUEST_AUTH_FIELDS, SUCCESS
+from sandbox.wire.vocabulary import (
+    COUNTER_PREFIX,
+    ENCRYPTED_CREATE,
+    ENCRYPTED_OF,
+    OK_MSG,
+    REFUND_PATHS,
+    REQUEST_AUTH_FIELDS,
+    SUCCESS,
+)
 
 PREFIX = COUNTER_PREFIX
 WARNING_HEADER = "X-Sandbox-Signature-Warning"
@@ -201,6 +209,36 @@ OPERATIONS: dict[str, Handler] = {
 }
 # each operation's path: the counter's, and the refund API beside it
 PATHS = {op: (refunds.PREFIX if op.startswith("refund") else PREFIX) + op for op in OPERATIONS}
+# the refund APIs of Lakala's SDKs' typed classes, each at its own path
+REFUND_APIS: dict[str, Handler] = {
+    "relation_refund": refund_apis.relation_refund,
+    "trade_refund": refund_apis.trade_refund,
+    "trade_refund_query": refund_apis.trade_refund_query,
+    "idmrefund": refund_apis.idmrefund,
+    "idmrefundquery": refund_apis.idmrefundquery,
+}
+OPERATIONS.update(REFUND_APIS)
+PATHS.update({op: REFUND_PATHS[op] for op in REFUND_APIS})
+# the create with the whole body SM4-encrypted (全报文加密): special_create once decrypted
+ENCRYPTED = ENCRYPTED_CREATE
+OPERATIONS[ENCRYPTED] = _create
+PATHS[ENCRYPTED] = PREFIX + ENCRYPTED
+SCHEMA_OF = ENCRYPTED_OF
+
+
+def _decrypted(sb: Sandbox, appid: str, body: bytes) -> tuple[bytes, bytes]:
+    """(the JSON an encrypted body holds, the app's SM4 key); a clear error naming what failed."""
+    app = sb.keys.app(appid)
+    if app is None or app.sm4_key is None:
+        raise SandboxError(
+            "INVALID_PARAM",
+            field="appid",
+            rule=f"app {appid} has no SM4 key for {ENCRYPTED} (give it sm4_key in the apps file)",
+        )
+    try:
+        return sm4.decrypt(app.sm4_key, body), app.sm4_key
+    except sm4.DecryptError as why:
+        raise SandboxError("NOT_JSON", reason=f"the SM4-encrypted body {why}") from None
 
 
 async def signed_response(
@@ -209,8 +247,11 @@ async def signed_response(
     body: dict[str, Any],
     status: int = 200,
     extra_headers: dict[str, str] | None = None,
+    encrypt_with: bytes | None = None,
 ) -> Response:
     raw = dumps(body)
+    if encrypt_with is not None:  # an app that takes encrypted answers: signed as sent
+        raw = sm4.encrypt(encrypt_with, raw)
     # The RSA signature is most of a v3 call's CPU and releases the interpreter lock: made on a
     # signing thread it runs on another core while the event loop serves the next request.
     headers = await asyncio.get_running_loop().run_in_executor(
@@ -238,23 +279,43 @@ def endpoint(operation: str) -> Callable[[Request], Any]:
     async def handle(request: Request) -> Response:
         sb: Sandbox = request.app.state.sandbox
         appid, warning = sb.settings.appid, None
+        answer_key: bytes | None = None
         try:
             body = await read_body(request, sb.settings.max_body_bytes)
             appid, warning = verify_request(sb, request.headers.get("authorization"), body)
-            message = parse_object(body)
+            if operation == ENCRYPTED:  # the signature is over the text as sent: checked above
+                body, key = _decrypted(sb, appid, body)
+                app = sb.keys.app(appid)
+                answer_key = key if app is not None and app.encrypt_answers else None
+            try:
+                message = parse_object(body)
+            except SandboxError as error:
+                if operation != ENCRYPTED:
+                    raise
+                raise SandboxError(
+                    "NOT_JSON", reason=f"the SM4-decrypted body: {error.message}"
+                ) from None
             sb.schemas.check("v3/request", message)
-            sb.schemas.check(f"v3/{operation}.req", message["req_data"], prefix="req_data")
-            req = sb.schemas.coerce(f"v3/{operation}.req", message["req_data"])
+            if operation in REFUND_APIS:  # their SDKs send null / "" for what is unset
+                message["req_data"] = refund_apis.drop_absent(message["req_data"])
+            schema = SCHEMA_OF.get(operation, operation)
+            sb.schemas.check(f"v3/{schema}.req", message["req_data"], prefix="req_data")
+            req = sb.schemas.coerce(f"v3/{schema}.req", message["req_data"])
             scenario = await faults.before_call(sb, request, "v3", operation, req)
             result = handler(sb, request, req, scenario)
             out = envelope("v3", SUCCESS, OK_MSG, sb.clock.now14(), result)
             sb.check_outgoing("v3/response", out)
-            sb.check_outgoing(f"v3/{operation}.resp", out["resp_data"])
+            sb.check_outgoing(f"v3/{schema}.resp", out["resp_data"])
             status = 200
         except SandboxError as error:
             status, out = error_body("v3", error, sb.clock.now14())
         return await signed_response(
-            sb, appid, out, status, {WARNING_HEADER: warning} if warning else None
+            sb,
+            appid,
+            out,
+            status,
+            {WARNING_HEADER: warning} if warning else None,
+            encrypt_with=answer_key,
         )
 
     return handle

@@ -24,7 +24,7 @@ from sandbox.runtime import Sandbox
 from sandbox.scenarios.files import CreateView
 from sandbox.wire.errors import ConnectionDropped, SandboxError
 
-CREATE_OPERATIONS = ("create", "special_create")
+CREATE_OPERATIONS = ("create", "special_create", "special_create_encry")
 ORDER_OPERATIONS = ("query", "close")
 
 

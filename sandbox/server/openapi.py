@@ -19,6 +19,7 @@ from sandbox.runtime import Sandbox
 from sandbox.server.api_v1 import OPERATIONS as V1_OPERATIONS
 from sandbox.server.api_v1 import PREFIX as V1_PREFIX
 from sandbox.server.api_v3 import PATHS as V3_PATHS
+from sandbox.server.api_v3 import SCHEMA_OF as V3_SCHEMA_OF
 from sandbox.server.http import json_response
 from sandbox.wire.schemas import BASE_URI, SUFFIX, Schemas
 
@@ -108,6 +109,7 @@ def document(schemas: Schemas) -> dict[str, Any]:
             }
         }
     for op, path in V3_PATHS.items():
+        shape = V3_SCHEMA_OF.get(op, op)  # an encrypted call carries another's body
         headers = {
             name: {"description": text, "schema": {"type": "string"}}
             for name, text in SIGNATURE_HEADERS.items()
@@ -116,7 +118,7 @@ def document(schemas: Schemas) -> dict[str, Any]:
             "post": {
                 "operationId": f"v3_{op}",
                 "tags": ["v3 (Lakala wire)"],
-                "summary": f"{op} (Lakala v3 {'refund' if 'rfd' in path else 'counter'})",
+                "summary": f"{op} (Lakala v3 {'counter' if 'counter' in path else 'refund'})",
                 "deprecated": op == "create",
                 "parameters": [
                     {
@@ -130,14 +132,22 @@ def document(schemas: Schemas) -> dict[str, Any]:
                 ],
                 "requestBody": {
                     "required": True,
-                    "content": _json(_ref(f"v3/{op}.req", "/$defs/envelope")),
+                    **(
+                        {
+                            "description": "This envelope SM4-ECB/PKCS#7 encrypted with the "
+                            "app's SM4 key, sent as base64 text (still labelled JSON)"
+                        }
+                        if shape != op
+                        else {}
+                    ),
+                    "content": _json(_ref(f"v3/{shape}.req", "/$defs/envelope")),
                 },
                 "responses": {
                     "200": {
                         "description": "Signed success envelope, or a signed business error",
                         "headers": headers,
                         "content": _json(
-                            {"anyOf": [_ref(f"v3/{op}.resp", "/$defs/envelope"), _ref("error")]}
+                            {"anyOf": [_ref(f"v3/{shape}.resp", "/$defs/envelope"), _ref("error")]}
                         ),
                     },
                     **_errors(),

@@ -289,6 +289,18 @@ def _sign_args(p: argparse.ArgumentParser) -> None:
         help="serial_no in the header: the signing certificate's serial "
         "(default 00dfba8194c41b84cf, the sandbox's merchant test certificate)",
     )
+    p.add_argument(
+        "--encrypt",
+        metavar="OUT",
+        default=None,
+        help="for special_create_encry: SM4-encrypt the body (base64 text) into the file OUT "
+        "and sign that text",
+    )
+    p.add_argument(
+        "--sm4-key",
+        default=None,
+        help="the SM4 key for --encrypt, base64 (default: <data-dir>/sm4_key)",
+    )
 
 
 @command("sign", _sign_args)
@@ -309,6 +321,14 @@ def sign(args: argparse.Namespace) -> int:
             return 2
     else:
         body = args.body.encode()
+    if args.sm4_key is not None and args.encrypt is None:
+        print("lakala-sandbox sign: --sm4-key goes with --encrypt OUT", file=sys.stderr)
+        return 2
+    if args.encrypt is not None:
+        encrypted = _encrypt_body(args, settings.data_path, body)
+        if encrypted is None:
+            return 2
+        body = encrypted
     try:
         key = signing.load_private_key(key_path.read_bytes())
     except (OSError, ValueError) as exc:
@@ -324,6 +344,31 @@ def sign(args: argparse.Namespace) -> int:
         )
     )
     return 0
+
+
+def _encrypt_body(args: argparse.Namespace, data_dir: Path, body: bytes) -> bytes | None:
+    """The body as special_create_encry sends it, also written to ``--encrypt OUT``."""
+    from sandbox.core.keys import SM4_KEY
+    from sandbox.wire import sm4
+
+    where = "--sm4-key" if args.sm4_key is not None else str(data_dir / SM4_KEY)
+    try:
+        text = args.sm4_key if args.sm4_key is not None else (data_dir / SM4_KEY).read_bytes()
+        key = sm4.parse_key(text)
+    except (OSError, ValueError) as exc:
+        print(
+            f"lakala-sandbox sign: cannot load the SM4 key {where}: {exc}\n"
+            "Start the sandbox once (it creates the key) or pass --sm4-key.",
+            file=sys.stderr,
+        )
+        return None
+    encrypted = sm4.encrypt(key, body)
+    try:
+        Path(args.encrypt).write_bytes(encrypted)
+    except OSError as exc:
+        print(f"lakala-sandbox sign: cannot write {args.encrypt}: {exc}", file=sys.stderr)
+        return None
+    return encrypted
 
 
 def _scenarios_args(p: argparse.ArgumentParser) -> None:

@@ -31,7 +31,14 @@ import httpx
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from sandbox.client.clients import ENVIRONMENTS, PATHS, SANDBOX_KEY_PATHS, Exchange, LakalaClient
+from sandbox.client.clients import (
+    ENVIRONMENTS,
+    PATHS,
+    REFUND_PATHS,
+    SANDBOX_KEY_PATHS,
+    Exchange,
+    LakalaClient,
+)
 from sandbox.client.errors import LakalaConfigError, LakalaError
 from sandbox.client.transport import NO_KEEPALIVE, Answer, http_url_problem, send_bounded
 from sandbox.core.clock import Clock
@@ -40,11 +47,17 @@ from sandbox.wire import messages as checks
 from sandbox.wire import signing
 from sandbox.wire.resources import schemas_dir
 from sandbox.wire.schemas import Schemas
+from sandbox.wire.vocabulary import SUCCESS
 
 RECORDING = "recording.json"
 REDACTED = "<redacted>"
 NOTIFY_WAIT = 15.0
 
+
+# a step name that keeps the table's first column as wide as before
+STEP_NAMES = {"trade_refund_query": "trade_rfd_query"}
+# the refund flow's steps, in the order it calls them
+REFUND_STEPS = ("relation_refund", "trade_refund", "idmrefund", "idmrefundquery", "trade_rfd_query")
 
 # The checks of a live run that compare one call's answer with another's (or with what the admin
 # API did) rather than check one message: a replay checks message by message and leaves them out.
@@ -55,6 +68,9 @@ FLOW_CHECKS = (
     ("create (to pay)", "pay", "admin pay"),
     ("notify", "notify", "reports the payment"),
     ("query (paid)", "query (paid)", "order paid"),
+    ("create (refund)", "pay (refund)", "admin pay"),
+    *((step, step, "answered") for step in REFUND_STEPS),
+    ("query (refunds)", "query (refunds)", "order refunded"),
 )
 FLOW_SKIP_REASON = "compares live calls with each other; a replay checks each message alone"
 
@@ -400,6 +416,8 @@ class _Flow:
             )
         if self.target.admin is not None and self.receiver is not None:
             self.paid_order()
+        if self.target.admin is not None:
+            self.refunds()
 
     def paid_order(self) -> None:
         assert self.target.admin is not None and self.receiver is not None
@@ -464,13 +482,90 @@ class _Flow:
     def notify_cert(self) -> x509.Certificate:
         return self.client.notify_certificate or self.certificate()
 
+    def refunds(self) -> None:
+        """A paid order refunded in three parts through the three typed-SDK refund APIs, each
+        refund then found by another API's query: every answer checked against its schema."""
+        assert self.target.admin is not None
+        out_order_no = "CR" + time.strftime("%Y%m%d%H%M%S") + secrets.token_hex(4).upper()
+        created = self.exchange(
+            "create (refund)",
+            PATHS["special_create"],
+            self._create(out_order_no, total_amount=3, support_refund=1),
+        )
+        pay_order_no = ((created or {}).get("resp_data") or {}).get("pay_order_no")
+        if not pay_order_no or not self._admin_pay("pay (refund)", pay_order_no):
+            return
+        queried = self.exchange("query (refund)", PATHS["query"], self._lookup(out_order_no))
+        trades = ((queried or {}).get("resp_data") or {}).get("order_trade_info_list") or []
+        if not trades:
+            self.report.fail("query (refund)", "call", "no payment to refund")
+            return
+        paid = trades[0]
+        date = str(paid.get("trade_time", ""))[:8]
+        tag = secrets.token_hex(4).upper()
+        calls = [
+            ("relation_refund", {"out_trade_no": "CRA" + tag, "origin_out_trade_no": out_order_no}),
+            (
+                "trade_refund",
+                {
+                    "out_trade_no": "CRT" + tag,
+                    "origin_trade_date": date,
+                    "origin_biz_type": "3",
+                    "origin_trade_no": paid.get("trade_no"),
+                },
+            ),
+            (
+                "idmrefund",
+                {"out_refund_order_no": "CRI" + tag, "origin_log_no": paid.get("log_No")},
+            ),
+            ("idmrefundquery", {"out_refund_order_no": "CRA" + tag}),
+            (
+                "trade_refund_query",
+                {
+                    "out_trade_no": "CRI" + tag,
+                    "origin_trade_date": date,
+                    "origin_biz_type": "3",
+                    "origin_trade_no": paid.get("trade_no"),
+                },
+            ),
+        ]
+        for op, fields in calls:
+            if not op.endswith("query"):
+                fields = {**fields, "refund_amount": 1}
+            step = STEP_NAMES.get(op, op)
+            answer = self.exchange(step, REFUND_PATHS[op], self.client.request_data(op, **fields))
+            code = (answer or {}).get("code")
+            self.expect(step, "answered", code == SUCCESS, f"code is {code!r}", "code")
+        after = self.exchange("query (refunds)", PATHS["query"], self._lookup(out_order_no))
+        status = ((after or {}).get("resp_data") or {}).get("order_status")
+        self.expect(
+            "query (refunds)",
+            "order refunded",
+            str(status) == "6",
+            f"is {status!r}, expected '6'",
+            "resp_data.order_status",
+        )
+
+    def _admin_pay(self, step: str, pay_order_no: str) -> bool:
+        assert self.target.admin is not None
+        pay_path = f"/sandbox/api/orders/{pay_order_no}/pay"
+        request = self.target.admin.build_request("POST", pay_path, json={"pay_mode": "ALIPAY"})
+        try:
+            paid = send_bounded(
+                self.target.admin, request, timeout=self.client.settings.timeout
+            ).status_code
+        except httpx.HTTPError as exc:
+            self.report.fail(step, "admin pay", f"POST {pay_path}: {type(exc).__name__}: {exc}")
+            return False
+        self.expect(step, "admin pay", paid == 200, f"POST {pay_path} answered {paid}", "status")
+        return paid == 200
+
     def _create(self, out_order_no: str, **extra: Any) -> dict[str, Any]:
         return self.client.request_data(
             "create",
             out_order_no=out_order_no,
-            total_amount=1,
             order_info="contract check",
-            **extra,
+            **{"total_amount": 1, **extra},
         )
 
     def _lookup(self, out_order_no: str) -> dict[str, Any]:

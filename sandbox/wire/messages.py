@@ -8,7 +8,7 @@ header) and the rule it broke.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -19,7 +19,14 @@ from sandbox.wire.envelopes import strict_json
 from sandbox.wire.resources import schemas_dir
 from sandbox.wire.schemas import Schemas
 from sandbox.wire.times import WallClock
-from sandbox.wire.vocabulary import COUNTER_PREFIX, REFUND_PREFIX, REQUEST_AUTH_FIELDS, SUCCESS
+from sandbox.wire.vocabulary import (
+    COUNTER_PREFIX,
+    ENCRYPTED_OF,
+    REFUND_PATHS,
+    REFUND_PREFIX,
+    REQUEST_AUTH_FIELDS,
+    SUCCESS,
+)
 
 # What a finding is about: the HTTP status, the answer's size, the JSON, a signature, a schema, the
 # API's own code, or (in the contract's flows) what the sandbox did.
@@ -82,11 +89,16 @@ def default_schemas() -> Schemas:
 
 def operation_of(schemas: Schemas, path: str) -> str | None:
     """``special_create`` for ``…/counter/order/special_create``, ``refund`` for
-    ``…/refund_front/refund``; None for paths without schemas."""
+    ``…/refund_front/refund``, ``trade_refund`` for ``…/lams/trade/trade_refund`` (see
+    ``REFUND_PATHS``); None for paths without schemas."""
+    named = next((op for op, p in REFUND_PATHS.items() if path.rstrip("/") == p), None)
+    if named is not None:
+        return named if f"v3/{named}.req" in schemas.documents else None
     prefix = next((p for p in (COUNTER_PREFIX, REFUND_PREFIX) if path.startswith(p)), None)
     if prefix is None:
         return None
     op = path[len(prefix) :].strip("/")
+    op = ENCRYPTED_OF.get(op, op)
     return op if f"v3/{op}.req" in schemas.documents else None
 
 
@@ -183,7 +195,10 @@ def audit_response(
     headers: Mapping[str, str],
     body: bytes,
     certificate: x509.Certificate,
+    decrypt: Callable[[bytes], bytes] | None = None,
 ) -> Audit:
+    """``decrypt``: an SM4-encrypted answer's, applied after its signature (over the text as
+    sent) is checked; an answer that is plain JSON (an error, say) is read as it is."""
     audit = Audit()
     audit.add(
         "response status",
@@ -193,6 +208,12 @@ def audit_response(
     )
     audit.add("response signature headers", signature_header_findings(schemas, headers))
     audit.add("response signature", response_signature_findings(headers, body, certificate))
+    if decrypt is not None and body.lstrip()[:1] != b"{":
+        try:
+            body = decrypt(body)
+        except ValueError as exc:
+            audit.add("response body", [Finding("json", "response body", str(exc))])
+            return audit
     message, problems = parse_json(body, "response body")
     audit.message = message
     if message is not None:

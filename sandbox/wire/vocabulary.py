@@ -91,6 +91,17 @@ V3_PREFIX = "/api/v3/"
 V1_COUNTER_PREFIX = "/api/v1/payment/lakala/counter/"
 COUNTER_PREFIX = "/api/v3/ccss/counter/order/"
 REFUND_PREFIX = "/api/v3/rfd/refund_front/"
+# the other refund APIs Lakala's SDKs call for counter orders, each by its own path
+REFUND_PATHS = {
+    "relation_refund": "/api/v3/labs/relation/refund",
+    "trade_refund": "/api/v3/lams/trade/trade_refund",
+    "trade_refund_query": "/api/v3/lams/trade/trade_refund_query",
+    "idmrefund": "/api/v3/labs/relation/idmrefund",
+    "idmrefundquery": "/api/v3/labs/query/idmrefundquery",
+}
+ENCRYPTED_CREATE = "special_create_encry"  # special_create with the whole body SM4-encrypted
+# a path whose body is another's, encrypted: its messages are checked as that one's
+ENCRYPTED_OF = {ENCRYPTED_CREATE: "special_create"}
 COUNTER_PAGE = "/b/pay"  # the hosted counter page a create's counter_url points at
 
 # A call that worked: the code both dialects answer, and its message.

@@ -21,6 +21,8 @@ ALL_TABLES = {
     "notify_attempts",
     "scenario_runs",
     "scenario_faults",
+    "refunds",
+    "refund_outcomes",
 }
 
 
@@ -121,4 +123,4 @@ def test_a_version_1_outbox_gains_its_receivers(tmp_path: Path) -> None:
     finally:
         app.state.sandbox.close()
     assert [r["receiver"] for r in rows] == ["http://shop.example:8080"]
-    assert _version(path) == schema.SCHEMA_VERSION == 2
+    assert _version(path) == schema.SCHEMA_VERSION == 3  # (2 -> 3 moved refunds, none here)

@@ -249,3 +249,24 @@ def test_orders_list_uses_the_width_and_breaks_long_order_numbers(
         assert wrap["width"] > 1100, f"the orders list keeps to {wrap['width']}px of 1920"
         # with room for it, the long number stays on one line
         assert row.get_by_role("link", name=out_order_no).bounding_box()["height"] < 30
+
+
+def test_the_order_page_keeps_the_next_refund_processing(page: Any, served: SandboxProcess) -> None:
+    from sandbox.client.clients import LakalaClient
+
+    created = create_order(served, "DASH-REFUND", support_refund=1)
+    no = created["pay_order_no"]
+    assert httpx.post(f"{served.url}/sandbox/api/orders/{no}/pay").status_code == 200
+    page.goto(f"{served.url}/dashboard/orders/{no}")
+    form = page.get_by_role("form", name="refund outcome")
+    form.get_by_label(re.compile("next refund")).select_option("success")
+    form.get_by_label(re.compile("PROCESSING for seconds")).fill("30")
+    form.get_by_role("button", name=re.compile("Set the refund outcome")).click()
+    expect(page.locator(".notice")).to_contain_text("the next refund will succeed after 30s")
+    with LakalaClient(base_url=served.url, merchant_no="8222900701106PZ") as client:
+        made = client.relation_refund(
+            out_trade_no="DASH-R-1", refund_amount=100, origin_out_trade_no="DASH-REFUND"
+        )
+    assert made["trade_state"] == "PROCESSING"
+    page.reload()
+    expect(page.locator('[data-field="status"]')).to_have_text("支付成功 · SUCCESS")

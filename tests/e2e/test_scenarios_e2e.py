@@ -15,6 +15,7 @@ import pytest
 
 from sandbox.notify import bodies as notify_bodies
 from sandbox.scenarios.files import scenario_files
+from sandbox.wire.messages import REFUND_PATHS
 from sandbox.wire.resources import scenarios_dir
 from tests.notify_receiver import LiveSandbox, Receiver
 from tests.support import V1, seed_create, v3_post, v3_req_data
@@ -265,6 +266,42 @@ def wechat_sub_appid_mismatch(live: LiveSandbox, rx: Receiver) -> None:
     assert_genuine(live, rx)
 
 
+def refund_processing_then_fails(live: LiveSandbox, rx: Receiver) -> None:
+    out = "REFUND-SLOW-E2E"
+    req = v3_req_data(live.sb, out, total_amount=800, support_refund=1, notify_url=rx.url())
+    created = v3_post(live.http, live.sb, "special_create", req).json()
+    assert created["code"] == "000000", created
+    no = str(created["resp_data"]["pay_order_no"])
+    advance(live, 0)  # the scenario pays at once
+    assert status(live, no) == "2"
+    refund = {
+        "merchant_no": req["merchant_no"],
+        "term_no": "D9296400",
+        "out_trade_no": "E2E-SLOW-R",
+        "refund_amount": "800",
+        "origin_out_trade_no": out,
+        "location_info": {"request_ip": "127.0.0.1"},
+    }
+    made = v3_post(live.http, live.sb, "", refund, prefix=REFUND_PATHS["relation_refund"])
+    assert made.json()["resp_data"]["trade_state"] == "PROCESSING"
+    advance(live, 29)
+    assert statuses(rx) == ["2"] and status(live, no) == "2"
+    advance(live, 2)
+    assert statuses(rx) == ["2", "2"]  # the refund's notify: it failed, the order stays paid
+    trade = rx.deliveries[1].json()["order_trade_info"]
+    assert (trade["trade_type"], trade["trade_status"]) == ("REFUND", "F")
+    asked = {"merchant_no": req["merchant_no"], "term_no": "D9296400"}
+    query = v3_post(
+        live.http,
+        live.sb,
+        "",
+        {**asked, "out_refund_order_no": "E2E-SLOW-R"},
+        prefix=REFUND_PATHS["idmrefundquery"],
+    )
+    assert query.json()["resp_data"]["trade_state"] == "FAIL"
+    assert_genuine(live, rx)
+
+
 DRIVERS: dict[str, Callable[[LiveSandbox, Receiver], None]] = {
     "manual": manual,
     "auto-success": auto_success,
@@ -281,6 +318,7 @@ DRIVERS: dict[str, Callable[[LiveSandbox, Receiver], None]] = {
     "create-error": create_error,
     "query-timeout-once": query_timeout_once,
     "wechat-sub-appid-mismatch": wechat_sub_appid_mismatch,
+    "refund-processing-then-fails": refund_processing_then_fails,
 }
 
 

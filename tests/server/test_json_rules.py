@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 
 from sandbox.runtime import Sandbox
 from sandbox.server.api_v3 import PATHS as V3_PATHS
-from sandbox.wire import signing
+from sandbox.wire import signing, sm4
 from sandbox.wire.envelopes import dumps
+from sandbox.wire.vocabulary import ENCRYPTED_CREATE, ENCRYPTED_OF
 from tests.servers import SandboxProcess
 from tests.support import V1, seed_create, snapshot, v3_req_data
 
@@ -28,6 +29,8 @@ def escaped(value: Any) -> bytes:
 
 
 def post_v3(http: httpx.Client, sb: Sandbox, path: str, raw: bytes) -> httpx.Response:
+    if path == V3_PATHS[ENCRYPTED_CREATE]:  # its body is the JSON SM4-encrypted, as sent
+        raw = sm4.encrypt(sb.keys.sm4_key, raw)
     auth = signing.sign_request(sb.keys.merchant_key, sb.settings.appid, sb.settings.serial_no, raw)
     headers = {"Authorization": auth, "Content-Type": "application/json"}
     return http.post(path, content=raw, headers=headers)
@@ -127,7 +130,7 @@ def _shapes(sb: Sandbox) -> list[tuple[str, str, dict[str, Any], str]]:
             shapes.append(("v1", V1 + op, {**base, key: value}, field))
     for op, path in V3_PATHS.items():
         base = v3_req_data(sb, "LONE-3")
-        for field, value in _fields(sb, f"v3/{op}.req"):
+        for field, value in _fields(sb, f"v3/{ENCRYPTED_OF.get(op, op)}.req"):
             body = v3_envelope({**base, field.split("[")[0]: value})
             shapes.append(("v3", path, body, f"req_data.{field}"))
     for field, value in _fields(sb, "v3/request"):
@@ -176,7 +179,7 @@ def test_any_text_in_any_field_is_answered_never_a_500(
 def _put(body: dict[str, Any], field: str, text: str) -> dict[str, Any]:
     """``body`` with ``text`` where ``field`` (``req_data.x``, ``x[0].y``) is."""
     parts = field.split(".")
-    if parts[0] == "req_data":
+    if parts[0] == "req_data" and len(parts) > 1:  # (the envelope's own req_data: below)
         return {**body, "req_data": _put(body["req_data"], ".".join(parts[1:]), text)}
     if "[0]" in parts[0]:
         return {**body, parts[0][:-3]: [{parts[1]: text}]}

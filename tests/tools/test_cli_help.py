@@ -117,7 +117,7 @@ def test_serve_banner_names_dashboard_clock_scenarios_and_keys(tmp_path: Path) -
             "20241119120135 Asia/Shanghai, started at 20241119120135, frozen (--clock-speed 0): "
             "only POST /sandbox/api/clock/... moves it",
         ]
-        assert scenarios.startswith(f"  scenarios  16 loaded, default manual; yours ({mine}): ")
+        assert scenarios.startswith(f"  scenarios  17 loaded, default manual; yours ({mine}): ")
         assert "big-orders" in scenarios and "auto-success" in scenarios
         assert keys.startswith(f"  keys       {data} (platform.cer, merchant_private_key.pem)")
         assert keys.endswith(f"certificate to trust: {url}sandbox/keys/platform.cer")

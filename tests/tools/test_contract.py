@@ -24,6 +24,7 @@ from sandbox.server.app import create_app
 from sandbox.testing.plugin import ServerThread
 from sandbox.tools import contract
 from sandbox.tools.cli import main
+from sandbox.wire.messages import REFUND_PATHS
 from tests.doubles import Answer, DriftingApp, Mutate, drop_field, omit_header, retype_field
 
 
@@ -39,7 +40,21 @@ def test_contract_passes_against_the_sandbox() -> None:
         target.close()
     assert report.ok, report.table()
     steps = {r.step for r in report.rows}
-    assert steps == {"create", "query", "close", "create (to pay)", "pay", "notify", "query (paid)"}
+    assert steps == {
+        "create",
+        "query",
+        "close",
+        "create (to pay)",
+        "pay",
+        "notify",
+        "query (paid)",
+    } | {
+        "create (refund)",
+        "pay (refund)",
+        "query (refund)",
+        *(contract.STEP_NAMES.get(op, op) for op in REFUND_PATHS),
+        "query (refunds)",
+    }
     checks = {(r.step, r.check) for r in report.rows}
     for expected in [
         ("create", "response signature headers"),
@@ -51,8 +66,11 @@ def test_contract_passes_against_the_sandbox() -> None:
         ("notify", "notify answer"),
     ]:
         assert expected in checks
+    for op in REFUND_PATHS:  # each refund API's answer checked against its schema
+        step = contract.STEP_NAMES.get(op, op)
+        assert (step, "response data") in checks and (step, "answered") in checks
     kinds = [m["kind"] for m in report.messages]
-    assert kinds == ["exchange"] * 4 + ["notify", "exchange"]
+    assert kinds == ["exchange"] * 4 + ["notify", "exchange"] + ["exchange"] * 8
 
 
 def test_contract_command_prints_a_table_and_writes_junit(
@@ -90,6 +108,20 @@ DRIFTS: list[tuple[str, Callable[[Any], Mutate], str, str, str]] = [
         "close",
         "response data",
         "resp_data.order_status",
+    ),
+    (
+        "idmrefund drops out_refund_order_no",
+        lambda sb: drop_field(sb, "idmrefund", "out_refund_order_no"),
+        "idmrefund",
+        "response data",
+        "resp_data.out_refund_order_no: is required",
+    ),
+    (
+        "trade_refund_query answers a refund_list that is not a list",
+        lambda sb: retype_field(sb, "trade_refund_query", "refund_list", {}),
+        "trade_rfd_query",
+        "response data",
+        "resp_data.refund_list",
     ),
     (
         "no Lklapi-Signature",
@@ -189,6 +221,14 @@ def test_record_then_replay_round_trip(tmp_path: Path, capsys: pytest.CaptureFix
         "create (to pay)",
         "notify",
         "query (paid)",
+        "create (refund)",
+        "query (refund)",
+        "relation_refund",
+        "trade_refund",
+        "idmrefund",
+        "idmrefundquery",
+        "trade_rfd_query",
+        "query (refunds)",
     ]
     text = (tmp_path / "rec" / contract.RECORDING).read_text(encoding="utf-8")
     assert "PRIVATE KEY" not in text
@@ -661,12 +701,12 @@ def test_replay_says_which_checks_it_leaves_out_and_junit_counts_them_skipped(
     cases = {(c.get("classname"), c.get("name")) for c in suite.findall("testcase")}
     assert {(c.get("classname"), c.get("name")) for c in live.findall("testcase")} == cases
     skipped = [c for c in suite.findall("testcase") if c.find("skipped") is not None]
-    assert int(suite.get("skipped", "0")) == len(skipped) == 5
+    assert int(suite.get("skipped", "0")) == len(skipped) == 5 + 7  # + the refund flow's
     assert suite.get("tests") == live.get("tests")
     names = ", ".join(f"{c.get('classname', '')[9:]} / {c.get('name')}" for c in skipped)
     ran = int(suite.get("tests", "0")) - len(skipped)
     assert out.rstrip().endswith(
-        f"{ran} checks, no drift; 5 left out ({names}): compares live calls with each other; "
+        f"{ran} checks, no drift; 12 left out ({names}): compares live calls with each other; "
         "a replay checks each message alone"
     )
     rows = [line.split() for line in out.splitlines()]

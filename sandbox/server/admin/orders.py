@@ -16,7 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from sandbox.core.engine import Order
-from sandbox.core.keys import MERCHANT_CERT, MERCHANT_KEY, PLATFORM_CERT
+from sandbox.core.keys import MERCHANT_CERT, MERCHANT_KEY, PLATFORM_CERT, SM4_KEY
 from sandbox.runtime import Sandbox
 from sandbox.server.http import json_response, read_body
 from sandbox.server.pages import common as pages
@@ -205,6 +205,7 @@ DOWNLOADS = {
     PLATFORM_CERT: "application/x-x509-ca-cert",
     MERCHANT_CERT: "application/x-x509-ca-cert",
     MERCHANT_KEY: "application/x-pem-file",
+    SM4_KEY: "text/plain; charset=us-ascii",  # base64 of the default app's 16-byte SM4 key
 }
 
 

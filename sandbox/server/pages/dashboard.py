@@ -206,13 +206,15 @@ async def order_page(request: Request) -> Response:
     return render("dashboard_order.html", BOTH, ctx)
 
 
-def _seconds(form: Any) -> int:
-    raw = str(form.get("seconds") or "").strip()
+def _seconds(form: Any, name: str = "seconds") -> int:
+    raw = str(form.get(name) or "").strip()
     seconds = whole_number(raw, MAX_ADVANCE)
     if seconds is None:
         raise PageError(
-            f"秒数须为 0 到 {MAX_ADVANCE} 的整数（收到 {raw[:20]!r}）",
-            f"seconds must be whole seconds from 0 to {MAX_ADVANCE} (got {raw[:20]!r})",
+            f"{name} 秒数须为 0 到 {MAX_ADVANCE} 的整数（收到 {raw[:20]!r}）"
+            if name != "seconds"
+            else f"秒数须为 0 到 {MAX_ADVANCE} 的整数（收到 {raw[:20]!r}）",
+            f"{name} must be whole seconds from 0 to {MAX_ADVANCE} (got {raw[:20]!r})",
         )
     return seconds
 
@@ -286,6 +288,28 @@ async def order_advance(request: Request, form: Any) -> Response:
     no = request.path_params["pay_order_no"]
     await asyncio.to_thread(sb.timekeeper.advance_order, no, seconds)
     return _done(form, f"订单时钟已前进 {seconds} 秒", f"order clock advanced {seconds}s")
+
+
+@posted
+async def refund_outcome(request: Request, form: Any) -> Response:
+    """The order's next refund through a refund API: fails, or stays PROCESSING a while."""
+    sb: Sandbox = request.app.state.sandbox
+    step = {
+        "refund_outcome": {
+            "result": str(form.get("result") or ""),
+            "after": _seconds(form, "after"),
+            **({"reason": str(form["reason"])} if form.get("reason") else {}),
+        }
+    }
+    sb.runner.run_step(request.path_params["pay_order_no"], step, source="admin")
+    result, after = step["refund_outcome"]["result"], step["refund_outcome"]["after"]
+    zh = {"success": "成功", "fail": "失败"}[str(result)]
+    return _done(
+        form,
+        f"下一笔退款将{zh}" + (f"（先处理中 {after} 秒）" if after else ""),
+        f"the next refund will {'succeed' if result == 'success' else 'fail'}"
+        + (f" after {after}s PROCESSING" if after else ""),
+    )
 
 
 @posted
@@ -377,6 +401,7 @@ routes = [
     Route("/dashboard/orders/{pay_order_no}/action", order_action, methods=["POST"]),
     Route("/dashboard/orders/{pay_order_no}/notify", order_notify, methods=["POST"]),
     Route("/dashboard/orders/{pay_order_no}/advance", order_advance, methods=["POST"]),
+    Route("/dashboard/orders/{pay_order_no}/refund_outcome", refund_outcome, methods=["POST"]),
     Route("/dashboard/notifies/{attempt_id:int}/replay", replay, methods=["POST"]),
     Route("/dashboard/clock", clock, methods=["POST"]),
     Route("/dashboard/scenario", scenario, methods=["POST"]),
