@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from sandbox.core.clock import LATEST, Clock
@@ -49,6 +49,35 @@ def counter_url(base_url: str, merchant_no: str, out_order_no: str, pay_order_no
 LATE_PAYMENT = "_late_payment"
 
 
+class Trade(TypedDict, total=False):
+    """One trade of an order, as Lakala's ``order_trade_info_list`` lists it (the query spells
+    ``log_No``, the notify ``log_no``; stored as ``log_no``), with the sandbox's own notes."""
+
+    trade_no: str
+    log_no: str
+    trade_ref_no: str | None
+    trade_type: str  # PAY, REFUND, CANCEL
+    trade_status: str  # S, F, P (processing)
+    trade_amount: int
+    payer_amount: int
+    user_id1: str | None
+    user_id2: str | None
+    busi_type: str | None
+    trade_time: str
+    acc_trade_no: str | None
+    payer_account_no: str | None
+    payer_name: str | None
+    payer_account_bank: str | None
+    acc_type: str | None
+    pay_mode: str | None
+    settle_merchant_no: str | None
+    settle_term_no: str | None
+    origin_trade_no: str | None
+    bank_type: str | None
+    trade_remark: str | None
+    _late_payment: dict[str, Any]  # LATE_PAYMENT: the expiry a payment Lakala reported came after
+
+
 @dataclass
 class Order:
     seq: int
@@ -63,7 +92,7 @@ class Order:
     clock_offset: float
     updated_ts: float
     data: dict[str, Any]
-    trades: list[dict[str, Any]] = field(default_factory=list)
+    trades: list[Trade] = field(default_factory=list)
     status: int = 0
 
     @property
@@ -91,7 +120,7 @@ class Order:
     def flag(self, name: str) -> bool:
         return str(self.data.get(name, 0)) == "1"
 
-    def last_trade(self, trade_type: str = "PAY") -> dict[str, Any] | None:
+    def last_trade(self, trade_type: str = "PAY") -> Trade | None:
         return next((t for t in self.trades if t["trade_type"] == trade_type), None)
 
     @property
@@ -112,7 +141,7 @@ class Order:
         return max(self.total_amount - self.refunded - pending, 0)
 
 
-def refunded_amount(trades: list[dict[str, Any]]) -> int:
+def refunded_amount(trades: Sequence[Mapping[str, Any]]) -> int:
     """The fen of the successful REFUND trades in ``trades`` (ours, or Lakala's query list)."""
     return sum(
         int(t["trade_amount"])
@@ -140,7 +169,7 @@ class Change:
     action: str
     old_status: int | None
     new_status: int
-    trade: dict[str, Any] | None
+    trade: Trade | None
     source: str
     options: dict[str, Any]
     scenario: ScenarioChoice | None = None
@@ -400,7 +429,7 @@ class Engine:
             if reason:  # why it failed, say
                 kept["trade_remark"] = str(reason)
             if trade is not None and kept:
-                trade = {**trade, **kept}
+                trade = cast(Trade, {**trade, **kept})
                 conn.execute(
                     "UPDATE trades SET data = ? WHERE trade_no = ?",
                     (_dumps(trade), trade["trade_no"]),
@@ -521,7 +550,7 @@ class Engine:
 
     def _record_trade(
         self, conn: Any, order: Order, action: str, pay_mode: str | None, amount: int | None
-    ) -> dict[str, Any] | None:
+    ) -> Trade | None:
         now_ts = self.now_for(order)
         now_dt = datetime.fromtimestamp(now_ts, self.clock.tz)
         pending = next(
@@ -536,7 +565,7 @@ class Engine:
                     "trade_time": self.clock.format(now_ts),
                 }
                 if pay_mode is not None and pay_mode != pending["pay_mode"]:
-                    pending.update(self._pay_fields(order, pay_mode, now_dt))
+                    pending.update(self._pay_fields(order, pay_mode, now_dt))  # type: ignore[typeddict-item]
                 conn.execute(
                     "UPDATE trades SET data = ? WHERE trade_no = ?",
                     (_dumps(pending), pending["trade_no"]),
@@ -555,26 +584,24 @@ class Engine:
                 amount = order.total_amount
             trade = self._new_trade(order, kind, "S", amount, now_dt, now_ts)
             if paid is not None:
-                trade.update(
-                    {
-                        k: paid.get(k)
-                        for k in (
-                            "pay_mode",
-                            "busi_type",
-                            "user_id1",
-                            "user_id2",
-                            "payer_account_no",
-                            "payer_name",
-                            "payer_account_bank",
-                            "acc_type",
-                            "bank_type",
-                        )
-                    }
+                copied = (
+                    "pay_mode",
+                    "busi_type",
+                    "user_id1",
+                    "user_id2",
+                    "payer_account_no",
+                    "payer_name",
+                    "payer_account_bank",
+                    "acc_type",
+                    "bank_type",
                 )
+                trade.update(cast(Trade, {k: paid.get(k) for k in copied}))
                 trade["origin_trade_no"] = paid["trade_no"]
         elif action in ("cancel", "close", "expire") and pending is not None:
             # the payment in progress is reversed with the order
-            pending = {**pending, "trade_status": "C", "trade_time": self.clock.format(now_ts)}
+            pending = cast(
+                Trade, {**pending, "trade_status": "C", "trade_time": self.clock.format(now_ts)}
+            )
             conn.execute(
                 "UPDATE trades SET data = ? WHERE trade_no = ?",
                 (_dumps(pending), pending["trade_no"]),
@@ -588,10 +615,8 @@ class Engine:
         )
         return trade
 
-    def _override_trade(
-        self, conn: Any, trade: dict[str, Any], fields: dict[str, Any]
-    ) -> dict[str, Any]:
-        merged = {**trade, **{k: v for k, v in fields.items() if k in trade}}
+    def _override_trade(self, conn: Any, trade: Trade, fields: Mapping[str, Any]) -> Trade:
+        merged = cast(Trade, {**trade, **{k: v for k, v in fields.items() if k in trade}})
         taken = conn.execute(
             "SELECT 1 FROM trades WHERE trade_no = ? AND trade_no != ?",
             (merged["trade_no"], trade["trade_no"]),
@@ -606,9 +631,9 @@ class Engine:
 
     def _new_trade(
         self, order: Order, trade_type: str, status: str, amount: int, now_dt: Any, now_ts: float
-    ) -> dict[str, Any]:
+    ) -> Trade:
         return {
-            **self.ids.trade_numbers(now_dt),
+            **self.ids.trade_numbers(now_dt),  # type: ignore[typeddict-item]  # trade_no, log_no
             "trade_type": trade_type,
             "trade_status": status,
             "trade_amount": amount,
@@ -629,14 +654,14 @@ class Engine:
             "origin_trade_no": None,
         }
 
-    def _pay_fields(self, order: Order, pay_mode: str, now_dt: Any) -> dict[str, Any]:
+    def _pay_fields(self, order: Order, pay_mode: str, now_dt: Any) -> Trade:
         fields = {
             "pay_mode": pay_mode,
             "busi_type": busi_type(pay_mode),
             "acc_trade_no": self.ids.acc_trade_no(pay_mode, now_dt),
         }
         fields.update(self.ids.payer(pay_mode))
-        return fields
+        return cast(Trade, fields)
 
     def _load(self, conn: Any, pay_order_no: str) -> Order:
         row = conn.execute(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -63,7 +64,7 @@ def ack_text(dialect: str) -> str:
 def build(
     settings: Settings,
     order: Order,
-    trade: dict[str, Any] | None,
+    trade: Mapping[str, Any] | None,
     now14: str,
     *,
     reason: str | None = None,
@@ -77,7 +78,7 @@ def build(
 
 
 def v3_body(
-    settings: Settings, order: Order, trade: dict[str, Any], *, reason: str | None = None
+    settings: Settings, order: Order, trade: Mapping[str, Any], *, reason: str | None = None
 ) -> dict[str, Any]:
     """Shaped as Lakala sends it: keys in alphabetical order, fields without a value left out,
     order amounts as numbers, the ``acc_*`` amounts as strings (``""`` for no discount)."""
@@ -120,7 +121,7 @@ def _present(fields: dict[str, Any]) -> dict[str, Any]:
     return {k: fields[k] for k in sorted(fields) if fields[k] is not None}
 
 
-def v1_body(order: Order, trade: dict[str, Any] | None, now14: str) -> dict[str, Any]:
+def v1_body(order: Order, trade: Mapping[str, Any] | None, now14: str) -> dict[str, Any]:
     paid = (
         trade if trade is not None and trade.get("trade_type") == "PAY" else order.last_trade("PAY")
     )

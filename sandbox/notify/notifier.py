@@ -34,7 +34,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sandbox.core.clock import Clock
-from sandbox.core.engine import Change, Engine, Order
+from sandbox.core.engine import Change, Engine, Order, Trade
 from sandbox.core.keys import KeyStore
 from sandbox.core.scheduler import DUE_SLACK, Scheduler
 from sandbox.core.settings import Settings
@@ -234,7 +234,7 @@ class Notifier:
     def _enqueue(
         self,
         order: Order,
-        trade: dict[str, Any] | None,
+        trade: Trade | None,
         policy: Policy,
         *,
         kind: str,

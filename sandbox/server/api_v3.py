@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from starlette.requests import Request
@@ -114,7 +114,7 @@ def create_data(sb: Sandbox, order: Order) -> dict[str, Any]:
     }
 
 
-def trade_view(trade: dict[str, Any], term_no: str) -> dict[str, Any]:
+def trade_view(trade: Mapping[str, Any], term_no: str) -> dict[str, Any]:
     """A trade as the query lists it: ``log_No`` (sic), settled on the order's terminal."""
     view = {k: v for k, v in trade.items() if not k.startswith("_")}  # not the sandbox's notes
     view["log_No"] = view.pop("log_no")

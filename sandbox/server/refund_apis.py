@@ -15,7 +15,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from sandbox.core.engine import Order, ScenarioChoice
+from sandbox.core.engine import Order, ScenarioChoice, Trade
 from sandbox.core.refunds import RefundRow
 from sandbox.runtime import Sandbox
 from sandbox.server import refunds
@@ -40,7 +40,7 @@ def relation_refund(
     return relation_data(order, trade, row)
 
 
-def relation_data(order: Order, trade: dict[str, Any], row: RefundRow) -> dict[str, Any]:
+def relation_data(order: Order, trade: Trade, row: RefundRow) -> dict[str, Any]:
     data = {
         "trade_state": refunds.trade_state(trade),
         "merchant_no": order.merchant_no,
@@ -88,7 +88,7 @@ def trade_refund(
             "or origin_log_no",
         )
 
-    def check(order: Order, payment: dict[str, Any]) -> None:
+    def check(order: Order, payment: Trade) -> None:
         _check_date(req, payment)
 
     order, trade, row = refunds.make_refund(
@@ -145,7 +145,7 @@ def trade_refund_query(
     return {"refund_list": [{k: v for k, v in item.items() if v is not None}]}
 
 
-def _check_date(req: dict[str, Any], payment: dict[str, Any]) -> None:
+def _check_date(req: dict[str, Any], payment: Trade) -> None:
     """``origin_trade_date`` is the payment's date on the sandbox's (Beijing) clock."""
     paid_on = str(payment["trade_time"])[:8]
     if str(req["origin_trade_date"]) != paid_on:
@@ -157,7 +157,7 @@ def _check_date(req: dict[str, Any], payment: dict[str, Any]) -> None:
         )
 
 
-def _named(sb: Sandbox, merchant_no: str, number: str) -> tuple[Order, dict[str, Any], RefundRow]:
+def _named(sb: Sandbox, merchant_no: str, number: str) -> tuple[Order, Trade, RefundRow]:
     with sb.store.transaction() as conn:
         found = refunds.refund_named(sb, conn, merchant_no, number)
     if found is None:

@@ -19,7 +19,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from sandbox.core.engine import Order, ScenarioChoice, request_hash
+from sandbox.core.engine import Order, ScenarioChoice, Trade, request_hash
 from sandbox.core.refunds import Outcome, RefundRow
 from sandbox.runtime import Sandbox
 from sandbox.wire.errors import SandboxError
@@ -51,7 +51,7 @@ def refund(
     return refund_data(order, trade, row, req)
 
 
-Check = Callable[[Order, dict[str, Any]], None]
+Check = Callable[[Order, Trade], None]
 
 
 def make_refund(
@@ -61,7 +61,7 @@ def make_refund(
     api: str,
     out_trade_no: str,
     check: Check | None = None,
-) -> tuple[Order, dict[str, Any], RefundRow]:
+) -> tuple[Order, Trade, RefundRow]:
     """The refund ``req`` asks for: made now, or the earlier one an identical repeat names.
 
     ``check(order, payment)`` refuses what an API asks beyond the shared rules (a date, say)."""
@@ -116,12 +116,12 @@ def make_refund(
     return order, made, row
 
 
-def payment_of(order: Order) -> dict[str, Any]:
+def payment_of(order: Order) -> Trade:
     """The order's payment: the PAY trade that took the money."""
     return next(t for t in order.trades if t["trade_type"] == "PAY" and t["trade_status"] == "S")
 
 
-def trade_state(trade: dict[str, Any]) -> str:
+def trade_state(trade: Trade) -> str:
     """A REFUND trade's state as the refund APIs name it."""
     return {"S": "SUCCESS", "F": "FAIL"}.get(str(trade.get("trade_status")), "PROCESSING")
 
@@ -157,9 +157,7 @@ def refund_query(
     return {k: v for k, v in data.items() if v is not None}
 
 
-def refund_data(
-    order: Order, trade: dict[str, Any], row: RefundRow, req: dict[str, Any]
-) -> dict[str, Any]:
+def refund_data(order: Order, trade: Trade, row: RefundRow, req: dict[str, Any]) -> dict[str, Any]:
     data = {
         "trade_state": trade_state(trade),
         "refund_type": REFUND_TYPE,
@@ -179,7 +177,7 @@ def refund_data(
     return {k: v for k, v in data.items() if v is not None}
 
 
-def payer_fields(trade: dict[str, Any]) -> dict[str, Any]:
+def payer_fields(trade: Trade) -> dict[str, Any]:
     """The refund query's payer fields: the card for a card payment, else the wallet."""
     if trade.get("pay_mode") in CARD_MODES:
         return {"pay_mode": trade.get("acc_type"), "crd_no": trade.get("payer_account_no")}
@@ -224,12 +222,12 @@ def _took_money(row: Any) -> bool:
     return bool(trade["trade_type"] == "PAY" and trade["trade_status"] == "S")
 
 
-Found = tuple[Order, dict[str, Any], RefundRow | None]
+Found = tuple[Order, Trade, RefundRow | None]
 
 
 def refund_named(
     sb: Sandbox, conn: Any, merchant_no: str, out_trade_no: str
-) -> tuple[Order, dict[str, Any], RefundRow] | None:
+) -> tuple[Order, Trade, RefundRow] | None:
     """The refund the merchant numbered ``out_trade_no``, through the refunds table's index."""
     row = sb.refunds.named(conn, merchant_no, out_trade_no)
     if row is None:

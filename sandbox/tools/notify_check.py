@@ -19,13 +19,13 @@ import sys
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import httpx
 
 from sandbox.client.transport import NO_KEEPALIVE, Answer, http_url_problem, send_bounded
 from sandbox.core.clock import Clock
-from sandbox.core.engine import Order
+from sandbox.core.engine import Order, Trade
 from sandbox.core.ids import Ids
 from sandbox.core.keys import PLATFORM_CERT, PLATFORM_KEY
 from sandbox.core.settings import Settings
@@ -195,21 +195,24 @@ def sample_order(
     ids = Ids()
     clock = Clock(tz=settings.timezone)
     now, now_dt = clock.timestamp(), clock.now()
-    trade = {
-        **ids.trade_numbers(now_dt),
-        "trade_type": "PAY",
-        "trade_status": "S",
-        "trade_amount": amount,
-        "payer_amount": amount,
-        "trade_time": clock.format(now),
-        "pay_mode": "ALIPAY",
-        "busi_type": "SCPAY",
-        "acc_trade_no": ids.acc_trade_no("ALIPAY", now_dt),
-        "settle_merchant_no": settings.merchant_no,
-        "settle_term_no": settings.term_no,
-        "origin_trade_no": None,
-        **ids.payer("ALIPAY"),
-    }
+    trade = cast(
+        Trade,
+        {
+            **ids.trade_numbers(now_dt),
+            "trade_type": "PAY",
+            "trade_status": "S",
+            "trade_amount": amount,
+            "payer_amount": amount,
+            "trade_time": clock.format(now),
+            "pay_mode": "ALIPAY",
+            "busi_type": "SCPAY",
+            "acc_trade_no": ids.acc_trade_no("ALIPAY", now_dt),
+            "settle_merchant_no": settings.merchant_no,
+            "settle_term_no": settings.term_no,
+            "origin_trade_no": None,
+            **ids.payer("ALIPAY"),
+        },
+    )
     data: dict[str, Any] = {
         "merchant_no": settings.merchant_no,
         "out_order_no": out_order_no or f"NOTIFY-CHECK-{int(time.time())}",
