@@ -388,7 +388,7 @@ class Engine:
         with self.store.transaction() as conn:
             order = self._load(conn, pay_order_no)
             old = order.status
-            if action == "close" and old == 7:
+            if action == "close" and old == OrderStatus.CLOSED:
                 return order  # closing twice is a safe retry
             expired = order.status == OrderStatus.EXPIRED
             new = (
@@ -466,7 +466,11 @@ class Engine:
                     hint=f" (no refund {trade_no} processing)",
                 )
             old = order.status
-            new = 6 if status == "S" and old in (2, 6) else old
+            new = (
+                OrderStatus.REFUNDED
+                if status == "S" and old in (OrderStatus.PAID, OrderStatus.REFUNDED)
+                else old
+            )
             reason = (options or {}).get("reason")
             trade = {
                 **trade,
@@ -503,41 +507,51 @@ class Engine:
         status = order.status
         repeat = order.flag("support_repeat_pay")
         hint = ""
-        if action == "paying" and (status == 0 or (status == 3 and repeat)):
-            return 1
-        if action == "pay" and (status in OPEN or (status == 3 and repeat)):
-            return 2
+        if action == "paying" and (
+            status == OrderStatus.WAIT_PAY or (status == OrderStatus.FAILED and repeat)
+        ):
+            return OrderStatus.PAYING
+        if action == "pay" and (status in OPEN or (status == OrderStatus.FAILED and repeat)):
+            return OrderStatus.PAID
         if action == "fail" and status in OPEN:
-            return 3
+            return OrderStatus.FAILED
         if action == "cancel":
             if status in OPEN:
-                return 5
-            if status == 2 and order.flag("support_cancel"):
-                return 5
-            if status == 2:
+                return OrderStatus.CANCELLED
+            if status == OrderStatus.PAID and order.flag("support_cancel"):
+                return OrderStatus.CANCELLED
+            if status == OrderStatus.PAID:
                 hint = " (a paid order is cancelled only with support_cancel=1)"
-        if action == "close" and status in (0, 1, 3):
-            return 7
+        if action == "close" and status in (
+            OrderStatus.WAIT_PAY,
+            OrderStatus.PAYING,
+            OrderStatus.FAILED,
+        ):
+            return OrderStatus.CLOSED
         if action == "expire" and status in OPEN:
-            return 4
+            return OrderStatus.EXPIRED
         if action == "refund":
-            if status in (2, 6) and order.flag("support_refund") and order.refundable > 0:
-                return 6  # in full or in part: 6 is 部分退款或者全部退款
-            if status == 2:
+            if (
+                status in (OrderStatus.PAID, OrderStatus.REFUNDED)
+                and order.flag("support_refund")
+                and order.refundable > 0
+            ):
+                return OrderStatus.REFUNDED  # in full or in part: 6 is 部分退款或者全部退款
+            if status == OrderStatus.PAID:
                 hint = " (refunds need support_refund=1)"
-            if status == 6:
+            if status == OrderStatus.REFUNDED:
                 hint = f" (refunded in full: {order.total_amount} fen)"
             if (
-                status in (2, 6)
+                status in (OrderStatus.PAID, OrderStatus.REFUNDED)
                 and order.flag("support_refund")
                 and order.refunded < (order.total_amount)
             ):
                 hint = " (what is left is held by a refund still processing)"
-        if status == 3 and action in ("pay", "paying") and not repeat:
+        if status == OrderStatus.FAILED and action in ("pay", "paying") and not repeat:
             hint = " (paying again after a failure needs support_repeat_pay=1)"
-        if status == 2 and action in ("pay", "paying"):
+        if status == OrderStatus.PAID and action in ("pay", "paying"):
             hint = " (already paid)"
-        if status == 4:
+        if status == OrderStatus.EXPIRED:
             hint = f" (expired at {order.data['order_efficient_time']})"
         raise SandboxError(
             "ILLEGAL_TRANSITION",
@@ -575,7 +589,7 @@ class Engine:
             status = {"pay": "S", "fail": "F", "paying": "P"}[action]
             trade = self._new_trade(order, "PAY", status, order.total_amount, now_dt, now_ts)
             trade.update(self._pay_fields(order, mode, now_dt))
-        elif (action == "cancel" and order.status == 2) or action == "refund":
+        elif (action == "cancel" and order.status == OrderStatus.PAID) or action == "refund":
             paid = order.last_trade("PAY")
             kind = "CANCEL" if action == "cancel" else "REFUND"
             if kind == "REFUND":
