@@ -27,7 +27,13 @@ from starlette.routing import Route
 from sandbox.core.engine import Order
 from sandbox.runtime import Sandbox
 from sandbox.wire import signing
-from sandbox.wire.vocabulary import CARD_MODES, COUNTER_PAGE, PAY_MODE_NAMES, STATUS_V1
+from sandbox.wire.vocabulary import (
+    CARD_MODES,
+    COUNTER_PAGE,
+    PAY_MODE_NAMES,
+    STATUS_V1,
+    OrderStatus,
+)
 
 HERE = Path(__file__).resolve().parent
 STATIC_PATH = "/sandbox/static"
@@ -327,7 +333,12 @@ def read_page_files(folder: Path = HERE) -> PageFiles:
         loader=DictLoader(sources), autoescape=True, trim_blocks=True, lstrip_blocks=True
     )
     env.globals.update(
-        Markup=Markup, yuan=yuan, STATIC=STATIC_PATH, PAY_MODE_NAMES=PAY_MODE_NAMES, pick=pick
+        Markup=Markup,
+        yuan=yuan,
+        STATIC=STATIC_PATH,
+        PAY_MODE_NAMES=PAY_MODE_NAMES,
+        Status=OrderStatus,
+        pick=pick,
     )
     for name in TEMPLATES:
         try:
