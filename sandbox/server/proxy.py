@@ -44,14 +44,22 @@ from sandbox.server import api_v1
 from sandbox.server.api_v3 import create_data
 from sandbox.server.http import base_url, json_response, read_body
 from sandbox.wire.errors import SandboxError
-from sandbox.wire.vocabulary import OPEN, STATUS_V1
+from sandbox.wire.vocabulary import OPEN, STATUS_V1, OrderStatus
 
 log = logging.getLogger("lakala_sandbox.proxy")
 
 NOTIFY_PATH = "/lakala/notify"
 ACK = {"code": "SUCCESS", "message": "执行成功"}
 # The action that moves a mirror to Lakala's order_status, and the trade type it records.
-FOLLOW = {1: "paying", 2: "pay", 3: "fail", 4: "expire", 5: "cancel", 6: "refund", 7: "close"}
+FOLLOW = {
+    OrderStatus.PAYING: "paying",
+    OrderStatus.PAID: "pay",
+    OrderStatus.FAILED: "fail",
+    OrderStatus.EXPIRED: "expire",
+    OrderStatus.CANCELLED: "cancel",
+    OrderStatus.REFUNDED: "refund",
+    OrderStatus.CLOSED: "close",
+}
 TRADE_TYPE = {"paying": "PAY", "pay": "PAY", "fail": "PAY", "cancel": "CANCEL", "refund": "REFUND"}
 
 # What ties an answer to one order: each must be what was asked for.
@@ -291,12 +299,13 @@ class Proxy:
             order = self.sb.engine.get(pay_order_no)
         except SandboxError:
             return  # created elsewhere: nothing of ours to move
-        target = int(lakala_status)
-        if order.status == target or target == 0:
+        target = OrderStatus.of(lakala_status)
+        if order.status == target or target == OrderStatus.WAIT_PAY:
             return
         steps = [FOLLOW[target]]
-        paid_first = target == 6 or (trade or {}).get("trade_type") == "CANCEL"
-        if target in (5, 6) and order.status in (*OPEN, 4) and paid_first:
+        paid_first = target == OrderStatus.REFUNDED or (trade or {}).get("trade_type") == "CANCEL"
+        settled = (OrderStatus.CANCELLED, OrderStatus.REFUNDED)
+        if target in settled and order.status in (*OPEN, OrderStatus.EXPIRED) and paid_first:
             steps = ["pay", FOLLOW[target]]  # the payment's own notify was missed
         for action in steps:
             fields = (
@@ -343,7 +352,10 @@ def _holds_a_payment(order: Order) -> bool:
 
 def _reports_a_payment(target: int, trade: dict[str, Any] | None) -> bool:
     """Whether Lakala's status (and trade) says the order's money was taken."""
-    return target in (2, 6) or (trade or {}).get("trade_type") == "CANCEL"
+    return (
+        target in (OrderStatus.PAID, OrderStatus.REFUNDED)
+        or (trade or {}).get("trade_type") == "CANCEL"
+    )
 
 
 def v1_query_view(data: dict[str, Any]) -> dict[str, Any]:

@@ -24,6 +24,14 @@ class OrderStatus(IntEnum):
         status.v1, status.short, status.zh, status.en = v1, short, zh, en
         return status
 
+    @classmethod
+    def of(cls, number: int | str) -> OrderStatus:
+        """The status numbered ``number`` (``2`` or ``"2"``); ValueError for any other."""
+        try:
+            return cls._value2member_map_[int(number)]  # type: ignore[return-value]
+        except (KeyError, ValueError):
+            raise ValueError(f"{number!r} is not an order_status (0-7)") from None
+
     WAIT_PAY = 0, "WAIT_PAY", "待支付", "待支付", "Awaiting payment"
     PAYING = 1, "PAYING", "支付中", "支付中", "Payment in progress"
     PAID = 2, "SUCCESS", "支付成功", "支付成功", "Paid"

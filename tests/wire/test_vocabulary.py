@@ -32,7 +32,10 @@ def test_statuses_are_the_schemas_statuses_in_both_dialects() -> None:
 
 
 def test_each_status_carries_its_number_and_every_label() -> None:
-    paid = OrderStatus(2)
+    paid = OrderStatus.of(2)
+    assert OrderStatus.of("2") is paid
+    with pytest.raises(ValueError, match="'8' is not an order_status"):
+        OrderStatus.of("8")
     assert paid is OrderStatus.PAID and paid == 2
     assert (paid.v1, paid.short, paid.zh, paid.en) == ("SUCCESS", "支付成功", "支付成功", "Paid")
     assert STATUS_V1[4] == "EXPIRED" and STATUS_NAMES[4] == "已过期"
