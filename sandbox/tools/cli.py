@@ -228,7 +228,7 @@ def banner(app: Any, port: int) -> str:
     keys = (
         "in memory (new ones each start)"
         if settings.in_memory
-        else f"{settings.data_path} (platform.cer, merchant_private_key.pem)"
+        else f"{settings.data_path} (platform.cer, merchant_private_key.pem, sm4_key)"
     )
     return "\n".join(
         [

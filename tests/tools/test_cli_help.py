@@ -119,7 +119,9 @@ def test_serve_banner_names_dashboard_clock_scenarios_and_keys(tmp_path: Path) -
         ]
         assert scenarios.startswith(f"  scenarios  17 loaded, default manual; yours ({mine}): ")
         assert "big-orders" in scenarios and "auto-success" in scenarios
-        assert keys.startswith(f"  keys       {data} (platform.cer, merchant_private_key.pem)")
+        named = "(platform.cer, merchant_private_key.pem, sm4_key)"
+        assert keys.startswith(f"  keys       {data} {named}")
+        assert all((data / name).is_file() for name in ("platform.cer", "sm4_key"))
         assert keys.endswith(f"certificate to trust: {url}sandbox/keys/platform.cer")
         deadline = 100
         while True:  # the banner comes before the socket answers; the dashboard it names answers
