@@ -101,6 +101,9 @@ PATHS = {op: COUNTER_PREFIX + op for op in ("special_create", "create", "query",
 ENCRYPTED = ENCRYPTED_CREATE  # special_create with the whole body SM4-encrypted
 PATHS[ENCRYPTED] = COUNTER_PREFIX + ENCRYPTED
 SM4_KEY_PATH = "/sandbox/keys/sm4_key"
+# every key a sandbox hands out, and what to say when one is wanted but cannot be fetched
+KEY_PATHS = {**SANDBOX_KEY_PATHS, "sm4_key": SM4_KEY_PATH}
+KEY_HINTS = {"sm4_key": " (pass sm4_key=, base64)"}
 # the refund APIs with a typed method here (REFUND_PATHS), by operation
 REQUEST_IP = "127.0.0.1"  # location_info.request_ip when not given
 
@@ -319,9 +322,16 @@ class _Core:
         self._expiries: OrderedDict[tuple[str, str], str] = OrderedDict()
         self._expiries_lock = threading.Lock()
 
-    def missing_keys(self) -> dict[str, str]:
-        wanted = {"private_key": self.private_key, "certificate": self.certificate}
-        return {name: SANDBOX_KEY_PATHS[name] for name, have in wanted.items() if have is None}
+    def missing_keys(self, path: str | None = None) -> dict[str, str]:
+        """The keys a call to ``path`` needs and this client lacks, with where a sandbox serves
+        each (the encrypted create needs the SM4 key too)."""
+        wanted: dict[str, object] = {
+            "private_key": self.private_key,
+            "certificate": self.certificate,
+        }
+        if path == PATHS[ENCRYPTED]:
+            wanted["sm4_key"] = self.sm4_key
+        return {name: KEY_PATHS[name] for name, have in wanted.items() if have is None}
 
     def absorb_key(self, name: str, response: Answer) -> None:
         url = str(response.url)
@@ -649,11 +659,11 @@ class LakalaClient(_ClientBase):
         """Release the connection pool (``close`` is the order API)."""
         self._http.close()
 
-    def _ensure_keys(self) -> None:
-        for name, path in self._core.missing_keys().items():
+    def _ensure_keys(self, path: str | None = None) -> None:
+        for name, key_path in self._core.missing_keys(path).items():
             if not self._core.settings.fetches_keys:
-                raise LakalaConfigError(f"{name} is not set")
-            self._core.absorb_key(name, self._fetch("GET", path))
+                raise LakalaConfigError(f"{name} is not set{KEY_HINTS.get(name, '')}")
+            self._core.absorb_key(name, self._fetch("GET", key_path))
 
     def _fetch(self, method: str, path: str, **kwargs: Any) -> Answer:
         """The whole answer, within the timeout and ``MAX_ANSWER_BYTES``, or a typed error."""
@@ -665,11 +675,7 @@ class LakalaClient(_ClientBase):
 
     def send(self, path: str, req_data: Mapping[str, Any]) -> Exchange:
         """Sign and send; the answer is returned unchecked (``call`` checks it)."""
-        self._ensure_keys()
-        if path == PATHS[ENCRYPTED] and self._core.sm4_key is None:
-            if not self._core.settings.fetches_keys:
-                raise LakalaConfigError("sm4_key is not set (pass sm4_key=, base64)")
-            self._core.absorb_key("sm4_key", self._fetch("GET", SM4_KEY_PATH))
+        self._ensure_keys(path)
         body, headers = self._core.prepare(path, req_data)
         started = time.perf_counter()
         answer = self._fetch("POST", path, content=body, headers=headers)
@@ -883,11 +889,11 @@ class AsyncLakalaClient(_ClientBase):
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def _ensure_keys(self) -> None:
-        for name, path in self._core.missing_keys().items():
+    async def _ensure_keys(self, path: str | None = None) -> None:
+        for name, key_path in self._core.missing_keys(path).items():
             if not self._core.settings.fetches_keys:
-                raise LakalaConfigError(f"{name} is not set")
-            self._core.absorb_key(name, await self._fetch("GET", path))
+                raise LakalaConfigError(f"{name} is not set{KEY_HINTS.get(name, '')}")
+            self._core.absorb_key(name, await self._fetch("GET", key_path))
 
     async def _fetch(self, method: str, path: str, **kwargs: Any) -> Answer:
         request = self._http.build_request(method, path, **kwargs)
@@ -897,11 +903,7 @@ class AsyncLakalaClient(_ClientBase):
             raise self._core.transport_error(path, exc) from None
 
     async def send(self, path: str, req_data: Mapping[str, Any]) -> Exchange:
-        await self._ensure_keys()
-        if path == PATHS[ENCRYPTED] and self._core.sm4_key is None:
-            if not self._core.settings.fetches_keys:
-                raise LakalaConfigError("sm4_key is not set (pass sm4_key=, base64)")
-            self._core.absorb_key("sm4_key", await self._fetch("GET", SM4_KEY_PATH))
+        await self._ensure_keys(path)
         body, headers = self._core.prepare(path, req_data)
         started = time.perf_counter()
         answer = await self._fetch("POST", path, content=body, headers=headers)
