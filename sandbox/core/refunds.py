@@ -13,7 +13,7 @@ JSON (``_refund``), and opening it moves that into the table (``schema.move_refu
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass, fields
 
 from sandbox.core.engine import Engine
 from sandbox.core.scheduler import DUE_SLACK
@@ -34,6 +34,12 @@ class RefundRow:
     settle_ts: float | None = None
     settle_to: str | None = None
     settle_reason: str | None = None
+
+
+_COLUMNS = [f.name for f in fields(RefundRow)]  # a row is stored column for field
+INSERT_REFUND = (
+    f"INSERT INTO refunds ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+)
 
 
 @dataclass(frozen=True)
@@ -89,22 +95,7 @@ class RefundBook:
             settle_to,
             settle_reason,
         )
-        conn.execute(
-            "INSERT INTO refunds (trade_no, pay_order_no, merchant_no, out_trade_no, api, "
-            "request_hash, settle_ts, settle_to, settle_reason) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                trade_no,
-                pay_order_no,
-                merchant_no,
-                out_trade_no,
-                api,
-                request_hash,
-                settle_ts,
-                settle_to,
-                settle_reason,
-            ),
-        )
+        conn.execute(INSERT_REFUND, astuple(row))
         return row
 
     # -- outcomes (a scenario step, the admin API, the dashboard) -----------------------------
