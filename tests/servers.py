@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -128,3 +129,32 @@ class SandboxProcess:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+DOCUMENTED_URL = "http://127.0.0.1:8090"  # where the docs' examples expect the sandbox
+_SIGN = re.compile(r"(?:[\w.-]*/)*lakala-sandbox sign\b")  # and any path before it
+
+
+def run_shell_example(
+    block: str,
+    server: SandboxProcess,
+    *,
+    sign_data_dir: Path | None = None,
+    cwd: Path | None = None,
+) -> str:
+    """A documented shell example run against ``server`` as written (its URL put in place of the
+    documented one; ``lakala-sandbox sign``, however it is spelled, signing with the keys in
+    ``sign_data_dir``); its output, once it has succeeded."""
+    script = block.replace(DOCUMENTED_URL, server.url)
+    if sign_data_dir is not None:
+        sign = f"{sys.executable} -m sandbox sign --data-dir {sign_data_dir}"
+        script = _SIGN.sub(lambda _: sign, script)
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from pathlib import Path
 
 import httpx
@@ -13,11 +12,9 @@ import pytest
 
 from sandbox import LakalaClient, LakalaSandbox
 from tests.paths import DOCS, ROOT
-from tests.servers import SandboxProcess
+from tests.servers import SandboxProcess, run_shell_example
 
 PAGES = [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
-# written beside this restructuring, in parallel; linked from the index already
-PARALLEL_PAGES = {"refund-apis.md", "encrypted-create.md"}
 
 
 def slug(heading: str) -> str:
@@ -42,8 +39,6 @@ def test_every_link_between_the_pages_resolves(page: Path) -> None:
         path, _, anchor = target.partition("#")
         found = (page.parent / path).resolve() if path else page
         if not found.exists():
-            if found.name in PARALLEL_PAGES and found.parent == DOCS:
-                continue
             broken.append(target)
         elif anchor and found.suffix == ".md" and anchor not in anchors(found):
             broken.append(target)
@@ -67,7 +62,7 @@ def test_the_readme_reaches_the_quick_start_first_order_and_fixture_first() -> N
     assert len(lines) < 300  # the reference lives in docs/
     every_page = {p.name for p in DOCS.glob("*.md")} - {"README.md"}
     index = (DOCS / "README.md").read_text(encoding="utf-8")
-    assert all(f"]({name})" in index for name in every_page | PARALLEL_PAGES)
+    assert all(f"]({name})" in index for name in every_page)
 
 
 def test_v1_refund_amount_is_null_until_refunded_as_the_api_page_says(
@@ -124,21 +119,9 @@ def test_the_readme_first_order_is_created_and_paid_as_written(tmp_path: Path) -
         r"`(curl -s -X POST http://127\.0\.0\.1:8090/sandbox/api/orders/[^`]+)`", text
     )
     with SandboxProcess(tmp_path / "data") as server:
-
-        def run(script: str) -> str:
-            script = script.replace("http://127.0.0.1:8090", server.url)
-            done = subprocess.run(
-                ["bash", "-euo", "pipefail", "-c", script],
-                capture_output=True,
-                text=True,
-                timeout=60,
-            )
-            assert done.returncode == 0, done.stderr
-            return done.stdout
-
-        created = json.loads(run(create))
+        created = json.loads(run_shell_example(create, server))
         no = created["resp_data"]["pay_order_no"]
-        paid = json.loads(run(pay.replace("PAY_ORDER_NO", no)))
+        paid = json.loads(run_shell_example(pay.replace("PAY_ORDER_NO", no), server))
         assert paid["order"]["v1_status"] == "SUCCESS"
         query = httpx.post(
             server.url + "/api/v1/payment/lakala/counter/query",

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +11,7 @@ import pytest
 from sandbox.core.settings import ENV_PREFIX, Settings
 from sandbox.wire.errors import error_table_markdown
 from tests.paths import DOCS, ROOT
-from tests.servers import SandboxProcess
+from tests.servers import SandboxProcess, run_shell_example
 
 README = ROOT / "README.md"
 
@@ -55,18 +53,7 @@ def test_readme_curl_examples_work_against_a_served_sandbox(tmp_path: Path) -> N
     assert len(curls) == 2
     with SandboxProcess(tmp_path / "data") as server:
         for block in curls:
-            script = block.replace("http://127.0.0.1:8090", server.url).replace(
-                ".venv/bin/lakala-sandbox sign",
-                f"{sys.executable} -m sandbox sign --data-dir {tmp_path / 'data'}",
-            )
-            result = subprocess.run(
-                ["bash", "-euo", "pipefail", "-c", script],
-                cwd=tmp_path,
-                capture_output=True,
-                text=True,
-                timeout=60,
-            )
-            assert result.returncode == 0, result.stderr
-            assert '"code":"000000"' in result.stdout, result.stdout
+            out = run_shell_example(block, server, sign_data_dir=tmp_path / "data", cwd=tmp_path)
+            assert '"code":"000000"' in out, out
             if "special_create" in block:
-                assert "lklapi-signature:" in result.stdout.lower()
+                assert "lklapi-signature:" in out.lower()

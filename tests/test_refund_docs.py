@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from tests.paths import ROOT
-from tests.servers import SandboxProcess
+from tests.servers import DOCUMENTED_URL, SandboxProcess, run_shell_example
 
 DOCS = [ROOT / "docs" / "refund-apis.md", ROOT / "docs" / "encrypted-create.md"]
-SERVED = "http://127.0.0.1:8090"
 
 
 def python_blocks(page: Path) -> list[str]:
@@ -33,7 +30,7 @@ def test_each_refund_docs_example_works_against_a_served_sandbox(tmp_path: Path)
     assert examples
     with SandboxProcess(tmp_path / "data") as server:
         for name, block in examples:
-            code = block.replace(SERVED, server.url)
+            code = block.replace(DOCUMENTED_URL, server.url)
             assert server.url in code, name
             exec(compile(code, name, "exec"), {"__name__": "docs_example"})  # noqa: S102
         # the encrypted create's curl, with the sign command that encrypts
@@ -55,19 +52,8 @@ def test_each_refund_docs_example_works_against_a_served_sandbox(tmp_path: Path)
                 }
             )
         )
-        script = block.replace(SERVED, server.url).replace(
-            "lakala-sandbox sign",
-            f"{sys.executable} -m sandbox sign --data-dir {tmp_path / 'data'}",
-        )
-        result = subprocess.run(
-            ["bash", "-euo", "pipefail", "-c", script],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert result.returncode == 0, result.stderr
-        assert '"code":"000000"' in result.stdout and "DOC-CURL-1" in result.stdout, result.stdout
+        out = run_shell_example(block, server, sign_data_dir=tmp_path / "data", cwd=tmp_path)
+        assert '"code":"000000"' in out and "DOC-CURL-1" in out, out
 
 
 def an_hour_on(server: SandboxProcess) -> str:
