@@ -431,16 +431,8 @@ class _Flow:
         if not pay_order_no:
             self.report.fail("pay", "call", "no pay_order_no to pay")
             return
-        pay_path = f"/sandbox/api/orders/{pay_order_no}/pay"
-        request = self.target.admin.build_request("POST", pay_path, json={"pay_mode": "ALIPAY"})
-        try:
-            paid = send_bounded(
-                self.target.admin, request, timeout=self.client.settings.timeout
-            ).status_code
-        except httpx.HTTPError as exc:
-            self.report.fail("pay", "admin pay", f"POST {pay_path}: {type(exc).__name__}: {exc}")
+        if self._admin_pay("pay", pay_order_no) is None:
             return
-        self.expect("pay", "admin pay", paid == 200, f"POST {pay_path} answered {paid}", "status")
         try:
             received = self.receiver.wait(1, timeout=NOTIFY_WAIT)[0]
         except TimeoutError as exc:
@@ -493,7 +485,7 @@ class _Flow:
             self._create(out_order_no, total_amount=3, support_refund=1),
         )
         pay_order_no = ((created or {}).get("resp_data") or {}).get("pay_order_no")
-        if not pay_order_no or not self._admin_pay("pay (refund)", pay_order_no):
+        if not pay_order_no or self._admin_pay("pay (refund)", pay_order_no) != 200:
             return
         queried = self.exchange("query (refund)", PATHS["query"], self._lookup(out_order_no))
         trades = ((queried or {}).get("resp_data") or {}).get("order_trade_info_list") or []
@@ -546,7 +538,9 @@ class _Flow:
             "resp_data.order_status",
         )
 
-    def _admin_pay(self, step: str, pay_order_no: str) -> bool:
+    def _admin_pay(self, step: str, pay_order_no: str) -> int | None:
+        """Pay through the admin API, checked as ``step``: the answer's status, or None when
+        there was none."""
         assert self.target.admin is not None
         pay_path = f"/sandbox/api/orders/{pay_order_no}/pay"
         request = self.target.admin.build_request("POST", pay_path, json={"pay_mode": "ALIPAY"})
@@ -556,9 +550,9 @@ class _Flow:
             ).status_code
         except httpx.HTTPError as exc:
             self.report.fail(step, "admin pay", f"POST {pay_path}: {type(exc).__name__}: {exc}")
-            return False
+            return None
         self.expect(step, "admin pay", paid == 200, f"POST {pay_path} answered {paid}", "status")
-        return paid == 200
+        return paid
 
     def _create(self, out_order_no: str, **extra: Any) -> dict[str, Any]:
         return self.client.request_data(
