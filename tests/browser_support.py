@@ -55,11 +55,33 @@ def require_browser() -> None:
         problem = f"playwright is not installed ({exc}); pip install -e '.[test]'"
     if problem is None and not os.access(CHROMIUM, os.X_OK):
         problem = f"{CHROMIUM} is missing; apt-get install chromium (.ci/run does)"
-    if problem is None:
-        return
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(f"browser tests cannot run under CI: {problem}", pytrace=False)
+    if problem is not None:
+        cannot_run("browser tests", problem)
+
+
+def under_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def cannot_run(what: str, problem: str) -> None:
+    """A test that lacks what it needs: skipped with the reason locally, failed under CI."""
+    if under_ci():
+        pytest.fail(f"{what} cannot run under CI: {problem}", pytrace=False)
     pytest.skip(problem)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Under CI every test runs: a skip from anywhere (a marker, a library) fails the run."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter is not None else []
+    if under_ci() and skipped:
+        reporter.ensure_newline()
+        reporter.write_line(
+            f"under CI no test may skip; {len(skipped)} did: "
+            + ", ".join(r.nodeid for r in skipped[:10]),
+            red=True,
+        )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @dataclass

@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.browser_support import cannot_run
 from tests.paths import ROOT
 
 pytestmark = pytest.mark.slow
@@ -225,11 +226,12 @@ def test_the_sdist_holds_what_a_clone_needs_to_run_its_quick_start(tmp_path: Pat
     assert not any(n.startswith((".venv/", ".ci/.venv/")) for n in names)
 
 
-@pytest.mark.skipif(
-    not (ROOT / ".git").exists() or shutil.which("git") is None,
-    reason="needs a git checkout (an unpacked sdist has no history to install from)",
-)
 def test_installing_from_a_git_url_gives_the_package_and_its_data(tmp_path: Path) -> None:
+    if not (ROOT / ".git").exists() or shutil.which("git") is None:
+        cannot_run(
+            "the git-URL install",
+            "needs a git checkout (an unpacked sdist has no history to install from)",
+        )
     # the README's `pip install "git+https://…"`, from this repository's own history (what is
     # committed), with the dependencies this environment already has
     target = tmp_path / "site"

@@ -290,7 +290,7 @@ def marker_options() -> list[str]:
 
     from sandbox.core.settings import Settings
 
-    return [f.name for f in dataclasses.fields(Settings) if f.name != "extra"]
+    return [f.name for f in dataclasses.fields(Settings)]
 
 
 def marker_problem(marker: pytest.Mark) -> str | None:
