@@ -60,6 +60,19 @@ def test_the_client_imports_without_the_server() -> None:
         assert not forbidden & loaded, (code, sorted(forbidden & loaded))
 
 
+def test_a_sandbox_mode_app_loads_neither_the_client_nor_httpx() -> None:
+    """Only real mode talks to Lakala; a sandbox-mode server starts without that code."""
+    loaded = loaded_after(
+        "from sandbox.core.settings import Settings\n"
+        "from sandbox.server.app import create_app\n"
+        "create_app(Settings(data_dir=':memory:')).state.sandbox.close()"
+    )
+    assert "sandbox.server.app" in loaded
+    assert not {
+        m for m in loaded if m.startswith(("httpx", "sandbox.client", "sandbox.server.proxy"))
+    }
+
+
 def test_sign_help_loads_no_server() -> None:
     loaded = loaded_after(
         "import contextlib, io\n"

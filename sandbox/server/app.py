@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -27,9 +28,11 @@ from sandbox.server.http import json_response
 from sandbox.server.pages import common as pages
 from sandbox.server.pages import counter as counter_page
 from sandbox.server.pages import dashboard
-from sandbox.server.proxy import AsyncLakalaClient, Proxy
 from sandbox.wire.envelopes import dialect_of, error_body
 from sandbox.wire.errors import ConnectionDropped, SandboxError
+
+if TYPE_CHECKING:
+    from sandbox.server.proxy import AsyncLakalaClient
 
 log = logging.getLogger("lakala_sandbox")
 
@@ -44,7 +47,13 @@ def create_app(
     settings = settings or Settings.from_env()
     pages.page_files()  # the pages' templates and static files, in memory from here on
     sandbox = Sandbox(settings)
-    proxy = Proxy.for_sandbox(sandbox, lakala) if settings.mode == "real" else None
+    proxy = None
+    if settings.mode == "real":
+        # imported here: the proxy brings the client and httpx, which a sandbox-mode server
+        # never uses, and importing them is a tenth of a second of every start
+        from sandbox.server.proxy import Proxy
+
+        proxy = Proxy.for_sandbox(sandbox, lakala)
     app = Starlette(
         routes=[
             *api_v3.routes,
