@@ -1,13 +1,17 @@
 """Goals 1 and 2 of issue 14: v1 create and query against a bare Starlette echo, same run.
 
     python bench/side_by_side.py [--concurrency 64] [--seconds 5] [--warm 0] [--rounds 3]
+                                [--v3-concurrency 16]
 
 Starts ``lakala-sandbox serve`` as users start it and ``bench/echo_app.py`` on the same uvicorn
 settings, then drives both with the same closed-loop load generator (``bench.common.load``:
 HTTP/1.1 keep-alive on asyncio streams, each connection sending its next request when the last
-is answered), in turns: echo, v1 create, v1 query, ``--rounds`` times. Every create has a unique
-``out_order_no``. ``--warm N`` first makes N creates over HTTP, so the tail is measured on a
-server that has already served them. Prints req/s, p50, p99, p99/p50, and create and query
+is answered), in turns: echo, v1 create, v1 query, and signed v3 special_create at
+``--v3-concurrency`` connections (16), ``--rounds`` times. Every create has a unique
+``out_order_no``; the v3 requests are signed before their cell's clock starts, so the cell
+measures the server (which verifies each and signs each answer), not the generator's RSA.
+``--warm N`` first makes N creates over HTTP, so the tail is measured on a server that has
+already served them. Prints req/s, p50, p99, p99/p50, and create and query
 throughput as a share of the echo's in the same round.
 """
 
@@ -19,15 +23,20 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import Result, Served, load, machine  # noqa: E402
+from bench.common import RequestFactory, Result, Served, load, machine  # noqa: E402
+from sandbox.core.keys import MERCHANT_KEY  # noqa: E402
+from sandbox.wire import signing  # noqa: E402
 from tests.servers import free_port  # noqa: E402
 
 V1 = "/api/v1/payment/lakala/counter/"
+V3 = "/api/v3/ccss/counter/order/"
+APPID, SERIAL, MERCHANT = "OP00000003", "00dfba8194c41b84cf", "82229007392000A"
 HERE = Path(__file__).resolve().parent
 
 
@@ -75,6 +84,7 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=100_000, help="per cell, at most")
     parser.add_argument("--warm", type=int, default=0, help="creates served before measuring")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--v3-concurrency", type=int, default=16)
     args = parser.parse_args()
     print(f"machine: {machine()}")
     run_id = str(int(time.time()))
@@ -102,8 +112,19 @@ def main() -> int:
         order = {"out_order_no": f"E{run_id}{n}", **body}
         return "/echo", json.dumps(order).encode(), {}
 
+    def v3_create(prefix: str, key: Any, count: int) -> RequestFactory:
+        """``count`` signed special_creates, signed now; the factory hands them out in turn."""
+        signed = []
+        for n in range(count):
+            req = {"out_order_no": f"B{run_id}{prefix}{n}", "merchant_no": MERCHANT, **body}
+            raw = json.dumps({"req_time": beijing(), "version": "3.0", "req_data": req}).encode()
+            auth = signing.sign_request(key, APPID, SERIAL, raw)
+            signed.append((V3 + "special_create", raw, {"Authorization": auth}))
+        return lambda n: signed[n % count]
+
     c, seconds, limit = args.concurrency, args.seconds, args.requests
     with Served() as server, Echo() as echo:
+        key = signing.load_private_key((server.data_dir / MERCHANT_KEY).read_bytes())
         print(f"sandbox at {server.url}, echo at {echo.url}")
         warm = max(args.warm, 500)  # (the queries look up 500 of them)
         started = time.perf_counter()
@@ -139,6 +160,17 @@ def main() -> int:
                 "v1 query", server.url, v1_query, concurrency=c, requests=limit, seconds=seconds
             )
             print(line(q, e))
+            # as many as the last v1 create cell made, with room: each is used once
+            v3 = v3_create(f"R{round_no}V", key, max(2000, 2 * r.requests))
+            s = load(
+                "v3 create",
+                server.url,
+                v3,
+                concurrency=args.v3_concurrency,
+                requests=max(2000, 2 * r.requests),
+                seconds=seconds,
+            )
+            print(line(s, e))
         print(f"server RSS {server.rss_mb():.0f} MB")
     return 0
 
