@@ -262,7 +262,8 @@ class Engine:
                 base_url, merchant_no, out_order_no, pay_order_no
             )
             efficient_ts = self.clock.parse(str(req["order_efficient_time"]))
-            conn.execute(
+            stored = _dumps(data)
+            seq = conn.execute(
                 "INSERT INTO orders (pay_order_no, merchant_no, out_order_no, dialect, status, "
                 "request_hash, created_ts, efficient_ts, updated_ts, data) "
                 "VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?, ?)",
@@ -275,10 +276,27 @@ class Engine:
                     now,
                     efficient_ts,
                     now,
-                    _dumps(data),
+                    stored,
                 ),
+            ).lastrowid
+            # the order as _load would read it back, without reading it back: a new order has
+            # no trades, its own clock has not moved, and its data is what was just stored
+            order = self._settled(
+                Order(
+                    int(seq or 0),
+                    pay_order_no,
+                    merchant_no,
+                    out_order_no,
+                    dialect,
+                    0,
+                    request_hash,
+                    now,
+                    efficient_ts,
+                    0.0,
+                    now,
+                    json.loads(stored),
+                )
             )
-            order = self._load(conn, pay_order_no)
             # listeners hear inside the transaction: what they record (the notify outbox)
             # commits with the change, in the order the changes happened
             self._emit(Change(order, "create", None, 0, None, source, {}, scenario))
@@ -704,9 +722,13 @@ class Engine:
             json.loads(row["data"]),
             trades,
         )
+        return self._settled(order)
+
+    def _settled(self, order: Order) -> Order:
+        """The order with the status it shows now: an open one whose time has passed is expired."""
         order.status = order.stored_status
         if order.stored_status in OPEN and self.now_for(order) >= order.efficient_ts:
-            order.status = 4
+            order.status = int(OrderStatus.EXPIRED)
         return order
 
     def _emit(self, change: Change) -> None:

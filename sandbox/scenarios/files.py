@@ -170,6 +170,11 @@ class Scenario:
     steps: tuple[dict[str, Any], ...] = ()
     raw: dict[str, Any] = field(default_factory=dict)
 
+    @functools.cached_property
+    def steps_json(self) -> str:
+        """The steps as a run stores them, encoded once per scenario instead of once per order."""
+        return json.dumps(list(self.steps), ensure_ascii=False)
+
     def magic_amounts(self) -> list[int]:
         return sorted(c.amount for c in self.match if c.amount is not None)
 

@@ -153,7 +153,7 @@ class ScenarioRunner:
                 order.pay_order_no,
                 scenario.name,
                 reason,
-                json.dumps(list(scenario.steps), ensure_ascii=False),
+                scenario.steps_json,
                 self.engine.now_for(order),
                 state,
             ),

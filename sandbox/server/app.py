@@ -55,9 +55,9 @@ def create_app(
 
         proxy = Proxy.for_sandbox(sandbox, lakala)
     app = Starlette(
-        routes=[
-            *api_v3.routes,
+        routes=[  # (matched in this order, one by one: the busiest first)
             *(proxy.routes if proxy else api_v1.routes),
+            *api_v3.routes,
             *admin_time.routes,
             *admin_notify.routes,
             *admin.routes,

@@ -68,8 +68,22 @@ class HostCheck:
         if settings.public_url:
             named.append(urlsplit(settings.public_url).hostname or "")
         self.names = {host_name(h) or "" for h in named} - {""}
+        self._decided: dict[tuple[str, str | None], bool] = {}
 
     def allows(self, header: str, scope: Scope) -> bool:
+        """Whether ``header`` names this sandbox; remembered, since a client sends the same
+        Host on every request (and what is remembered is capped, so no caller can grow it)."""
+        server = scope.get("server")
+        key = (header, str(server[0]) if server else None)
+        known = self._decided.get(key)
+        if known is None:
+            known = self._decide(header, scope)
+            if len(self._decided) >= 256:
+                self._decided.clear()
+            self._decided[key] = known
+        return known
+
+    def _decide(self, header: str, scope: Scope) -> bool:
         name = host_name(header)
         if name is None:
             return False

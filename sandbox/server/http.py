@@ -36,8 +36,21 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
     )
 
 
+_BASE_URLS: dict[tuple[object, ...], str] = {}
+
+
 def base_url(settings: Settings, request: Request) -> str:
-    """Where links (``counter_url``) point: the configured public URL or the host called."""
+    """Where links (``counter_url``) point: the configured public URL or the host called
+    (worked out once per scheme, Host, root path and address: every create asks)."""
     if settings.public_url:
         return settings.public_url.rstrip("/")
-    return str(request.base_url).rstrip("/")
+    scope = request.scope
+    host, server = request.headers.get("host"), tuple(scope.get("server") or ())
+    key = (scope.get("scheme"), host, scope.get("root_path"), scope.get("app_root_path"), server)
+    found = _BASE_URLS.get(key)
+    if found is None:
+        found = str(request.base_url).rstrip("/")
+        if len(_BASE_URLS) >= 256:  # a caller cycling through Host headers cannot grow it
+            _BASE_URLS.clear()
+        _BASE_URLS[key] = found
+    return found

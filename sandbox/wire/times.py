@@ -25,6 +25,7 @@ class WallClock:
     def __init__(self, *, tz: str = BEIJING, wall: Callable[[], float] = time.time) -> None:
         self.tz = ZoneInfo(tz)
         self._wall = wall
+        self._last = (-1, "")
 
     def timestamp(self) -> float:
         return self._wall()
@@ -40,6 +41,13 @@ class WallClock:
         return self.format(self.timestamp())
 
     def format(self, timestamp: float) -> str:
+        second = int(timestamp)
+        if 0 <= timestamp - second < 0.9999995:  # (closer to the next second, datetime rounds up)
+            last_second, text = self._last  # (one read: another thread may replace it)
+            if second != last_second:  # every call within one second writes the same text
+                text = datetime.fromtimestamp(second, self.tz).strftime(FORMAT_14)
+                self._last = (second, text)
+            return text
         return datetime.fromtimestamp(timestamp, self.tz).strftime(FORMAT_14)
 
     def parse(self, text: str) -> float:
