@@ -99,18 +99,22 @@ class Scheduler:
         while True:
             if self._settled():
                 return True
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if time.monotonic() >= deadline:
                 return False
-            with self._cond:
-                passes = self._passes
-                self._woken = True
-                self._cond.notify_all()
             if self._thread is None:
                 self.wake()
+            # Look again after the worker's next pass (deliveries that finish wake it), or after
+            # 50 ms without one, when a pass is asked for. Asking for a pass each time round kept
+            # the worker querying the store back to back for as long as the wait lasted, which
+            # slowed the very deliveries being waited for.
             with self._cond:
+                passes = self._passes
+                until = min(deadline, time.monotonic() + 0.05)
+                while self._passes == passes and (left := until - time.monotonic()) > 0:
+                    self._cond.wait(left)
                 if self._passes == passes:
-                    self._cond.wait(min(remaining, 0.05))
+                    self._woken = True
+                    self._cond.notify_all()
 
     # -- the worker -------------------------------------------------------------------------
     def _loop(self) -> None:
