@@ -22,6 +22,21 @@ LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 os.environ.setdefault("LAKALA_SANDBOX_NOTIFY_HOSTS", ",".join(LOOPBACK_HOSTS))
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Modules that drive Chromium first, then those that start processes, each group by how
+    many of its tests do: pytest-xdist (``--no-loadscope-reorder``, as .ci/run runs it) then
+    hands out the longest modules first instead of leaving one to run alone at the end."""
+    weight: dict[str, list[int]] = {}  # module: [kind, -heavy tests, -tests]
+    for item in items:
+        browser, slow = item.get_closest_marker("browser"), item.get_closest_marker("slow")
+        kind = 0 if browser else 1 if slow else 2
+        module = weight.setdefault(item.nodeid.split("::")[0], [2, 0, 0])
+        module[0] = min(module[0], kind)
+        module[1] -= kind < 2
+        module[2] -= 1
+    items.sort(key=lambda item: weight[item.nodeid.split("::")[0]])  # (stable within a module)
+
+
 def make_app(**settings: object) -> Starlette:
     options: dict[str, object] = {
         "data_dir": ":memory:",

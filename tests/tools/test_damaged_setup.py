@@ -25,6 +25,8 @@ from sandbox.core.schema import SCHEMA_VERSION
 from sandbox.runtime import DB_FILE
 from tests.conftest import make_app
 
+pytestmark = pytest.mark.slow  # each case starts `lakala-sandbox serve`
+
 Damage = Callable[[Path], list[str]]  # breaks the data directory, returns extra serve arguments
 
 
