@@ -56,8 +56,12 @@ class InProcessTransport(httpx.BaseTransport):
             )
             response = await self._transport.handle_async_request(inner)
             content = await response.aread()
+            # a stream, not content=: httpx sets .elapsed when the client closes the stream
             return httpx.Response(
-                response.status_code, headers=response.headers, content=content, request=request
+                response.status_code,
+                headers=response.headers,
+                stream=httpx.ByteStream(content),
+                request=request,
             )
 
         try:

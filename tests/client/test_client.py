@@ -85,6 +85,17 @@ def test_client_creates_queries_and_closes_against_the_sandbox_in_process(
     assert error.value.code == "SBX20003" and "cannot close" in error.value.msg
 
 
+def test_an_in_process_answer_is_a_whole_httpx_response(app: Starlette) -> None:
+    """What an httpx client over InProcessTransport gives back reads like one off a socket,
+    ``elapsed`` included (httpx sets it when the answer's stream is closed)."""
+    with httpx.Client(transport=InProcessTransport(app), base_url="http://t") as http:
+        answer = http.get("/healthz")
+        assert answer.status_code == 200 and answer.json()
+        assert answer.elapsed.total_seconds() >= 0
+        with http.stream("GET", "/healthz") as streamed:
+            assert streamed.read() == answer.content
+
+
 def test_repeating_a_create_gets_the_same_order_back(app: Starlette, sb: Sandbox) -> None:
     """A retry (say, after a timeout) of a create that left out order_efficient_time sends the
     expiry the first try was given, so the sandbox sees an identical repeat, not a clash."""
