@@ -23,17 +23,19 @@ os.environ.setdefault("LAKALA_SANDBOX_NOTIFY_HOSTS", ",".join(LOOPBACK_HOSTS))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Modules that drive Chromium first, then those that start processes, each group by how
-    many of its tests do: pytest-xdist (``--no-loadscope-reorder``, as .ci/run runs it) then
-    hands out the longest modules first instead of leaving one to run alone at the end."""
-    weight: dict[str, list[int]] = {}  # module: [kind, -heavy tests, -tests]
+    """The longest modules first, as far as their markers tell: pytest-xdist (with
+    ``--no-loadscope-reorder``, as .ci/run runs it) then hands them out first instead of leaving
+    one to run alone at the end. A browser or slow test counts 3 s, or the ``seconds`` its slow
+    marker gives; any other 0.05 s."""
+    weight: dict[str, list[float]] = {}  # module: [-seconds, -tests]
     for item in items:
-        browser, slow = item.get_closest_marker("browser"), item.get_closest_marker("slow")
-        kind = 0 if browser else 1 if slow else 2
-        module = weight.setdefault(item.nodeid.split("::")[0], [2, 0, 0])
-        module[0] = min(module[0], kind)
-        module[1] -= kind < 2
-        module[2] -= 1
+        slow = item.get_closest_marker("slow")
+        seconds = 0.05
+        if slow is not None or item.get_closest_marker("browser") is not None:
+            seconds = float(slow.kwargs.get("seconds", 3)) if slow is not None else 3.0
+        module = weight.setdefault(item.nodeid.split("::")[0], [0.0, 0.0])
+        module[0] -= seconds
+        module[1] -= 1
     items.sort(key=lambda item: weight[item.nodeid.split("::")[0]])  # (stable within a module)
 
 

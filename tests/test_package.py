@@ -22,7 +22,7 @@ import pytest
 from tests.browser_support import cannot_run
 from tests.paths import ROOT
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(seconds=8)  # a test, about: conftest.py starts long modules first
 
 CHECK = """
 import sys, httpx

@@ -22,7 +22,7 @@ import pytest
 from tests.paths import ROOT
 from tests.servers import free_port
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(seconds=40)  # about: conftest.py starts long modules first
 
 # what a fresh clone holds, not what a working copy has made
 LEFT_OUT = shutil.ignore_patterns(

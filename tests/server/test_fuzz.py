@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from sandbox.core.clock import Clock
 from sandbox.server import openapi
 from sandbox.wire.resources import schemas_dir
@@ -12,6 +14,7 @@ from sandbox.wire.schemas import Schemas
 from tests.paths import TESTS
 
 FUZZ = TESTS / "server" / "fuzz_contract.py"
+pytestmark = pytest.mark.slow(seconds=30)  # about: conftest.py starts long modules first
 METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 
 

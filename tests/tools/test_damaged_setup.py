@@ -25,7 +25,7 @@ from sandbox.core.schema import SCHEMA_VERSION
 from sandbox.runtime import DB_FILE
 from tests.conftest import make_app
 
-pytestmark = pytest.mark.slow  # each case starts `lakala-sandbox serve`
+pytestmark = pytest.mark.slow(seconds=1)  # each case starts `lakala-sandbox serve`, for a second
 
 Damage = Callable[[Path], list[str]]  # breaks the data directory, returns extra serve arguments
 
