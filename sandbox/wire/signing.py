@@ -175,8 +175,9 @@ KEY_PROBE = b"lakala-sandbox key check"
 @functools.lru_cache(maxsize=32)
 def load_private_key(pem: bytes) -> rsa.RSAPrivateKey:
     """An RSA private key from PEM, checked by use: a signature it makes must verify with its
-    own public key. (cryptography's own check on loading, which tests the primes, cost 60 ms a
-    key, a sixth of a server's start; a key whose numbers disagree fails this one too.)"""
+    own public key, and numbers that do not fit together (p*q not the modulus) are refused on
+    loading. cryptography's full check, which also tests that the primes are prime, cost 60 ms
+    a key, a sixth of a server's start."""
     try:
         key = serialization.load_pem_private_key(
             pem, password=None, unsafe_skip_rsa_key_validation=True
