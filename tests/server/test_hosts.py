@@ -146,6 +146,26 @@ def test_a_foreign_host_in_process_is_refused_in_each_envelope(
     assert snapshot(sb) == before
 
 
+def test_decisions_stay_right_when_many_hosts_have_been_seen(
+    http: httpx.Client, sb: Sandbox
+) -> None:
+    """Each Host's decision and link base are remembered, at most 256 of them: a caller that
+    sends hundreds of different Host headers gets each judged as if it were the first."""
+    for n in range(600):
+        foreign = http.get("/sandbox/api/clock", headers={"Host": f"h{n}.{EVIL}"})
+        assert foreign.status_code == 403, n
+        if n % 150 == 0:
+            for base in ("http://127.0.0.1:8090", "http://localhost:9"):
+                host = base.removeprefix("http://")
+                out = http.post(
+                    V1 + "create",
+                    json=seed_create(sb, f"MANY-{n}-{host[-1]}"),
+                    headers={"Host": host},
+                ).json()
+                assert out["code"] == "000000", out
+                assert out["resp_data"]["counter_url"].startswith(base + "/")
+
+
 @pytest.mark.parametrize("host", ["[zz", "a:b:c", "x:99999999", "ex ample", "\xb2:80"])
 def test_a_host_header_that_does_not_parse_is_refused_not_a_500(
     http: httpx.Client, host: str
