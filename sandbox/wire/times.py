@@ -25,7 +25,7 @@ class WallClock:
     def __init__(self, *, tz: str = BEIJING, wall: Callable[[], float] = time.time) -> None:
         self.tz = ZoneInfo(tz)
         self._wall = wall
-        self._last = (-1, "")
+        self._written: dict[int, str] = {}
 
     def timestamp(self) -> float:
         return self._wall()
@@ -43,10 +43,13 @@ class WallClock:
     def format(self, timestamp: float) -> str:
         second = int(timestamp)
         if 0 <= timestamp - second < 0.9999995:  # (closer to the next second, datetime rounds up)
-            last_second, text = self._last  # (one read: another thread may replace it)
-            if second != last_second:  # every call within one second writes the same text
+            # the seconds written lately (a create writes now and its expiry, seconds apart)
+            text = self._written.get(second)
+            if text is None:
                 text = datetime.fromtimestamp(second, self.tz).strftime(FORMAT_14)
-                self._last = (second, text)
+                if len(self._written) >= 16:
+                    self._written.clear()
+                self._written[second] = text
             return text
         return datetime.fromtimestamp(timestamp, self.tz).strftime(FORMAT_14)
 
