@@ -263,40 +263,17 @@ class Engine:
             )
             efficient_ts = self.clock.parse(str(req["order_efficient_time"]))
             stored = _dumps(data)
+            # the row in Order's field order; the new order is built from it as _load would read
+            # it back, without reading it back (no trades yet, its own clock not moved)
+            row = (pay_order_no, merchant_no, out_order_no, dialect, 0, request_hash, now)
+            row += (efficient_ts, 0.0, now)
             seq = conn.execute(
                 "INSERT INTO orders (pay_order_no, merchant_no, out_order_no, dialect, status, "
-                "request_hash, created_ts, efficient_ts, updated_ts, data) "
-                "VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?, ?)",
-                (
-                    pay_order_no,
-                    merchant_no,
-                    out_order_no,
-                    dialect,
-                    request_hash,
-                    now,
-                    efficient_ts,
-                    now,
-                    stored,
-                ),
+                "request_hash, created_ts, efficient_ts, clock_offset, updated_ts, data) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (*row, stored),
             ).lastrowid
-            # the order as _load would read it back, without reading it back: a new order has
-            # no trades, its own clock has not moved, and its data is what was just stored
-            order = self._settled(
-                Order(
-                    int(seq or 0),
-                    pay_order_no,
-                    merchant_no,
-                    out_order_no,
-                    dialect,
-                    0,
-                    request_hash,
-                    now,
-                    efficient_ts,
-                    0.0,
-                    now,
-                    json.loads(stored),
-                )
-            )
+            order = self._settled(Order(int(seq or 0), *row, json.loads(stored)))
             # listeners hear inside the transaction: what they record (the notify outbox)
             # commits with the change, in the order the changes happened
             self._emit(Change(order, "create", None, 0, None, source, {}, scenario))
