@@ -10,6 +10,7 @@ else is refused (``SBX30008``) on every surface, before any handler runs.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Awaitable, Callable
@@ -68,29 +69,22 @@ class HostCheck:
         if settings.public_url:
             named.append(urlsplit(settings.public_url).hostname or "")
         self.names = {host_name(h) or "" for h in named} - {""}
-        self._decided: dict[tuple[str, str | None], bool] = {}
+        # remembered per Host and address, since a client sends the same Host on every
+        # request; at most 256, so no caller can grow it
+        self._decide = functools.lru_cache(maxsize=256)(self._judge)
 
     def allows(self, header: str, scope: Scope) -> bool:
-        """Whether ``header`` names this sandbox; remembered, since a client sends the same
-        Host on every request (and what is remembered is capped, so no caller can grow it)."""
+        """Whether ``header`` names this sandbox, reached at ``scope``'s address."""
         server = scope.get("server")
-        key = (header, str(server[0]) if server else None)
-        known = self._decided.get(key)
-        if known is None:
-            known = self._decide(header, scope)
-            if len(self._decided) >= 256:
-                self._decided.clear()
-            self._decided[key] = known
-        return known
+        return self._decide(header, str(server[0]).lower() if server else None)
 
-    def _decide(self, header: str, scope: Scope) -> bool:
+    def _judge(self, header: str, address: str | None) -> bool:
         name = host_name(header)
         if name is None:
             return False
         if is_loopback(name) or name in self.names:
             return True
-        server = scope.get("server")
-        return server is not None and same_host(name, str(server[0]).lower())
+        return address is not None and same_host(name, address)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self.anything:

@@ -6,6 +6,7 @@ contract); the sandbox's virtual ``core.clock.Clock`` is a ``WallClock`` whose t
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -25,7 +26,8 @@ class WallClock:
     def __init__(self, *, tz: str = BEIJING, wall: Callable[[], float] = time.time) -> None:
         self.tz = ZoneInfo(tz)
         self._wall = wall
-        self._written: dict[int, str] = {}
+        # the whole seconds written lately, each once (a create writes now and its expiry)
+        self._second = functools.lru_cache(maxsize=16)(self._write)
 
     def timestamp(self) -> float:
         return self._wall()
@@ -43,14 +45,10 @@ class WallClock:
     def format(self, timestamp: float) -> str:
         second = int(timestamp)
         if 0 <= timestamp - second < 0.9999995:  # (closer to the next second, datetime rounds up)
-            # the seconds written lately (a create writes now and its expiry, seconds apart)
-            text = self._written.get(second)
-            if text is None:
-                text = datetime.fromtimestamp(second, self.tz).strftime(FORMAT_14)
-                if len(self._written) >= 16:
-                    self._written.clear()
-                self._written[second] = text
-            return text
+            return self._second(second)
+        return self._write(timestamp)
+
+    def _write(self, timestamp: float) -> str:
         return datetime.fromtimestamp(timestamp, self.tz).strftime(FORMAT_14)
 
     def parse(self, text: str) -> float:
