@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import selectors
 import signal
 import socket
 import subprocess
@@ -20,6 +21,21 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def announced(
+    process: subprocess.Popen[str], timeout: float, lines: int = 1
+) -> tuple[int, list[str]]:
+    """The port ``serve --port 0`` took, from the first line of its banner, and the banner's
+    first ``lines`` lines (the banner is one write: once it has begun, its lines are there)."""
+    assert process.stdout is not None
+    with selectors.DefaultSelector() as ready:
+        ready.register(process.stdout, selectors.EVENT_READ)
+        assert ready.select(timeout=timeout), "serve printed nothing"
+    banner = [process.stdout.readline().rstrip("\n") for _ in range(lines)]
+    match = re.search(r"on http://127\.0\.0\.1:(\d+) ", banner[0])
+    assert match and int(match.group(1)) > 0, banner[0]
+    return int(match.group(1)), banner
 
 
 class PortTaken(Exception):

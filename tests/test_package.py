@@ -4,8 +4,6 @@ schemas, scenarios, page templates and static files. One wheel is built for the 
 from __future__ import annotations
 
 import os
-import re
-import selectors
 import shutil
 import site
 import subprocess
@@ -21,6 +19,7 @@ import pytest
 
 from tests.browser_support import cannot_run
 from tests.paths import ROOT
+from tests.servers import announced
 
 pytestmark = pytest.mark.slow(seconds=8)  # a test, about: conftest.py starts long modules first
 
@@ -182,13 +181,8 @@ def test_the_wheel_in_a_fresh_virtualenv_serves_checks_and_tests(
         text=True,
     )
     try:
-        assert server.stdout is not None
-        with selectors.DefaultSelector() as ready:
-            ready.register(server.stdout, selectors.EVENT_READ)
-            assert ready.select(timeout=60), "serve printed nothing"
-        port = re.search(r"on http://127\.0\.0\.1:(\d+) ", server.stdout.readline())
-        assert port
-        url = f"http://127.0.0.1:{port.group(1)}"
+        port, _ = announced(server, 60)
+        url = f"http://127.0.0.1:{port}"
         for _ in range(300):
             try:
                 created = httpx.post(

@@ -15,7 +15,7 @@ from cryptography import x509
 
 from sandbox.core.keys import MERCHANT_KEY, PLATFORM_CERT
 from sandbox.wire import signing
-from tests.servers import SandboxProcess
+from tests.servers import SandboxProcess, announced
 from tests.support import SEED_CREATE, V1, V3, verify_v3_response
 
 pytestmark = pytest.mark.slow
@@ -133,9 +133,6 @@ def test_sign_command_output_is_accepted(tmp_path: Path) -> None:
 
 
 def test_serve_on_port_zero_says_which_port_it_took(tmp_path: Path) -> None:
-    import re
-    import selectors
-
     process = subprocess.Popen(
         [sys.executable, "-m", "sandbox", "serve", "--port", "0", "--data-dir", str(tmp_path)],
         stdout=subprocess.PIPE,
@@ -143,14 +140,8 @@ def test_serve_on_port_zero_says_which_port_it_took(tmp_path: Path) -> None:
         text=True,
     )
     try:
-        assert process.stdout is not None
-        with selectors.DefaultSelector() as ready:
-            ready.register(process.stdout, selectors.EVENT_READ)
-            assert ready.select(timeout=30), "serve printed nothing"
-        first = process.stdout.readline()
-        match = re.search(r"on http://127\.0\.0\.1:(\d+) ", first)
-        assert match and int(match.group(1)) > 0, first
-        url = f"http://127.0.0.1:{match.group(1)}/healthz"
+        port, _ = announced(process, 30)
+        url = f"http://127.0.0.1:{port}/healthz"
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -169,8 +160,6 @@ def test_serve_on_port_zero_says_which_port_it_took(tmp_path: Path) -> None:
 def test_a_server_killed_with_clients_connected_restarts_on_the_port_zero_picked(
     tmp_path: Path,
 ) -> None:
-    import re
-    import selectors
     import signal
     import socket
 
@@ -183,13 +172,7 @@ def test_a_server_killed_with_clients_connected_restarts_on_the_port_zero_picked
     )
     clients: list[socket.socket] = []
     try:
-        assert process.stdout is not None
-        with selectors.DefaultSelector() as ready:
-            ready.register(process.stdout, selectors.EVENT_READ)
-            assert ready.select(timeout=30), "serve printed nothing"
-        match = re.search(r"on http://127\.0\.0\.1:(\d+) ", process.stdout.readline())
-        assert match
-        port = int(match.group(1))
+        port, _ = announced(process, 30)
         deadline = time.monotonic() + 30
         while len(clients) < 3:  # kept-alive clients, each answered once and still connected
             try:

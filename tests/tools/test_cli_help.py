@@ -5,8 +5,6 @@ scenarios and the keys as it starts."""
 from __future__ import annotations
 
 import argparse
-import re
-import selectors
 import subprocess
 import sys
 import time
@@ -18,6 +16,7 @@ import pytest
 
 from sandbox.tools.cli import COMMANDS, build_parser, main
 from tests.paths import ROOT
+from tests.servers import announced
 
 
 def parsers(
@@ -101,16 +100,8 @@ def test_serve_banner_names_dashboard_clock_scenarios_and_keys(tmp_path: Path) -
         cwd=ROOT,
     )
     try:
-        assert process.stdout is not None
-        with selectors.DefaultSelector() as ready:
-            ready.register(process.stdout, selectors.EVENT_READ)
-            assert ready.select(timeout=30), "serve printed nothing"
-        # the banner is one write: once it has begun, its five lines are there
-        lines = [process.stdout.readline().rstrip("\n") for _ in range(5)]
-        first, dashboard, clock, scenarios, keys = lines
-        port = re.search(r"on http://127\.0\.0\.1:(\d+) ", first)
-        assert port, first
-        url = f"http://127.0.0.1:{port.group(1)}/"
+        port, (first, dashboard, clock, scenarios, keys) = announced(process, 30, lines=5)
+        url = f"http://127.0.0.1:{port}/"
         assert dashboard.split() == ["dashboard", url]
         assert clock.split(None, 1) == [
             "clock",
