@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -72,29 +73,40 @@ def _read_folder(root: str, stamp: tuple[tuple[str, int], ...]) -> _Folder:
     return _Folder(documents, Registry().with_resources(resources), {})
 
 
+def _stamp(root: Path) -> tuple[tuple[str, int], ...]:
+    """Each schema file under ``root`` with its modification time: what ``_read_folder``'s
+    memory is keyed on, so an edited file is read again."""
+    found = []
+    for folder, _, names in os.walk(root):
+        for name in names:
+            if name.endswith(SUFFIX):
+                path = os.path.join(folder, name)
+                found.append((Path(path).as_posix(), os.stat(path).st_mtime_ns))
+    return tuple(sorted(found, key=lambda entry: entry[0].split("/")))  # pathlib's order
+
+
+class _ClockChecker(FormatChecker):
+    """The formats, with the sandbox clock that ``x-time-window`` and ``lakala-datetime`` read:
+    the validator class is made once per process, and each validator reaches its sandbox's
+    clock through its format checker."""
+
+    def __init__(self, clock: WallClock) -> None:
+        super().__init__()
+        self.clock = clock
+
+
 class Schemas:
     def __init__(self, root: Path, clock: WallClock) -> None:
         self.root = root
         self.clock = clock
-        files = sorted(root.rglob("*" + SUFFIX))
-        stamp = tuple((p.as_posix(), p.stat().st_mtime_ns) for p in files)
-        loaded = _read_folder(root.as_posix(), stamp)
+        loaded = _read_folder(root.as_posix(), _stamp(root))
         self.documents: dict[str, dict[str, Any]] = loaded.documents
         self.registry: Registry[Any] = loaded.registry
         self._inlined = loaded.inlined
-        checker = FormatChecker()
+        checker = _ClockChecker(clock)
         checker.checks("lakala-datetime", raises=ValueError)(self._check_datetime)
         checker.checks("http-url", raises=ValueError)(_check_http_url)
         self._format_checker = checker
-        self._cls = validators.extend(
-            Draft202012Validator,
-            {
-                "contentSchema": _content_schema,
-                "pattern": _ecma_pattern,
-                "x-time-window": self._time_window,
-                "x-split-sum": _split_sum,
-            },
-        )
         self._validators: dict[str, Any] = {}
 
     def names(self) -> list[str]:
@@ -103,7 +115,7 @@ class Schemas:
     def validator(self, name: str) -> Any:
         found = self._validators.get(name)
         if found is None:
-            found = self._cls(
+            found = _Validator(
                 self.inlined(name), registry=self.registry, format_checker=self._format_checker
             )
             self._validators[name] = found
@@ -169,30 +181,6 @@ class Schemas:
             self.clock.parse(instance)
         return True
 
-    def _time_window(
-        self, validator: Any, window: dict[str, Any], instance: Any, schema: dict[str, Any]
-    ) -> Iterator[ValidationError]:
-        if not isinstance(instance, str):
-            return
-        try:
-            ts = self.clock.parse(instance)
-        except ValueError:
-            return
-        now = self.clock.timestamp()
-        if window.get("future") and ts <= now:
-            if self.clock.offset() > 1:
-                error = ValidationError("before the advanced sandbox clock")
-                error.validator = "x-time-window-clock"  # type: ignore[assignment]
-                yield error
-                return
-            yield ValidationError(f"must be later than the current time {self.clock.format(now)}")
-        days = window.get("max_days")
-        if days is not None and ts > now + days * 86400:
-            yield ValidationError(
-                f"must be at most {days} days after the current time "
-                f"{self.clock.format(now)} (latest {self.clock.format(now + days * 86400)})"
-            )
-
 
 def _holds(validator: Any, schema: Any, instance: Any) -> bool:
     """Whether ``instance`` is valid against ``schema``, exactly as ``validator`` would find it,
@@ -236,6 +224,32 @@ def _holds(validator: Any, schema: Any, instance: Any) -> bool:
             for _ in keywords[key](validator, value, instance, schema):
                 return False
     return True
+
+
+def _time_window(
+    validator: Any, window: dict[str, Any], instance: Any, schema: dict[str, Any]
+) -> Iterator[ValidationError]:
+    clock = validator.format_checker.clock
+    if not isinstance(instance, str):
+        return
+    try:
+        ts = clock.parse(instance)
+    except ValueError:
+        return
+    now = clock.timestamp()
+    if window.get("future") and ts <= now:
+        if clock.offset() > 1:
+            error = ValidationError("before the advanced sandbox clock")
+            error.validator = "x-time-window-clock"  # type: ignore[assignment]
+            yield error
+            return
+        yield ValidationError(f"must be later than the current time {clock.format(now)}")
+    days = window.get("max_days")
+    if days is not None and ts > now + days * 86400:
+        yield ValidationError(
+            f"must be at most {days} days after the current time "
+            f"{clock.format(now)} (latest {clock.format(now + days * 86400)})"
+        )
 
 
 def _check_http_url(instance: object) -> bool:
@@ -451,3 +465,14 @@ def _value_at(instance: Any, field: str, prefix: str) -> Any:
         if isinstance(instance, dict):
             instance = instance.get(part)
     return instance
+
+
+_Validator = validators.extend(
+    Draft202012Validator,
+    {
+        "contentSchema": _content_schema,
+        "pattern": _ecma_pattern,
+        "x-time-window": _time_window,
+        "x-split-sum": _split_sum,
+    },
+)
