@@ -3,6 +3,7 @@ schemas, scenarios, page templates and static files. One wheel is built for the 
 
 from __future__ import annotations
 
+import ast
 import os
 import shutil
 import site
@@ -11,11 +12,15 @@ import sys
 import sysconfig
 import tarfile
 import time
+import tomllib
 import zipfile
+from importlib import metadata
 from pathlib import Path
 
 import httpx
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from tests.browser_support import cannot_run
 from tests.paths import ROOT
@@ -201,6 +206,39 @@ def test_the_wheel_in_a_fresh_virtualenv_serves_checks_and_tests(
         server.wait(30)
         if server.stdout is not None:
             server.stdout.close()
+
+
+def test_the_package_imports_only_what_it_declares() -> None:
+    """Every module outside the standard library that the package's code imports (all of it but
+    the pytest plugin, which runs under pytest) comes from a distribution ``[project]
+    dependencies`` names, or one of theirs: a fresh ``pip install .`` brings what it needs."""
+    imported: set[str] = set()
+    for path in (ROOT / "sandbox").rglob("*.py"):
+        if "testing" not in path.relative_to(ROOT / "sandbox").parts:
+            for node in ast.walk(ast.parse(path.read_bytes())):
+                if isinstance(node, ast.Import):
+                    imported |= {alias.name.split(".")[0] for alias in node.names}
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    imported.add(node.module.split(".")[0])
+    assert {"starlette", "jsonschema", "yaml"} <= imported  # (the walk found the imports)
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    wanted = [Requirement(line) for line in declared]
+    brought: set[str] = set()
+    while wanted:
+        requirement = wanted.pop()
+        name = canonicalize_name(requirement.name)
+        if name in brought or (requirement.marker and not requirement.marker.evaluate()):
+            continue
+        brought.add(name)
+        wanted += [Requirement(line) for line in metadata.requires(name) or ()]
+    providers = metadata.packages_distributions()
+    outside = {
+        name: providers.get(name)
+        for name in imported
+        if name not in sys.stdlib_module_names and name != "sandbox"
+        and not {canonicalize_name(d) for d in providers.get(name, ())} & brought
+    }  # fmt: skip
+    assert outside == {}, f"imported but not declared in [project] dependencies: {outside}"
 
 
 def test_the_sdist_holds_what_a_clone_needs_to_run_its_quick_start(tmp_path: Path) -> None:
