@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import sysconfig
 import time
 from pathlib import Path
 
@@ -45,8 +46,10 @@ def quick_start_blocks() -> tuple[str, str]:
 def seed_environment(into: Path) -> None:
     """A copy of the virtualenv running these tests at ``into``: its installed packages as hard
     links (cheap, and pip replaces rather than rewrites the files it changes), and everything
-    that ``python -m venv`` rewrites in place (the scripts, pyvenv.cfg) as real copies, so the
-    running environment is never touched."""
+    that ``python -m venv`` or pip rewrites in place (the scripts, pyvenv.cfg) as real copies,
+    the scripts' ``#!`` lines pointing at the copy's own python (``.venv/bin/pip`` on the
+    original's python installs into the original), so the running environment is never
+    touched."""
     prefix = Path(sys.prefix)
     if prefix == Path(sys.base_prefix):
         return  # not a virtualenv: step 2 sets up from scratch
@@ -60,6 +63,18 @@ def seed_environment(into: Path) -> None:
         return shutil.copy2(src, dst)
 
     shutil.copytree(prefix, into, symlinks=True, copy_function=link_or_copy)
+    for script in (into / "bin").iterdir():
+        if script.is_file() and not script.is_symlink():
+            text = script.read_bytes()
+            if os.fsencode(prefix) in text:
+                script.write_bytes(text.replace(os.fsencode(prefix), os.fsencode(into)))
+
+
+def fingerprint(prefix: Path) -> dict[str, int]:
+    """What installing into the environment at ``prefix`` would change: its scripts and the
+    entries of its site-packages, with their modification times."""
+    purelib = Path(sysconfig.get_paths(vars={"base": str(prefix)})["purelib"])
+    return {str(p): p.lstat().st_mtime_ns for d in (prefix / "bin", purelib) for p in d.iterdir()}
 
 
 def test_the_test_command_leaves_the_served_sandbox_alone(tmp_path: Path) -> None:
@@ -67,6 +82,7 @@ def test_the_test_command_leaves_the_served_sandbox_alone(tmp_path: Path) -> Non
     shutil.copytree(ROOT, clone, ignore=LEFT_OUT)
     for venv in (".venv", ".ci/.venv"):
         seed_environment(clone / venv)
+    running = fingerprint(Path(sys.prefix))
     serve_block, test_block = quick_start_blocks()
     port = free_port()
     step1 = serve_block.replace("lakala-sandbox serve", f"lakala-sandbox serve --port {port}")
@@ -120,6 +136,7 @@ def test_the_test_command_leaves_the_served_sandbox_alone(tmp_path: Path) -> Non
         assert page.status_code == 200 and "Side by side" in page.text
         assert httpx.get(url + "/").status_code == 200
         assert httpx.get(url + "/sandbox/static/counter.js").status_code == 200
+        assert fingerprint(Path(sys.prefix)) == running, "the steps installed into this environment"
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:
