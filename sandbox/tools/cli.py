@@ -164,36 +164,37 @@ def serve(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)
     claim = _claim(settings.data_path) if not settings.in_memory else None  # held till we return
-    app = create_app(settings)
-    port, sockets = settings.port, None
-    if port == 0:  # any free port: bind it here, so the line below can say which
-        family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
-        bound = socket.socket(family)
-        if os.name != "nt":  # as uvicorn binds an explicit port: connections a killed server
-            # left behind (the kernel's, closing) must not keep a new one off the port
-            bound.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        bound.bind((settings.host, 0))
-        port, sockets = bound.getsockname()[1], [bound]
-    where = "memory" if settings.in_memory else str(settings.data_path)
-    print(
-        f"lakala-sandbox {__version__} on http://{settings.host}:{port} "
-        f"(data: {where}, signatures: {settings.signature})\n" + banner(app, port),
-        flush=True,
-    )
-    config = serving.config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level=args.log_level,
-        access_log=args.log_level == "debug",
-    )
-    server = uvicorn.Server(config)
     try:
-        server.run(sockets=sockets)
-    except KeyboardInterrupt:
-        pass
+        app = create_app(settings)
+        port, sockets = settings.port, None
+        if port == 0:  # any free port: bind it here, so the line below can say which
+            family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+            bound = socket.socket(family)
+            if os.name != "nt":  # as uvicorn binds an explicit port: connections a killed server
+                # left behind (the kernel's, closing) must not keep a new one off the port
+                bound.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            bound.bind((settings.host, 0))
+            port, sockets = bound.getsockname()[1], [bound]
+        where = "memory" if settings.in_memory else str(settings.data_path)
+        print(
+            f"lakala-sandbox {__version__} on http://{settings.host}:{port} "
+            f"(data: {where}, signatures: {settings.signature})\n" + banner(app, port),
+            flush=True,
+        )
+        config = serving.config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level=args.log_level,
+            access_log=args.log_level == "debug",
+        )
+        server = uvicorn.Server(config)
+        try:
+            server.run(sockets=sockets)
+        except KeyboardInterrupt:
+            pass
     finally:
-        if claim is not None:
+        if claim is not None:  # also when the app could not be made: a damaged store, say
             claim.close()
     return 0 if server.started else 3  # 3: it never started (the port is taken, say)
 

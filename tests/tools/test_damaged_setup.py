@@ -11,9 +11,11 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import httpx
 import pytest
+import uvicorn
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -23,9 +25,10 @@ from sandbox.client.transport import InProcessTransport
 from sandbox.core.keys import MERCHANT_CERT, MERCHANT_KEY, PLATFORM_CERT, PLATFORM_KEY, KeyStore
 from sandbox.core.schema import SCHEMA_VERSION
 from sandbox.runtime import DB_FILE
+from sandbox.tools.cli import main
 from tests.conftest import make_app
 
-pytestmark = pytest.mark.slow(seconds=1)  # each case starts `lakala-sandbox serve`, for a second
+pytestmark = pytest.mark.slow(seconds=0.5)  # cases start `lakala-sandbox serve` or make an app
 
 Damage = Callable[[Path], list[str]]  # breaks the data directory, returns extra serve arguments
 
@@ -143,27 +146,71 @@ CASES: list[tuple[str, Damage, str]] = [
 ]
 
 
-@pytest.mark.parametrize(("damage", "says"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_serve_stops_naming_what_is_wrong(
-    good_dir: Path, tmp_path: Path, damage: Damage, says: str
-) -> None:
-    data = tmp_path / "data"
-    shutil.copytree(good_dir, data)
-    extra = damage(data)
-    keys_before = {p.name: p.read_bytes() for p in data.glob("*.pem") if p.is_file()}
-    result = subprocess.run(
-        [sys.executable, "-m", "sandbox", "serve", "--data-dir", str(data), "--port", "0", *extra],
+class Refused(NamedTuple):
+    code: int
+    stderr: str
+
+
+def serve_in_process(args: list[str], capsys: pytest.CaptureFixture[str]) -> Refused:
+    """``lakala-sandbox serve ARGS`` run by the same ``main`` as the command, in this process
+    (a process each took most of this module's time; one case below still starts one)."""
+
+    def never(*_: object, **__: object) -> None:
+        raise AssertionError("serve got as far as starting the server")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(uvicorn.Server, "run", never)
+        code = main(["serve", *args])
+    return Refused(code, capsys.readouterr().err)
+
+
+def serve_process(args: list[str]) -> Refused:
+    done = subprocess.run(
+        [sys.executable, "-m", "sandbox", "serve", *args],
         capture_output=True,
         text=True,
         timeout=60,
     )
-    assert result.returncode == 2, result.stderr
-    assert says in result.stderr
-    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    return Refused(done.returncode, done.stderr)
+
+
+def damaged_copy(good_dir: Path, tmp_path: Path, damage: Damage) -> tuple[Path, list[str]]:
+    data = tmp_path / "data"
+    shutil.copytree(good_dir, data)
+    return data, ["--data-dir", str(data), "--port", "0", *damage(data)]
+
+
+def assert_refused(refused: Refused, says: str, data: Path, keys_before: dict[str, bytes]) -> None:
+    assert refused.code == 2, refused.stderr
+    assert says in refused.stderr
+    assert "Traceback" not in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
     if data.is_dir():  # no key file was made anew over an old one
         for name, content in keys_before.items():
             path = data / name
             assert not path.is_file() or path.read_bytes() == content
+
+
+def key_files(data: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in data.glob("*.pem") if p.is_file()}
+
+
+@pytest.mark.parametrize(("damage", "says"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_serve_stops_naming_what_is_wrong(
+    good_dir: Path, tmp_path: Path, damage: Damage, says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data, args = damaged_copy(good_dir, tmp_path, damage)
+    keys_before = key_files(data)
+    assert_refused(serve_in_process(args, capsys), says, data, keys_before)
+
+
+def test_the_serve_process_stops_with_one_line_and_exit_code_2(
+    good_dir: Path, tmp_path: Path
+) -> None:
+    """One of the cases above as the command itself, a process of its own."""
+    _, damage, says = CASES[0]
+    data, args = damaged_copy(good_dir, tmp_path, damage)
+    keys_before = key_files(data)
+    assert_refused(serve_process(args), says, data, keys_before)
 
 
 def test_bad_environment_settings_are_named(tmp_path: Path) -> None:
