@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import json
+import numbers
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -108,6 +109,7 @@ class Schemas:
         checker.checks("http-url", raises=ValueError)(_check_http_url)
         self._format_checker = checker
         self._validators: dict[str, Any] = {}
+        self._holds: dict[str, Holds] = {}
 
     def names(self) -> list[str]:
         return sorted(self.documents)
@@ -136,9 +138,12 @@ class Schemas:
         return found
 
     def problems(self, name: str, instance: Any, prefix: str = "") -> list[Problem]:
-        validator = self.validator(name)
-        if _holds(validator, validator.schema, instance):
+        holds = self._holds.get(name)
+        if holds is None:
+            holds = self._holds[name] = _holds(self.validator(name))
+        if holds(instance):
             return []  # nearly every request: no need to build errors to find there are none
+        validator = self.validator(name)
         errors = list(validator.iter_errors(instance))
         if not errors:
             return []
@@ -182,48 +187,198 @@ class Schemas:
         return True
 
 
-def _holds(validator: Any, schema: Any, instance: Any) -> bool:
-    """Whether ``instance`` is valid against ``schema``, exactly as ``validator`` would find it,
-    at a fraction of the cost. jsonschema builds a validator object and a generator for every
-    node it visits; this walks the applicators (properties, items, allOf, anyOf, oneOf, not,
-    if/then/else) itself and asks jsonschema's own function for every other keyword it knows,
-    so each keyword keeps its exact meaning (and keywords jsonschema ignores are ignored)."""
+Holds = Callable[[Any], bool]
+
+
+def _holds(validator: Any) -> Holds:
+    """Whether an instance is valid against ``validator``'s schema, exactly as ``validator``
+    would find it, at a fraction of the cost: the schema is turned once into a tree of small
+    functions. jsonschema builds a validator object and a generator for every node it visits;
+    this tree walks the applicators (properties, items, allOf, anyOf, oneOf, not, if/then/else)
+    itself, tests the commonest keywords (type, lengths, pattern, bounds, required) inline with
+    jsonschema's own meaning of them, and calls jsonschema's own function for every other
+    keyword it knows (keywords jsonschema ignores are ignored), in the schema's order."""
+    return _compile(validator, validator.schema)
+
+
+def _always(instance: Any) -> bool:
+    return True
+
+
+def _never(instance: Any) -> bool:
+    return False
+
+
+_DRAFT = Draft202012Validator.VALIDATORS
+# draft 2020-12's types as jsonschema's type checker defines them (bools are not numbers)
+_TYPES: dict[str, Holds] = {
+    "array": lambda i: isinstance(i, list),
+    "boolean": lambda i: isinstance(i, bool),
+    "integer": lambda i: (
+        (isinstance(i, int) and not isinstance(i, bool))
+        or (isinstance(i, float) and i.is_integer())
+    ),
+    "null": lambda i: i is None,
+    "number": lambda i: isinstance(i, numbers.Number) and not isinstance(i, bool),
+    "object": lambda i: isinstance(i, dict),
+    "string": lambda i: isinstance(i, str),
+}
+
+
+def _compile(validator: Any, schema: Any) -> Holds:
     if schema is True:
-        return True
+        return _always
     if schema is False:
-        return False
+        return _never
+    checks = _checks(validator, schema)
+    if not checks:
+        return _always
+    if len(checks) == 1:
+        return checks[0]
+
+    def every(instance: Any) -> bool:
+        for check in checks:
+            if not check(instance):
+                return False
+        return True
+
+    return every
+
+
+def _checks(validator: Any, schema: dict[str, Any]) -> list[Holds]:
+    """One function per keyword of ``schema``, in its order (an ``allOf``'s in its place)."""
     keywords = validator.VALIDATORS
+    own_types = validator.TYPE_CHECKER is Draft202012Validator.TYPE_CHECKER
+    checks: list[Holds] = []
     for key, value in schema.items():
         if key == "properties":
-            if isinstance(instance, dict):
-                for prop, sub in value.items():
-                    if prop in instance and not _holds(validator, sub, instance[prop]):
-                        return False
+            checks.append(_properties([(p, _compile(validator, s)) for p, s in value.items()]))
         elif key == "items" and "prefixItems" not in schema:
-            if isinstance(instance, list) and not all(
-                _holds(validator, value, item) for item in instance
-            ):
-                return False
+            checks.append(_items(_compile(validator, value)))
         elif key == "allOf":
-            if not all(_holds(validator, sub, instance) for sub in value):
-                return False
+            for sub in value:  # (all of them hold if each of their keywords holds)
+                if isinstance(sub, dict):
+                    checks.extend(_checks(validator, sub))
+                else:
+                    checks.append(_compile(validator, sub))
         elif key == "anyOf":
-            if not any(_holds(validator, sub, instance) for sub in value):
-                return False
+            checks.append(_any_of([_compile(validator, sub) for sub in value]))
         elif key == "oneOf":
-            if sum(1 for sub in value if _holds(validator, sub, instance)) != 1:
-                return False
+            checks.append(_one_of([_compile(validator, sub) for sub in value]))
         elif key == "not":
-            if _holds(validator, value, instance):
-                return False
+            checks.append(_not(_compile(validator, value)))
         elif key == "if":
-            branch = schema.get("then" if _holds(validator, value, instance) else "else")
-            if branch is not None and not _holds(validator, branch, instance):
-                return False
-        elif key in keywords:
-            for _ in keywords[key](validator, value, instance, schema):
-                return False
-    return True
+            then, otherwise = schema.get("then"), schema.get("else")
+            checks.append(
+                _if(
+                    _compile(validator, value),
+                    None if then is None else _compile(validator, then),
+                    None if otherwise is None else _compile(validator, otherwise),
+                )
+            )
+        elif key not in keywords:
+            continue
+        elif own_types and keywords[key] is _DRAFT["type"] and _known_types(value):
+            checks.append(_type(value))
+        elif own_types and key in _INLINE and keywords[key] is _DRAFT[key]:
+            checks.append(_INLINE[key](value))
+        elif keywords[key] is _ecma_pattern:
+            checks.append(_pattern(_ecma(value)))
+        else:
+            checks.append(_keyword(validator, keywords[key], value, schema))
+    return checks
+
+
+def _min_length(n: Any) -> Holds:
+    return lambda i: not (isinstance(i, str) and len(i) < n)
+
+
+def _max_length(n: Any) -> Holds:
+    return lambda i: not (isinstance(i, str) and len(i) > n)
+
+
+def _minimum(n: Any) -> Holds:
+    return lambda i: not (_TYPES["number"](i) and i < n)
+
+
+def _maximum(n: Any) -> Holds:
+    return lambda i: not (_TYPES["number"](i) and i > n)
+
+
+def _required(names: Any) -> Holds:
+    names = tuple(names)
+    return lambda i: not isinstance(i, dict) or all(n in i for n in names)
+
+
+def _pattern(pattern: re.Pattern[str]) -> Holds:
+    search = pattern.search
+    return lambda i: not isinstance(i, str) or search(i) is not None
+
+
+# keywords tested inline with jsonschema's meaning, when the validator has jsonschema's own
+_INLINE: dict[str, Callable[[Any], Holds]] = {
+    "minLength": _min_length,
+    "maxLength": _max_length,
+    "minimum": _minimum,
+    "maximum": _maximum,
+    "required": _required,
+}
+
+
+def _known_types(value: Any) -> bool:
+    names = [value] if isinstance(value, str) else value
+    return isinstance(names, list) and all(isinstance(n, str) and n in _TYPES for n in names)
+
+
+def _type(value: Any) -> Holds:
+    if isinstance(value, str):
+        return _TYPES[value]
+    tests = [_TYPES[name] for name in value]
+    return lambda i: any(test(i) for test in tests)
+
+
+def _keyword(validator: Any, function: Any, value: Any, schema: dict[str, Any]) -> Holds:
+    def check(instance: Any) -> bool:
+        for _ in function(validator, value, instance, schema):
+            return False
+        return True
+
+    return check
+
+
+def _properties(subs: list[tuple[str, Holds]]) -> Holds:
+    def check(instance: Any) -> bool:
+        if isinstance(instance, dict):
+            for prop, holds in subs:
+                if prop in instance and not holds(instance[prop]):
+                    return False
+        return True
+
+    return check
+
+
+def _items(holds: Holds) -> Holds:
+    return lambda i: not isinstance(i, list) or all(holds(item) for item in i)
+
+
+def _any_of(subs: list[Holds]) -> Holds:
+    return lambda i: any(holds(i) for holds in subs)
+
+
+def _one_of(subs: list[Holds]) -> Holds:
+    return lambda i: sum(1 for holds in subs if holds(i)) == 1
+
+
+def _not(holds: Holds) -> Holds:
+    return lambda i: not holds(i)
+
+
+def _if(condition: Holds, then: Holds | None, otherwise: Holds | None) -> Holds:
+    def check(instance: Any) -> bool:
+        branch = then if condition(instance) else otherwise
+        return branch is None or branch(instance)
+
+    return check
 
 
 def _time_window(

@@ -1,4 +1,5 @@
-"""The fast validity check (``sandbox.wire.schemas._holds``) must say exactly what jsonschema says.
+"""The fast validity check (``sandbox.wire.schemas._holds``: a schema made into functions) must
+say exactly what jsonschema says.
 
 A request it wrongly called valid would skip the error report and reach the engine, so every
 shipped schema is checked against jsonschema's own verdict (``is_valid``) on valid documents made
@@ -10,13 +11,14 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from jsonschema import Draft202012Validator
 
 from sandbox.client.transport import InProcessTransport
 from sandbox.wire.schemas import _holds
@@ -154,12 +156,13 @@ def test_fast_path_agrees_with_jsonschema_on_every_mutation(
 ) -> None:
     app = make_app()
     validator = app.state.sandbox.schemas.validator(name)
+    holds = _holds(validator)
     checked = valid = 0
     for doc in documents[name]:
         assert validator.is_valid(doc), f"{name}: the base document should be valid"
         for instance in mutations(copy.deepcopy(doc)):
             expected = validator.is_valid(instance)
-            assert _holds(validator, validator.schema, instance) == expected, (name, instance)
+            assert holds(instance) == expected, (name, instance)
             checked += 1
             valid += expected
     assert checked > 20 and 0 < valid < checked  # both verdicts were exercised
@@ -191,16 +194,59 @@ JSON = st.recursive(
 )
 @given(instance=JSON)
 def test_fast_path_agrees_with_jsonschema_on_arbitrary_json(name: str, instance: Any) -> None:
-    validator = _validators(name)
-    assert _holds(validator, validator.schema, instance) == validator.is_valid(instance)
+    validator, holds = _validators(name)
+    assert holds(instance) == validator.is_valid(instance)
 
 
-_CACHE: dict[str, Any] = {}
+_CACHE: dict[str, tuple[Any, Callable[[Any], bool]]] = {}
 
 
-def _validators(name: str) -> Any:
+def _validators(name: str) -> tuple[Any, Callable[[Any], bool]]:
     if name not in _CACHE:
         app = make_app()
-        _CACHE[name] = app.state.sandbox.schemas.validator(name)
+        validator = app.state.sandbox.schemas.validator(name)
+        _CACHE[name] = validator, _holds(validator)
         app.state.sandbox.close()
     return _CACHE[name]
+
+
+# every applicator the fast path walks itself and every keyword it tests inline, with
+# booleans as schemas, type lists and a prefixItems beside items (left to jsonschema)
+SMALL = {
+    "type": ["object", "array", "integer", "null"],
+    "required": ["a"],
+    "properties": {
+        "a": {"type": "string", "minLength": 1, "maxLength": 3, "pattern": "^[a-z]+$"},
+        "b": {"type": "number", "minimum": 1, "maximum": 9.5},
+        "c": {"oneOf": [{"type": "integer"}, {"minimum": 5}]},
+        "d": {"not": {"type": "string"}},
+        "e": {"if": {"type": "string"}, "then": {"maxLength": 1}, "else": {"type": "boolean"}},
+        "f": {"if": {"type": "integer"}, "then": {"minimum": 3}},
+        "g": {"items": {"anyOf": [{"type": "null"}, {"type": "boolean"}]}},
+        "h": {"prefixItems": [{"type": "integer"}], "items": {"type": "string"}},
+        "i": {"allOf": [True, {"const": "x"}], "anyOf": [False, True]},
+        "j": False,
+        "k": {"type": [], "x-ignored": 1},
+    },
+}
+
+
+@settings(max_examples=400, derandomize=True, deadline=None)
+@given(
+    instance=st.dictionaries(
+        st.sampled_from(list("abcdefghijk")),
+        st.none()
+        | st.booleans()
+        | st.integers(-3, 12)
+        | st.floats(0, 12)
+        | st.text(max_size=4)
+        | st.lists(st.none() | st.booleans() | st.integers() | st.text(max_size=2), max_size=3),
+        max_size=4,
+    )
+    | JSON
+)
+def test_fast_path_agrees_with_jsonschema_on_a_schema_of_every_keyword_it_walks(
+    instance: Any,
+) -> None:
+    validator = Draft202012Validator(SMALL)
+    assert _holds(validator)(instance) == validator.is_valid(instance), instance
