@@ -15,20 +15,33 @@ from sandbox.core.store import Store
 class Faults:
     def __init__(self, store: Store) -> None:
         self.store = store
+        # True once a read found none armed, until the next arm: nearly every call of nearly
+        # every sandbox then skips even the read (deleting, the only other change, arms none)
+        self._none_armed = False
 
     def arm(
         self, pay_order_no: str | None, call: str, spec: dict[str, Any], times: int = 1
     ) -> None:
         """``pay_order_no`` None with ``call="create"``: the next create of any order."""
-        self.store.execute(
-            "INSERT INTO scenario_faults (pay_order_no, call, spec, remaining) VALUES (?, ?, ?, ?)",
-            (pay_order_no, call, json.dumps(spec, ensure_ascii=False), times),
-        )
+        with self.store.lock:  # (with any_armed's read and its verdict, not between them)
+            self._none_armed = False
+            self.store.execute(
+                "INSERT INTO scenario_faults (pay_order_no, call, spec, remaining) "
+                "VALUES (?, ?, ?, ?)",
+                (pay_order_no, call, json.dumps(spec, ensure_ascii=False), times),
+            )
 
     def any_armed(self) -> bool:
-        """One cheap read, so that the calls of a sandbox with no fault armed (nearly all of
-        them) skip the write transaction ``take`` needs."""
-        return bool(self.store.execute("SELECT 1 FROM scenario_faults WHERE remaining > 0 LIMIT 1"))
+        """Whether ``take`` may find one, so that the calls of a sandbox with no fault armed
+        (nearly all of them) skip the write transaction it needs."""
+        if self._none_armed:
+            return False
+        with self.store.lock:
+            armed = bool(
+                self.store.execute("SELECT 1 FROM scenario_faults WHERE remaining > 0 LIMIT 1")
+            )
+            self._none_armed = not armed
+        return armed
 
     def take(self, pay_order_no: str | None, operation: str) -> dict[str, Any] | None:
         """Use up one armed fault for this call, if any."""
