@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -247,37 +248,46 @@ class Engine:
             now_dt = self.clock.now()
             given = pay_order_no
             pay_order_no = given or self.ids.pay_order_no(now_dt)
-            while (
-                not given
-                and conn.execute(
-                    "SELECT 1 FROM orders WHERE pay_order_no = ?", (pay_order_no,)
-                ).fetchone()
-            ):
-                pay_order_no = self.ids.pay_order_no(now_dt)
             mirrored = extra or {}
             data = dict(req)
             data.update(mirrored)
             data["order_create_time"] = mirrored.get("order_create_time") or self.clock.format(now)
-            data["counter_url"] = mirrored.get("counter_url") or counter_url(
-                base_url, merchant_no, out_order_no, pay_order_no
-            )
             efficient_ts = self.clock.parse(str(req["order_efficient_time"]))
-            stored = _dumps(data)
-            # the row in Order's field order; the new order is built from it as _load would read
-            # it back, without reading it back (no trades yet, its own clock not moved)
-            row = (pay_order_no, merchant_no, out_order_no, dialect, 0, request_hash, now)
-            row += (efficient_ts, 0.0, now)
-            seq = conn.execute(
-                "INSERT INTO orders (pay_order_no, merchant_no, out_order_no, dialect, status, "
-                "request_hash, created_ts, efficient_ts, clock_offset, updated_ts, data) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (*row, stored),
-            ).lastrowid
+            while True:
+                data["counter_url"] = mirrored.get("counter_url") or counter_url(
+                    base_url, merchant_no, out_order_no, pay_order_no
+                )
+                stored = _dumps(data)
+                # the row in Order's field order; the new order is built from it as _load would
+                # read it back, without reading it back (no trades yet, its own clock not moved)
+                row = (pay_order_no, merchant_no, out_order_no, dialect, 0, request_hash, now)
+                row += (efficient_ts, 0.0, now)
+                try:
+                    seq = conn.execute(
+                        "INSERT INTO orders (pay_order_no, merchant_no, out_order_no, dialect, "
+                        "status, request_hash, created_ts, efficient_ts, clock_offset, "
+                        "updated_ts, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (*row, stored),
+                    ).lastrowid
+                    break
+                except sqlite3.IntegrityError:
+                    # a number drawn twice (one in 10**18): draw again, as many times as it
+                    # takes; a given one, or any other conflict, is the caller's problem
+                    if given or not self._taken(conn, pay_order_no):
+                        raise
+                    pay_order_no = self.ids.pay_order_no(now_dt)
             order = self._settled(Order(int(seq or 0), *row, json.loads(stored)))
             # listeners hear inside the transaction: what they record (the notify outbox)
             # commits with the change, in the order the changes happened
             self._emit(Change(order, "create", None, 0, None, source, {}, scenario))
         return order, True
+
+    @staticmethod
+    def _taken(conn: Any, pay_order_no: str) -> bool:
+        return (
+            conn.execute("SELECT 1 FROM orders WHERE pay_order_no = ?", (pay_order_no,)).fetchone()
+            is not None
+        )
 
     # -- read -------------------------------------------------------------------------------
     def get(self, pay_order_no: str) -> Order:
