@@ -13,8 +13,12 @@ from sandbox.wire.vocabulary import V1_PREFIX, V3_PREFIX
 MAX_DIGITS = 100  # in one JSON integer; no field holds more than 12
 
 
+# json.dumps with these options makes an encoder each call; one made once writes the same text
+_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 def dumps(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+    return _ENCODE(value).encode()
 
 
 def whole_number(text: str, maximum: int) -> int | None:
