@@ -197,6 +197,8 @@ class Catalog:
     def __init__(self, scenarios: Iterable[Scenario]) -> None:
         self.scenarios = list(scenarios)
         self._by_name = {s.name: s for s in self.scenarios}
+        # every scenario's criteria in matching order, one list: the first that matches wins
+        self._criteria = [(c, s) for s in self.scenarios for c in s.match]
 
     def names(self) -> list[str]:
         return [s.name for s in self.scenarios]
@@ -229,8 +231,8 @@ class Catalog:
                     f"(known: {', '.join(self.names())})",
                 )
             return scenario, f"named by {where}"
-        for scenario in self.scenarios:
-            if any(c.matches(view) for c in scenario.match):
+        for criteria, scenario in self._criteria:
+            if criteria.matches(view):
                 return scenario, "matched"
         return self._by_name[default], "default"
 
