@@ -28,6 +28,9 @@ class WallClock:
         self._wall = wall
         # the whole seconds written lately, each once (a create writes now and its expiry)
         self._second = functools.lru_cache(maxsize=16)(self._write)
+        # the times read lately: a create's expiry is read by its schema's format and time
+        # window checks, then by the engine (a text that is no time raises, and is not kept)
+        self._read = functools.lru_cache(maxsize=16)(self._parse)
 
     def timestamp(self) -> float:
         return self._wall()
@@ -53,6 +56,9 @@ class WallClock:
 
     def parse(self, text: str) -> float:
         """``yyyyMMddHHmmss`` in the clock's zone to a Unix timestamp; ValueError if impossible."""
+        return self._read(text) if type(text) is str else self._parse(text)
+
+    def _parse(self, text: str) -> float:
         if len(text) != 14 or not text.isdigit() or not text.isascii():
             raise ValueError(f"{text!r} is not yyyyMMddHHmmss")
         # by hand rather than strptime, a quarter of the cost; datetime() still refuses
