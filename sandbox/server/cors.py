@@ -11,14 +11,13 @@ key; the admin API and the pages stay same-origin (they check it themselves).
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sandbox.runtime import Sandbox
 from sandbox.server.http import json_response
@@ -81,9 +80,11 @@ class V1Cors:
         if scope["type"] != "http" or not scope["path"].startswith(V1_PREFIX):
             await self.app(scope, receive, send)
             return
-        origin = Headers(scope=scope).get("origin")
-        if origin is None:  # no browser's cross-origin call: only the Vary Starlette's CORS adds
-            await self.app(scope, receive, functools.partial(_vary_origin, send))
+        headers = Headers(scope=scope)
+        origin = headers.get("origin")
+        if origin is None:  # no browser's cross-origin call: no preflight, nothing to refuse,
+            # only the Vary that Starlette's CORS adds to the answer (with the headers read once)
+            await self.cors.simple_response(scope, receive, send, request_headers=headers)
             return
         if not self._allowed(origin, scope):
             error = SandboxError("ORIGIN_NOT_ALLOWED", origin=origin)
@@ -94,13 +95,3 @@ class V1Cors:
     def _allowed(self, origin: str, scope: Scope) -> bool:
         own = pages.own_origins(self.cors.sb, Request(scope))
         return origin.rstrip("/").lower() in own or self.cors.is_allowed_origin(origin)
-
-
-async def _vary_origin(send: Send, message: Message) -> None:
-    """What Starlette's CORS does to an answer to a request without ``Origin``: it says the
-    answer varies with it."""
-    if message["type"] == "http.response.start":
-        message.setdefault("headers", [])
-        headers = MutableHeaders(scope=message)
-        headers["Vary"] = ", ".join([*headers.getlist("Vary"), "Origin"])
-    await send(message)
