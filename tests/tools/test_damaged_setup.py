@@ -164,12 +164,13 @@ def serve_in_process(args: list[str], capsys: pytest.CaptureFixture[str]) -> Ref
     return Refused(code, capsys.readouterr().err)
 
 
-def serve_process(args: list[str]) -> Refused:
+def serve_process(args: list[str], env: dict[str, str] | None = None) -> Refused:
     done = subprocess.run(
         [sys.executable, "-m", "sandbox", "serve", *args],
         capture_output=True,
         text=True,
         timeout=60,
+        env=env,
     )
     return Refused(done.returncode, done.stderr)
 
@@ -215,14 +216,8 @@ def test_the_serve_process_stops_with_one_line_and_exit_code_2(
 
 def test_bad_environment_settings_are_named(tmp_path: Path) -> None:
     env = dict(os.environ, LAKALA_SANDBOX_TIMEZONE="Mars/Olympus")
-    result = subprocess.run(
-        [sys.executable, "-m", "sandbox", "serve", "--data-dir", str(tmp_path / "d")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-    )
-    assert result.returncode == 2 and "LAKALA_SANDBOX_TIMEZONE" in result.stderr
+    result = serve_process(["--data-dir", str(tmp_path / "d")], env)
+    assert result.code == 2 and "LAKALA_SANDBOX_TIMEZONE" in result.stderr
     assert "Traceback" not in result.stderr
 
 
