@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import selectors
@@ -23,6 +24,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+ANNOUNCED = re.compile(r"on http://127\.0\.0\.1:(\d+) ")  # serve's first line names its port
+
+
 def announced(
     process: subprocess.Popen[str], timeout: float, lines: int = 1
 ) -> tuple[int, list[str]]:
@@ -33,17 +37,21 @@ def announced(
         ready.register(process.stdout, selectors.EVENT_READ)
         assert ready.select(timeout=timeout), "serve printed nothing"
     banner = [process.stdout.readline().rstrip("\n") for _ in range(lines)]
-    match = re.search(r"on http://127\.0\.0\.1:(\d+) ", banner[0])
+    match = ANNOUNCED.search(banner[0])
     assert match and int(match.group(1)) > 0, banner[0]
     return int(match.group(1)), banner
 
 
-class PortTaken(Exception):
-    """The server exited at start (3): its port was in use."""
+_LOGS = itertools.count()
 
 
 class SandboxProcess:
-    """``with SandboxProcess(data_dir) as server: httpx.get(server.url + "/healthz")``."""
+    """``with SandboxProcess(data_dir) as server: httpx.get(server.url + "/healthz")``.
+
+    Without a ``port`` the server takes one with ``serve --port 0``, binds it before it says
+    which, and keeps it across ``stop`` and ``start``: a port picked here and let go before the
+    server bound it could be taken meanwhile by another worker's server, whose ``/healthz`` would
+    then answer for this one."""
 
     def __init__(
         self,
@@ -55,13 +63,11 @@ class SandboxProcess:
     ) -> None:  # a start that takes 1 s alone can take 10 s or more
         self.data_dir = data_dir
         self.args = args
-        self.port = port or free_port()
-        self._port_given = port is not None
-        self._started = False
+        self.port = port or 0  # (0 until the server says which it took)
         self.env = {**os.environ, **(env or {})}
         self.startup_timeout = startup_timeout
         self.process: subprocess.Popen[bytes] | None = None
-        self.log_path = data_dir.parent / f"server-{self.port}.log"
+        self.log_path = data_dir.parent / f"server-{os.getpid()}-{next(_LOGS)}.log"
         self._log: IO[bytes] | None = None
 
     @property
@@ -69,19 +75,9 @@ class SandboxProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> SandboxProcess:
-        for _ in range(3):
-            try:
-                return self._start()
-            except PortTaken:
-                # free_port() let go of the port before the server bound it, and another test's
-                # process (a parallel worker's) took it meanwhile: take another
-                self.port = free_port()
-                self.log_path = self.data_dir.parent / f"server-{self.port}.log"
-        return self._start()
-
-    def _start(self) -> SandboxProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("ab")
+        announced_from = self.log_path.stat().st_size  # (a restart appends to the same log)
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -101,13 +97,15 @@ class SandboxProcess:
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                if self.process.returncode == 3 and not (self._port_given or self._started):
-                    self.stop()
-                    raise PortTaken(self.port)
                 raise RuntimeError(f"sandbox exited with {self.process.returncode}:\n{self.log()}")
+            if self.port == 0:
+                with self.log_path.open("rb") as log:
+                    log.seek(announced_from)
+                    taken = ANNOUNCED.search(log.read().decode(errors="replace"))
+                if taken:
+                    self.port = int(taken.group(1))
             try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    self._started = True
+                if self.port and httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
                     return self
             except httpx.TransportError:
                 pass
