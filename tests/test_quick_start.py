@@ -24,7 +24,7 @@ import httpx
 import pytest
 
 from tests.paths import ROOT
-from tests.servers import free_port
+from tests.servers import ANNOUNCED
 
 pytestmark = pytest.mark.slow(seconds=40)  # about: conftest.py starts long modules first
 
@@ -84,8 +84,9 @@ def test_the_test_command_leaves_the_served_sandbox_alone(tmp_path: Path) -> Non
         seed_environment(clone / venv)
     running = fingerprint(Path(sys.prefix))
     serve_block, test_block = quick_start_blocks()
-    port = free_port()
-    step1 = serve_block.replace("lakala-sandbox serve", f"lakala-sandbox serve --port {port}")
+    # --port 0: the port it names is one it has bound (one picked here could be taken meanwhile
+    # by another worker's server, whose /healthz would answer for it)
+    step1 = serve_block.replace("lakala-sandbox serve", "lakala-sandbox serve --port 0")
     step2 = test_block.replace("bash .ci/run", "bash .ci/run --version")  # set up, run nothing
     # .ci/run installs chromium and curl with apt when they are missing: here they need not run
     tools = tmp_path / "bin"
@@ -104,13 +105,16 @@ def test_the_test_command_leaves_the_served_sandbox_alone(tmp_path: Path) -> Non
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    url = f"http://127.0.0.1:{port}"
+    url = ""
     try:
         deadline = time.monotonic() + 600  # a pip install, maybe from scratch
         while True:
-            assert server.poll() is None, (tmp_path / "serve.log").read_text(errors="replace")
+            said = (tmp_path / "serve.log").read_text(errors="replace")
+            assert server.poll() is None, said
+            taken = ANNOUNCED.search(said)
+            url = f"http://127.0.0.1:{taken.group(1)}" if taken else ""
             try:
-                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                if url and httpx.get(url + "/healthz", timeout=1).status_code == 200:
                     break
             except httpx.TransportError:
                 pass

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.paths import ROOT
-from tests.servers import free_port
+from tests.servers import announced
 
 PAGES = Path("sandbox") / "server" / "pages"
 
@@ -29,9 +29,9 @@ def copy_of_the_package(tmp_path: Path) -> Path:
     return home
 
 
-def serve(home: Path, data: Path, port: int) -> subprocess.Popen[str]:
+def serve(home: Path, data: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "sandbox", "serve", "--port", str(port), "--data-dir", str(data)],
+        [sys.executable, "-m", "sandbox", "serve", "--port", "0", "--data-dir", str(data)],
         cwd=home,
         env={**os.environ, "PYTHONPATH": str(home)},
         stdout=subprocess.PIPE,
@@ -44,7 +44,7 @@ def serve(home: Path, data: Path, port: int) -> subprocess.Popen[str]:
 def test_a_missing_page_file_stops_serve_at_start_in_one_line(tmp_path: Path, missing: str) -> None:
     home = copy_of_the_package(tmp_path)
     (home / PAGES / missing).unlink()
-    server = serve(home, tmp_path / "data", free_port())
+    server = serve(home, tmp_path / "data")
     try:
         out, err = server.communicate(timeout=60)
     finally:
@@ -60,10 +60,10 @@ def test_pages_keep_working_when_the_package_files_go_away_under_the_server(
     tmp_path: Path,
 ) -> None:
     home = copy_of_the_package(tmp_path)
-    port = free_port()
-    server = serve(home, tmp_path / "data", port)
-    url = f"http://127.0.0.1:{port}"
+    server = serve(home, tmp_path / "data")
     try:
+        port, _ = announced(server, 30)  # (the port it bound: no other server's)
+        url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
         while True:
             assert server.poll() is None, server.communicate()
