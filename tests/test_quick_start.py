@@ -70,11 +70,19 @@ def seed_environment(into: Path) -> None:
                 script.write_bytes(text.replace(os.fsencode(prefix), os.fsencode(into)))
 
 
-def fingerprint(prefix: Path) -> dict[str, int]:
+def fingerprint(prefix: Path) -> dict[str, tuple[int, int]]:
     """What installing into the environment at ``prefix`` would change: its scripts and the
-    entries of its site-packages, with their modification times."""
+    entries of its site-packages, each with its inode and, for a file, its modification time.
+    A folder's own modification time is left out: Python changes it whenever it writes a
+    ``__pycache__`` inside, which any import anywhere can do meanwhile; pip replaces a package's
+    folder (a new inode) rather than writing into it."""
     purelib = Path(sysconfig.get_paths(vars={"base": str(prefix)})["purelib"])
-    return {str(p): p.lstat().st_mtime_ns for d in (prefix / "bin", purelib) for p in d.iterdir()}
+
+    def mark(path: Path) -> tuple[int, int]:
+        stat = path.lstat()
+        return stat.st_ino, 0 if path.is_dir() and not path.is_symlink() else stat.st_mtime_ns
+
+    return {str(p): mark(p) for d in (prefix / "bin", purelib) for p in d.iterdir()}
 
 
 def test_the_test_command_leaves_the_served_sandbox_alone(tmp_path: Path) -> None:
