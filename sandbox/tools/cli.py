@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import socket
 import sys
@@ -166,15 +167,20 @@ def serve(args: argparse.Namespace) -> int:
     claim = _claim(settings.data_path) if not settings.in_memory else None  # held till we return
     try:
         app = create_app(settings)
-        port, sockets = settings.port, None
-        if port == 0:  # any free port: bind it here, so the line below can say which
-            family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
-            bound = socket.socket(family)
-            if os.name != "nt":  # as uvicorn binds an explicit port: connections a killed server
-                # left behind (the kernel's, closing) must not keep a new one off the port
-                bound.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            bound.bind((settings.host, 0))
-            port, sockets = bound.getsockname()[1], [bound]
+        # the port is bound here, before the banner: the line below names a port that is this
+        # server's (0 for any free one says which), and a taken one is said instead
+        try:
+            bound = _bind(settings.host, settings.port)
+        except OSError as exc:
+            app.state.sandbox.close()
+            reason = (exc.strerror or str(exc)).lower()
+            print(
+                f"lakala-sandbox serve: cannot listen on {settings.host}:{settings.port}: "
+                f"{reason}" + (PORT_TAKEN_HINT if exc.errno == errno.EADDRINUSE else ""),
+                file=sys.stderr,
+            )
+            return 3
+        port, sockets = bound.getsockname()[1], [bound]
         where = "memory" if settings.in_memory else str(settings.data_path)
         print(
             f"lakala-sandbox {__version__} on http://{settings.host}:{port} "
@@ -199,9 +205,28 @@ def serve(args: argparse.Namespace) -> int:
     return 0 if server.started else 3  # 3: it never started (the port is taken, say)
 
 
+PORT_TAKEN_HINT = (
+    " (another server has it: stop that one, or pick another with --port; 0 takes a free one)"
+)
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port`` as uvicorn binds one (0: any free port)."""
+    bound = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    try:
+        if os.name != "nt":  # as uvicorn binds a port: connections a killed server left behind
+            # (the kernel's, closing) must not keep a new one off the port
+            bound.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        bound.bind((host, port))
+    except OSError:
+        bound.close()
+        raise
+    return bound
+
+
 def banner(app: Any, port: int) -> str:
     """What a newcomer needs from the start: where the dashboard is, what the clock does, which
-    scenarios were loaded and where the keys are."""
+    scenarios were loaded, where the keys are, and how to stop it."""
     sb = app.state.sandbox
     settings = sb.settings
     host = settings.host
@@ -237,6 +262,12 @@ def banner(app: Any, port: int) -> str:
             f"  clock      {clock['now']} {clock['timezone']}, {start}, {moving}",
             f"  scenarios  {loaded}: " + ", ".join(s.name for s in scenarios),
             f"  keys       {keys}; certificate to trust: http://{shown}:{port}/sandbox/keys/platform.cer",
+            "  stop       Ctrl-C; "
+            + (
+                "nothing is kept (--data-dir :memory:)"
+                if settings.in_memory
+                else f"orders, keys and the clock stay in {settings.data_path} for the next start"
+            ),
         ]
     )
 

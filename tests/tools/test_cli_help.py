@@ -14,7 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sandbox.tools.cli import COMMANDS, build_parser, main
+from sandbox.tools.cli import COMMANDS, banner, build_parser, main
+from tests.conftest import make_app
 from tests.paths import ROOT
 from tests.servers import announced
 
@@ -100,7 +101,7 @@ def test_serve_banner_names_dashboard_clock_scenarios_and_keys(tmp_path: Path) -
         cwd=ROOT,
     )
     try:
-        port, (first, dashboard, clock, scenarios, keys) = announced(process, 30, lines=5)
+        port, (first, dashboard, clock, scenarios, keys, stop) = announced(process, 30, lines=6)
         url = f"http://127.0.0.1:{port}/"
         assert dashboard.split() == ["dashboard", url]
         assert clock.split(None, 1) == [
@@ -114,6 +115,10 @@ def test_serve_banner_names_dashboard_clock_scenarios_and_keys(tmp_path: Path) -
         assert keys.startswith(f"  keys       {data} {named}")
         assert all((data / name).is_file() for name in ("platform.cer", "sm4_key"))
         assert keys.endswith(f"certificate to trust: {url}sandbox/keys/platform.cer")
+        assert (
+            stop
+            == f"  stop       Ctrl-C; orders, keys and the clock stay in {data} for the next start"
+        )
         deadline = 100
         while True:  # the banner comes before the socket answers; the dashboard it names answers
             try:
@@ -129,3 +134,13 @@ def test_serve_banner_names_dashboard_clock_scenarios_and_keys(tmp_path: Path) -
         process.wait(15)
         if process.stdout is not None:
             process.stdout.close()
+
+
+def test_an_in_memory_serve_says_its_keys_and_orders_are_not_kept() -> None:
+    app = make_app(data_dir=":memory:")
+    try:
+        lines = banner(app, 8090).splitlines()
+    finally:
+        app.state.sandbox.close()
+    assert lines[3].startswith("  keys       in memory (new ones each start); ")
+    assert lines[4] == "  stop       Ctrl-C; nothing is kept (--data-dir :memory:)"
