@@ -43,15 +43,22 @@ def announced(
 
 
 _LOGS = itertools.count()
+PORT_TAKEN = 3  # serve's exit code when it never started (its port taken, say)
+
+
+class PortTaken(RuntimeError):
+    """``serve`` could not bind the port it was given."""
 
 
 class SandboxProcess:
     """``with SandboxProcess(data_dir) as server: httpx.get(server.url + "/healthz")``.
 
-    Without a ``port`` the server takes one with ``serve --port 0``, binds it before it says
-    which, and keeps it across ``stop`` and ``start``: a port picked here and let go before the
-    server bound it could be taken meanwhile by another worker's server, whose ``/healthz`` would
-    then answer for this one."""
+    Without a ``port`` the server takes one with ``serve --port 0`` and keeps it across ``stop``
+    and ``start``: a port picked here and let go before the server bound it could be taken
+    meanwhile by another worker's server. ``serve`` binds its port before its banner names it,
+    so ``/healthz`` is believed only once the banner has: another server on a given ``port``
+    never answers for this one, and should another have taken it first, ``start`` raises
+    ``PortTaken`` and the test can pick again."""
 
     def __init__(
         self,
@@ -95,17 +102,21 @@ class SandboxProcess:
             env=self.env,
         )
         deadline = time.monotonic() + self.startup_timeout
+        bound = False  # (until its banner names the port it bound)
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"sandbox exited with {self.process.returncode}:\n{self.log()}")
-            if self.port == 0:
+                failure = PortTaken if self.process.returncode == PORT_TAKEN else RuntimeError
+                self.stop()  # (closes the log)
+                raise failure(f"sandbox exited with {self.process.returncode}:\n{self.log()}")
+            if not bound:
                 with self.log_path.open("rb") as log:
                     log.seek(announced_from)
                     taken = ANNOUNCED.search(log.read().decode(errors="replace"))
                 if taken:
-                    self.port = int(taken.group(1))
+                    self.port = self.port or int(taken.group(1))
+                    bound = int(taken.group(1)) == self.port
             try:
-                if self.port and httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                if bound and httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
                     return self
             except httpx.TransportError:
                 pass

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -15,7 +17,7 @@ from cryptography import x509
 
 from sandbox.core.keys import MERCHANT_KEY, PLATFORM_CERT
 from sandbox.wire import signing
-from tests.servers import SandboxProcess, announced
+from tests.servers import PortTaken, SandboxProcess, announced
 from tests.support import SEED_CREATE, V1, V3, verify_v3_response
 
 pytestmark = pytest.mark.slow
@@ -98,6 +100,30 @@ def test_serve_on_a_taken_port_says_so_and_fails(tmp_path: Path) -> None:
         result = serve_until_it_exits(tmp_path, "--port", str(taken.getsockname()[1]))
     assert result.returncode == 3
     assert "address already in use" in result.stderr.lower()
+    assert result.stdout == ""  # no banner naming a port this server never had
+
+
+def test_a_server_started_on_a_taken_port_is_not_believed_ready(tmp_path: Path) -> None:
+    """The tests' ``SandboxProcess`` on a port another server holds: that server's ``/healthz``
+    (it answers 200 to anything) must not pass for this one's, which never bound."""
+
+    class Impostor(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Impostor) as impostor:
+        threading.Thread(target=impostor.serve_forever, daemon=True).start()
+        try:
+            port = impostor.server_address[1]
+            with pytest.raises(PortTaken, match="address already in use"):
+                SandboxProcess(tmp_path / "data", port=int(port)).start()
+        finally:
+            impostor.shutdown()
 
 
 def test_sign_command_output_is_accepted(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ from sandbox.tools.cli import main
 from sandbox.wire import signing
 from tests.conftest import make_app
 from tests.doubles import Answer, DriftingApp, Mutate, drop_field, omit_header, resign
-from tests.servers import SandboxProcess, free_port
+from tests.servers import PortTaken, SandboxProcess, free_port
 from tests.support import V1, seed_create, snapshot, v3_post
 
 PUBLIC = "http://127.0.0.1:9"
@@ -647,6 +648,29 @@ V1_ACK = {
 }
 
 
+@contextmanager
+def real_mode_proxy(data_dir: Path, env: dict[str, str]) -> Iterator[SandboxProcess]:
+    """``serve --mode real`` whose ``--public-url`` names its own port: picked here, so another
+    worker's server can take it before this one binds it; then another is picked (three tries)."""
+    for attempt in range(3):
+        port = free_port()
+        proxy = SandboxProcess(
+            data_dir, "--mode", "real", "--public-url", f"http://127.0.0.1:{port}",
+            port=port, env=env,
+        )  # fmt: skip
+        try:
+            proxy.start()
+        except PortTaken:
+            if attempt == 2:
+                raise
+            continue
+        try:
+            yield proxy
+        finally:
+            proxy.stop()
+        return
+
+
 @pytest.mark.slow
 def test_real_mode_end_to_end_between_two_served_sandboxes(tmp_path: Path) -> None:
     with (
@@ -658,7 +682,6 @@ def test_real_mode_end_to_end_between_two_served_sandboxes(tmp_path: Path) -> No
         keys.mkdir()
         for name in ("merchant_private_key.pem", "platform.cer"):
             (keys / name).write_bytes(httpx.get(f"{lakala.url}/sandbox/keys/{name}").content)
-        port = free_port()
         env = {
             "LAKALA_BASE_URL": lakala.url,
             "LAKALA_APPID": "OP00000003",
@@ -667,15 +690,7 @@ def test_real_mode_end_to_end_between_two_served_sandboxes(tmp_path: Path) -> No
             "LAKALA_PRIVATE_KEY_FILE": str(keys / "merchant_private_key.pem"),
             "LAKALA_CERTIFICATE_FILE": str(keys / "platform.cer"),
         }
-        with SandboxProcess(
-            tmp_path / "b",
-            "--mode",
-            "real",
-            "--public-url",
-            f"http://127.0.0.1:{port}",
-            port=port,
-            env=env,
-        ) as proxy:
+        with real_mode_proxy(tmp_path / "b", env) as proxy:
             body = {
                 "out_order_no": "E2E-1",
                 "total_amount": 100,
