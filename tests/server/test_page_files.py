@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from sandbox.server.pages.common import PageFilesMissing, read_page_files
 from tests.paths import ROOT
 from tests.servers import announced
 
@@ -95,3 +96,17 @@ def test_pages_keep_working_when_the_package_files_go_away_under_the_server(
     finally:
         server.terminate()
         server.communicate(timeout=30)
+
+
+@pytest.mark.parametrize(
+    ("template", "broken"),
+    [("counter.html", "{% if order %}never closed"), ("base.html", "{{ unclosed ")],
+)
+def test_a_template_that_cannot_be_parsed_is_named_at_start(
+    tmp_path: Path, template: str, broken: str
+) -> None:
+    folder = tmp_path / "pages"
+    shutil.copytree(ROOT / PAGES, folder, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    (folder / "templates" / template).write_text(broken, encoding="utf-8")
+    with pytest.raises(PageFilesMissing, match=f"the page template {template} cannot be compiled"):
+        read_page_files(folder)

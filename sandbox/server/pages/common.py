@@ -307,8 +307,8 @@ class PageFiles:
 
 
 def read_page_files(folder: Path = HERE) -> PageFiles:
-    """Read and compile every template and static file under ``folder``; a missing or broken one
-    raises ``PageFilesMissing`` naming it."""
+    """Read every template and static file under ``folder`` and parse the templates; a missing or
+    broken one raises ``PageFilesMissing`` naming it."""
     sources: dict[str, str] = {}
     static: dict[str, tuple[bytes, str, str]] = {}
     try:
@@ -341,8 +341,10 @@ def read_page_files(folder: Path = HERE) -> PageFiles:
         pick=pick,
     )
     for name in TEMPLATES:
+        # parsed now, so a broken template stops the start too; compiled when a page first
+        # needs it (a third of reading them all, compiling two thirds: most starts show no page)
         try:
-            env.get_template(name)  # compiled now: a broken template stops the start too
+            env.parse(sources[name], name)
         except TemplateError as exc:
             raise PageFilesMissing(f"the page template {name} cannot be compiled: {exc}") from None
     return PageFiles(env, static)
