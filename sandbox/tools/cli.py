@@ -183,7 +183,7 @@ def serve(args: argparse.Namespace) -> int:
         port, sockets = bound.getsockname()[1], [bound]
         where = "memory" if settings.in_memory else str(settings.data_path)
         print(
-            f"lakala-sandbox {__version__} on http://{settings.host}:{port} "
+            f"lakala-sandbox {__version__} on http://{_url_host(settings.host)}:{port} "
             f"(data: {where}, signatures: {settings.signature})\n" + banner(app, port),
             flush=True,
         )
@@ -224,15 +224,18 @@ def _bind(host: str, port: int) -> socket.socket:
     return bound
 
 
+def _url_host(host: str) -> str:
+    """``host`` as a URL writes it: an IPv6 address in brackets."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
 def banner(app: Any, port: int) -> str:
     """What a newcomer needs from the start: where the dashboard is, what the clock does, which
     scenarios were loaded, where the keys are, and how to stop it."""
     sb = app.state.sandbox
     settings = sb.settings
     host = settings.host
-    shown = "127.0.0.1" if host in ("0.0.0.0", "") else "[::1]" if host == "::" else host
-    if ":" in shown and not shown.startswith("["):
-        shown = f"[{shown}]"
+    shown = _url_host("127.0.0.1" if host in ("0.0.0.0", "") else "::1" if host == "::" else host)
     clock = sb.clock.describe()
     if settings.clock_start:
         start = f"started at {settings.clock_start}"

@@ -5,6 +5,7 @@ scenarios and the keys as it starts."""
 from __future__ import annotations
 
 import argparse
+import socket
 import subprocess
 import sys
 import time
@@ -13,7 +14,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+import uvicorn
 
+from sandbox import __version__
 from sandbox.tools.cli import COMMANDS, banner, build_parser, main
 from tests.conftest import make_app
 from tests.paths import ROOT
@@ -144,3 +147,25 @@ def test_an_in_memory_serve_says_its_keys_and_orders_are_not_kept() -> None:
         app.state.sandbox.close()
     assert lines[3].startswith("  keys       in memory (new ones each start); ")
     assert lines[4] == "  stop       Ctrl-C; nothing is kept (--data-dir :memory:)"
+
+
+@pytest.mark.parametrize(("host", "written"), [("::1", "[::1]"), ("127.0.0.1", "127.0.0.1")])
+def test_serve_names_the_port_it_has_bound_as_a_url_writes_it(
+    host: str, written: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    handed: list[socket.socket] = []
+
+    def run(self: uvicorn.Server, sockets: list[socket.socket] | None = None) -> None:
+        handed.extend(sockets or [])  # (and returns at once: the server never starts)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(uvicorn.Server, "run", run)
+        main(["serve", "--host", host, "--port", "0", "--data-dir", ":memory:"])
+    try:
+        [bound] = handed
+        port = bound.getsockname()[1]
+        first = capsys.readouterr().out.splitlines()[0]
+        assert first.startswith(f"lakala-sandbox {__version__} on http://{written}:{port} (")
+    finally:
+        for sock in handed:
+            sock.close()
