@@ -17,6 +17,8 @@ from typing import IO
 
 import httpx
 
+from sandbox.tools.cli import NEVER_STARTED
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -42,8 +44,16 @@ def announced(
     return int(match.group(1)), banner
 
 
+def announced_in(log_path: Path, start: int = 0) -> int | None:
+    """The port serve's banner names in the log at ``log_path`` (from byte ``start`` on), once
+    it has printed it: serve binds the port before it says which."""
+    with log_path.open("rb") as log:
+        log.seek(start)
+        taken = ANNOUNCED.search(log.read().decode(errors="replace"))
+    return int(taken.group(1)) if taken else None
+
+
 _LOGS = itertools.count()
-PORT_TAKEN = 3  # serve's exit code when it never started (its port taken, say)
 
 
 class PortTaken(RuntimeError):
@@ -105,16 +115,12 @@ class SandboxProcess:
         bound = False  # (until its banner names the port it bound)
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                failure = PortTaken if self.process.returncode == PORT_TAKEN else RuntimeError
+                failure = PortTaken if self.process.returncode == NEVER_STARTED else RuntimeError
                 self.stop()  # (closes the log)
                 raise failure(f"sandbox exited with {self.process.returncode}:\n{self.log()}")
-            if not bound:
-                with self.log_path.open("rb") as log:
-                    log.seek(announced_from)
-                    taken = ANNOUNCED.search(log.read().decode(errors="replace"))
-                if taken:
-                    self.port = self.port or int(taken.group(1))
-                    bound = int(taken.group(1)) == self.port
+            if not bound and (taken := announced_in(self.log_path, announced_from)):
+                self.port = self.port or taken
+                bound = taken == self.port
             try:
                 if bound and httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
                     return self

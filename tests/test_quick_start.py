@@ -24,7 +24,7 @@ import httpx
 import pytest
 
 from tests.paths import ROOT
-from tests.servers import ANNOUNCED
+from tests.servers import announced_in
 
 pytestmark = pytest.mark.slow(seconds=40)  # about: conftest.py starts long modules first
 
@@ -117,10 +117,9 @@ def test_the_test_command_leaves_the_served_sandbox_alone(tmp_path: Path) -> Non
     try:
         deadline = time.monotonic() + 600  # a pip install, maybe from scratch
         while True:
-            said = (tmp_path / "serve.log").read_text(errors="replace")
-            assert server.poll() is None, said
-            taken = ANNOUNCED.search(said)
-            url = f"http://127.0.0.1:{taken.group(1)}" if taken else ""
+            assert server.poll() is None, (tmp_path / "serve.log").read_text(errors="replace")
+            taken = announced_in(tmp_path / "serve.log")
+            url = f"http://127.0.0.1:{taken}" if taken else ""
             try:
                 if url and httpx.get(url + "/healthz", timeout=1).status_code == 200:
                     break

@@ -15,6 +15,7 @@ from sandbox import __version__
 from sandbox.core.settings import CHOICES, Settings
 
 LOCK_FILE = "serve.lock"
+NEVER_STARTED = 3  # serve's exit code when the server never started (its port taken, say)
 
 Command = Callable[[argparse.Namespace], int]
 COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Command]] = {}
@@ -179,7 +180,7 @@ def serve(args: argparse.Namespace) -> int:
                 f"{reason}" + (PORT_TAKEN_HINT if exc.errno == errno.EADDRINUSE else ""),
                 file=sys.stderr,
             )
-            return 3
+            return NEVER_STARTED
         port, sockets = bound.getsockname()[1], [bound]
         where = "memory" if settings.in_memory else str(settings.data_path)
         print(
@@ -202,7 +203,7 @@ def serve(args: argparse.Namespace) -> int:
     finally:
         if claim is not None:  # also when the app could not be made: a damaged store, say
             claim.close()
-    return 0 if server.started else 3  # 3: it never started (the port is taken, say)
+    return 0 if server.started else NEVER_STARTED
 
 
 PORT_TAKEN_HINT = (
