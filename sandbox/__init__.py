@@ -8,7 +8,8 @@ The map. One folder per layer; imports flow one way, down this list's arrows
 
     wire/       Lakala's vocabulary (``wire/vocabulary.py``: OrderStatus, actions, pay modes, paths,
                 codes, written nowhere else), times, signing, JSON rules, the schemas and the checks
-                a message must pass. Imports nothing else of the package.
+                a message must pass, the TLS context clients verify HTTPS with. Imports nothing
+                else of the package.
     core/       the domain, no HTTP: settings, clock, ids, keys, store, the order engine, refunds,
                 the scheduler. Imports wire.
     scenarios/  scenario files (model, loader, limits), the runner, faults, the time keeper.

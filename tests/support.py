@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 from typing import Any
 
 import httpx
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.x509.oid import NameOID
 
 from sandbox.runtime import Sandbox
 from sandbox.wire import signing
@@ -107,3 +110,22 @@ def snapshot(sb: Sandbox) -> list[tuple[Any, ...]]:
     trades = [tuple(r) for r in sb.store.execute("SELECT * FROM trades ORDER BY seq")]
     refunds = [tuple(r) for r in sb.store.execute("SELECT * FROM refunds ORDER BY trade_no")]
     return orders + trades + refunds
+
+
+def self_signed(key: Any, common_name: str, *extensions: x509.ExtensionType) -> x509.Certificate:
+    """A certificate for ``key``, signed by itself, valid from a day ago to a day from now; each
+    extension added critical when it is ``BasicConstraints``."""
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = dt.datetime.now(dt.UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+    )
+    for extension in extensions:
+        builder = builder.add_extension(extension, isinstance(extension, x509.BasicConstraints))
+    return builder.sign(key, hashes.SHA256())

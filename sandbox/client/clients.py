@@ -58,6 +58,7 @@ from sandbox.wire.messages import Finding
 from sandbox.wire.resources import schemas_dir
 from sandbox.wire.schemas import Schemas
 from sandbox.wire.times import WallClock
+from sandbox.wire.tls import tls
 from sandbox.wire.vocabulary import COUNTER_PREFIX, ENCRYPTED_CREATE, REFUND_PATHS, SUCCESS
 
 __all__ = [
@@ -647,6 +648,7 @@ class LakalaClient(_ClientBase):
             transport=transport,
             timeout=settings.timeout,
             limits=NO_KEEPALIVE,  # so that the whole-answer deadline can always cut a read
+            verify=tls(),
         )
 
     def __enter__(self) -> LakalaClient:
@@ -877,7 +879,7 @@ class AsyncLakalaClient(_ClientBase):
         settings, clock, transport = _settings_and_clock(kwargs)
         self._core = _Core(settings, clock)
         self._http = httpx.AsyncClient(
-            base_url=settings.base_url, transport=transport, timeout=settings.timeout
+            base_url=settings.base_url, transport=transport, timeout=settings.timeout, verify=tls()
         )
 
     async def __aenter__(self) -> AsyncLakalaClient:

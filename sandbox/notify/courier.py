@@ -13,7 +13,6 @@ pooled per receiver, everything bounded by one deadline. The answer is parsed by
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import ssl
 import threading
@@ -23,6 +22,8 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import httptools
+
+from sandbox.wire.tls import tls
 
 log = logging.getLogger("lakala_sandbox.courier")
 
@@ -251,9 +252,9 @@ class Courier:
 
     async def _open(self, key: Key) -> _Connection:
         scheme, host, port = key
-        tls = _tls_context() if scheme == "https" else None
+        context = tls() if scheme == "https" else None
         reader, writer = await asyncio.open_connection(
-            host, port, ssl=tls, server_hostname=host if tls else None, limit=2**16
+            host, port, ssl=context, server_hostname=host if context else None, limit=2**16
         )
         return _Connection(reader, writer, self._live)
 
@@ -311,11 +312,3 @@ def _keeps_alive(version: str, headers: dict[bytes, bytes]) -> bool:
     if version == "1.1":
         return b"close" not in connection
     return b"keep-alive" in connection
-
-
-@functools.cache
-def _tls_context() -> ssl.SSLContext:
-    # made once: building one costs tens of milliseconds. httpx's has the certifi bundle.
-    import httpx
-
-    return httpx.create_ssl_context()

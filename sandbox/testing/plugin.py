@@ -83,10 +83,11 @@ class LakalaSandbox:
         import httpx
 
         from sandbox.client.clients import LakalaClient
+        from sandbox.wire.tls import tls
 
         self.base_url = base_url
         self.app = app
-        self.http = httpx.Client(base_url=base_url, transport=transport, timeout=30)
+        self.http = httpx.Client(base_url=base_url, transport=transport, timeout=30, verify=tls())
         self.client = LakalaClient(base_url=base_url, transport=transport, clock=clock)
         self.clock = SandboxClock(self.http)
 

@@ -40,13 +40,19 @@ from sandbox.client.clients import (
     LakalaClient,
 )
 from sandbox.client.errors import LakalaConfigError, LakalaError
-from sandbox.client.transport import NO_KEEPALIVE, Answer, http_url_problem, send_bounded
+from sandbox.client.transport import (
+    NO_KEEPALIVE,
+    Answer,
+    http_url_problem,
+    send_bounded,
+)
 from sandbox.core.clock import Clock
 from sandbox.testing.receiver import NotifyReceiver
 from sandbox.wire import messages as checks
 from sandbox.wire import signing
 from sandbox.wire.resources import schemas_dir
 from sandbox.wire.schemas import Schemas
+from sandbox.wire.tls import tls
 from sandbox.wire.vocabulary import SUCCESS
 
 RECORDING = "recording.json"
@@ -199,7 +205,12 @@ def url_target(url: str, *, with_notify: bool = False) -> Target:
         client.shutdown()
         client = LakalaClient.from_env(base_url=url, **keys)
     admin = (
-        httpx.Client(base_url=client.base_url, timeout=client.settings.timeout, limits=NO_KEEPALIVE)
+        httpx.Client(
+            base_url=client.base_url,
+            timeout=client.settings.timeout,
+            limits=NO_KEEPALIVE,
+            verify=tls(),
+        )
         if with_notify
         else None
     )
@@ -244,7 +255,7 @@ def preflight(
     }
     fetched: dict[str, Any] = {}
     with httpx.Client(
-        base_url=settings.base_url, timeout=settings.timeout, limits=NO_KEEPALIVE
+        base_url=settings.base_url, timeout=settings.timeout, limits=NO_KEEPALIVE, verify=tls()
     ) as http:
         probe = _Probe(http, label, advice, settings.timeout)
         if not wanted and probe.get("/") is None:

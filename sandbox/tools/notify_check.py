@@ -23,7 +23,12 @@ from typing import Any, cast
 
 import httpx
 
-from sandbox.client.transport import NO_KEEPALIVE, Answer, http_url_problem, send_bounded
+from sandbox.client.transport import (
+    NO_KEEPALIVE,
+    Answer,
+    http_url_problem,
+    send_bounded,
+)
 from sandbox.core.clock import Clock
 from sandbox.core.engine import Order, Trade
 from sandbox.core.ids import Ids
@@ -33,6 +38,7 @@ from sandbox.notify import bodies as notify_bodies
 from sandbox.wire import signing
 from sandbox.wire.resources import schemas_dir
 from sandbox.wire.schemas import Schemas
+from sandbox.wire.tls import tls
 
 
 @dataclass(frozen=True)
@@ -249,7 +255,11 @@ def check_handler(
     made to ``url`` at all."""
     signed: Outcome | None = None  # the first check's: the correctly signed notify
     with httpx.Client(
-        timeout=timeout, follow_redirects=False, trust_env=False, limits=NO_KEEPALIVE
+        timeout=timeout,
+        follow_redirects=False,
+        trust_env=False,
+        limits=NO_KEEPALIVE,
+        verify=tls(trust_env=False),
     ) as client:
         for check in CHECKS:
             headers, sent, _ = notify_bodies.prepare(

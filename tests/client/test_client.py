@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import http.server
+import ipaddress
 import json
 import socket
+import ssl
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import certifi
 import httpx
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.applications import Starlette
 
 from sandbox.client.clients import (
@@ -35,7 +42,7 @@ from sandbox.runtime import Sandbox
 from sandbox.wire import signing
 from tests.paths import ROOT
 from tests.servers import SandboxProcess
-from tests.support import future14
+from tests.support import future14, self_signed
 
 CREATE = "/api/v3/ccss/counter/order/special_create"
 
@@ -796,3 +803,92 @@ def test_every_client_variable_is_documented() -> None:
         assert f"`{name}`" in section, f"{name} is not in the README"
     for environment, host in ENVIRONMENTS.items():
         assert f"| `{environment}`" in section and f"`{host}`" in section
+
+
+@contextlib.contextmanager
+def https_server(folder: Path) -> Iterator[tuple[str, Path]]:
+    """An HTTPS server on loopback answering 200 ``{}`` to any POST, its certificate self-signed
+    for 127.0.0.1: its URL, and that certificate's PEM file."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    cert = self_signed(
+        key,
+        "127.0.0.1",
+        x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+        x509.BasicConstraints(ca=True, path_length=None),
+    )
+    cert_file, key_file = folder / "server.pem", folder / "server.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length", 0)))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{server.server_address[1]}", cert_file
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def test_clients_share_one_tls_context_and_it_still_verifies(
+    sb: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """httpx reads the whole CA bundle for each client it builds (about 40 ms of CPU): the
+    package's clients share one context per process instead, and it verifies as httpx's would,
+    ``SSL_CERT_FILE`` included."""
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    made: list[dict[str, Any]] = []
+    create_default_context = ssl.create_default_context
+
+    def counted(*args: Any, **kwargs: Any) -> ssl.SSLContext:
+        made.append(kwargs)
+        return create_default_context(*args, **kwargs)
+
+    monkeypatch.setattr(ssl, "create_default_context", counted)
+    keys = {"private_key": sb.keys.merchant_key, "certificate": sb.keys.platform_cert}
+    order = {
+        "out_order_no": "TLS-1",
+        "merchant_no": "82229007392000A",
+        "total_amount": "1",
+        "order_info": "tls",
+        "order_efficient_time": future14(sb),
+    }
+    with https_server(tmp_path) as (url, cert_file):
+        clients = [LakalaClient(base_url=url, **keys) for _ in range(5)]
+        clients.append(AsyncLakalaClient(base_url=url, **keys))  # type: ignore[arg-type]
+        # the CA bundle does not hold a self-signed certificate: refused, as httpx refuses it
+        with pytest.raises(LakalaTransportError, match="CERTIFICATE_VERIFY_FAILED"):
+            clients[0].send(CREATE, order)
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert_file))
+        trusting = [LakalaClient(base_url=url, **keys) for _ in range(5)]
+        assert trusting[0].send(CREATE, order).status == 200
+        assert trusting[-1].send(CREATE, order).status == 200
+        for client in [*clients[:-1], *trusting]:
+            client.shutdown()  # type: ignore[union-attr]
+        asyncio.run(clients[-1].aclose())  # type: ignore[union-attr]
+    # eleven clients: one context from the CA bundle (none, if this process made it before),
+    # one from SSL_CERT_FILE
+    assert [k.get("cafile") for k in made] in ([str(cert_file)], [certifi.where(), str(cert_file)])

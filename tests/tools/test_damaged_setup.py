@@ -3,7 +3,6 @@ line naming what is wrong and exit code 2, never a traceback and never new keys 
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import shutil
 import sqlite3
@@ -16,10 +15,8 @@ from typing import NamedTuple
 import httpx
 import pytest
 import uvicorn
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from sandbox.client.transport import InProcessTransport
 from sandbox.core.keys import MERCHANT_CERT, MERCHANT_KEY, PLATFORM_CERT, PLATFORM_KEY, KeyStore
@@ -27,6 +24,7 @@ from sandbox.core.schema import SCHEMA_VERSION
 from sandbox.runtime import DB_FILE
 from sandbox.tools.cli import main
 from tests.conftest import make_app
+from tests.support import self_signed
 
 pytestmark = pytest.mark.slow(seconds=0.5)  # cases start `lakala-sandbox serve` or make an app
 
@@ -93,19 +91,7 @@ def alias_bomb(data: Path) -> list[str]:
 
 
 def ec_certificate(data: Path) -> list[str]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "not rsa")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(7)
-        .not_valid_before(now)
-        .not_valid_after(now + dt.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
+    cert = self_signed(ec.generate_private_key(ec.SECP256R1()), "not rsa")
     (data.parent / "ec.cer").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     (data.parent / "apps.yaml").write_text("apps: [{appid: EC1, certificate: ec.cer}]")
     return ["--apps", str(data.parent / "apps.yaml")]
