@@ -26,8 +26,9 @@ from starlette.routing import Route
 
 from sandbox.testing.plugin import ServerThread
 from sandbox.wire import signing
+from sandbox.wire.tls import tls
 from tests.paths import ROOT, TESTS
-from tests.servers import SandboxProcess
+from tests.servers import SandboxProcess, loopback
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -185,7 +186,7 @@ class MerchantApp:
             for k, v in request.headers.items()
             if k.lower() in ("content-type", "authorization")
         }
-        async with httpx.AsyncClient(timeout=10) as client:
+        async with httpx.AsyncClient(timeout=10, verify=tls()) as client:
             upstream = await client.post(
                 self.sandbox_url + request.url.path, content=await request.body(), headers=headers
             )
@@ -212,7 +213,7 @@ class MerchantApp:
     def _verify(self, header: str | None, body: bytes) -> bool:
         if self.platform_cert is None:
             self.platform_cert = signing.load_certificate(
-                httpx.get(self.sandbox_url + "/sandbox/keys/platform.cer", timeout=5).content
+                loopback.get(self.sandbox_url + "/sandbox/keys/platform.cer", timeout=5).content
             )
         try:
             fields = signing.parse_authorization(header)

@@ -16,6 +16,7 @@ import httpx
 from sandbox.runtime import Sandbox
 from sandbox.testing.plugin import ServerThread
 from sandbox.wire import signing
+from sandbox.wire.tls import tls
 from tests.conftest import make_app
 
 V3_ACK = {"code": "SUCCESS", "message": "执行成功"}
@@ -185,7 +186,9 @@ class LiveSandbox:
         self.sb: Sandbox = self.app.state.sandbox
         self._server = ServerThread(self.app)
         self.url = self._server.url
-        self.http = httpx.Client(base_url=self.url, trust_env=False, timeout=10)
+        self.http = httpx.Client(
+            base_url=self.url, trust_env=False, timeout=10, verify=tls(trust_env=False)
+        )
 
     def __enter__(self) -> LiveSandbox:
         self._server.start(timeout=10)

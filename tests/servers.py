@@ -17,7 +17,14 @@ from typing import IO
 
 import httpx
 
+from sandbox.client.transport import NO_KEEPALIVE
 from sandbox.tools.cli import NEVER_STARTED
+from sandbox.wire.tls import tls
+
+# What the tests call the servers they start on loopback with: a new connection per request, as
+# httpx.get makes, without the TLS context httpx.get builds for every call (40 ms of CPU reading
+# the CA bundle; a few hundred calls a run), which an http:// URL never uses.
+loopback = httpx.Client(timeout=10, limits=NO_KEEPALIVE, verify=tls())
 
 
 def free_port() -> int:
@@ -61,7 +68,7 @@ class PortTaken(RuntimeError):
 
 
 class SandboxProcess:
-    """``with SandboxProcess(data_dir) as server: httpx.get(server.url + "/healthz")``.
+    """``with SandboxProcess(data_dir) as server: loopback.get(server.url + "/healthz")``.
 
     Without a ``port`` the server takes one with ``serve --port 0`` and keeps it across ``stop``
     and ``start``: a port picked here and let go before the server bound it could be taken
@@ -122,7 +129,7 @@ class SandboxProcess:
                 self.port = self.port or taken
                 bound = taken == self.port
             try:
-                if bound and httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                if bound and loopback.get(self.url + "/healthz", timeout=1).status_code == 200:
                     return self
             except httpx.TransportError:
                 pass

@@ -15,7 +15,7 @@ import pytest
 from sandbox.runtime import Sandbox
 from sandbox.testing.receiver import NotifyReceiver
 from sandbox.wire.errors import SandboxError
-from tests.servers import SandboxProcess
+from tests.servers import SandboxProcess, loopback
 from tests.support import V1, seed_create
 
 TIMEOUT = 60  # seconds any one burst may take
@@ -41,13 +41,13 @@ def burst(n: int, call: Callable[[int], Any]) -> list[Any]:
 
 
 def beijing_future(server: SandboxProcess) -> str:
-    now = httpx.get(server.url + "/healthz").json()["now"]
+    now = loopback.get(server.url + "/healthz").json()["now"]
     return str(int(now) + 10000)  # one hour on in yyyyMMddHHmmss terms (HH + 1)
 
 
 def create(server: SandboxProcess, out_order_no: str, **changes: Any) -> dict[str, Any]:
     body = {"out_order_no": out_order_no, "total_amount": 100, "order_info": "race", **changes}
-    out = httpx.post(server.url + V1 + "create", json=body).json()
+    out = loopback.post(server.url + V1 + "create", json=body).json()
     assert out["code"] == "000000", out
     return out["resp_data"]  # type: ignore[no-any-return]
 

@@ -17,7 +17,7 @@ import pytest
 from sandbox.core import cards
 from tests.browser_support import SEED_JS, MerchantApp, Screenshots
 from tests.paths import TESTS
-from tests.servers import SandboxProcess
+from tests.servers import SandboxProcess, loopback
 
 try:
     from playwright.sync_api import expect
@@ -41,7 +41,7 @@ def start_checkout(page: Any, merchant: MerchantApp, served: SandboxProcess) -> 
 
 
 def sandbox_status(served: SandboxProcess, out_order_no: str) -> str:
-    out = httpx.post(served.url + V1 + "query", json={"out_order_no": out_order_no}).json()
+    out = loopback.post(served.url + V1 + "query", json={"out_order_no": out_order_no}).json()
     return str(out["resp_data"]["order_status"])
 
 
@@ -57,7 +57,7 @@ def create_order(
     }
     body.update(changes)
     body = {k: v for k, v in body.items() if v is not None}  # None: leave the field out
-    out = httpx.post(served.url + V1 + "create", json=body).json()
+    out = loopback.post(served.url + V1 + "create", json=body).json()
     assert out["code"] == "000000", out
     return dict(out["resp_data"])
 
@@ -141,7 +141,7 @@ def test_order_that_expires_while_the_page_is_open(
     out_order_no = start_checkout(page, merchant, served)
     expect(page.get_by_role("button", name="支付成功")).to_be_visible()
     pay_order_no = query(page.url)["payOrderNo"]
-    moved = httpx.post(
+    moved = loopback.post(
         f"{served.url}/sandbox/api/orders/{pay_order_no}/advance", json={"seconds": 3601}
     )
     assert moved.status_code == 200, moved.text
@@ -159,7 +159,7 @@ def test_a_click_after_the_order_expired_is_refused_with_a_message(
     page.goto(created["counter_url"] + "&payMode=WECHAT")
     # the script would reload the page the moment it sees the expiry; this payer is quicker
     page.evaluate("() => { for (let i = 1; i < 10000; i++) clearInterval(i); }")
-    httpx.post(
+    loopback.post(
         f"{served.url}/sandbox/api/orders/{created['pay_order_no']}/advance", json={"seconds": 7200}
     ).raise_for_status()
     page.get_by_role("button", name="支付成功").click()
@@ -194,7 +194,7 @@ def test_each_test_card_in_the_card_form(
         expect(page.locator('[data-field="step"]')).to_contain_text(f"reason: {card.reason[0]}")
     if card.action != "cancel":
         # the trade records the card typed, masked
-        order = httpx.get(f"{served.url}/sandbox/api/orders/{created['pay_order_no']}").json()
+        order = loopback.get(f"{served.url}/sandbox/api/orders/{created['pay_order_no']}").json()
         assert order["order"]["trades"][0]["payer_account_no"] == "621234******" + card.number[-4:]
     if card.action == "paying":
         expect(page.get_by_role("alert")).to_have_text("支付处理中，可继续选择结果。")

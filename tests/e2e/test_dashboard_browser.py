@@ -6,11 +6,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.browser_support import MerchantApp, Screenshots
-from tests.servers import SandboxProcess
+from tests.servers import SandboxProcess, loopback
 
 try:
     from playwright.sync_api import expect
@@ -28,7 +27,7 @@ def create_order(served: SandboxProcess, out_order_no: str, **changes: Any) -> d
         "order_info": "测试商品购买",
         **changes,
     }
-    out = httpx.post(served.url + V1 + "create", json=body).json()
+    out = loopback.post(served.url + V1 + "create", json=body).json()
     assert out["code"] == "000000", out
     return dict(out["resp_data"])
 
@@ -141,7 +140,7 @@ def test_order_page_refresh_keeps_a_selection_and_the_buttons_while_only_clocks_
 ) -> None:
     created = create_order(served, "DASH-SELECT", notify_url=merchant.url + "/api/payment/notify")
     no = created["pay_order_no"]
-    httpx.post(f"{served.url}/sandbox/api/orders/{no}/pay", json={}).raise_for_status()
+    loopback.post(f"{served.url}/sandbox/api/orders/{no}/pay", json={}).raise_for_status()
     merchant.wait_notifies("DASH-SELECT", 1)
     page.set_viewport_size({"width": 1280, "height": 900})
     page.goto(f"{served.url}/dashboard/orders/{no}")
@@ -173,7 +172,7 @@ def test_order_page_refresh_keeps_a_selection_and_the_buttons_while_only_clocks_
     expect(first).to_have_attribute("open", "")
     # a change that matters shows without a reload, and leaves the unchanged attempt alone
     count = page.locator("details.attempt").count()
-    httpx.post(f"{served.url}/sandbox/api/orders/{no}/notify", json={}).raise_for_status()
+    loopback.post(f"{served.url}/sandbox/api/orders/{no}/notify", json={}).raise_for_status()
     expect(page.locator("details.attempt")).to_have_count(count + 1, timeout=10_000)
     assert page.evaluate("() => getSelection().toString()") == selected
     assert page.evaluate("() => window.__replay.isConnected")
@@ -213,7 +212,7 @@ def test_orders_list_uses_the_width_and_breaks_long_order_numbers(
 ) -> None:
     out_order_no = LONG_NO[:-4] + str(width).zfill(4)
     created = create_order(served, out_order_no, total_amount=123456)
-    httpx.post(
+    loopback.post(
         f"{served.url}/sandbox/api/orders/{created['pay_order_no']}/pay", json={}
     ).raise_for_status()
     page.set_viewport_size({"width": width, "height": 900})
@@ -256,7 +255,7 @@ def test_the_order_page_keeps_the_next_refund_processing(page: Any, served: Sand
 
     created = create_order(served, "DASH-REFUND", support_refund=1)
     no = created["pay_order_no"]
-    assert httpx.post(f"{served.url}/sandbox/api/orders/{no}/pay").status_code == 200
+    assert loopback.post(f"{served.url}/sandbox/api/orders/{no}/pay").status_code == 200
     page.goto(f"{served.url}/dashboard/orders/{no}")
     form = page.get_by_role("form", name="refund outcome")
     form.get_by_label(re.compile("next refund")).select_option("success")

@@ -7,20 +7,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from sandbox.core.clock import Clock
 from sandbox.core.keys import PLATFORM_CERT
 from tests.notify_receiver import Receiver
-from tests.servers import SandboxProcess
+from tests.servers import SandboxProcess, loopback
 
 pytestmark = pytest.mark.slow
 ARGS = ("--clock-speed", "0", "--notify-timeout", "20")
 
 
 def attempts(url: str, no: str) -> list[dict[str, Any]]:
-    return list(httpx.get(f"{url}/sandbox/api/orders/{no}/notifies").json()["notifies"])
+    return list(loopback.get(f"{url}/sandbox/api/orders/{no}/notifies").json()["notifies"])
 
 
 def settle(url: str, no: str, states: list[str], timeout: float = 15) -> list[dict[str, Any]]:
@@ -37,7 +36,8 @@ def settle(url: str, no: str, states: list[str], timeout: float = 15) -> list[di
 
 def advance(url: str, seconds: float) -> None:
     assert (
-        httpx.post(f"{url}/sandbox/api/clock/advance", json={"seconds": seconds}).status_code == 200
+        loopback.post(f"{url}/sandbox/api/clock/advance", json={"seconds": seconds}).status_code
+        == 200
     )
 
 
@@ -47,7 +47,7 @@ def test_a_killed_sandbox_resumes_its_retry_ladder(tmp_path: Path) -> None:
     try:
         with Receiver((data / PLATFORM_CERT).read_bytes()) as rx:
             rx.fail_next(1000)
-            created = httpx.post(
+            created = loopback.post(
                 server.url + "/api/v1/payment/lakala/counter/create",
                 json={
                     "out_order_no": "RESTART-1",
@@ -57,7 +57,7 @@ def test_a_killed_sandbox_resumes_its_retry_ladder(tmp_path: Path) -> None:
                 },
             ).json()["resp_data"]
             no = created["pay_order_no"]
-            assert httpx.post(f"{server.url}/sandbox/api/orders/{no}/pay").status_code == 200
+            assert loopback.post(f"{server.url}/sandbox/api/orders/{no}/pay").status_code == 200
             settle(server.url, no, ["failed", "pending"])
             advance(server.url, 1)
             settle(server.url, no, ["failed", "failed", "pending"])
@@ -78,7 +78,7 @@ def test_a_killed_sandbox_resumes_its_retry_ladder(tmp_path: Path) -> None:
             server = SandboxProcess(data, *ARGS).start()
             # the cut-off attempt goes out again by itself, and fails once more
             tried = settle(server.url, no, ["failed"] * 4 + ["pending"])
-            clock = httpx.get(server.url + "/sandbox/api/clock").json()["clock"]
+            clock = loopback.get(server.url + "/sandbox/api/clock").json()["clock"]
             assert clock["advanced_seconds"] == 11  # the frozen clock kept its time
             advance(server.url, 10)
             tried = settle(server.url, no, ["failed"] * 4 + ["delivered"])

@@ -18,7 +18,7 @@ import pytest
 
 from sandbox.runtime import DB_FILE
 from sandbox.server.serving import HEAD_TIMEOUT
-from tests.servers import SandboxProcess
+from tests.servers import SandboxProcess, loopback
 from tests.support import V1
 
 pytestmark = pytest.mark.slow
@@ -31,7 +31,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxProcess]
 
 
 def healthy(server: SandboxProcess) -> bool:
-    return httpx.get(server.url + "/healthz", timeout=5).status_code == 200
+    return loopback.get(server.url + "/healthz", timeout=5).status_code == 200
 
 
 def raw_exchange(server: SandboxProcess, payload: bytes, timeout: float = 10) -> bytes:
@@ -61,7 +61,7 @@ def raw_exchange(server: SandboxProcess, payload: bytes, timeout: float = 10) ->
 
 def test_ten_megabyte_body_is_refused_with_413(server: SandboxProcess) -> None:
     body = b'{"out_order_no":"' + b"x" * (10 * 1024 * 1024) + b'"}'
-    response = httpx.post(
+    response = loopback.post(
         server.url + V1 + "create",
         content=body,
         headers={"Content-Type": "application/json"},
@@ -77,7 +77,7 @@ def test_chunked_body_without_length_is_cut_off_at_the_limit(server: SandboxProc
         for _ in range(10):  # 10 MiB in 1 MiB chunks, no Content-Length
             yield b"x" * (1024 * 1024)
 
-    response = httpx.post(server.url + V1 + "create", content=chunks(), timeout=30)
+    response = loopback.post(server.url + V1 + "create", content=chunks(), timeout=30)
     assert response.status_code == 413
     assert healthy(server)
 
@@ -159,7 +159,7 @@ def test_slow_clients_do_not_stall_others(server: SandboxProcess) -> None:
     try:
         started = time.monotonic()
         for i in range(10):
-            response = httpx.post(
+            response = loopback.post(
                 server.url + V1 + "create",
                 json={"out_order_no": f"SLOW-{i}", "total_amount": 1, "order_info": "slow"},
                 timeout=5,
@@ -246,7 +246,7 @@ def test_a_head_waiting_behind_a_slow_answer_is_not_cut_off(tmp_path: Path) -> N
         encoding="utf-8",
     )
     with SandboxProcess(tmp_path / "data", "--scenarios", str(scenarios)) as slow:
-        created = httpx.post(
+        created = loopback.post(
             slow.url + V1 + "create",
             json={"out_order_no": "SLOW-Q-1", "total_amount": 917, "order_info": "slow"},
         ).json()

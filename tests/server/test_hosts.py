@@ -17,7 +17,7 @@ from sandbox.server.api_v3 import PATHS as V3_PATHS
 from sandbox.wire import signing
 from sandbox.wire.envelopes import dumps
 from tests.conftest import make_app
-from tests.servers import SandboxProcess
+from tests.servers import SandboxProcess, loopback
 from tests.support import V1, seed_create, snapshot, v3_req_data, verify_v3_response
 
 EVIL = "rebind.evil.example"
@@ -77,9 +77,9 @@ def test_a_rebound_name_is_refused_on_every_surface(
             out = json.loads(answer)
             assert out["code"] == "SBX30008", out
             assert "--allowed-hosts" in out["msg"]
-    orders = httpx.get(served.url + "/sandbox/api/orders", timeout=10).json()
+    orders = loopback.get(served.url + "/sandbox/api/orders", timeout=10).json()
     assert orders["total"] == 0
-    clock = httpx.get(served.url + "/sandbox/api/clock", timeout=10).json()["clock"]
+    clock = loopback.get(served.url + "/sandbox/api/clock", timeout=10).json()["clock"]
     assert clock["advanced_seconds"] == 0
 
 
