@@ -648,7 +648,7 @@ class LakalaClient(_ClientBase):
             transport=transport,
             timeout=settings.timeout,
             limits=NO_KEEPALIVE,  # so that the whole-answer deadline can always cut a read
-            verify=tls(),
+            verify=tls() if transport is None else True,  # (a transport given brings its own)
         )
 
     def __enter__(self) -> LakalaClient:
@@ -879,7 +879,10 @@ class AsyncLakalaClient(_ClientBase):
         settings, clock, transport = _settings_and_clock(kwargs)
         self._core = _Core(settings, clock)
         self._http = httpx.AsyncClient(
-            base_url=settings.base_url, transport=transport, timeout=settings.timeout, verify=tls()
+            base_url=settings.base_url,
+            transport=transport,
+            timeout=settings.timeout,
+            verify=tls() if transport is None else True,
         )
 
     async def __aenter__(self) -> AsyncLakalaClient:

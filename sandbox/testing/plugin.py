@@ -87,7 +87,8 @@ class LakalaSandbox:
 
         self.base_url = base_url
         self.app = app
-        self.http = httpx.Client(base_url=base_url, transport=transport, timeout=30, verify=tls())
+        verify = tls() if transport is None else True  # (in-process: no TLS to set up)
+        self.http = httpx.Client(base_url=base_url, transport=transport, timeout=30, verify=verify)
         self.client = LakalaClient(base_url=base_url, transport=transport, clock=clock)
         self.clock = SandboxClock(self.http)
 
