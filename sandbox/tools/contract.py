@@ -40,12 +40,7 @@ from sandbox.client.clients import (
     LakalaClient,
 )
 from sandbox.client.errors import LakalaConfigError, LakalaError
-from sandbox.client.transport import (
-    NO_KEEPALIVE,
-    Answer,
-    http_url_problem,
-    send_bounded,
-)
+from sandbox.client.transport import NO_KEEPALIVE, Answer, http_url_problem, send_bounded
 from sandbox.core.clock import Clock
 from sandbox.testing.receiver import NotifyReceiver
 from sandbox.wire import messages as checks

@@ -23,12 +23,7 @@ from typing import Any, cast
 
 import httpx
 
-from sandbox.client.transport import (
-    NO_KEEPALIVE,
-    Answer,
-    http_url_problem,
-    send_bounded,
-)
+from sandbox.client.transport import NO_KEEPALIVE, Answer, http_url_problem, send_bounded
 from sandbox.core.clock import Clock
 from sandbox.core.engine import Order, Trade
 from sandbox.core.ids import Ids

@@ -2,8 +2,8 @@
 notify URL), shared by all of them in a process.
 
 httpx makes a new context for each client it builds, reading the whole CA bundle each time: about
-40 ms of CPU, more than a signed call to a served sandbox takes, and paid again by every
-``LakalaClient``, every ``contract`` or ``notify-check`` run and every notify the courier sends.
+30-40 ms of CPU, ten times what a signed call to a served sandbox takes, which every
+``LakalaClient``, every ``contract`` or ``notify-check`` run and every served plugin handle paid.
 """
 
 from __future__ import annotations
