@@ -7,12 +7,11 @@ import json
 import re
 from pathlib import Path
 
-import httpx
 import pytest
 
 from sandbox import LakalaClient, LakalaSandbox
 from tests.paths import DOCS, ROOT
-from tests.servers import SandboxProcess, run_shell_example
+from tests.servers import SandboxProcess, loopback, run_shell_example
 
 PAGES = [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
 
@@ -108,7 +107,7 @@ def test_from_env_reaches_a_sandbox_on_another_port_through_lakala_base_url(
     client = LakalaClient.from_env({"LAKALA_BASE_URL": lakala_sandbox_server.base_url})
     order = client.create(out_order_no="DOC-ENV", total_amount=100, order_info="Tea")
     assert client.query(out_order_no="DOC-ENV")["pay_order_no"] == order["pay_order_no"]
-    assert httpx.get(lakala_sandbox_server.base_url + "/healthz").json()["orders"] == 1
+    assert loopback.get(lakala_sandbox_server.base_url + "/healthz").json()["orders"] == 1
 
 
 @pytest.mark.slow
@@ -123,7 +122,7 @@ def test_the_readme_first_order_is_created_and_paid_as_written(tmp_path: Path) -
         no = created["resp_data"]["pay_order_no"]
         paid = json.loads(run_shell_example(pay.replace("PAY_ORDER_NO", no), server))
         assert paid["order"]["v1_status"] == "SUCCESS"
-        query = httpx.post(
+        query = loopback.post(
             server.url + "/api/v1/payment/lakala/counter/query",
             json={"out_order_no": created["resp_data"]["out_order_no"]},
         ).json()

@@ -24,7 +24,7 @@ from packaging.utils import canonicalize_name
 
 from tests.browser_support import cannot_run
 from tests.paths import ROOT
-from tests.servers import announced
+from tests.servers import announced, loopback
 
 pytestmark = pytest.mark.slow(seconds=8)  # a test, about: conftest.py starts long modules first
 
@@ -194,7 +194,7 @@ def test_the_wheel_in_a_fresh_virtualenv_serves_checks_and_tests(
         url = f"http://127.0.0.1:{port}"
         for _ in range(300):
             try:
-                created = httpx.post(
+                created = loopback.post(
                     url + "/api/v1/payment/lakala/counter/create",
                     json={"out_order_no": "FRESH-2", "total_amount": 100, "order_info": "Wheel"},
                 ).json()
@@ -203,7 +203,7 @@ def test_the_wheel_in_a_fresh_virtualenv_serves_checks_and_tests(
                 time.sleep(0.1)
         else:
             pytest.fail("the served sandbox never answered")
-        page = httpx.get(created["resp_data"]["counter_url"])
+        page = loopback.get(created["resp_data"]["counter_url"])
         assert page.status_code == 200 and "Wheel" in page.text
     finally:
         server.terminate()

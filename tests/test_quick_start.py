@@ -24,7 +24,7 @@ import httpx
 import pytest
 
 from tests.paths import ROOT
-from tests.servers import announced_in
+from tests.servers import announced_in, loopback
 
 pytestmark = pytest.mark.slow(seconds=40)  # about: conftest.py starts long modules first
 
@@ -121,7 +121,7 @@ def test_the_test_command_leaves_the_served_sandbox_alone(tmp_path: Path) -> Non
             taken = announced_in(tmp_path / "serve.log")
             url = f"http://127.0.0.1:{taken}" if taken else ""
             try:
-                if url and httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                if url and loopback.get(url + "/healthz", timeout=1).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
@@ -139,14 +139,14 @@ def test_the_test_command_leaves_the_served_sandbox_alone(tmp_path: Path) -> Non
         assert "pytest" in setup.stdout + setup.stderr
         assert (clone / ".ci" / ".venv" / "bin" / "python").exists()
         # the served sandbox still answers its pages, from the package step 1 installed
-        created = httpx.post(
+        created = loopback.post(
             url + "/api/v1/payment/lakala/counter/create",
             json={"out_order_no": "QS-1", "total_amount": 100, "order_info": "Side by side"},
         ).json()
-        page = httpx.get(created["resp_data"]["counter_url"])
+        page = loopback.get(created["resp_data"]["counter_url"])
         assert page.status_code == 200 and "Side by side" in page.text
-        assert httpx.get(url + "/").status_code == 200
-        assert httpx.get(url + "/sandbox/static/counter.js").status_code == 200
+        assert loopback.get(url + "/").status_code == 200
+        assert loopback.get(url + "/sandbox/static/counter.js").status_code == 200
         assert fingerprint(Path(sys.prefix)) == running, "the steps installed into this environment"
     finally:
         os.killpg(server.pid, signal.SIGTERM)

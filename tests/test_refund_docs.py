@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.paths import ROOT
-from tests.servers import DOCUMENTED_URL, SandboxProcess, run_shell_example
+from tests.servers import DOCUMENTED_URL, SandboxProcess, loopback, run_shell_example
 
 DOCS = [ROOT / "docs" / "refund-apis.md", ROOT / "docs" / "encrypted-create.md"]
 
@@ -60,7 +60,5 @@ def an_hour_on(server: SandboxProcess) -> str:
     """The served sandbox's time (Beijing, yyyyMMddHHmmss) an hour on."""
     import datetime as dt
 
-    import httpx
-
-    now = dt.datetime.strptime(httpx.get(server.url + "/healthz").json()["now"], "%Y%m%d%H%M%S")
+    now = dt.datetime.strptime(loopback.get(server.url + "/healthz").json()["now"], "%Y%m%d%H%M%S")
     return (now + dt.timedelta(hours=1)).strftime("%Y%m%d%H%M%S")

@@ -41,7 +41,7 @@ from sandbox.core.keys import KeyStore
 from sandbox.runtime import Sandbox
 from sandbox.wire import signing
 from tests.paths import ROOT
-from tests.servers import SandboxProcess
+from tests.servers import SandboxProcess, loopback
 from tests.support import future14, self_signed
 
 CREATE = "/api/v3/ccss/counter/order/special_create"
@@ -478,7 +478,7 @@ def test_client_against_a_served_sandbox_downloads_its_keys(tmp_path: Path) -> N
     with SandboxProcess(tmp_path / "data") as server, LakalaClient(base_url=server.url) as client:
         created = client.create(out_order_no="PORT-1", total_amount=1, order_info="over a port")
         assert created["counter_url"].startswith(server.url + "/b/pay?")
-        paid = httpx.post(f"{server.url}/sandbox/api/orders/{created['pay_order_no']}/pay")
+        paid = loopback.post(f"{server.url}/sandbox/api/orders/{created['pay_order_no']}/pay")
         assert paid.status_code == 200
         assert client.query(out_order_no="PORT-1")["order_status"] == "2"
         with pytest.raises(LakalaAPIError, match="SBX20003"):

@@ -17,7 +17,7 @@ from cryptography import x509
 
 from sandbox.core.keys import MERCHANT_KEY, PLATFORM_CERT
 from sandbox.wire import signing
-from tests.servers import PortTaken, SandboxProcess, announced
+from tests.servers import PortTaken, SandboxProcess, announced, loopback
 from tests.support import SEED_CREATE, V1, V3, verify_v3_response
 
 pytestmark = pytest.mark.slow
@@ -31,7 +31,7 @@ def test_served_process_keeps_orders_and_keys_across_a_restart(tmp_path: Path) -
     data_dir = tmp_path / "data"
     body = dict(SEED_CREATE, out_order_no="E2E-1", order_efficient_time=beijing(3600))
     with SandboxProcess(data_dir) as server:
-        created = httpx.post(server.url + V1 + "create", json=body).json()
+        created = loopback.post(server.url + V1 + "create", json=body).json()
         assert created["code"] == "000000"
         counter_url = created["resp_data"]["counter_url"]
         assert counter_url.startswith(server.url + "/b/pay?")
@@ -46,7 +46,7 @@ def test_served_process_keeps_orders_and_keys_across_a_restart(tmp_path: Path) -
                 "req_data": {"merchant_no": "8222900701106PZ", "out_order_no": "E2E-1"},
             }
         ).encode()
-        response = httpx.post(
+        response = loopback.post(
             server.url + V3 + "query",
             content=raw,
             headers={
@@ -61,19 +61,19 @@ def test_served_process_keeps_orders_and_keys_across_a_restart(tmp_path: Path) -
         sent = {name.decode() for name, _ in response.headers.raw}
         assert {*signing.RESPONSE_HEADERS, "Lklapi-Traceid"} <= sent
 
-        paid = httpx.post(f"{server.url}/sandbox/api/orders/{pay_order_no}/pay")
+        paid = loopback.post(f"{server.url}/sandbox/api/orders/{pay_order_no}/pay")
         assert paid.status_code == 200
-        served_cert = httpx.get(server.url + "/sandbox/keys/platform.cer").content
+        served_cert = loopback.get(server.url + "/sandbox/keys/platform.cer").content
 
     with SandboxProcess(data_dir) as server:
-        query = httpx.post(server.url + V1 + "query", json={"out_order_no": "E2E-1"}).json()
+        query = loopback.post(server.url + V1 + "query", json={"out_order_no": "E2E-1"}).json()
         assert query["resp_data"]["order_status"] == "SUCCESS"
         assert query["resp_data"]["pay_order_no"] == pay_order_no
-        assert httpx.get(server.url + "/sandbox/keys/platform.cer").content == served_cert
+        assert loopback.get(server.url + "/sandbox/keys/platform.cer").content == served_cert
         # an identical retry after the restart still returns the original order
-        again = httpx.post(server.url + V1 + "create", json=body).json()
+        again = loopback.post(server.url + V1 + "create", json=body).json()
         assert again["resp_data"]["pay_order_no"] == pay_order_no
-        health = httpx.get(server.url + "/healthz").json()
+        health = loopback.get(server.url + "/healthz").json()
         assert health["orders"] == 1
 
 
@@ -150,7 +150,7 @@ def test_sign_command_output_is_accepted(tmp_path: Path) -> None:
             check=True,
             timeout=60,
         ).stdout.strip()
-        response = httpx.post(
+        response = loopback.post(
             server.url + V3 + "special_create",
             content=raw.encode(),
             headers={"Authorization": header, "Content-Type": "application/json"},
@@ -171,7 +171,7 @@ def test_serve_on_port_zero_says_which_port_it_took(tmp_path: Path) -> None:
         deadline = time.monotonic() + 30
         while True:
             try:
-                assert httpx.get(url, timeout=2).status_code == 200
+                assert loopback.get(url, timeout=2).status_code == 200
                 break
             except httpx.TransportError:
                 assert time.monotonic() < deadline, "the port it named never answered"
@@ -214,7 +214,7 @@ def test_a_server_killed_with_clients_connected_restarts_on_the_port_zero_picked
         process.wait(15)
         # the same port again, the clients still holding their ends of the old connections
         with SandboxProcess(data_dir, port=port) as again:
-            assert httpx.get(again.url + "/healthz").json()["status"] == "ok"
+            assert loopback.get(again.url + "/healthz").json()["status"] == "ok"
     finally:
         for client in clients:
             client.close()
@@ -232,7 +232,7 @@ def test_a_second_server_on_the_same_data_directory_is_refused(tmp_path: Path) -
         second = serve_until_it_exits(data_dir, "--port", "0")
         assert second.returncode == 2
         assert f"in use by another lakala-sandbox serve (pid {first.process.pid})" in second.stderr
-        assert httpx.get(first.url + "/healthz").status_code == 200
+        assert loopback.get(first.url + "/healthz").status_code == 200
     # once the first has stopped, the directory is free again
     with SandboxProcess(data_dir) as again:
-        assert httpx.get(again.url + "/healthz").json()["status"] == "ok"
+        assert loopback.get(again.url + "/healthz").json()["status"] == "ok"

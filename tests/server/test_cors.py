@@ -20,7 +20,7 @@ from sandbox.client.transport import InProcessTransport
 from sandbox.core.settings import Settings
 from sandbox.testing.plugin import ServerThread
 from tests.conftest import make_app
-from tests.servers import SandboxProcess
+from tests.servers import SandboxProcess, loopback
 from tests.support import V1, V3
 
 CREATE = V1 + "create"
@@ -213,5 +213,5 @@ def test_a_page_on_an_origin_not_allowed_cannot_call(
             assert "Failed to fetch" in status.inner_text()
         finally:
             context.close()
-        orders = httpx.get(server.url + "/sandbox/api/orders").json()["orders"]
+        orders = loopback.get(server.url + "/sandbox/api/orders").json()["orders"]
     assert orders == []  # the browser never sent the create

@@ -16,7 +16,7 @@ import pytest
 
 from sandbox.server.pages.common import PageFilesMissing, read_page_files
 from tests.paths import ROOT
-from tests.servers import announced
+from tests.servers import announced, loopback
 
 PAGES = Path("sandbox") / "server" / "pages"
 
@@ -69,7 +69,7 @@ def test_pages_keep_working_when_the_package_files_go_away_under_the_server(
         while True:
             assert server.poll() is None, server.communicate()
             try:
-                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                if loopback.get(url + "/healthz", timeout=1).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
@@ -78,21 +78,21 @@ def test_pages_keep_working_when_the_package_files_go_away_under_the_server(
         # what a reinstall does to an installed package's folder, with the server still running
         shutil.rmtree(home / PAGES / "templates")
         shutil.rmtree(home / PAGES / "static")
-        created = httpx.post(
+        created = loopback.post(
             url + "/api/v1/payment/lakala/counter/create",
             json={"out_order_no": "GONE-1", "total_amount": 100, "order_info": "Still here"},
         ).json()
-        page = httpx.get(created["resp_data"]["counter_url"])
+        page = loopback.get(created["resp_data"]["counter_url"])
         assert page.status_code == 200 and "Still here" in page.text and "¥1.00" in page.text
-        dashboard = httpx.get(url + "/")
+        dashboard = loopback.get(url + "/")
         assert dashboard.status_code == 200 and "GONE-1" in dashboard.text
-        style = httpx.get(url + "/sandbox/static/style.css")
+        style = loopback.get(url + "/sandbox/static/style.css")
         assert style.status_code == 200 and style.headers["content-type"].startswith("text/css")
-        again = httpx.get(
+        again = loopback.get(
             url + "/sandbox/static/style.css", headers={"If-None-Match": style.headers["etag"]}
         )
         assert again.status_code == 304
-        assert httpx.get(url + "/sandbox/static/nothing.js").status_code == 404
+        assert loopback.get(url + "/sandbox/static/nothing.js").status_code == 404
     finally:
         server.terminate()
         server.communicate(timeout=30)

@@ -31,7 +31,7 @@ from sandbox.tools.cli import main
 from sandbox.wire import signing
 from tests.conftest import make_app
 from tests.doubles import Answer, DriftingApp, Mutate, drop_field, omit_header, resign
-from tests.servers import PortTaken, SandboxProcess, free_port
+from tests.servers import PortTaken, SandboxProcess, free_port, loopback
 from tests.support import V1, seed_create, snapshot, v3_post
 
 PUBLIC = "http://127.0.0.1:9"
@@ -681,7 +681,7 @@ def test_real_mode_end_to_end_between_two_served_sandboxes(tmp_path: Path) -> No
         keys = tmp_path / "keys"
         keys.mkdir()
         for name in ("merchant_private_key.pem", "platform.cer"):
-            (keys / name).write_bytes(httpx.get(f"{lakala.url}/sandbox/keys/{name}").content)
+            (keys / name).write_bytes(loopback.get(f"{lakala.url}/sandbox/keys/{name}").content)
         env = {
             "LAKALA_BASE_URL": lakala.url,
             "LAKALA_APPID": "OP00000003",
@@ -698,15 +698,15 @@ def test_real_mode_end_to_end_between_two_served_sandboxes(tmp_path: Path) -> No
                 "notify_url": shop.url,
                 "payment_method": "ALIPAY",
             }
-            created = httpx.post(proxy.url + V1 + "create", json=body).json()
+            created = loopback.post(proxy.url + V1 + "create", json=body).json()
             assert created["code"] == "000000", created
             no = created["resp_data"]["pay_order_no"]
-            in_a = httpx.get(f"{lakala.url}/sandbox/api/orders/{no}").json()["order"]
+            in_a = loopback.get(f"{lakala.url}/sandbox/api/orders/{no}").json()["order"]
             assert in_a["out_order_no"] == "E2E-1"
             assert in_a["request"]["notify_url"] == f"{proxy.url}{NOTIFY_PATH}"
             assert created["resp_data"]["counter_url"] == in_a["counter_url"]
 
-            paid = httpx.post(
+            paid = loopback.post(
                 f"{lakala.url}/sandbox/api/orders/{no}/pay", json={"pay_mode": "ALIPAY"}
             )
             assert paid.status_code == 200
@@ -720,7 +720,7 @@ def test_real_mode_end_to_end_between_two_served_sandboxes(tmp_path: Path) -> No
             )
             assert notify["trade_no"] == in_a_trade_no(lakala.url, no)
             proxy_cert = signing.load_certificate(
-                httpx.get(f"{proxy.url}/sandbox/keys/platform.cer").content
+                loopback.get(f"{proxy.url}/sandbox/keys/platform.cer").content
             )
             fields = signing.parse_authorization(forwarded.headers["Authorization"])
             assert signing.verify(
@@ -728,10 +728,10 @@ def test_real_mode_end_to_end_between_two_served_sandboxes(tmp_path: Path) -> No
                 signing.notify_string(fields["timestamp"], fields["nonce_str"], forwarded.body),
                 fields["signature"],
             )
-            delivered = httpx.get(f"{lakala.url}/sandbox/api/orders/{no}/notifies").json()
+            delivered = loopback.get(f"{lakala.url}/sandbox/api/orders/{no}/notifies").json()
             assert [a["state"] for a in delivered["notifies"]] == ["delivered"]
 
-            queried = httpx.post(proxy.url + V1 + "query", json={"out_order_no": "E2E-1"})
+            queried = loopback.post(proxy.url + V1 + "query", json={"out_order_no": "E2E-1"})
             assert queried.json()["resp_data"]["order_status"] == "SUCCESS"
             assert len(shop.received) == 1
         secret_lines = [
@@ -744,5 +744,5 @@ def test_real_mode_end_to_end_between_two_served_sandboxes(tmp_path: Path) -> No
 
 
 def in_a_trade_no(base_url: str, pay_order_no: str) -> str:
-    order = httpx.get(f"{base_url}/sandbox/api/orders/{pay_order_no}").json()["order"]
+    order = loopback.get(f"{base_url}/sandbox/api/orders/{pay_order_no}").json()["order"]
     return str(order["trades"][0]["trade_no"])

@@ -20,7 +20,7 @@ from tests.conftest import make_app
 from tests.core.test_races import burst
 from tests.notify_receiver import Receiver
 from tests.server.test_v3_refunds import MERCHANT, RFD, paid_order, query
-from tests.servers import SandboxProcess
+from tests.servers import SandboxProcess, loopback
 from tests.support import snapshot, v3_post, verify_v3_response
 
 BASE = {"merchant_no": MERCHANT, "term_no": "D9296400"}
@@ -274,7 +274,7 @@ def test_twenty_simultaneous_refunds_never_exceed_what_was_paid(tmp_path: Path) 
                 out_order_no="RACE-RFD", total_amount=1000, order_info="race", support_refund=1
             )
             pay_order_no = client.query(out_order_no="RACE-RFD")["pay_order_no"]
-            paid = httpx.post(f"{server.url}/sandbox/api/orders/{pay_order_no}/pay")
+            paid = loopback.post(f"{server.url}/sandbox/api/orders/{pay_order_no}/pay")
             assert paid.status_code == 200
             trade = client.query(out_order_no="RACE-RFD")["order_trade_info_list"][0]
             date = trade["trade_time"][:8]

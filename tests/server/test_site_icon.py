@@ -9,7 +9,7 @@ from xml.etree import ElementTree
 import httpx
 import pytest
 
-from tests.servers import SandboxProcess
+from tests.servers import SandboxProcess, loopback
 from tests.support import V1
 
 
@@ -30,7 +30,7 @@ def test_the_icon_is_an_svg() -> None:
 def test_the_counter_page_and_the_dashboard_log_no_errors(
     chromium: Any, served: SandboxProcess
 ) -> None:
-    created = httpx.post(
+    created = loopback.post(
         served.url + V1 + "create",
         json={"out_order_no": "ICON-1", "total_amount": 100, "order_info": "icon"},
     ).json()

@@ -10,7 +10,6 @@ import socket
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 import sandbox.testing.plugin as plugin
@@ -19,6 +18,7 @@ from sandbox.core.settings import Settings
 from sandbox.testing.plugin import LakalaSandbox
 from sandbox.testing.receiver import NotifyReceiver
 from tests.paths import ROOT
+from tests.servers import loopback
 from tests.support import V1, V3
 
 pytest_plugins = ["pytester"]
@@ -141,7 +141,7 @@ def test_act_and_notifies_of_every_order(lakala_sandbox: LakalaSandbox) -> None:
 
 def test_served_sandbox_is_a_real_url(lakala_sandbox_server: LakalaSandbox) -> None:
     assert re.fullmatch(r"http://127\.0\.0\.1:\d+", lakala_sandbox_server.base_url)
-    assert httpx.get(lakala_sandbox_server.base_url + "/healthz").json()["status"] == "ok"
+    assert loopback.get(lakala_sandbox_server.base_url + "/healthz").json()["status"] == "ok"
     assert lakala_sandbox_server.sandbox is None
     created = lakala_sandbox_server.client.create(
         out_order_no="SRV-1", total_amount=1, order_info="served"
@@ -150,7 +150,7 @@ def test_served_sandbox_is_a_real_url(lakala_sandbox_server: LakalaSandbox) -> N
         lakala_sandbox_server.client.query(pay_order_no=created["pay_order_no"])["order_status"]
         == "0"
     )
-    unsigned = httpx.post(lakala_sandbox_server.base_url + V3 + "query", json={})
+    unsigned = loopback.post(lakala_sandbox_server.base_url + V3 + "query", json={})
     assert unsigned.json()["code"] == "SBX30001"
 
 

@@ -20,7 +20,7 @@ from sandbox import __version__
 from sandbox.tools.cli import COMMANDS, banner, build_parser, main
 from tests.conftest import make_app
 from tests.paths import ROOT
-from tests.servers import announced
+from tests.servers import announced, loopback
 
 
 def parsers(
@@ -125,7 +125,7 @@ def test_serve_banner_names_dashboard_clock_scenarios_and_keys(tmp_path: Path) -
         deadline = 100
         while True:  # the banner comes before the socket answers; the dashboard it names answers
             try:
-                page = httpx.get(url, timeout=2)
+                page = loopback.get(url, timeout=2)
                 break
             except httpx.TransportError:
                 deadline -= 1
