@@ -39,6 +39,11 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+# Turned off on top of what Playwright turns off. A headless window of Debian's chromium builds its
+# omnibox's WebUI popup (chrome://omnibox-popup.top-chrome/, some 400 JavaScript modules in a
+# renderer of its own) for every new context, though no test ever opens it: half of the CPU the
+# browser tests cost (bench/RESULTS.md, section 14).
+DISABLED_FEATURES = ("WebUIOmniboxPopup", "WebUIOmniboxAimPopup")
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 SEED_JS = TESTS / "seed_frontend.js"
 SEED_HOST = "https://your-domain.com"
@@ -290,6 +295,37 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         )
 
 
+_launch_args: list[str] = []  # launch_args' answer, found once per process
+
+
+def launch_args(playwright: Any) -> list[str]:
+    """``CHROMIUM_ARGS`` and one ``--disable-features``: Playwright's list with ours added.
+
+    Chromium keeps only the last ``--disable-features`` it is given, so ours alone would turn
+    Playwright's back on. Its list is read once per process from ``chrome://version`` of a browser
+    launched with Playwright's defaults."""
+    if not _launch_args:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            page = browser.new_page()
+            page.goto("chrome://version")
+            command_line = page.locator("#command_line").inner_text(timeout=15_000)
+        finally:
+            browser.close()
+        features = [
+            feature
+            for arg in command_line.split()
+            if arg.startswith("--disable-features=")
+            for feature in arg.partition("=")[2].split(",")
+            if feature
+        ]
+        features = list(dict.fromkeys([*features, *DISABLED_FEATURES]))
+        _launch_args[:] = [*CHROMIUM_ARGS, "--disable-features=" + ",".join(features)]
+    return _launch_args
+
+
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
     # per module, not per session: Playwright's sync API keeps an event loop running in the main
@@ -298,7 +334,7 @@ def chromium() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=launch_args(p), headless=True)
         yield browser
         browser.close()
 
