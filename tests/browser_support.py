@@ -302,11 +302,12 @@ def launch_args(playwright: Any) -> list[str]:
     """``CHROMIUM_ARGS`` and one ``--disable-features``: Playwright's list with ours added.
 
     Chromium keeps only the last ``--disable-features`` it is given, so ours alone would turn
-    Playwright's back on. Its list is read once per process from ``chrome://version`` of a browser
-    launched with Playwright's defaults."""
+    Playwright's back on. Its list is read once per process from ``chrome://version``, which shows
+    every one given, of a browser launched with ours alone (so that it builds no popup either)."""
     if not _launch_args:
+        ours = "--disable-features=" + ",".join(DISABLED_FEATURES)
         browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+            executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, ours], headless=True
         )
         try:
             page = browser.new_page()
@@ -321,8 +322,10 @@ def launch_args(playwright: Any) -> list[str]:
             for feature in arg.partition("=")[2].split(",")
             if feature
         ]
-        features = list(dict.fromkeys([*features, *DISABLED_FEATURES]))
-        _launch_args[:] = [*CHROMIUM_ARGS, "--disable-features=" + ",".join(features)]
+        _launch_args[:] = [
+            *CHROMIUM_ARGS,
+            "--disable-features=" + ",".join(dict.fromkeys(features)),
+        ]
     return _launch_args
 
 
