@@ -295,6 +295,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         )
 
 
+def disabled_features(page: Any) -> list[list[str]]:
+    """Each ``--disable-features`` on the command line of ``page``'s browser, in order, as
+    ``chrome://version`` shows it (every one given, though Chromium obeys only the last)."""
+    page.goto("chrome://version")
+    return [
+        arg.partition("=")[2].split(",")
+        for arg in page.locator("#command_line").inner_text(timeout=15_000).split()
+        if arg.startswith("--disable-features=")
+    ]
+
+
 _launch_args: list[str] = []  # launch_args' answer, found once per process
 
 
@@ -310,18 +321,9 @@ def launch_args(playwright: Any) -> list[str]:
             executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, ours], headless=True
         )
         try:
-            page = browser.new_page()
-            page.goto("chrome://version")
-            command_line = page.locator("#command_line").inner_text(timeout=15_000)
+            features = [f for given in disabled_features(browser.new_page()) for f in given if f]
         finally:
             browser.close()
-        features = [
-            feature
-            for arg in command_line.split()
-            if arg.startswith("--disable-features=")
-            for feature in arg.partition("=")[2].split(",")
-            if feature
-        ]
         _launch_args[:] = [
             *CHROMIUM_ARGS,
             "--disable-features=" + ",".join(dict.fromkeys(features)),

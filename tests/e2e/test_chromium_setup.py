@@ -12,23 +12,13 @@ from typing import Any
 
 import pytest
 
-from tests.browser_support import DISABLED_FEATURES
+from tests.browser_support import DISABLED_FEATURES, disabled_features
 
 pytestmark = pytest.mark.browser
 
 
-def disabled_features(page: Any) -> list[set[str]]:
-    """Each ``--disable-features`` on the browser's command line (``chrome://version``)."""
-    page.goto("chrome://version")
-    return [
-        set(arg.partition("=")[2].split(","))
-        for arg in page.locator("#command_line").inner_text().split()
-        if arg.startswith("--disable-features=")
-    ]
-
-
 def test_the_last_disable_features_keeps_playwrights_and_adds_ours(page: Any) -> None:
-    given = disabled_features(page)
+    given = [set(features) for features in disabled_features(page)]
     assert given, "no --disable-features at all"
     playwrights, last = given[0], given[-1]  # (the first is Playwright's own)
     assert set(DISABLED_FEATURES) <= last, f"not turned off: {set(DISABLED_FEATURES) - last}"
