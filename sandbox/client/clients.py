@@ -58,7 +58,7 @@ from sandbox.wire.messages import Finding
 from sandbox.wire.resources import schemas_dir
 from sandbox.wire.schemas import Schemas
 from sandbox.wire.times import WallClock
-from sandbox.wire.tls import tls
+from sandbox.wire.tls import verify_for
 from sandbox.wire.vocabulary import COUNTER_PREFIX, ENCRYPTED_CREATE, REFUND_PATHS, SUCCESS
 
 __all__ = [
@@ -648,7 +648,7 @@ class LakalaClient(_ClientBase):
             transport=transport,
             timeout=settings.timeout,
             limits=NO_KEEPALIVE,  # so that the whole-answer deadline can always cut a read
-            verify=tls() if transport is None else True,  # (a transport given brings its own)
+            verify=verify_for(transport),
         )
 
     def __enter__(self) -> LakalaClient:
@@ -882,7 +882,7 @@ class AsyncLakalaClient(_ClientBase):
             base_url=settings.base_url,
             transport=transport,
             timeout=settings.timeout,
-            verify=tls() if transport is None else True,
+            verify=verify_for(transport),
         )
 
     async def __aenter__(self) -> AsyncLakalaClient:

@@ -83,12 +83,13 @@ class LakalaSandbox:
         import httpx
 
         from sandbox.client.clients import LakalaClient
-        from sandbox.wire.tls import tls
+        from sandbox.wire.tls import verify_for
 
         self.base_url = base_url
         self.app = app
-        verify = tls() if transport is None else True  # (in-process: no TLS to set up)
-        self.http = httpx.Client(base_url=base_url, transport=transport, timeout=30, verify=verify)
+        self.http = httpx.Client(
+            base_url=base_url, transport=transport, timeout=30, verify=verify_for(transport)
+        )
         self.client = LakalaClient(base_url=base_url, transport=transport, clock=clock)
         self.clock = SandboxClock(self.http)
 

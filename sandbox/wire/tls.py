@@ -21,6 +21,13 @@ def tls(*, trust_env: bool = True) -> ssl.SSLContext:
     return _made(where)
 
 
+def verify_for(transport: object | None) -> ssl.SSLContext | bool:
+    """httpx's ``verify=`` for a client built with ``transport``: the shared context when httpx
+    makes the transport; ``True``, httpx's default and never used, when the client is given one
+    (in-process, mocked) that brings whatever TLS it has, so that no context is made for it."""
+    return tls() if transport is None else True
+
+
 @functools.cache
 def _made(where: tuple[str | None, str | None] | None) -> ssl.SSLContext:
     import httpx  # (the server side never needs it before a notify goes out over HTTPS)
