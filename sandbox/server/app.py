@@ -54,9 +54,10 @@ def create_app(
         from sandbox.server.proxy import Proxy
 
         proxy = Proxy.for_sandbox(sandbox, lakala)
+    v1_routes = proxy.routes if proxy else api_v1.routes
     app = Starlette(
         routes=[  # (matched in this order, one by one: the busiest first)
-            *(proxy.routes if proxy else api_v1.routes),
+            *v1_routes,
             *api_v3.routes,
             *admin_time.routes,
             *admin_notify.routes,
@@ -74,7 +75,7 @@ def create_app(
         },
         middleware=[
             Middleware(HostCheck, settings=settings, refuse=_refuse_host),
-            Middleware(V1Cors, sb=sandbox),
+            Middleware(V1Cors, sb=sandbox, direct=v1_routes),
         ],
         lifespan=_lifespan,
     )
