@@ -1,9 +1,9 @@
 """HTTP plumbing the client and the tools share.
 
 ``InProcessTransport``: a synchronous httpx transport that calls an ASGI app in-process (no
-sockets). httpx's own ``ASGITransport`` is async-only; this one runs it on a private event-loop
-thread so that ``httpx.Client(transport=InProcessTransport(app))`` works in plain synchronous
-tests.
+sockets). httpx's own ``ASGITransport`` is async-only; this one calls the app on a private
+event-loop thread so that ``httpx.Client(transport=InProcessTransport(app))`` works in plain
+synchronous tests.
 
 ``send_bounded`` / ``asend_bounded``: read a whole answer within a time and a size limit.
 """
