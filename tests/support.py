@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import importlib.abc
 import json
+import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -129,3 +133,23 @@ def self_signed(key: Any, common_name: str, *extensions: x509.ExtensionType) -> 
     for extension in extensions:
         builder = builder.add_extension(extension, isinstance(extension, x509.BasicConstraints))
     return builder.sign(key, hashes.SHA256())
+
+
+class _SearchRecorder(importlib.abc.MetaPathFinder):
+    def __init__(self) -> None:
+        self.searched: list[str] = []
+
+    def find_spec(self, name: str, path: Any, target: Any = None) -> None:
+        self.searched.append(name)  # (and lets the next finder look)
+
+
+@contextlib.contextmanager
+def import_searches() -> Iterator[list[str]]:
+    """``with import_searches() as searched:`` the modules Python went looking for meanwhile: an
+    import of one already loaded looks for nothing, a failed one searches the path every time."""
+    recorder = _SearchRecorder()
+    sys.meta_path.insert(0, recorder)
+    try:
+        yield recorder.searched
+    finally:
+        sys.meta_path.remove(recorder)

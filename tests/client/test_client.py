@@ -5,12 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import http.server
-import importlib.abc
 import ipaddress
 import json
 import socket
 import ssl
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -46,7 +44,7 @@ from sandbox.wire import signing
 from tests.conftest import make_app
 from tests.paths import ROOT
 from tests.servers import SandboxProcess, loopback
-from tests.support import future14, self_signed
+from tests.support import future14, import_searches, self_signed
 
 CREATE = "/api/v3/ccss/counter/order/special_create"
 
@@ -529,38 +527,24 @@ def test_async_client_does_the_same_in_process(app: Starlette, sb: Sandbox) -> N
 def test_an_async_call_searches_the_import_path_for_nothing(app: Starlette) -> None:
     """httpx (in-process) and httpcore (on a socket) import sniffio on every async request:
     installed with the package, it is found in ``sys.modules``, not searched for again."""
-
-    class Recorder(importlib.abc.MetaPathFinder):
-        asked: list[str] = []
-
-        def find_spec(self, name: str, path: Any, target: Any = None) -> None:
-            self.asked.append(name)
+    searched: list[str] = []
 
     async def calls(client: AsyncLakalaClient) -> None:
         async with client:
             await client.create(out_order_no="ASYNC-IMPORT", total_amount=5, order_info="a")
-            sys.meta_path.insert(0, recorder)
-            try:
+            with import_searches() as during:
                 for _ in range(3):
                     await client.query(out_order_no="ASYNC-IMPORT")
-            finally:
-                sys.meta_path.remove(recorder)
+            searched.extend(during)
 
-    recorder = Recorder()
-    asyncio.run(
-        calls(
-            AsyncLakalaClient(
-                base_url="http://sandbox.test", transport=httpx.ASGITransport(app=app)
-            )
-        )
-    )
-    assert recorder.asked == []
+    transport = httpx.ASGITransport(app=app)
+    asyncio.run(calls(AsyncLakalaClient(base_url="http://sandbox.test", transport=transport)))
     served = ServerThread(make_app()).start()
     try:
         asyncio.run(calls(AsyncLakalaClient(base_url=served.url)))
     finally:
         served.stop()
-    assert recorder.asked == []
+    assert searched == []
 
 
 def test_async_client_raises_the_same_typed_errors(sb: Sandbox) -> None:

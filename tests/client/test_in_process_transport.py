@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.abc
-import sys
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -16,6 +14,7 @@ from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 
 from sandbox.client.transport import InProcessTransport
+from tests.support import import_searches
 
 SEEN: list[dict[str, Any]] = []
 
@@ -98,23 +97,11 @@ def test_an_exception_in_the_app_reaches_the_caller(http: httpx.Client) -> None:
     assert http.get("/echo/after").status_code == 200  # and the transport goes on
 
 
-class _Recorder(importlib.abc.MetaPathFinder):
-    def __init__(self) -> None:
-        self.asked: list[str] = []
-
-    def find_spec(self, name: str, path: Any, target: Any = None) -> None:
-        self.asked.append(name)
-
-
 def test_a_call_imports_nothing(http: httpx.Client) -> None:
     """httpx's ASGITransport tries ``import sniffio`` on every call (to see whether trio runs),
     and where it is missing that search of the whole path is a tenth of a millisecond a call."""
     http.get("/echo/warm")
-    recorder = _Recorder()
-    sys.meta_path.insert(0, recorder)
-    try:
+    with import_searches() as searched:
         for _ in range(5):
             assert http.post("/echo/x", content=b"y").status_code == 200
-    finally:
-        sys.meta_path.remove(recorder)
-    assert recorder.asked == []
+    assert searched == []
