@@ -4,6 +4,7 @@ its answers must be the routed way's, byte for byte, refusals and all."""
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,6 +14,7 @@ from starlette.applications import Starlette
 
 from sandbox.client.transport import InProcessTransport
 from sandbox.server.cors import V1Cors, vary_origin
+from sandbox.testing.plugin import ServerThread
 from tests.conftest import make_app
 from tests.support import V1
 
@@ -111,3 +113,29 @@ def test_vary_origin_joins_an_existing_vary_as_starlette_does() -> None:
         (b"vary", b"Accept, Cookie, Origin"),
         (b"a", b"1"),
     ]
+
+
+def test_served_the_answer_head_is_as_before() -> None:
+    """On a socket, under the HTTP protocol ``serve`` uses: uvicorn's date and server, then the
+    answer's own headers and Starlette's ``Vary``, in that order."""
+    app = make_app(**SETTINGS)
+    served = ServerThread(app).start()
+    body = json.dumps(BODY).encode()
+    try:
+        with socket.create_connection(("127.0.0.1", served.port), timeout=10) as conn:
+            conn.sendall(
+                f"POST {V1}create HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+                + body
+            )
+            answer = b""
+            while b"\r\n\r\n" not in answer:
+                answer += conn.recv(65536)
+    finally:
+        served.stop()
+    head = answer.split(b"\r\n\r\n")[0].decode().split("\r\n")
+    assert head[0] == "HTTP/1.1 200 OK"
+    names = [line.split(":")[0] for line in head[1:]]
+    assert names == ["date", "server", "content-length", "content-type", "vary"]
+    assert "content-type: application/json; charset=utf-8" in head
+    assert "vary: Origin" in head
