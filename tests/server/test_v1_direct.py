@@ -130,7 +130,9 @@ def test_served_the_answer_head_is_as_before() -> None:
             )
             answer = b""
             while b"\r\n\r\n" not in answer:
-                answer += conn.recv(65536)
+                chunk = conn.recv(65536)
+                assert chunk, f"the connection closed before the head was complete: {answer!r}"
+                answer += chunk
     finally:
         served.stop()
     head = answer.split(b"\r\n\r\n")[0].decode().split("\r\n")
