@@ -109,7 +109,12 @@ class Sandbox:
         except RuntimeError:  # not called from a loop: the courier starts its own when needed
             pass
         self.scheduler.start()
-        threading.Thread(target=self.ids.warm, name="lakala-sandbox-warm", daemon=True).start()
+        # the payer-name generator, before the first pay: now if orders are waiting, else once
+        # the first is made (a start-up that pays nothing for what it may never need)
+        if self.engine.has_orders():
+            threading.Thread(target=self.ids.warm, name="lakala-sandbox-warm", daemon=True).start()
+        else:
+            self.ids.warm_at_first_number()
 
     def close(self) -> None:
         """Stop background work, letting deliveries in flight finish (bounded by their timeout)."""

@@ -332,6 +332,9 @@ class Engine:
     def count(self) -> int:
         return int(self.store.execute("SELECT COUNT(*) AS n FROM orders")[0]["n"])
 
+    def has_orders(self) -> bool:
+        return bool(self.store.execute("SELECT 1 FROM orders LIMIT 1"))
+
     def allowed_pay_modes(self, order: Order) -> list[str]:
         """What the counter may offer: counter_param.pay_mode / busi_type_param / v1
         payment_method narrow the full list; nothing given means every mode."""

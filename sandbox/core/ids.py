@@ -29,6 +29,7 @@ class Ids:
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self._faker: Any = None
+        self._warm_at_first_number = False
 
     def reset(self) -> None:
         """Start the numbers over, as a fresh ``Ids(seed)`` would (seeded: the same ones)."""
@@ -44,6 +45,9 @@ class Ids:
             return str(self._rng.randrange(10**n)).zfill(n)
 
     def pay_order_no(self, now: datetime) -> str:
+        if self._warm_at_first_number:
+            self._warm_at_first_number = False
+            threading.Thread(target=self.warm, name="lakala-sandbox-warm", daemon=True).start()
         # 29 digits like 21092211012001970631000488056: yyMMdd, then a serial
         return now.strftime("%y%m%d") + "11012" + self.digits(18)
 
@@ -64,19 +68,33 @@ class Ids:
             return "42000" + self.digits(5) + now.strftime("%Y%m%d") + self.digits(10)
         return now.strftime("%Y%m%d") + self.digits(16)
 
+    def warm_at_first_number(self) -> None:
+        """Have the first order number drawn start ``warm`` on a thread of its own: payers come
+        after orders, and a sandbox that is only started (as most test runs start one) or only
+        queried never pays for Faker."""
+        self._warm_at_first_number = True
+
     def warm(self) -> None:
-        """Make the payer-name generator now (from a start-up thread) rather than on the first
-        pay: importing Faker takes a few hundred milliseconds."""
+        """Make the payer-name generator now rather than on the first pay: importing Faker and
+        making its generator takes about a fifth of a second. Made outside the lock, so that
+        numbers drawn meanwhile (the next orders' and trades') do not wait for it."""
+        names = self._new_names(None)
         with self._lock:
-            self._names()
+            if self._faker is None:
+                self._faker = names
+
+    def _new_names(self, seed: int | None) -> Any:
+        from faker import Faker
+
+        names = Faker("zh_CN")
+        names.seed_instance(self.seed if self.seed is not None else seed)
+        return names
 
     def _names(self) -> Any:
+        """The payer-name generator (under the lock)."""
         if self._faker is None:
-            from faker import Faker
-
-            self._faker = Faker("zh_CN")
-            self._faker.seed_instance(
-                self.seed if self.seed is not None else self._rng.randrange(2**32)
+            self._faker = self._new_names(
+                None if self.seed is not None else self._rng.randrange(2**32)
             )
         return self._faker
 

@@ -6,8 +6,8 @@ leave it out): building the cases of every operation takes seconds at collection
 pytest-xdist worker would otherwise pay. ``pytest -p schemathesis tests/server/fuzz_contract.py``
 runs it directly.
 
-The app is built in a fixture, not when pytest imports this module: building it starts the
-payer-data warm-up thread, which must not run while pytest is still importing other modules."""
+The app is built in a fixture, not when pytest imports this module: a sandbox may start threads
+of its own, and none may run while pytest is still importing other modules."""
 
 from __future__ import annotations
 
