@@ -4,6 +4,7 @@ says which certificate to trust."""
 
 from __future__ import annotations
 
+import shutil
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,10 +18,18 @@ from sandbox.wire import signing
 from tests.notify_receiver import Receiver
 
 
+@pytest.fixture(scope="module")
+def keyed_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data directory with a sandbox's keys, made once (two RSA keys: a quarter second)."""
+    folder = tmp_path_factory.mktemp("keys")
+    KeyStore.load(folder, appid="OP00000003", serial_no="00dfba8194c41b84cf")
+    return folder
+
+
 @pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    KeyStore.load(tmp_path, appid="OP00000003", serial_no="00dfba8194c41b84cf")
-    return tmp_path
+def data_dir(keyed_dir: Path, tmp_path: Path) -> Path:
+    """Each test's own copy of it."""
+    return Path(shutil.copytree(keyed_dir, tmp_path / "data"))
 
 
 @pytest.fixture
