@@ -357,13 +357,72 @@ def merchant(served: SandboxProcess) -> Iterator[MerchantApp]:
         yield app
 
 
+VIEWPORT = {"width": 375, "height": 812}
+
+
+class Tab:
+    """One page of its own context, handed to a module's tests in turn.
+
+    Every new page is a new browser window to this Chromium, a tenth of a second of the browser's
+    CPU and a new renderer, more than most of these tests spend on their pages; so a module's
+    tests share one tab, each getting it as a new one would be: blank, at ``VIEWPORT``, without
+    cookies (the only state the pages keep; they use no web storage), its JavaScript errors
+    counted from nothing. A tab a test left in a state that does not reset (it failed, or the
+    page crashed) is closed, and the next test gets a new one."""
+
+    def __init__(self, browser: Any) -> None:
+        self.browser = browser
+        self.page: Any = None
+        self.errors: list[str] = []
+
+    def take(self) -> Any:
+        if self.page is None:
+            context = self.browser.new_context(viewport=VIEWPORT, locale="zh-CN")
+            context.set_default_timeout(15_000)
+            self.page = context.new_page()
+            self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        self.errors.clear()
+        return self.page
+
+    def give_back(self, reuse: bool) -> list[str]:
+        """Leave the page (so that whatever ran on it stops); the JavaScript errors seen."""
+        page, self.page = self.page, None
+        try:
+            if reuse:
+                page.goto("about:blank")
+                page.context.clear_cookies()
+                page.set_viewport_size(VIEWPORT)
+                self.page = page
+                return list(self.errors)
+        except Exception:  # noqa: BLE001 - a tab that cannot be reset is replaced below
+            pass
+        page.context.close()
+        return list(self.errors)
+
+    def close(self) -> None:
+        if self.page is not None:
+            self.page.context.close()
+            self.page = None
+
+
+@pytest.fixture(scope="module")
+def tab(chromium: Any) -> Iterator[Tab]:
+    shared = Tab(chromium)
+    yield shared
+    shared.close()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Each phase's report on its test, for ``page`` to see whether the test passed."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
 @pytest.fixture
-def page(chromium: Any) -> Iterator[Any]:
-    context = chromium.new_context(viewport={"width": 375, "height": 812}, locale="zh-CN")
-    context.set_default_timeout(15_000)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield page
-    context.close()
+def page(tab: Tab, request: pytest.FixtureRequest) -> Iterator[Any]:
+    yield tab.take()
+    call = getattr(request.node, "report_call", None)
+    errors = tab.give_back(reuse=call is not None and call.passed)
     assert errors == [], f"JavaScript errors on the page: {errors}"

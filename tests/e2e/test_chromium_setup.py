@@ -3,7 +3,8 @@
 A headless window of Debian's chromium is a whole browser window, omnibox and all; each new
 context opens one. Its WebUI omnibox popup cost half the CPU of the browser tests, so
 ``launch_args`` turns it off, which means giving Chromium a ``--disable-features`` of our own:
-Chromium keeps only the last one, so ours must carry Playwright's too."""
+Chromium keeps only the last one, so ours must carry Playwright's too. And since every new page is
+a new window, a module's tests share one tab (``Tab``), handed to each as a new one would be."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser_support import DISABLED_FEATURES, disabled_features
+from tests.browser_support import DISABLED_FEATURES, VIEWPORT, Tab, disabled_features
 
 pytestmark = pytest.mark.browser
 
@@ -40,3 +41,31 @@ def test_a_new_context_builds_no_browser_ui(chromium: Any, page: Any) -> None:
     finally:
         session.detach()
     assert [t["url"] for t in targets if t["type"] == "page"] == ["about:blank"]
+
+
+def test_each_test_gets_the_shared_tab_as_a_new_one(chromium: Any) -> None:
+    tab = Tab(chromium)
+    try:
+        page = tab.take()
+        page.context.add_cookies([{"name": "left", "value": "behind", "url": "http://127.0.0.1/"}])
+        page.set_viewport_size({"width": 1280, "height": 900})
+        page.evaluate("setTimeout(() => { throw new Error('left behind') }, 0)")
+        deadline = time.monotonic() + 5
+        while not tab.errors and time.monotonic() < deadline:
+            page.wait_for_timeout(50)
+        assert any("left behind" in error for error in tab.give_back(reuse=True))
+
+        again = tab.take()  # the same tab, as new
+        assert again is page
+        assert again.url == "about:blank"
+        assert again.viewport_size == VIEWPORT
+        assert again.context.cookies() == []
+        assert tab.errors == []
+
+        tab.give_back(reuse=False)  # as after a test that failed: closed, and a new one made
+        assert page.is_closed()
+        fresh = tab.take()
+        assert fresh is not page
+        assert fresh.viewport_size == VIEWPORT and fresh.context.cookies() == []
+    finally:
+        tab.close()
