@@ -176,8 +176,9 @@ def serve(args: argparse.Namespace) -> int:
             app.state.sandbox.close()
             reason = (exc.strerror or str(exc)).lower()
             print(
-                f"lakala-sandbox serve: cannot listen on {settings.host}:{settings.port}: "
-                f"{reason}" + (PORT_TAKEN_HINT if exc.errno == errno.EADDRINUSE else ""),
+                f"lakala-sandbox serve: cannot listen on {_url_host(settings.host)}:"
+                f"{settings.port}: {reason}"
+                + (PORT_TAKEN_HINT if exc.errno == errno.EADDRINUSE else ""),
                 file=sys.stderr,
             )
             return NEVER_STARTED

@@ -169,3 +169,18 @@ def test_serve_names_the_port_it_has_bound_as_a_url_writes_it(
     finally:
         for sock in handed:
             sock.close()
+
+
+@pytest.mark.parametrize(("host", "written"), [("::1", "[::1]"), ("127.0.0.1", "127.0.0.1")])
+def test_serve_names_a_taken_port_as_a_url_writes_it(
+    host: str, written: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as taken:
+        taken.bind((host, 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code = main(["serve", "--host", host, "--port", str(port), "--data-dir", ":memory:"])
+    assert code == 3
+    out, err = capsys.readouterr()
+    assert out == ""  # no banner for a server that never listened
+    assert err.startswith(f"lakala-sandbox serve: cannot listen on {written}:{port}: address ")
