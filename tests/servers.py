@@ -83,12 +83,14 @@ class SandboxProcess:
         *args: str,
         port: int | None = None,
         env: dict[str, str] | None = None,
+        cwd: Path | None = None,  # (where `python -m sandbox` runs: a copy of the package, say)
         startup_timeout: float = 60.0,  # a bound: on 2 cores shared by parallel workers,
     ) -> None:  # a start that takes 1 s alone can take 10 s or more
         self.data_dir = data_dir
         self.args = args
         self.port = port or 0  # (0 until the server says which it took)
         self.env = {**os.environ, **(env or {})}
+        self.cwd = cwd
         self.startup_timeout = startup_timeout
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir.parent / f"server-{os.getpid()}-{next(_LOGS)}.log"
@@ -117,6 +119,7 @@ class SandboxProcess:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env=self.env,
+            cwd=self.cwd,
         )
         deadline = time.monotonic() + self.startup_timeout
         bound = False  # (until its banner names the port it bound)

@@ -8,15 +8,13 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from sandbox.server.pages.common import PageFilesMissing, read_page_files
 from tests.paths import ROOT
-from tests.servers import announced, loopback
+from tests.servers import SandboxProcess, loopback
 
 PAGES = Path("sandbox") / "server" / "pages"
 
@@ -61,20 +59,8 @@ def test_pages_keep_working_when_the_package_files_go_away_under_the_server(
     tmp_path: Path,
 ) -> None:
     home = copy_of_the_package(tmp_path)
-    server = serve(home, tmp_path / "data")
-    try:
-        port, _ = announced(server, 30)  # (the port it bound: no other server's)
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            assert server.poll() is None, server.communicate()
-            try:
-                if loopback.get(url + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the sandbox did not start"
-            time.sleep(0.05)
+    with SandboxProcess(tmp_path / "data", cwd=home, env={"PYTHONPATH": str(home)}) as server:
+        url = server.url
         # what a reinstall does to an installed package's folder, with the server still running
         shutil.rmtree(home / PAGES / "templates")
         shutil.rmtree(home / PAGES / "static")
@@ -93,9 +79,6 @@ def test_pages_keep_working_when_the_package_files_go_away_under_the_server(
         )
         assert again.status_code == 304
         assert loopback.get(url + "/sandbox/static/nothing.js").status_code == 404
-    finally:
-        server.terminate()
-        server.communicate(timeout=30)
 
 
 @pytest.mark.parametrize(
