@@ -306,6 +306,14 @@ def disabled_features(page: Any) -> list[list[str]]:
     ]
 
 
+def expect(actual: Any, message: str | None = None) -> Any:
+    """Playwright's ``expect``, imported on first use: every pytest worker collects the browser
+    modules, and importing Playwright costs each a quarter of a second."""
+    from playwright.sync_api import expect as playwright_expect
+
+    return playwright_expect(actual, message)
+
+
 _launch_args: list[str] = []  # launch_args' answer, found once per process
 
 

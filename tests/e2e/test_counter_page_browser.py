@@ -15,14 +15,9 @@ import httpx
 import pytest
 
 from sandbox.core import cards
-from tests.browser_support import SEED_JS, MerchantApp, Screenshots
+from tests.browser_support import SEED_JS, MerchantApp, Screenshots, expect
 from tests.paths import TESTS
 from tests.servers import SandboxProcess, loopback
-
-try:
-    from playwright.sync_api import expect
-except ImportError:  # the fixtures skip (or, under CI, fail) with the reason
-    expect = None
 
 pytestmark = pytest.mark.browser
 V1 = "/api/v1/payment/lakala/counter/"

@@ -8,13 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.browser_support import MerchantApp, Screenshots
+from tests.browser_support import MerchantApp, Screenshots, expect
 from tests.servers import SandboxProcess, loopback
-
-try:
-    from playwright.sync_api import expect
-except ImportError:  # the fixtures skip (or, under CI, fail) with the reason
-    expect = None
 
 pytestmark = pytest.mark.browser
 V1 = "/api/v1/payment/lakala/counter/"
