@@ -39,6 +39,13 @@ SEED_CREATE = {
 }
 
 
+# the other pytest plugins this project's test extra installs: not a user's business in the pytest
+# runs the plugin and package tests start as a user would, and each costs start-up in every one
+# (Schemathesis' alone a second)
+USER_RUN = ["-p", "no:cacheprovider", "-p", "no:asyncio", "-p", "no:faker", "-p", "no:schemathesis"]
+USER_RUN += ["-p", "no:hypothesispytest", "-p", "no:anyio"]
+
+
 def future14(sb: Sandbox, seconds: float = 3600) -> str:
     return sb.clock.format(sb.clock.timestamp() + seconds)
 

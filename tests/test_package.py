@@ -25,6 +25,7 @@ from packaging.utils import canonicalize_name
 from tests.browser_support import cannot_run
 from tests.paths import ROOT
 from tests.servers import announced, loopback
+from tests.support import USER_RUN
 
 pytestmark = pytest.mark.slow(seconds=8)  # a test, about: conftest.py starts long modules first
 
@@ -171,7 +172,7 @@ def test_the_wheel_in_a_fresh_virtualenv_serves_checks_and_tests(
 
     (tmp_path / "test_user.py").write_text(USER_TEST, encoding="utf-8")
     tested = subprocess.run(
-        [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_user.py"],
+        [str(python), "-m", "pytest", "-q", *USER_RUN, "test_user.py"],
         cwd=tmp_path,
         env=env,
         capture_output=True,

@@ -19,7 +19,7 @@ from sandbox.testing.plugin import LakalaSandbox
 from sandbox.testing.receiver import NotifyReceiver
 from tests.paths import ROOT
 from tests.servers import loopback
-from tests.support import V1, V3
+from tests.support import USER_RUN, V1, V3
 
 pytest_plugins = ["pytester"]
 
@@ -78,7 +78,7 @@ def test_a_users_test_file_gets_the_fixtures(pytester: pytest.Pytester) -> None:
     # pytest-asyncio, if installed, warns about its own unset option: not this plugin's business.
     # In a subprocess, as a user runs it: in-process, pytester's module clean-up left httpx
     # half re-imported, and later tests' connection errors escaped as httpcore's own
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:asyncio", "-q")
+    result = pytester.runpytest_subprocess(*USER_RUN, "-q")
     result.assert_outcomes(passed=4)
 
 
@@ -190,7 +190,7 @@ def test_a_bad_marker_option_is_a_usage_error_naming_it(
             pass
         """
     )
-    result = pytester.runpytest("-p", "no:cacheprovider", "-p", "no:asyncio", "-q")
+    result = pytester.runpytest(*USER_RUN, "-q")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     errors = [line for line in result.errlines if line.startswith("ERROR: ")]
     assert len(errors) == 1 and errors[0].startswith("ERROR: test_shop.py::test_marked: ")
@@ -294,7 +294,7 @@ def test_a_bad_marker_added_while_the_test_runs_fails_that_test_naming_it(
             pass
         """
     )
-    result = pytester.runpytest("-p", "no:cacheprovider", "-p", "no:asyncio", "-q")
+    result = pytester.runpytest(*USER_RUN, "-q")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(
         ["*@pytest.mark.lakala_sandbox(sed=2): unknown option sed (did you mean seed?)*"]

@@ -7,6 +7,8 @@ import json
 
 import pytest
 
+from tests.support import USER_RUN
+
 pytest_plugins = ["pytester"]
 
 ISOLATION = """
@@ -108,16 +110,10 @@ def test_same_order_number_in_every_worker(lakala_sandbox, n, tmp_path_factory):
 """
 
 
-# other installed plugins this project's own test extra brings in, not the user's business here:
-# each costs seconds of start-up in every process these runs start
-QUIET = ["-p", "no:cacheprovider", "-p", "no:asyncio", "-p", "no:faker", "-p", "no:schemathesis"]
-QUIET += ["-p", "no:hypothesispytest", "-p", "no:anyio"]
-
-
 def test_nothing_a_test_does_to_the_sandbox_reaches_the_next(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_isolation=ISOLATION)
     # in a subprocess, as a user runs it (see test_plugin.py); tests run in file order
-    result = pytester.runpytest_subprocess(*QUIET, "-q")
+    result = pytester.runpytest_subprocess(*USER_RUN, "-q")
     result.assert_outcomes(passed=4)
 
 
@@ -127,7 +123,7 @@ def test_each_xdist_worker_has_a_sandbox_of_its_own(
     seen_file = pytester.path / "seen.jsonl"
     monkeypatch.setenv("SEEN_FILE", str(seen_file))
     pytester.makepyfile(test_workers=WORKERS)
-    result = pytester.runpytest_subprocess(*QUIET, "-q", "-n", "2", "--dist", "load")
+    result = pytester.runpytest_subprocess(*USER_RUN, "-q", "-n", "2", "--dist", "load")
     result.assert_outcomes(passed=8)
     seen = [json.loads(line) for line in seen_file.read_text().splitlines()]
     assert len(seen) == 8
