@@ -8,6 +8,7 @@ and a backend ``notify_url`` that verifies and records the sandbox's signed noti
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import threading
@@ -317,37 +318,69 @@ def expect(actual: Any, message: str | None = None) -> Any:
 _launch_args: list[str] = []  # launch_args' answer, found once per process
 
 
-def launch_args(playwright: Any) -> list[str]:
+def launch_args(playwright: Any, shared: Path | None = None) -> list[str]:
     """``CHROMIUM_ARGS`` and one ``--disable-features``: Playwright's list with ours added.
 
     Chromium keeps only the last ``--disable-features`` it is given, so ours alone would turn
-    Playwright's back on. Its list is read once per process from ``chrome://version``, which shows
-    every one given, of a browser launched with ours alone (so that it builds no popup either)."""
+    Playwright's back on. Its list is read from ``chrome://version``, which shows every one given,
+    of a browser launched with ours alone (so that it builds no popup either): once per process,
+    or, given a folder the session's processes share (pytest-xdist's workers), once per session,
+    the first worker to ask writing the answer there while the others wait for it (a launch costs
+    a second of CPU)."""
     if not _launch_args:
-        ours = "--disable-features=" + ",".join(DISABLED_FEATURES)
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, ours], headless=True
+        found = (
+            _probe_launch_args(playwright)
+            if shared is None
+            else shared_launch_args(playwright, shared)
         )
-        try:
-            features = [f for given in disabled_features(browser.new_page()) for f in given if f]
-        finally:
-            browser.close()
-        _launch_args[:] = [
-            *CHROMIUM_ARGS,
-            "--disable-features=" + ",".join(dict.fromkeys(features)),
-        ]
+        _launch_args[:] = found
     return _launch_args
 
 
+def shared_launch_args(playwright: Any, shared: Path) -> list[str]:
+    """``launch_args``' answer kept in ``shared``: the first process to ask finds it and writes
+    it there, the others wait for it and read it."""
+    answer = shared / "chromium-launch-args.json"
+    with (shared / "chromium-launch-args.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # (released when the file closes)
+        if not answer.exists():
+            found = shared / f"chromium-launch-args.{os.getpid()}"
+            found.write_text(json.dumps(_probe_launch_args(playwright)), encoding="utf-8")
+            found.replace(answer)
+        args: list[str] = json.loads(answer.read_text(encoding="utf-8"))
+    return args
+
+
+def _probe_launch_args(playwright: Any) -> list[str]:
+    ours = "--disable-features=" + ",".join(DISABLED_FEATURES)
+    browser = playwright.chromium.launch(
+        executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, ours], headless=True
+    )
+    try:
+        features = [f for given in disabled_features(browser.new_page()) for f in given if f]
+    finally:
+        browser.close()
+    return [*CHROMIUM_ARGS, "--disable-features=" + ",".join(dict.fromkeys(features))]
+
+
+def session_folder(tmp_path_factory: pytest.TempPathFactory) -> Path | None:
+    """The folder every process of this pytest session shares: the one pytest-xdist's workers
+    make their own temporary folders in; None without workers (nothing to share with)."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return None
+    return tmp_path_factory.getbasetemp().parent
+
+
 @pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
+def chromium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     # per module, not per session: Playwright's sync API keeps an event loop running in the main
     # thread while it lives, which would break later tests that run their own loop
     require_browser()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=launch_args(p), headless=True)
+        args = launch_args(p, session_folder(tmp_path_factory))
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=args, headless=True)
         yield browser
         browser.close()
 

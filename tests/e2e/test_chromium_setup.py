@@ -9,11 +9,20 @@ a new window, a module's tests share one tab (``Tab``), handed to each as a new 
 from __future__ import annotations
 
 import time
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from tests.browser_support import DISABLED_FEATURES, VIEWPORT, Tab, disabled_features
+from tests.browser_support import (
+    DISABLED_FEATURES,
+    VIEWPORT,
+    Tab,
+    disabled_features,
+    launch_args,
+    shared_launch_args,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -69,3 +78,17 @@ def test_each_test_gets_the_shared_tab_as_a_new_one(chromium: Any) -> None:
         assert fresh.viewport_size == VIEWPORT and fresh.context.cookies() == []
     finally:
         tab.close()
+
+
+def test_a_sessions_workers_launch_one_browser_to_find_the_arguments(
+    chromium: Any, tmp_path: Path
+) -> None:
+    playwright = SimpleNamespace(chromium=chromium.browser_type)
+    first = shared_launch_args(playwright, tmp_path)  # the first to ask launches one
+    assert first == launch_args(playwright)  # (this process's own answer)
+
+    class NoLaunch:
+        def launch(self, **options: Any) -> Any:
+            raise AssertionError("a second browser launched to find the same arguments")
+
+    assert shared_launch_args(SimpleNamespace(chromium=NoLaunch()), tmp_path) == first
