@@ -78,6 +78,8 @@ class Ids:
         """Make the payer-name generator now rather than on the first pay: importing Faker and
         making its generator takes about a fifth of a second. Made outside the lock, so that
         numbers drawn meanwhile (the next orders' and trades') do not wait for it."""
+        if self._faker is not None:  # (a pay came first and made it)
+            return
         names = self._new_names(None)
         with self._lock:
             if self._faker is None:
