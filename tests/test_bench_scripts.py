@@ -58,3 +58,46 @@ def test_the_script_starts(script: Path, started: dict[str, list[object]]) -> No
     code, out, err = started[str(script)]
     assert code == 0, err
     assert str(out).startswith("usage:"), (out, err)
+
+
+LEFT_OUT = """
+import json, sys
+import httpx
+from bench.create_parts import PARTS, leave_out, variant_server
+leave_out([part for part in PARTS if part != "store"])
+from sandbox.client.transport import InProcessTransport
+from sandbox.core.settings import Settings
+from sandbox.server.app import create_app
+app = create_app(Settings(data_dir=":memory:", seed=None))
+store = app.state.sandbox.store
+with httpx.Client(transport=InProcessTransport(app), base_url="http://127.0.0.1:8090") as http:
+    answer = http.post(
+        "/api/v1/payment/lakala/counter/create",
+        json={"out_order_no": "P1", "total_amount": "100", "order_info": 5},
+        headers={"X-Sandbox-Scenario": "no-such-scenario"},
+    ).json()
+(order,) = store.execute("SELECT request_hash, data FROM orders")
+print(json.dumps({
+    "code": answer["code"],
+    "data": json.loads(order["data"]),
+    "request_hash": order["request_hash"],
+    "runs": store.execute("SELECT count(*) FROM scenario_runs")[0][0],
+    "store_server": variant_server(["store"], __import__("pathlib").Path(".")).command,
+}))
+"""
+
+
+def test_create_parts_leaves_out_what_it_names() -> None:
+    """bench/create_parts.py's figures are only true if each variant's server really skips the
+    part it names: a create it would refuse four ways is answered and stored as sent."""
+    result = subprocess.run(
+        [sys.executable, "-c", LEFT_OUT], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout)
+    assert seen["code"] == "000000"  # an unknown scenario named, order_info a number: no refusal
+    assert seen["data"]["order_info"] == 5  # (no schema check)
+    assert seen["data"]["total_amount"] == "100"  # (not coerced)
+    assert seen["request_hash"] == "-"
+    assert seen["runs"] == 0
+    assert seen["store_server"][-2:] == ["--data-dir", ":memory:"]

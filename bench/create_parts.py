@@ -1,0 +1,216 @@
+"""Goal 2 of issue 14, taken apart: what each part of a v1 create costs when served.
+
+    python bench/create_parts.py [--concurrency 64] [--seconds 4] [--rounds 2] [--parts ...]
+
+Starts ``bench/echo_app.py`` and one ``lakala-sandbox serve`` for each variant, then drives them
+with ``bench.common.load`` as ``bench/side_by_side.py`` does (closed loop, unique
+``out_order_no``s, the same body), in turns: the echo, then each variant's v1 creates. Prints each
+variant's req/s and its share of the echo in the same round.
+
+The variants are ``serve`` as users start it, ``serve`` with one part of the create left out,
+and ``serve`` with all of them left out at once. Leaving a part out makes a sandbox that breaks
+the issue's own terms (a create validated, stored durably before it is answered, and
+scenario-matched): none of them is one to ship. They bound what making a part cheaper could gain:
+a part costs at most what leaving it out saves.
+
+- ``store``: SQLite in memory (``--data-dir :memory:``): no file, no log, nothing written to disk;
+- ``schema``: the request's schema check;
+- ``coerce``: the copy with ``x-coerce`` fields turned into integers;
+- ``scenario``: the scenario choice and the armed-fault lookup before the create (every create
+  gets the default scenario);
+- ``run``: recording the order's scenario run;
+- ``hash``: the request's fingerprint (what tells a repeat from a clash).
+
+A variant's server is this script run as ``--serve PARTS``: it replaces those parts, then runs
+``lakala-sandbox serve`` itself, so everything else is ``serve``'s own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import load, machine  # noqa: E402
+from tests.servers import free_port  # noqa: E402
+
+V1 = "/api/v1/payment/lakala/counter/"
+HERE = Path(__file__).resolve().parent
+PARTS = ("store", "schema", "coerce", "scenario", "run", "hash")
+BODY = {"total_amount": 100, "order_info": "bench", "notify_url": "http://127.0.0.1:9/notify"}
+
+
+def leave_out(parts: Sequence[str]) -> None:
+    """Make the apps ``serve`` builds in this process skip ``parts`` (``store`` is a flag). Each
+    part is replaced where the create calls it; a name that is not there any more fails here,
+    rather than leave the part in and print figures that say it is out."""
+    import sandbox.server.api_v1 as api_v1
+    import sandbox.server.app as app_module
+    from sandbox.core.engine import ScenarioChoice
+    from sandbox.server import faults
+
+    made = app_module.create_app
+
+    def create_app(*args: Any, **kwargs: Any) -> Any:
+        app = made(*args, **kwargs)
+        sb = app.state.sandbox
+        if "schema" in parts:
+            _replace(sb.schemas, "check", lambda *_args, **_kwargs: None)
+        if "coerce" in parts:
+            _replace(sb.schemas, "coerce", lambda _name, instance: instance)
+        if "run" in parts:
+            _replace(sb.runner, "start", lambda *_args: None)
+        return app
+
+    _replace(app_module, "create_app", create_app)
+    if "hash" in parts:
+        _replace(api_v1, "request_hash", lambda _body: "-")
+    if "scenario" in parts:
+        choice = ScenarioChoice("manual", "default")
+
+        async def before_call(*_args: Any) -> ScenarioChoice:
+            return choice
+
+        _replace(faults, "before_call", before_call)
+
+
+def _replace(owner: Any, name: str, value: Any) -> None:
+    if not callable(getattr(owner, name, None)):
+        raise AttributeError(f"{owner!r} has no {name}() to leave out: this script is out of date")
+    setattr(owner, name, value)
+
+
+def serve(parts: Sequence[str], port: int, data_dir: str) -> int:
+    from sandbox.tools import cli
+
+    leave_out(parts)
+    return cli.main(
+        ["serve", "--port", str(port), "--data-dir", data_dir, "--log-level", "warning"]
+    )
+
+
+class Server:
+    """A process serving on a free port of 127.0.0.1 until the ``with`` ends."""
+
+    def __init__(self, command: list[str], port: int, ready: str) -> None:
+        self.command, self.port = command, port
+        self.url = f"http://127.0.0.1:{port}"
+        self.ready = ready
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Server:
+        self.process = subprocess.Popen(self.command, stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{' '.join(self.command)} ended ({self.process.returncode})")
+            try:
+                httpx.request(self.ready, self.url + "/healthz", json={}, timeout=1)
+                return self
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError(f"{' '.join(self.command)} did not answer in 60 s")
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.process is not None
+        self.process.terminate()
+        self.process.wait(10)
+
+
+def variant_server(parts: Sequence[str], tmp: Path) -> Server:
+    port = free_port()
+    data_dir = ":memory:" if "store" in parts else str(tmp / f"data-{port}")
+    command = [sys.executable, __file__, "--serve", ",".join(parts), "--port", str(port)]
+    return Server(command + ["--data-dir", data_dir], port, "GET")
+
+
+def creates(prefix: str) -> Callable[[int], tuple[str, bytes, dict[str, str]]]:
+    def make(n: int) -> tuple[str, bytes, dict[str, str]]:
+        order = {"out_order_no": f"{prefix}{n}", **BODY}
+        return V1 + "create", json.dumps(order).encode(), {}
+
+    return make
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--parts",
+        default=",".join(PARTS),
+        help=f"the parts to leave out one at a time (and all together): {','.join(PARTS)}",
+    )
+    parser.add_argument("--serve", help=argparse.SUPPRESS)  # (a variant's own server)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--data-dir", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve is not None:
+        return serve([p for p in args.serve.split(",") if p], args.port, args.data_dir)
+    chosen = [p for p in args.parts.split(",") if p]
+    unknown = sorted(set(chosen) - set(PARTS))
+    if unknown:
+        parser.error(f"unknown part(s) {', '.join(unknown)}; the parts: {', '.join(PARTS)}")
+    variants: list[tuple[str, list[str]]] = [("as served", [])]
+    variants += [(f"without {p}", [p]) for p in chosen]
+    if len(chosen) > 1:
+        variants.append(("without all of them", chosen))
+    print(f"machine: {machine()}")
+    run_id = str(int(time.time()))
+    with tempfile.TemporaryDirectory(prefix="lakala-parts-") as tmp, ExitStack() as running:
+        echo_port = free_port()
+        echo = running.enter_context(
+            Server([sys.executable, str(HERE / "echo_app.py"), str(echo_port)], echo_port, "POST")
+        )
+        servers = [running.enter_context(variant_server(p, Path(tmp))) for _, p in variants]
+        for server in servers:  # every variant starts from 500 orders
+            load(
+                "warm-up",
+                server.url,
+                creates(f"P{run_id}W"),
+                concurrency=16,
+                requests=500,
+                seconds=60,
+            )
+        for round_no in range(1, args.rounds + 1):
+            e = load(
+                "echo",
+                echo.url,
+                creates(f"E{round_no}"),
+                concurrency=args.concurrency,
+                requests=10**6,
+                seconds=args.seconds,
+                check=lambda s, _: s == 200,
+            )
+            print(f"-- round {round_no}: echo {e.rps:,.0f} req/s")
+            for (name, _), server in zip(variants, servers, strict=True):
+                r = load(
+                    name,
+                    server.url,
+                    creates(f"P{run_id}R{round_no}"),
+                    concurrency=args.concurrency,
+                    requests=10**6,
+                    seconds=args.seconds,
+                )
+                print(
+                    f"   {name:<22} {r.rps:>7,.0f} req/s  {r.rps / e.rps:6.1%} of the echo  "
+                    f"p50 {r.pct(50):6.2f} ms  errors {r.errors}",
+                    flush=True,
+                )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
