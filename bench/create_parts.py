@@ -4,8 +4,9 @@
 
 Starts ``bench/echo_app.py`` and one ``lakala-sandbox serve`` for each variant, then drives them
 with ``bench.common.load`` as ``bench/side_by_side.py`` does (closed loop, unique
-``out_order_no``s, the same body), in turns: the echo, then each variant's v1 creates. Prints each
-variant's req/s and its share of the echo in the same round.
+``out_order_no``s, the same body), in turns: the echo, each variant's v1 creates, the echo
+again. Prints each variant's req/s, its share of the echo (the mean of the round's two echo
+cells) and its throughput against ``serve`` as users start it in the same round.
 
 The variants are ``serve`` as users start it, ``serve`` with one part of the create left out,
 and ``serve`` with all of them left out at once. Leaving a part out makes a sandbox that breaks
@@ -143,6 +144,19 @@ def creates(prefix: str) -> Callable[[int], tuple[str, bytes, dict[str, str]]]:
     return make
 
 
+def echo_cell(echo: Server, args: argparse.Namespace) -> float:
+    """The echo's req/s over one cell."""
+    return load(
+        "echo",
+        echo.url,
+        creates("E"),
+        concurrency=args.concurrency,
+        requests=10**6,
+        seconds=args.seconds,
+        check=lambda status, _: status == 200,
+    ).rps
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--concurrency", type=int, default=64)
@@ -185,18 +199,11 @@ def main() -> int:
                 seconds=60,
             )
         for round_no in range(1, args.rounds + 1):
-            e = load(
-                "echo",
-                echo.url,
-                creates(f"E{round_no}"),
-                concurrency=args.concurrency,
-                requests=10**6,
-                seconds=args.seconds,
-                check=lambda s, _: s == 200,
-            )
-            print(f"-- round {round_no}: echo {e.rps:,.0f} req/s")
-            for (name, _), server in zip(variants, servers, strict=True):
-                r = load(
+            # the echo before and after the variants: the share is of their mean, so a machine
+            # that speeds up or slows down within the round moves both ends of each ratio
+            before = echo_cell(echo, args)
+            results = [
+                load(
                     name,
                     server.url,
                     creates(f"P{run_id}R{round_no}"),
@@ -204,9 +211,16 @@ def main() -> int:
                     requests=10**6,
                     seconds=args.seconds,
                 )
+                for (name, _), server in zip(variants, servers, strict=True)
+            ]
+            after = echo_cell(echo, args)
+            echo_rps = (before + after) / 2
+            print(f"-- round {round_no}: echo {before:,.0f} req/s before, {after:,.0f} after")
+            for r in results:
                 print(
-                    f"   {name:<22} {r.rps:>7,.0f} req/s  {r.rps / e.rps:6.1%} of the echo  "
-                    f"p50 {r.pct(50):6.2f} ms  errors {r.errors}",
+                    f"   {r.name:<22} {r.rps:>7,.0f} req/s  {r.rps / echo_rps:6.1%} of the echo  "
+                    f"x{r.rps / results[0].rps:4.2f} as served  p50 {r.pct(50):6.2f} ms  "
+                    f"errors {r.errors}",
                     flush=True,
                 )
     return 0
