@@ -1,6 +1,7 @@
 """Goal 2 of issue 14, taken apart: what each part of a v1 create costs when served.
 
     python bench/create_parts.py [--concurrency 64] [--seconds 4] [--rounds 2] [--parts ...]
+    python bench/create_parts.py --cpu 3000 [--rounds 2] [--parts ...]
 
 Starts ``bench/echo_app.py`` and one ``lakala-sandbox serve`` for each variant, then drives them
 with ``bench.common.load`` as ``bench/side_by_side.py`` does (closed loop, unique
@@ -24,12 +25,18 @@ a part costs at most what leaving it out saves.
 
 A variant's server is this script run as ``--serve PARTS``: it replaces those parts, then runs
 ``lakala-sandbox serve`` itself, so everything else is ``serve``'s own.
+
+Served figures move with the machine by a third from one cell to the next; ``--cpu N`` measures
+what moves less, the CPU one create costs in-process (``bench/call_cost.py``'s loop: the app
+``serve`` builds, called as uvicorn calls it, without sockets), each variant in a Python of its
+own, the variants in turn: the median of ``--rounds``, and how much less than as served.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -167,21 +174,90 @@ def main() -> int:
         default=",".join(PARTS),
         help=f"the parts to leave out one at a time (and all together): {','.join(PARTS)}",
     )
+    parser.add_argument(
+        "--cpu",
+        type=int,
+        metavar="CREATES",
+        help="instead of serving: the CPU a create costs in-process, over CREATES creates",
+    )
     parser.add_argument("--serve", help=argparse.SUPPRESS)  # (a variant's own server)
+    parser.add_argument("--cpu-of", help=argparse.SUPPRESS)  # (a variant's own --cpu figure)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve is not None:
-        return serve([p for p in args.serve.split(",") if p], args.port, args.data_dir)
-    chosen = [p for p in args.parts.split(",") if p]
+        return serve(_split(args.serve), args.port, args.data_dir)
+    if args.cpu_of is not None:
+        print(json.dumps(cpu_of(_split(args.cpu_of), args.cpu)))
+        return 0
+    chosen = _split(args.parts)
     unknown = sorted(set(chosen) - set(PARTS))
     if unknown:
         parser.error(f"unknown part(s) {', '.join(unknown)}; the parts: {', '.join(PARTS)}")
+    if args.cpu is not None and not 1 <= args.cpu <= 100_000:
+        parser.error("--cpu takes 1 to 100000 creates")
     variants: list[tuple[str, list[str]]] = [("as served", [])]
     variants += [(f"without {p}", [p]) for p in chosen]
     if len(chosen) > 1:
         variants.append(("without all of them", chosen))
     print(f"machine: {machine()}")
+    if args.cpu is not None:
+        return in_process(variants, args)
+    return served(variants, args)
+
+
+def _split(parts: str) -> list[str]:
+    return [p for p in parts.split(",") if p]
+
+
+def cpu_of(parts: Sequence[str], calls: int) -> float:
+    """Microseconds of CPU a v1 create costs through the app ``serve`` builds, ``parts`` left
+    out (``bench/call_cost.py``'s loop: the app called as uvicorn calls it, no sockets)."""
+    import asyncio
+
+    import sandbox.server.app as app_module
+    from bench.call_cost import through_the_app
+    from sandbox.core.settings import Settings
+
+    leave_out(parts)
+    with tempfile.TemporaryDirectory(prefix="lakala-parts-") as tmp:
+        data_dir = ":memory:" if "store" in parts else str(Path(tmp) / "data")
+        app = app_module.create_app(Settings(data_dir=data_dir, seed=None))
+        try:
+            return asyncio.run(through_the_app(app, calls))["v1 create"] * 1000
+        finally:
+            app.state.sandbox.close()
+
+
+def in_process(variants: list[tuple[str, list[str]]], args: argparse.Namespace) -> int:
+    """Each variant in a Python of its own (the parts are left out for the whole process), the
+    variants in turn, ``--rounds`` times; the median of each, and what leaving out saves."""
+    figures: dict[str, list[float]] = {name: [] for name, _ in variants}
+    for _ in range(args.rounds):
+        for name, parts in variants:
+            command = [
+                sys.executable,
+                __file__,
+                "--cpu-of",
+                ",".join(parts),
+                "--cpu",
+                str(args.cpu),
+            ]
+            out = subprocess.run(command, capture_output=True, text=True, check=True, timeout=600)
+            figures[name].append(float(out.stdout.strip().splitlines()[-1]))
+    served_as_is = statistics.median(figures[variants[0][0]])
+    print(f"CPU a v1 create costs in-process, {args.cpu} creates, {args.rounds} round(s):")
+    for name, values in figures.items():
+        middle = statistics.median(values)
+        rounds = " ".join(f"{v:5.0f}" for v in values)
+        print(
+            f"   {name:<22} {middle:5.0f} µs (rounds: {rounds})  "
+            f"{served_as_is - middle:4.0f} µs less than as served"
+        )
+    return 0
+
+
+def served(variants: list[tuple[str, list[str]]], args: argparse.Namespace) -> int:
     run_id = str(int(time.time()))
     with tempfile.TemporaryDirectory(prefix="lakala-parts-") as tmp, ExitStack() as running:
         echo_port = free_port()
