@@ -43,6 +43,14 @@ class Sandbox:
             self.clock = Clock(tz=settings.timezone, speed=settings.clock_speed, start=start)
         data_dir: Path | None = None if settings.in_memory else settings.data_path
         self.store = Store(":memory:" if data_dir is None else data_dir / DB_FILE)
+        try:
+            self._assemble(settings, data_dir)
+        except BaseException:  # a sandbox that could not be made keeps no database open
+            self.store.close()
+            raise
+
+    def _assemble(self, settings: Settings, data_dir: Path | None) -> None:
+        """Everything around the store, from the keys to the scheduler's services."""
         self.keys = KeyStore.load(
             data_dir,
             appid=settings.appid,
@@ -117,8 +125,12 @@ class Sandbox:
             self.ids.warm_at_first_number()
 
     def close(self) -> None:
-        """Stop background work, letting deliveries in flight finish (bounded by their timeout)."""
+        """Stop background work, letting deliveries in flight finish (bounded by their timeout),
+        then close the store: its files are let go (a data directory can be removed, on any
+        system), and nothing is left for the garbage collector to find open. A closed sandbox is
+        not used again; closing it again does nothing."""
         self.scheduler.stop(self.settings.notify_timeout + 1)
+        self.store.close()
 
     def reset(self) -> None:
         """Back to what a fresh sandbox of the same settings starts as, keeping what is costly

@@ -53,7 +53,11 @@ def create_app(
         # never uses, and importing them is a tenth of a second of every start
         from sandbox.server.proxy import Proxy
 
-        proxy = Proxy.for_sandbox(sandbox, lakala)
+        try:
+            proxy = Proxy.for_sandbox(sandbox, lakala)
+        except BaseException:  # (no Lakala settings, say): the sandbox made for it is let go
+            sandbox.close()
+            raise
     v1_routes = proxy.routes if proxy else api_v1.routes
     app = Starlette(
         routes=[  # (matched in this order, one by one: the busiest first)

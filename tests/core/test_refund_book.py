@@ -4,6 +4,8 @@ earlier store's refund bookkeeping out of the trades' JSON."""
 from __future__ import annotations
 
 import json
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import httpx
@@ -12,7 +14,7 @@ import pytest
 from sandbox.client.transport import InProcessTransport
 from sandbox.core.schema import LEGACY_REFUND_NOTES as LEGACY
 from sandbox.core.schema import SCHEMA_VERSION
-from sandbox.runtime import Sandbox
+from sandbox.runtime import DB_FILE, Sandbox
 from tests.conftest import make_app
 from tests.server.test_v3_refunds import MERCHANT, RFD, paid_order, refund
 from tests.support import v3_post
@@ -77,20 +79,20 @@ def test_an_earlier_store_s_refunds_move_into_the_table(tmp_path: Path) -> None:
     # what a version-2 store held: the bookkeeping in the trade's JSON, no refunds tables
     row = sb.store.execute("SELECT * FROM refunds")[0]
     sb.close()  # (its scheduler reads the refunds table)
-    with sb.store.transaction() as conn:
-        data = json.loads(
-            conn.execute("SELECT data FROM trades WHERE trade_no = ?", (trade_no,)).fetchone()[
-                "data"
-            ]
-        )
+    with closing(sqlite3.connect(data_dir / DB_FILE, isolation_level=None)) as conn:
+        conn.execute("BEGIN")
+        (stored,) = conn.execute(
+            "SELECT data FROM trades WHERE trade_no = ?", (trade_no,)
+        ).fetchone()
+        data = json.loads(stored)
         data[LEGACY] = {"out_trade_no": "R-OLD", "request_hash": row["request_hash"]}
         conn.execute("UPDATE trades SET data = ? WHERE trade_no = ?", (json.dumps(data), trade_no))
         conn.execute("DROP TABLE refunds")
         conn.execute("DROP TABLE refund_outcomes")
         conn.execute("DROP INDEX trades_by_log_no")
         conn.execute("DROP INDEX trades_by_ref_no")
-    sb.store.execute("PRAGMA user_version = 2")
-    sb.store.close()
+        conn.execute("COMMIT")
+        conn.execute("PRAGMA user_version = 2")
 
     again = make_app(data_dir=str(data_dir), clock_speed=0)
     sb2 = again.state.sandbox
