@@ -6,9 +6,11 @@ import contextlib
 import datetime as dt
 import importlib.abc
 import json
+import sqlite3
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -160,3 +162,12 @@ def import_searches() -> Iterator[list[str]]:
         yield recorder.searched
     finally:
         sys.meta_path.remove(recorder)
+
+
+@contextlib.contextmanager
+def database(path: Path) -> Iterator[sqlite3.Connection]:
+    """The SQLite file at ``path``, committed at the end of the block and closed (``with
+    sqlite3.connect(path)`` only commits: the connection is left for the garbage collector, which
+    Python 3.13 warns of)."""
+    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+        yield conn

@@ -3,7 +3,6 @@ at once, an older one is brought forward keeping its data, a newer one is refuse
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ from sandbox import Settings, create_app
 from sandbox.core import schema
 from sandbox.core.store import Store
 from sandbox.runtime import DB_FILE
+from tests.support import database
 
 ALL_TABLES = {
     "orders",
@@ -27,13 +27,13 @@ ALL_TABLES = {
 
 
 def _tables(path: Path) -> set[str]:
-    with sqlite3.connect(path) as conn:
+    with database(path) as conn:
         rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
     return {name for (name,) in rows} - {"sqlite_sequence"}
 
 
 def _version(path: Path) -> int:
-    with sqlite3.connect(path) as conn:
+    with database(path) as conn:
         return int(conn.execute("PRAGMA user_version").fetchone()[0])
 
 
@@ -56,7 +56,7 @@ def test_every_create_statement_lives_in_the_registry() -> None:
 
 def test_a_store_from_before_versions_keeps_its_orders(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
-    with sqlite3.connect(path) as conn:  # what a sandbox made before it recorded versions
+    with database(path) as conn:  # what a sandbox made before it recorded versions
         conn.executescript(schema.ORDERS)
         conn.execute(
             "INSERT INTO orders (pay_order_no, merchant_no, out_order_no, dialect, status, "
@@ -75,7 +75,7 @@ def test_a_store_from_before_versions_keeps_its_orders(tmp_path: Path) -> None:
 
 def test_a_store_of_a_newer_sandbox_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
     path = tmp_path / "new.db"
-    with sqlite3.connect(path) as conn:
+    with database(path) as conn:
         conn.execute("CREATE TABLE orders (pay_order_no TEXT, data TEXT, future TEXT)")
         conn.execute(f"PRAGMA user_version = {schema.SCHEMA_VERSION + 1}")
     before = path.read_bytes()
@@ -86,7 +86,7 @@ def test_a_store_of_a_newer_sandbox_is_refused_and_left_as_it_was(tmp_path: Path
 
 def test_another_programs_database_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
     path = tmp_path / "theirs.db"
-    with sqlite3.connect(path) as conn:
+    with database(path) as conn:
         conn.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, customer TEXT)")
     before = path.read_bytes()
     with pytest.raises(ValueError, match="its orders table is not the sandbox's"):
@@ -104,7 +104,7 @@ def test_a_version_1_outbox_gains_its_receivers(tmp_path: Path) -> None:
         for line in schema.NOTIFY_OUTBOX.splitlines()
         if not line.strip().startswith("receiver")
     )
-    with sqlite3.connect(path) as conn:
+    with database(path) as conn:
         conn.executescript(schema.ORDERS + before_receivers)
         conn.execute(
             "INSERT INTO orders (pay_order_no, merchant_no, out_order_no, dialect, status, "

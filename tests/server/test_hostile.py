@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import selectors
 import socket
-import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ import pytest
 from sandbox.runtime import DB_FILE
 from sandbox.server.serving import HEAD_TIMEOUT
 from tests.servers import SandboxProcess, loopback
-from tests.support import V1
+from tests.support import V1, database
 
 pytestmark = pytest.mark.slow
 
@@ -334,7 +333,7 @@ def test_kill_9_under_load_loses_no_acknowledged_order(tmp_path: Path) -> None:
         thread.join(timeout=10)
     assert len(acknowledged) >= 60
 
-    with sqlite3.connect(data_dir / DB_FILE) as db:
+    with database(data_dir / DB_FILE) as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     with SandboxProcess(data_dir) as again, httpx.Client(base_url=again.url) as http:
         for pay_order_no in acknowledged:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable
@@ -24,7 +23,7 @@ from sandbox.core.schema import SCHEMA_VERSION
 from sandbox.runtime import DB_FILE
 from sandbox.tools.cli import main
 from tests.conftest import make_app
-from tests.support import self_signed
+from tests.support import database, self_signed
 
 pytestmark = pytest.mark.slow(seconds=0.5)  # cases start `lakala-sandbox serve` or make an app
 
@@ -77,7 +76,7 @@ def remove(name: str) -> Damage:
 
 def foreign_store(data: Path) -> list[str]:
     (data / DB_FILE).unlink()
-    with sqlite3.connect(data / DB_FILE) as conn:
+    with database(data / DB_FILE) as conn:
         conn.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, customer TEXT)")
     return []
 
@@ -98,7 +97,7 @@ def ec_certificate(data: Path) -> list[str]:
 
 
 def store_of_a_newer_sandbox(data: Path) -> list[str]:
-    with sqlite3.connect(data / DB_FILE) as conn:
+    with database(data / DB_FILE) as conn:
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     return []
 
@@ -214,7 +213,7 @@ def test_bad_environment_settings_are_named(tmp_path: Path) -> None:
 def test_an_unreadable_saved_clock_is_set_aside(good_dir: Path, tmp_path: Path, saved: str) -> None:
     data = tmp_path / "data"
     shutil.copytree(good_dir, data)
-    with sqlite3.connect(data / DB_FILE) as conn:
+    with database(data / DB_FILE) as conn:
         conn.execute("UPDATE meta SET value = ? WHERE key = 'clock'", (saved,))
     app = make_app(data_dir=str(data))
     try:
