@@ -39,6 +39,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: weight[item.nodeid.split("::")[0]])  # (stable within a module)
 
 
+# the sandboxes make_app made while the current test ran (see _close_what_the_test_made)
+_MADE: list[list[Sandbox]] = []
+
+
 def make_app(**settings: object) -> Starlette:
     options: dict[str, object] = {
         "data_dir": ":memory:",
@@ -47,7 +51,26 @@ def make_app(**settings: object) -> Starlette:
         "notify_hosts": LOOPBACK_HOSTS,
     }
     options.update(settings)
-    return create_app(Settings(**options))  # type: ignore[arg-type]
+    app = create_app(Settings(**options))  # type: ignore[arg-type]
+    if _MADE:
+        _MADE[-1].append(app.state.sandbox)
+    return app
+
+
+@pytest.fixture(autouse=True)
+def _close_what_the_test_made() -> Iterator[None]:
+    """Every sandbox ``make_app`` makes while a test runs (in its body or its function-scoped
+    fixtures) is closed when the test ends: left open it holds its store's files, and Python 3.13
+    warns of its SQLite connection when that is collected, in whichever test runs then. Those of
+    module- and session-scoped fixtures are made before this starts, and close with them."""
+    made: list[Sandbox] = []
+    _MADE.append(made)
+    try:
+        yield
+    finally:
+        _MADE.remove(made)
+        for sb in made:
+            sb.close()
 
 
 @pytest.fixture

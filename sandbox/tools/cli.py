@@ -201,6 +201,8 @@ def serve(args: argparse.Namespace) -> int:
             server.run(sockets=sockets)
         except KeyboardInterrupt:
             pass
+        finally:  # (the lifespan's shutdown closed it, unless the server never got that far)
+            app.state.sandbox.close()
     finally:
         if claim is not None:  # also when the app could not be made: a damaged store, say
             claim.close()
