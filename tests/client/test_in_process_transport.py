@@ -105,3 +105,30 @@ def test_a_call_imports_nothing(http: httpx.Client) -> None:
         for _ in range(5):
             assert http.post("/echo/x", content=b"y").status_code == 200
     assert searched == []
+
+
+def test_closing_the_transport_closes_what_the_app_left_open() -> None:
+    """As ``asyncio.run`` ends: an async generator the app began and did not finish (a body read
+    in part, say) is closed on its loop when the transport closes, not left for the collector to
+    find after the loop is gone (which Python 3.13 reports, in whatever code runs then)."""
+    closed: list[bool] = []
+    kept: list[Any] = []
+
+    async def numbers() -> AsyncIterator[int]:
+        try:
+            yield 1
+            yield 2
+        finally:
+            closed.append(True)
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        begun = numbers()
+        await begun.__anext__()
+        kept.append(begun)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    with httpx.Client(transport=InProcessTransport(app), base_url="http://t") as client:
+        assert client.get("/").text == "ok"
+        assert closed == []  # (open while the transport is)
+    assert closed == [True]  # (the client closed its transport)
