@@ -11,6 +11,10 @@ from sandbox.wire.errors import SandboxError
 from sandbox.wire.vocabulary import V1_PREFIX, V3_PREFIX
 
 MAX_DIGITS = 100  # in one JSON integer; no field holds more than 12
+# arrays and objects within one another in one JSON text (no field nests more than 3). Python's
+# own parser gives out near 1,000 on 3.11 and far deeper on later versions: the limit is the
+# sandbox's, so the same text is refused on every one
+MAX_NESTING = 512
 
 
 # json.dumps with these options makes an encoder each call; one made once writes the same text
@@ -55,7 +59,8 @@ class JsonFloat(float):
 
 def strict_json(text: str) -> Any:
     """``json.loads`` holding to JSON: no NaN or Infinity, no number too large for a float or
-    of more than 100 digits, a ValueError (not a RecursionError) for nesting too deep, no key
+    of more than 100 digits, nothing nested more than ``MAX_NESTING`` deep (a ValueError, not
+    a RecursionError, however deep), no key
     twice in one object (the last one won: ``{"total_amount":100,"total_amount":1}`` made a
     1-fen order) and no lone surrogate (``"\\ud800"`` is no character: it cannot be stored,
     hashed or sent, and was a 500). Each ValueError names the field."""
@@ -68,7 +73,10 @@ def strict_json(text: str) -> Any:
             object_pairs_hook=_unique_keys,
         )
     except RecursionError:
-        raise ValueError("nested too deeply") from None
+        raise ValueError(TOO_DEEP) from None
+    # (as many brackets as that, strings' included, before the cost of looking)
+    if text.count("[") + text.count("{") > MAX_NESTING and _deeper_than(value, MAX_NESTING):
+        raise ValueError(TOO_DEEP)
     if _ESCAPED_SURROGATE.search(text):  # only an escape can make one: UTF-8 text holds none
         where = _surrogate_at(value, "")
         if where is not None:
@@ -77,6 +85,26 @@ def strict_json(text: str) -> Any:
                 "that is not half of a pair), which is no Unicode character"
             )
     return value
+
+
+TOO_DEEP = f"arrays and objects are nested more than {MAX_NESTING} deep"
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether arrays and objects in ``value`` nest more than ``limit`` deep (``[]`` is 1)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 _ESCAPED_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")

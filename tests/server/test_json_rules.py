@@ -238,3 +238,35 @@ def test_a_lone_surrogate_leaves_the_keep_alive_connection_serving(tmp_path: Any
     assert (status, refused["code"]) == (400, "SBX40001")
     assert "out_order_no holds a lone surrogate" in refused["msg"]
     assert (ok_status, ok["code"]) == (200, "000000")
+
+
+def nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+def test_nesting_is_held_to_512_levels_on_every_python(http: httpx.Client, sb: Sandbox) -> None:
+    """The sandbox's own limit, not the parser's (about 1,000 levels on Python 3.11, far more on
+    later ones): the same body gets the same answer on every Python it runs on. The body's own
+    object is the first level."""
+    at_limit = json.dumps(seed_create(sb, "DEEP-512", extra="x"))
+    at_limit = at_limit.replace('"x"', nested(511))
+    answer = http.post(
+        V1 + "create", content=at_limit, headers={"Content-Type": "application/json"}
+    )
+    assert answer.json()["code"] == "000000", answer.text
+    before = snapshot(sb)
+    for depth in (513, 1024, 5000):
+        body = json.dumps(seed_create(sb, f"DEEP-{depth}", extra="x"))
+        refused = http.post(
+            V1 + "create",
+            content=body.replace('"x"', nested(depth - 1)),
+            headers={"Content-Type": "application/json"},
+        )
+        assert_refused(refused, "v1", "nested more than 512 deep")
+    # and inside a field that holds a JSON string (v3's goods_field): the field is named
+    deep = v3_req_data(sb, "DEEP-V3", goods_field=nested(513))
+    refused = post_v3(http, sb, V3_PATHS["special_create"], dumps(v3_envelope(deep)))
+    out = refused.json()
+    assert out["code"] == "SBX10001" and "goods_field" in out["msg"], out
+    assert "nested more than 512 deep" in out["msg"], out
+    assert snapshot(sb) == before
