@@ -204,7 +204,9 @@ ERRORS: dict[ErrorName, ErrorKind] = {
             400,
             False,
             "请求体不是JSON body is not valid JSON: {reason}",
-            "The body is not JSON (or not UTF-8, or not an object).",
+            "The body is not JSON (or not UTF-8, or not an object, or breaks JSON's rules: "
+            "NaN, a key given twice, a lone surrogate, a number of more than 100 digits, arrays "
+            "and objects nested more than 512 deep).",
         ),
         _kind(
             "BODY_TOO_LARGE",
