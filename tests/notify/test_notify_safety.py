@@ -4,7 +4,6 @@ another order's notify; each failure is journaled with its reason and retried on
 from __future__ import annotations
 
 import socket
-import sqlite3
 import struct
 import threading
 import time
@@ -18,7 +17,7 @@ from sandbox.notify.notifier import MAX_PER_RECEIVER
 from sandbox.runtime import DB_FILE, Sandbox
 from sandbox.testing.receiver import NotifyReceiver
 from tests.conftest import make_app
-from tests.support import V1, seed_create
+from tests.support import V1, database, seed_create
 
 V1_ACK = {"code": "000000", "msg": "ok", "resp_time": "20261126000000"}
 
@@ -167,7 +166,7 @@ def test_an_outbox_from_before_receivers_were_counted_is_still_sent(tmp_path: Pa
             no = paid_order(http, sb, "OLD-OUTBOX-1", busy.url)
             assert sb.notifier.drain(10)
         sb.close()
-        with sqlite3.connect(tmp_path / DB_FILE) as db:  # the outbox as an older version left it
+        with database(tmp_path / DB_FILE) as db:  # the outbox as an older version left it
             db.execute("ALTER TABLE notifies DROP COLUMN receiver")
             db.execute("PRAGMA user_version = 1")
         app = make_app(**options)
