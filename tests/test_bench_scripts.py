@@ -89,7 +89,9 @@ print(json.dumps({
 
 def test_create_parts_leaves_out_what_it_names() -> None:
     """bench/create_parts.py's figures are only true if each variant's server really skips the
-    part it names: a create it would refuse four ways is answered and stored as sent."""
+    part it names: a create the whole sandbox refuses twice over (``order_info`` a number, an
+    unknown scenario named) is answered, and stored as sent (the amount not coerced), without a
+    scenario run or a fingerprint."""
     result = subprocess.run(
         [sys.executable, "-c", LEFT_OUT], capture_output=True, text=True, timeout=120, cwd=ROOT
     )

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from sandbox.runtime import Sandbox
 from sandbox.server.api_v3 import PATHS as V3_PATHS
 from sandbox.wire import signing, sm4
-from sandbox.wire.envelopes import dumps
+from sandbox.wire.envelopes import MAX_NESTING, dumps
+from sandbox.wire.errors import ERRORS
 from sandbox.wire.vocabulary import ENCRYPTED_CREATE, ENCRYPTED_OF
 from tests.servers import SandboxProcess
 from tests.support import V1, seed_create, snapshot, v3_req_data
@@ -270,3 +271,7 @@ def test_nesting_is_held_to_512_levels_on_every_python(http: httpx.Client, sb: S
     assert out["code"] == "SBX10001" and "goods_field" in out["msg"], out
     assert "nested more than 512 deep" in out["msg"], out
     assert snapshot(sb) == before
+    # the limit the error catalogue (and so docs/errors.md) states is the one held
+    assert (
+        MAX_NESTING == 512 and f"nested more than {MAX_NESTING} deep" in ERRORS["NOT_JSON"].meaning
+    )
