@@ -1,4 +1,5 @@
-"""What every benchmark shares: the machine it ran on, a served sandbox, a load generator.
+"""What every benchmark shares: the machine it ran on, a served sandbox, the bare echo, a load
+generator.
 
 The load generator speaks HTTP/1.1 keep-alive on raw asyncio streams, so on a 2-core machine the
 client costs little next to the server it measures. Every loop is bounded by count and by time.
@@ -10,6 +11,7 @@ import asyncio
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -20,7 +22,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.servers import SandboxProcess  # noqa: E402
+import httpx  # noqa: E402
+
+from tests.servers import SandboxProcess, free_port  # noqa: E402
 
 
 def machine() -> str:
@@ -72,6 +76,43 @@ class Served(SandboxProcess):
     def __exit__(self, *exc: object) -> None:
         super().__exit__(None, None, None)
         self._tmp.cleanup()
+
+
+class Server:
+    """A process serving on ``port`` of 127.0.0.1 from ``with`` to its end, believed up once a
+    ``ready`` request (its HTTP method) to ``/healthz`` is answered with success."""
+
+    def __init__(self, command: list[str], port: int, ready: str) -> None:
+        self.command, self.port = command, port
+        self.url = f"http://127.0.0.1:{port}"
+        self.ready = ready
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Server:
+        self.process = subprocess.Popen(self.command, stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{' '.join(self.command)} ended ({self.process.returncode})")
+            try:
+                httpx.request(
+                    self.ready, self.url + "/healthz", json={}, timeout=1
+                ).raise_for_status()
+                return self
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError(f"{' '.join(self.command)} did not answer in 60 s")
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.process is not None
+        self.process.terminate()
+        self.process.wait(10)
+
+
+def echo_server() -> Server:
+    """``bench/echo_app.py``, the bare Starlette JSON echo the sandbox is measured against."""
+    port = free_port()
+    return Server([sys.executable, str(ROOT / "bench" / "echo_app.py"), str(port)], port, "POST")
 
 
 @dataclass

@@ -46,15 +46,12 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import load, machine  # noqa: E402
+from bench.common import Server, echo_server, load, machine  # noqa: E402
 from tests.servers import free_port  # noqa: E402
 
 V1 = "/api/v1/payment/lakala/counter/"
-HERE = Path(__file__).resolve().parent
 PARTS = ("store", "schema", "coerce", "scenario", "run", "hash")
 BODY = {"total_amount": 100, "order_info": "bench", "notify_url": "http://127.0.0.1:9/notify"}
 
@@ -106,34 +103,6 @@ def serve(parts: Sequence[str], port: int, data_dir: str) -> int:
     return cli.main(
         ["serve", "--port", str(port), "--data-dir", data_dir, "--log-level", "warning"]
     )
-
-
-class Server:
-    """A process serving on a free port of 127.0.0.1 until the ``with`` ends."""
-
-    def __init__(self, command: list[str], port: int, ready: str) -> None:
-        self.command, self.port = command, port
-        self.url = f"http://127.0.0.1:{port}"
-        self.ready = ready
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def __enter__(self) -> Server:
-        self.process = subprocess.Popen(self.command, stdout=subprocess.DEVNULL)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{' '.join(self.command)} ended ({self.process.returncode})")
-            try:
-                httpx.request(self.ready, self.url + "/healthz", json={}, timeout=1)
-                return self
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise RuntimeError(f"{' '.join(self.command)} did not answer in 60 s")
-
-    def __exit__(self, *exc: object) -> None:
-        assert self.process is not None
-        self.process.terminate()
-        self.process.wait(10)
 
 
 def variant_server(parts: Sequence[str], tmp: Path) -> Server:
@@ -264,10 +233,7 @@ def served(variants: list[tuple[str, list[str]]], args: argparse.Namespace) -> i
     times."""
     run_id = str(int(time.time()))
     with tempfile.TemporaryDirectory(prefix="lakala-parts-") as tmp, ExitStack() as running:
-        echo_port = free_port()
-        echo = running.enter_context(
-            Server([sys.executable, str(HERE / "echo_app.py"), str(echo_port)], echo_port, "POST")
-        )
+        echo = running.enter_context(echo_server())
         servers = [running.enter_context(variant_server(p, Path(tmp))) for _, p in variants]
         for server in servers:  # every variant starts from 500 orders
             load(

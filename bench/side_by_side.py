@@ -19,52 +19,24 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import RequestFactory, Result, Served, load, machine  # noqa: E402
+from bench.common import RequestFactory, Result, Served, echo_server, load, machine  # noqa: E402
 from sandbox.core.keys import MERCHANT_KEY  # noqa: E402
 from sandbox.wire import signing  # noqa: E402
-from tests.servers import free_port  # noqa: E402
 
 V1 = "/api/v1/payment/lakala/counter/"
 V3 = "/api/v3/ccss/counter/order/"
 APPID, SERIAL, MERCHANT = "OP00000003", "00dfba8194c41b84cf", "82229007392000A"
-HERE = Path(__file__).resolve().parent
 
 
 def beijing(offset: float = 0) -> str:
     return time.strftime("%Y%m%d%H%M%S", time.gmtime(time.time() + 8 * 3600 + offset))
-
-
-class Echo:
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def __enter__(self) -> Echo:
-        self.process = subprocess.Popen([sys.executable, str(HERE / "echo_app.py"), str(self.port)])
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                httpx.post(self.url + "/up", json={}, timeout=1).raise_for_status()
-                return self
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise RuntimeError("the echo app did not start")
-
-    def __exit__(self, *exc: object) -> None:
-        assert self.process is not None
-        self.process.terminate()
-        self.process.wait(10)
 
 
 def line(result: Result, echo: Result | None) -> str:
@@ -123,7 +95,7 @@ def main() -> int:
         return lambda n: signed[n % count]
 
     c, seconds, limit = args.concurrency, args.seconds, args.requests
-    with Served() as server, Echo() as echo:
+    with Served() as server, echo_server() as echo:
         key = signing.load_private_key((server.data_dir / MERCHANT_KEY).read_bytes())
         print(f"sandbox at {server.url}, echo at {echo.url}")
         warm = max(args.warm, 500)  # (the queries look up 500 of them)
