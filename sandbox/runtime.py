@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -120,7 +119,7 @@ class Sandbox:
         # the payer-name generator, before the first pay: now if orders are waiting, else once
         # the first is made (a start-up that pays nothing for what it may never need)
         if self.engine.has_orders():
-            threading.Thread(target=self.ids.warm, name="lakala-sandbox-warm", daemon=True).start()
+            self.ids.warm_soon()
         else:
             self.ids.warm_at_first_number()
 

@@ -47,7 +47,7 @@ class Ids:
     def pay_order_no(self, now: datetime) -> str:
         if self._warm_at_first_number:
             self._warm_at_first_number = False
-            threading.Thread(target=self.warm, name="lakala-sandbox-warm", daemon=True).start()
+            self.warm_soon()
         # 29 digits like 21092211012001970631000488056: yyMMdd, then a serial
         return now.strftime("%y%m%d") + "11012" + self.digits(18)
 
@@ -73,6 +73,10 @@ class Ids:
         after orders, and a sandbox that is only started (as most test runs start one) or only
         queried never pays for Faker."""
         self._warm_at_first_number = True
+
+    def warm_soon(self) -> None:
+        """``warm`` on a thread of its own, now."""
+        threading.Thread(target=self.warm, name="lakala-sandbox-warm", daemon=True).start()
 
     def warm(self) -> None:
         """Make the payer-name generator now rather than on the first pay: importing Faker and
