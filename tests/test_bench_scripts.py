@@ -62,6 +62,7 @@ def test_the_script_starts(script: Path, started: dict[str, list[object]]) -> No
 
 LEFT_OUT = """
 import json, sys
+from pathlib import Path
 import httpx
 from bench.create_parts import PARTS, leave_out, variant_server
 leave_out([part for part in PARTS if part != "store"])
@@ -82,7 +83,7 @@ print(json.dumps({
     "data": json.loads(order["data"]),
     "request_hash": order["request_hash"],
     "runs": store.execute("SELECT count(*) FROM scenario_runs")[0][0],
-    "store_server": variant_server(["store"], __import__("pathlib").Path(".")).command,
+    "store_server": variant_server(["store"], Path(".")).command,
 }))
 """
 

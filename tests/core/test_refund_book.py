@@ -4,8 +4,6 @@ earlier store's refund bookkeeping out of the trades' JSON."""
 from __future__ import annotations
 
 import json
-import sqlite3
-from contextlib import closing
 from pathlib import Path
 
 import httpx
@@ -17,7 +15,7 @@ from sandbox.core.schema import SCHEMA_VERSION
 from sandbox.runtime import DB_FILE, Sandbox
 from tests.conftest import make_app
 from tests.server.test_v3_refunds import MERCHANT, RFD, paid_order, refund
-from tests.support import v3_post
+from tests.support import database, v3_post
 
 
 def _plan(sb: Sandbox, sql: str, params: tuple[str, ...]) -> str:
@@ -79,8 +77,7 @@ def test_an_earlier_store_s_refunds_move_into_the_table(tmp_path: Path) -> None:
     # what a version-2 store held: the bookkeeping in the trade's JSON, no refunds tables
     row = sb.store.execute("SELECT * FROM refunds")[0]
     sb.close()  # (its scheduler reads the refunds table)
-    with closing(sqlite3.connect(data_dir / DB_FILE, isolation_level=None)) as conn:
-        conn.execute("BEGIN")
+    with database(data_dir / DB_FILE) as conn:
         (stored,) = conn.execute(
             "SELECT data FROM trades WHERE trade_no = ?", (trade_no,)
         ).fetchone()
@@ -91,7 +88,6 @@ def test_an_earlier_store_s_refunds_move_into_the_table(tmp_path: Path) -> None:
         conn.execute("DROP TABLE refund_outcomes")
         conn.execute("DROP INDEX trades_by_log_no")
         conn.execute("DROP INDEX trades_by_ref_no")
-        conn.execute("COMMIT")
         conn.execute("PRAGMA user_version = 2")
 
     again = make_app(data_dir=str(data_dir), clock_speed=0)
