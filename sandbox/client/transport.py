@@ -1,9 +1,9 @@
 """HTTP plumbing the client and the tools share.
 
 ``InProcessTransport``: a synchronous httpx transport that calls an ASGI app in-process (no
-sockets). httpx's own ``ASGITransport`` is async-only; this one calls the app on a private
-event-loop thread so that ``httpx.Client(transport=InProcessTransport(app))`` works in plain
-synchronous tests.
+sockets). httpx's own ``ASGITransport`` is async-only; this one runs the app on a private event
+loop, in the calling thread, so that ``httpx.Client(transport=InProcessTransport(app))`` works in
+plain synchronous tests.
 
 ``send_bounded`` / ``asend_bounded``: read a whole answer within a time and a size limit.
 """
@@ -15,7 +15,8 @@ import contextlib
 import socket
 import threading
 import time
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,16 +36,23 @@ class InProcessTransport(httpx.BaseTransport):
     disconnect once the answer is complete; an exception the app raises reaches the caller), on
     this transport's own asyncio loop, without the work ``ASGITransport`` adds to each call: a
     second request, an answer stream, and an import of ``sniffio`` to tell asyncio from trio
-    (a search of the whole import path, where it is not installed)."""
+    (a search of the whole import path, where it is not installed).
+
+    The loop runs in the calling thread for the length of a call, so no thread waits for calls
+    and none hands each one over: that hand-over, twice a call between two threads, cost more
+    than a v1 query does in the app. Calls from several threads at once take turns. A call made
+    where an event loop is already running (a synchronous client inside async code, which may
+    not run a second loop) runs on a thread of its own. An app that leaves work running once it
+    has answered has it carried on at its next call, and cancelled at ``close``; the sandbox's
+    app leaves none (its notifies have a loop of their own)."""
 
     def __init__(self, app: Any, *, client: tuple[str, int] = ("127.0.0.1", 50000)) -> None:
         self._app = app
         self._client = client
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, name="in-process-asgi", daemon=True
-        )
-        self._thread.start()
+        self._turn = threading.Lock()  # one call on the loop at a time
+        # a transport dropped without close() lets its loop go without a warning
+        self._closer = weakref.finalize(self, self._loop.close)
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -99,7 +107,7 @@ class InProcessTransport(httpx.BaseTransport):
             assert complete.is_set() and status, "the app ended without a whole answer"
 
         try:
-            asyncio.run_coroutine_threadsafe(call(), self._loop).result()
+            self._run(call())
         except ConnectionDropped as exc:
             # what a client on a socket sees when a scenario drops the connection
             raise httpx.RemoteProtocolError(str(exc), request=request) from exc
@@ -108,19 +116,55 @@ class InProcessTransport(httpx.BaseTransport):
             status[0], headers=headers, stream=httpx.ByteStream(b"".join(parts)), request=request
         )
 
+    def _run(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` on the loop, in this thread unless a loop already runs here."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # (none here: the usual case)
+            self._run_here(work)
+            return
+        failed: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                self._run_here(work)
+            except BaseException as exc:  # (raised again in the caller's thread)
+                failed.append(exc)
+
+        helper = threading.Thread(target=run, name="in-process-asgi", daemon=True)
+        helper.start()
+        helper.join()
+        if failed:
+            raise failed[0]
+
+    def _run_here(self, work: Coroutine[Any, Any, None]) -> None:
+        with self._turn:
+            if self._loop.is_closed():
+                work.close()
+                raise RuntimeError("this InProcessTransport is closed")
+            self._loop.run_until_complete(work)
+
     def close(self) -> None:
-        if self._loop.is_running():
-            # as asyncio.run ends: an async generator the app began and left open (a body read
-            # in part, say) is closed on its loop now, not found by the collector once the loop
-            # is gone (which Python 3.13 reports as an error in whatever code runs then)
-            with contextlib.suppress(TimeoutError):  # (one that will not close is left)
-                asyncio.run_coroutine_threadsafe(
-                    self._loop.shutdown_asyncgens(), self._loop
-                ).result(5)
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout=5)
-        if not self._loop.is_running() and not self._loop.is_closed():
-            self._loop.close()
+        """As ``asyncio.run`` ends: what the app left running is cancelled, and an async
+        generator it began and left open (a body read in part, say) is closed on its loop now,
+        not found by the collector once the loop is gone (which Python 3.13 reports as an error
+        in whatever code runs then). Closing again does nothing."""
+        if self._loop.is_closed():
+            return
+        try:
+            self._run(self._wind_down())
+        finally:
+            with self._turn:
+                self._closer()
+
+    async def _wind_down(self) -> None:
+        left = asyncio.all_tasks() - {asyncio.current_task()}
+        for task in left:
+            task.cancel()
+        with contextlib.suppress(TimeoutError):  # (what will not end in 5 s is left)
+            async with asyncio.timeout(5):
+                await asyncio.gather(*left, return_exceptions=True)
+                await self._loop.shutdown_asyncgens()
 
 
 # -- bounded answers -------------------------------------------------------------------------

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import threading
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -132,3 +135,101 @@ def test_closing_the_transport_closes_what_the_app_left_open() -> None:
         assert client.get("/").text == "ok"
         assert closed == []  # (open while the transport is)
     assert closed == [True]  # (the client closed its transport)
+
+
+def test_a_call_runs_in_the_callers_thread_and_starts_none() -> None:
+    """No thread waits for calls and none is handed each one: the app runs in the thread that
+    called, and the transport starts no thread of its own."""
+    ran_in: list[threading.Thread] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        ran_in.append(threading.current_thread())
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    before = threading.enumerate()
+    with httpx.Client(transport=InProcessTransport(app), base_url="http://t") as client:
+        assert [client.get("/").text for _ in range(3)] == ["ok"] * 3
+        assert threading.enumerate() == before
+    assert ran_in == [threading.current_thread()] * 3
+
+
+def test_calls_from_several_threads_at_once_each_get_their_own_answer(
+    http: httpx.Client,
+) -> None:
+    """They take turns on the one loop; none waits on another's answer or gets it."""
+    barrier = threading.Barrier(8, timeout=30)
+
+    def calls(worker: int) -> list[str]:
+        barrier.wait()
+        return [http.post("/echo/t", content=f"{worker}-{i}").json()["body"] for i in range(25)]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(calls, range(8), timeout=60))
+    assert answers == [[f"{worker}-{i}" for i in range(25)] for worker in range(8)]
+
+
+def test_a_call_from_inside_a_running_event_loop_is_answered(http: httpx.Client) -> None:
+    """A synchronous client used inside async code, where a second loop may not run in the same
+    thread: the call runs on a thread of its own and answers as any other."""
+
+    async def inside() -> tuple[int, str]:
+        answer = http.post("/echo/inside", content=b"from async code")
+        return answer.status_code, answer.json()["body"]
+
+    assert asyncio.run(inside()) == (200, "from async code")
+    with pytest.raises(LookupError, match="the app broke"):  # (its exception reaches the caller)
+        asyncio.run(_get(http, "/broken"))
+    assert http.get("/echo/after").status_code == 200
+
+
+async def _get(http: httpx.Client, path: str) -> httpx.Response:
+    return http.get(path)
+
+
+def test_work_the_app_leaves_running_goes_on_at_the_next_call_and_ends_at_close() -> None:
+    steps: list[str] = []
+    left: list[asyncio.Task[None]] = []
+
+    async def background() -> None:
+        try:
+            steps.append("started")
+            await asyncio.sleep(0)
+            steps.append("went on")
+            await asyncio.Event().wait()  # (never set)
+        finally:
+            steps.append("cancelled")
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["path"] == "/leave":
+            left.append(asyncio.get_running_loop().create_task(background()))
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    transport = InProcessTransport(app)
+    with httpx.Client(transport=transport, base_url="http://t") as client:
+        client.get("/leave")
+        client.get("/other")
+        assert steps == ["started", "went on"]
+    assert steps == ["started", "went on", "cancelled"] and left[0].cancelled()
+
+
+def test_a_closed_transport_says_so_and_closes_again_quietly() -> None:
+    transport = InProcessTransport(APP)
+    client = httpx.Client(transport=transport, base_url="http://t")
+    assert client.get("/echo/x").status_code == 200
+    client.close()
+    transport.close()  # (a second close does nothing)
+    with pytest.raises(RuntimeError, match="InProcessTransport is closed"):
+        transport.handle_request(httpx.Request("GET", "http://t/echo/x"))
+
+
+def test_a_transport_dropped_without_closing_lets_its_loop_go_quietly() -> None:
+    """Without ``close`` (a client never closed): when it is collected its loop is closed, so
+    no warning of an unclosed loop reaches whatever runs then (warnings are errors here)."""
+    transport = InProcessTransport(APP)
+    loop = transport.loop
+    assert httpx.Client(transport=transport).get("http://t/echo/x").status_code == 200
+    del transport
+    gc.collect()
+    assert loop.is_closed()
