@@ -40,17 +40,23 @@ class InProcessTransport(httpx.BaseTransport):
 
     The loop runs in the calling thread for the length of a call, so no thread waits for calls
     and none hands each one over: that hand-over, twice a call between two threads, cost more
-    than a v1 query does in the app. Calls from several threads at once take turns. A call made
-    where an event loop is already running (a synchronous client inside async code, which may
-    not run a second loop) runs on a thread of its own. An app that leaves work running once it
-    has answered has it carried on at its next call, and cancelled at ``close``; the sandbox's
-    app leaves none (its notifies have a loop of their own)."""
+    than a v1 query does in the app. A call another thread makes meanwhile joins the running
+    loop, as it would a server's: the two run side by side (a merchant's notify handler may
+    query the sandbox while the test's clock move waits for that notify's answer), and the
+    thread that runs the loop goes on running it until the last such call has its answer. A call
+    made where an event loop already runs (a synchronous client inside async code, which may not
+    run a second loop) runs on a thread of its own. An app that leaves work running once it has
+    answered has it carried on at the next call, and cancelled at ``close``; the sandbox's app
+    leaves none (its notifies have a loop of their own)."""
 
     def __init__(self, app: Any, *, client: tuple[str, int] = ("127.0.0.1", 50000)) -> None:
         self._app = app
         self._client = client
         self._loop = asyncio.new_event_loop()
-        self._turn = threading.Lock()  # one call on the loop at a time
+        self._state = threading.Condition()
+        self._host: int | None = None  # the thread running the loop for a call, if one is
+        self._guests = 0  # calls other threads gave that loop meanwhile, not yet answered
+        self._guests_gone = asyncio.Event()
         # a transport dropped without close() lets its loop go without a warning
         self._closer = weakref.finalize(self, self._loop.close)
 
@@ -116,18 +122,18 @@ class InProcessTransport(httpx.BaseTransport):
             status[0], headers=headers, stream=httpx.ByteStream(b"".join(parts)), request=request
         )
 
-    def _run(self, work: Coroutine[Any, Any, None]) -> None:
-        """Run ``work`` on the loop, in this thread unless a loop already runs here."""
+    def _run(self, work: Coroutine[Any, Any, None], *, last: bool = False) -> None:
+        """Run ``work`` on the loop, from this thread unless a loop already runs here."""
         try:
             asyncio.get_running_loop()
         except RuntimeError:  # (none here: the usual case)
-            self._run_here(work)
+            self._run_here(work, last=last)
             return
         failed: list[BaseException] = []
 
         def run() -> None:
             try:
-                self._run_here(work)
+                self._run_here(work, last=last)
             except BaseException as exc:  # (raised again in the caller's thread)
                 failed.append(exc)
 
@@ -137,25 +143,57 @@ class InProcessTransport(httpx.BaseTransport):
         if failed:
             raise failed[0]
 
-    def _run_here(self, work: Coroutine[Any, Any, None]) -> None:
-        with self._turn:
+    def _run_here(self, work: Coroutine[Any, Any, None], *, last: bool) -> None:
+        """Host ``work`` on the loop, or join the thread hosting it now. ``last``: wait until no
+        thread runs the loop, host ``work`` alone, then close the loop."""
+        with self._state:
+            while last and self._host is not None:
+                self._state.wait()
             if self._loop.is_closed():
                 work.close()
+                if last:  # (closed meanwhile, by another thread)
+                    return
                 raise RuntimeError("this InProcessTransport is closed")
+            if self._host is None:
+                self._host = threading.get_ident()
+                joined = None
+            else:
+                self._guests += 1
+                joined = asyncio.run_coroutine_threadsafe(work, self._loop)
+                joined.add_done_callback(self._guest_answered)
+        if joined is not None:
+            joined.result()
+            return
+        try:
             self._loop.run_until_complete(work)
+        finally:
+            self._host_until_guests_answered(last)
+
+    def _guest_answered(self, _done: object) -> None:
+        with self._state:
+            self._guests -= 1
+            if not self._guests:  # (the host may be waiting for this, on the loop)
+                self._loop.call_soon_threadsafe(self._guests_gone.set)
+
+    def _host_until_guests_answered(self, last: bool) -> None:
+        while True:
+            with self._state:
+                if not self._guests:
+                    if last:
+                        self._closer()
+                    self._host = None
+                    self._state.notify_all()
+                    return
+                self._guests_gone = gone = asyncio.Event()
+            self._loop.run_until_complete(gone.wait())
 
     def close(self) -> None:
         """As ``asyncio.run`` ends: what the app left running is cancelled, and an async
         generator it began and left open (a body read in part, say) is closed on its loop now,
         not found by the collector once the loop is gone (which Python 3.13 reports as an error
-        in whatever code runs then). Closing again does nothing."""
-        if self._loop.is_closed():
-            return
-        try:
-            self._run(self._wind_down())
-        finally:
-            with self._turn:
-                self._closer()
+        in whatever code runs then). Waits for calls in progress. Closing again does nothing."""
+        if not self._loop.is_closed():
+            self._run(self._wind_down(), last=True)
 
     async def _wind_down(self) -> None:
         left = asyncio.all_tasks() - {asyncio.current_task()}

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import threading
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -17,7 +19,8 @@ from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 
 from sandbox.client.transport import InProcessTransport
-from tests.support import import_searches
+from tests.conftest import make_app
+from tests.support import V1, import_searches
 
 SEEN: list[dict[str, Any]] = []
 
@@ -167,6 +170,74 @@ def test_calls_from_several_threads_at_once_each_get_their_own_answer(
     with ThreadPoolExecutor(max_workers=8) as pool:
         answers = list(pool.map(calls, range(8), timeout=60))
     assert answers == [[f"{worker}-{i}" for i in range(25)] for worker in range(8)]
+
+
+def test_a_call_from_another_thread_runs_beside_one_in_progress() -> None:
+    """One call waits for what only another thread's call does: that call joins the loop the
+    first is running and is answered, and then the first ends too, as on a server."""
+    waiting = threading.Event()
+    released = asyncio.Event()
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["path"] == "/wait":
+            waiting.set()
+            await asyncio.wait_for(released.wait(), 10)
+        else:
+            released.set()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": scope["path"].encode()})
+
+    answers: list[str] = []
+    with httpx.Client(transport=InProcessTransport(app), base_url="http://t") as client:
+        first = threading.Thread(target=lambda: answers.append(client.get("/wait").text))
+        first.start()
+        assert waiting.wait(10)
+        answers.append(client.get("/release").text)
+        first.join(10)
+    assert sorted(answers) == ["/release", "/wait"]  # (in whichever order the threads took)
+
+
+def test_a_notify_handler_can_query_the_sandbox_while_the_clock_move_waits_for_it() -> None:
+    """A merchant's handler that queries the order before it acknowledges the notify, through
+    the test's own in-process client, while the test's clock move waits for that notify to be
+    answered: the query is served meanwhile, and the first attempt is delivered."""
+    app = make_app()
+    seen: list[str] = []
+    with httpx.Client(transport=InProcessTransport(app), base_url="http://t") as http:
+
+        class Merchant(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - the http.server hook name
+                notify = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                query = http.post(V1 + "query", json={"out_order_no": notify["out_order_no"]})
+                seen.append(query.json()["resp_data"]["order_status"])
+                ack = b'{"code":"000000"}'
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(ack)))
+                self.end_headers()
+                self.wfile.write(ack)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        merchant = ThreadingHTTPServer(("127.0.0.1", 0), Merchant)
+        threading.Thread(target=merchant.serve_forever, daemon=True).start()
+        try:
+            order = http.post(  # (¥9.01 pays itself after 3 s of the sandbox's clock)
+                V1 + "create",
+                json={
+                    "out_order_no": "CALLBACK-1",
+                    "total_amount": 901,
+                    "order_info": "handler queries back",
+                    "notify_url": f"http://127.0.0.1:{merchant.server_port}/notify",
+                },
+            ).json()["resp_data"]
+            assert http.post("/sandbox/api/clock/advance", json={"seconds": 5}).is_success
+            journal = http.get(f"/sandbox/api/orders/{order['pay_order_no']}/notifies").json()
+        finally:
+            merchant.shutdown()
+            merchant.server_close()
+    assert seen == ["SUCCESS"]
+    assert [(a["sequence"], a["state"]) for a in journal["notifies"]] == [(1, "delivered")]
 
 
 def test_a_call_from_inside_a_running_event_loop_is_answered(http: httpx.Client) -> None:
