@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import json
 import threading
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -20,7 +18,7 @@ from starlette.routing import Route
 
 from sandbox.client.transport import InProcessTransport
 from tests.conftest import make_app
-from tests.support import V1, import_searches
+from tests.support import V1, import_searches, merchant
 
 SEEN: list[dict[str, Any]] = []
 
@@ -205,37 +203,22 @@ def test_a_notify_handler_can_query_the_sandbox_while_the_clock_move_waits_for_i
     seen: list[str] = []
     with httpx.Client(transport=InProcessTransport(app), base_url="http://t") as http:
 
-        class Merchant(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - the http.server hook name
-                notify = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                query = http.post(V1 + "query", json={"out_order_no": notify["out_order_no"]})
-                seen.append(query.json()["resp_data"]["order_status"])
-                ack = b'{"code":"000000"}'
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(ack)))
-                self.end_headers()
-                self.wfile.write(ack)
+        def query_first(notify: dict[str, Any]) -> None:
+            query = http.post(V1 + "query", json={"out_order_no": notify["out_order_no"]})
+            seen.append(query.json()["resp_data"]["order_status"])
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        merchant = ThreadingHTTPServer(("127.0.0.1", 0), Merchant)
-        threading.Thread(target=merchant.serve_forever, daemon=True).start()
-        try:
+        with merchant(query_first) as notify_url:
             order = http.post(  # (¥9.01 pays itself after 3 s of the sandbox's clock)
                 V1 + "create",
                 json={
                     "out_order_no": "CALLBACK-1",
                     "total_amount": 901,
                     "order_info": "handler queries back",
-                    "notify_url": f"http://127.0.0.1:{merchant.server_port}/notify",
+                    "notify_url": notify_url,
                 },
             ).json()["resp_data"]
             assert http.post("/sandbox/api/clock/advance", json={"seconds": 5}).is_success
             journal = http.get(f"/sandbox/api/orders/{order['pay_order_no']}/notifies").json()
-        finally:
-            merchant.shutdown()
-            merchant.server_close()
     assert seen == ["SUCCESS"]
     assert [(a["sequence"], a["state"]) for a in journal["notifies"]] == [(1, "delivered")]
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import http.server
 import importlib.metadata
 import json
 import re
 import socket
-import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,7 +20,7 @@ from sandbox.testing.plugin import LakalaSandbox
 from sandbox.testing.receiver import NotifyReceiver
 from tests.paths import ROOT
 from tests.servers import loopback
-from tests.support import USER_RUN, V1, V3
+from tests.support import USER_RUN, V1, V3, merchant
 
 pytest_plugins = ["pytester"]
 
@@ -149,34 +148,20 @@ def test_a_notify_handler_queries_through_the_fixture_while_the_clock_move_waits
     that notify's answer; the query is served meanwhile and the first attempt is delivered."""
     seen: list[str] = []
 
-    class Merchant(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - the http.server hook name
-            notify = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            out_order_no = notify["out_order_no"]
-            seen.append(lakala_sandbox.client.query(out_order_no=out_order_no)["order_status"])
-            ack = json.dumps({"code": "SUCCESS", "message": "执行成功"}).encode()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(ack)))
-            self.end_headers()
-            self.wfile.write(ack)
+    def query_first(notify: dict[str, Any]) -> None:
+        seen.append(
+            lakala_sandbox.client.query(out_order_no=notify["out_order_no"])["order_status"]
+        )
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    merchant = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Merchant)
-    threading.Thread(target=merchant.serve_forever, daemon=True).start()
-    try:
+    with merchant(query_first) as notify_url:
         order = lakala_sandbox.client.create(  # (¥9.01 pays itself after 3 s)
             out_order_no="HANDLER-QUERIES",
             total_amount=901,
             order_info="the handler asks first",
-            notify_url=f"http://127.0.0.1:{merchant.server_port}/notify",
+            notify_url=notify_url,
         )
         lakala_sandbox.clock.advance(5)
         attempts = lakala_sandbox.notifies(order["pay_order_no"])
-    finally:
-        merchant.shutdown()
-        merchant.server_close()
     assert seen == ["2"]
     assert [(a["sequence"], a["state"]) for a in attempts] == [(1, "delivered")]
 
