@@ -151,7 +151,7 @@ def test_a_call_runs_in_the_callers_thread_and_starts_none() -> None:
     before = threading.enumerate()
     with httpx.Client(transport=InProcessTransport(app), base_url="http://t") as client:
         assert [client.get("/").text for _ in range(3)] == ["ok"] * 3
-        assert threading.enumerate() == before
+        assert set(threading.enumerate()) <= set(before)  # (none new; others may have ended)
     assert ran_in == [threading.current_thread()] * 3
 
 
