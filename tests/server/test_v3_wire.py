@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -262,3 +264,37 @@ def test_fields_as_the_official_sdk_sends_them_are_accepted(
     ).json()
     assert repeated["code"] == "SBX10001" and "sgn_info" in repeated["msg"]
     assert sb.engine.count() == 1
+
+
+def test_answers_signed_alone_or_among_others_all_verify(
+    http: httpx.Client, sb: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A v3 call with no other in progress is signed on the loop (no hand-over to a signing
+    thread); calls made at once hand their signatures over, so the loop serves the others
+    meanwhile. Either way every answer verifies, and each caller gets its own."""
+    handed_over: list[str] = []
+    executor = signing.executor()
+
+    class Counting(type(executor)):  # type: ignore[misc]
+        def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def]
+            handed_over.append(args[1])  # (the appid of the answer)
+            return executor.submit(fn, *args, **kwargs)
+
+    monkeypatch.setattr(signing, "executor", lambda: Counting(max_workers=1))
+    cert = served_certificate(http)
+    alone = v3_post(http, sb, "query", {"merchant_no": "82229007392000A", "out_order_no": "NO"})
+    verify_v3_response(alone, cert)
+    assert handed_over == []
+
+    barrier = threading.Barrier(6, timeout=30)
+
+    def create(i: int) -> httpx.Response:
+        barrier.wait()
+        return v3_post(http, sb, "special_create", v3_req_data(sb, f"V3-AT-ONCE-{i}"))
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        answers = list(pool.map(create, range(6), timeout=60))
+    for i, answer in enumerate(answers):
+        verify_v3_response(answer, cert)
+        assert answer.json()["resp_data"]["out_order_no"] == f"V3-AT-ONCE-{i}"
+    assert handed_over, "calls made at once were all signed on the loop"
