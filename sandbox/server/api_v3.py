@@ -323,9 +323,12 @@ def endpoint(operation: str) -> Callable[[Request], Any]:
             status = 200
         except SandboxError as error:
             status, out = error_body("v3", error, sb.clock.now14())
-        # One turn of the loop first: calls it has already taken in start meanwhile, and count.
-        # Nothing else in a call waits, so without it each call ran to its end alone.
-        await asyncio.sleep(0)
+        alone = calls[0] == 1
+        if alone:
+            # One turn of the loop first: calls it has already taken in start meanwhile, and
+            # count. Nothing else in a call waits, so without it each call ran to its end alone.
+            await asyncio.sleep(0)
+            alone = calls[0] == 1
         return await signed_response(
             sb,
             appid,
@@ -333,7 +336,7 @@ def endpoint(operation: str) -> Callable[[Request], Any]:
             status,
             {WARNING_HEADER: warning} if warning else None,
             encrypt_with=answer_key,
-            alone=calls[0] == 1,
+            alone=alone,
         )
 
     return handle
