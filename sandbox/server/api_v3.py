@@ -326,7 +326,8 @@ def endpoint(operation: str) -> Callable[[Request], Any]:
         alone = calls[0] == 1
         if alone:
             # One turn of the loop first: calls it has already taken in start meanwhile, and
-            # count. Nothing else in a call waits, so without it each call ran to its end alone.
+            # count. A call seldom waits for anything before its signature, so without the turn
+            # each one ran to its end before the next began, and always looked alone.
             await asyncio.sleep(0)
             alone = calls[0] == 1
         return await signed_response(
