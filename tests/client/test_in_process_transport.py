@@ -197,8 +197,8 @@ def test_a_call_from_another_thread_runs_beside_one_in_progress() -> None:
 
 def test_a_notify_handler_can_query_the_sandbox_while_the_clock_move_waits_for_it() -> None:
     """A merchant's handler that queries the order before it acknowledges the notify, through
-    the test's own in-process client, while the test's clock move waits for that notify to be
-    answered: the query is served meanwhile, and the first attempt is delivered."""
+    the test's own in-process client, while the test's clock move waits (half a second at most)
+    for that notify to be answered: the query is served, and the first attempt is delivered."""
     app = make_app()
     seen: list[str] = []
     with httpx.Client(transport=InProcessTransport(app), base_url="http://t") as http:
@@ -218,6 +218,7 @@ def test_a_notify_handler_can_query_the_sandbox_while_the_clock_move_waits_for_i
                 },
             ).json()["resp_data"]
             assert http.post("/sandbox/api/clock/advance", json={"seconds": 5}).is_success
+            assert app.state.sandbox.notifier.drain(30)  # (a bound, for a loaded machine)
             journal = http.get(f"/sandbox/api/orders/{order['pay_order_no']}/notifies").json()
     assert seen == ["SUCCESS"]
     assert [(a["sequence"], a["state"]) for a in journal["notifies"]] == [(1, "delivered")]

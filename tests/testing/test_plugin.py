@@ -9,7 +9,6 @@ import re
 import socket
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -20,7 +19,7 @@ from sandbox.testing.plugin import LakalaSandbox
 from sandbox.testing.receiver import NotifyReceiver
 from tests.paths import ROOT
 from tests.servers import loopback
-from tests.support import USER_RUN, V1, V3, merchant
+from tests.support import USER_RUN, V1, V3
 
 pytest_plugins = ["pytester"]
 
@@ -138,32 +137,6 @@ def test_act_and_notifies_of_every_order(lakala_sandbox: LakalaSandbox) -> None:
     assert all(n["url"] == "http://127.0.0.1:9/none" for n in sent)
     with pytest.raises(AssertionError, match="answered 404"):
         lakala_sandbox.order("0" * 29)
-
-
-def test_a_notify_handler_queries_through_the_fixture_while_the_clock_move_waits(
-    lakala_sandbox: LakalaSandbox,
-) -> None:
-    """docs/pytest-plugin.md: the merchant's handler asks the in-process sandbox about the order
-    (from the receiver's thread) before it acknowledges, while the test's clock move waits for
-    that notify's answer; the query is served meanwhile and the first attempt is delivered."""
-    seen: list[str] = []
-
-    def query_first(notify: dict[str, Any]) -> None:
-        seen.append(
-            lakala_sandbox.client.query(out_order_no=notify["out_order_no"])["order_status"]
-        )
-
-    with merchant(query_first) as notify_url:
-        order = lakala_sandbox.client.create(  # (¥9.01 pays itself after 3 s)
-            out_order_no="HANDLER-QUERIES",
-            total_amount=901,
-            order_info="the handler asks first",
-            notify_url=notify_url,
-        )
-        lakala_sandbox.clock.advance(5)
-        attempts = lakala_sandbox.notifies(order["pay_order_no"])
-    assert seen == ["2"]
-    assert [(a["sequence"], a["state"]) for a in attempts] == [(1, "delivered")]
 
 
 def test_served_sandbox_is_a_real_url(lakala_sandbox_server: LakalaSandbox) -> None:
