@@ -8,10 +8,8 @@ import importlib.abc
 import json
 import sqlite3
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +19,6 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import NameOID
 
 from sandbox.runtime import Sandbox
-from sandbox.testing.receiver import ack_for
 from sandbox.wire import signing
 
 V1 = "/api/v1/payment/lakala/counter/"
@@ -174,31 +171,3 @@ def database(path: Path) -> Iterator[sqlite3.Connection]:
     Python 3.13 warns of)."""
     with contextlib.closing(sqlite3.connect(path)) as conn, conn:
         yield conn
-
-
-@contextlib.contextmanager
-def merchant(handle: Callable[[dict[str, Any]], None]) -> Iterator[str]:
-    """``with merchant(handle) as notify_url:`` a loopback notify endpoint that calls
-    ``handle(notify)`` on the server's thread with each notify's JSON, then answers its dialect's
-    ack: a merchant's handler that does its own work (querying the order, say) before it answers."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - the http.server hook name
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            handle(json.loads(body))
-            ack = json.dumps(ack_for(body), ensure_ascii=False).encode()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(ack)))
-            self.end_headers()
-            self.wfile.write(ack)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/notify"
-    finally:
-        server.shutdown()
-        server.server_close()

@@ -5,7 +5,8 @@
         first = rx.wait(1, timeout=10)[0]
 
 ``NotifyReceiver(answer={...})`` answers every request with that JSON instead (say a ``FAIL``, to
-watch the retry ladder).
+watch the retry ladder). ``NotifyReceiver(handle=fn)`` calls ``fn(received)`` before it answers,
+as a merchant's handler does its own work first (querying the order, say).
 
 Used by the contract command (to catch the sandbox's notify) and by tests.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -54,13 +56,22 @@ class Received:
 class NotifyReceiver:
     """``answer``: the JSON the receiver replies with (HTTP 200). By default each notify gets the
     success ack of its own dialect: ``{"code":"SUCCESS",...}`` for a v3 notify, ``{"code":"000000",
-    ...}`` for a v1 one."""
+    ...}`` for a v1 one. ``handle``: called with each request, once recorded, on the receiver's
+    thread, before the answer goes; should it raise, no answer goes (the sender sees the
+    connection close, as from a merchant's handler that failed)."""
 
-    def __init__(self, *, answer: dict[str, Any] | None = None, path: str = "/notify") -> None:
+    def __init__(
+        self,
+        *,
+        answer: dict[str, Any] | None = None,
+        path: str = "/notify",
+        handle: Callable[[Received], object] | None = None,
+    ) -> None:
         self.answer: bytes | None = (
             None if answer is None else json.dumps(answer, ensure_ascii=False).encode()
         )
         self.path = path
+        self.handle = handle
         self.received: list[Received] = []
         self._lock = threading.Condition()
         receiver = self
@@ -78,11 +89,12 @@ class NotifyReceiver:
                 if answer is None:
                     answer = json.dumps(ack_for(body), ensure_ascii=False).encode()
                 # recorded before it is answered: once the sender has the answer, it is here
+                received = Received(self.path, dict(self.headers.items()), body, answer)
                 with receiver._lock:
-                    receiver.received.append(
-                        Received(self.path, dict(self.headers.items()), body, answer)
-                    )
+                    receiver.received.append(received)
                     receiver._lock.notify_all()
+                if receiver.handle is not None:
+                    receiver.handle(received)
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json; charset=utf-8")
                 self.send_header("Content-Length", str(len(answer)))

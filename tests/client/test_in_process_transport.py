@@ -17,8 +17,9 @@ from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 
 from sandbox.client.transport import InProcessTransport
+from sandbox.testing.receiver import NotifyReceiver, Received
 from tests.conftest import make_app
-from tests.support import V1, import_searches, merchant
+from tests.support import V1, import_searches
 
 SEEN: list[dict[str, Any]] = []
 
@@ -158,7 +159,7 @@ def test_a_call_runs_in_the_callers_thread_and_starts_none() -> None:
 def test_calls_from_several_threads_at_once_each_get_their_own_answer(
     http: httpx.Client,
 ) -> None:
-    """They take turns on the one loop; none waits on another's answer or gets it."""
+    """They share the one loop, side by side; none gets another's answer."""
     barrier = threading.Barrier(8, timeout=30)
 
     def calls(worker: int) -> list[str]:
@@ -203,18 +204,18 @@ def test_a_notify_handler_can_query_the_sandbox_while_the_clock_move_waits_for_i
     seen: list[str] = []
     with httpx.Client(transport=InProcessTransport(app), base_url="http://t") as http:
 
-        def query_first(notify: dict[str, Any]) -> None:
-            query = http.post(V1 + "query", json={"out_order_no": notify["out_order_no"]})
+        def query_first(notify: Received) -> None:
+            query = http.post(V1 + "query", json={"out_order_no": notify.json()["out_order_no"]})
             seen.append(query.json()["resp_data"]["order_status"])
 
-        with merchant(query_first) as notify_url:
+        with NotifyReceiver(handle=query_first) as merchant:
             order = http.post(  # (¥9.01 pays itself after 3 s of the sandbox's clock)
                 V1 + "create",
                 json={
                     "out_order_no": "CALLBACK-1",
                     "total_amount": 901,
                     "order_info": "handler queries back",
-                    "notify_url": notify_url,
+                    "notify_url": merchant.url,
                 },
             ).json()["resp_data"]
             assert http.post("/sandbox/api/clock/advance", json={"seconds": 5}).is_success

@@ -10,13 +10,14 @@ import socket
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 import sandbox.testing.plugin as plugin
 from sandbox.core.ids import Ids
 from sandbox.core.settings import Settings
 from sandbox.testing.plugin import LakalaSandbox
-from sandbox.testing.receiver import NotifyReceiver
+from sandbox.testing.receiver import NotifyReceiver, Received
 from tests.paths import ROOT
 from tests.servers import loopback
 from tests.support import USER_RUN, V1, V3
@@ -324,6 +325,24 @@ def test_the_receiver_acknowledges_a_v1_notify_in_the_v1_dialect(
     assert notify.json()["order_status"] == "SUCCESS"
     assert json.loads(notify.answer)["code"] == "000000"
     assert sent[0]["state"] == "delivered" and sent[0]["attempt"] == 1
+
+
+def test_the_receiver_runs_its_handler_before_it_answers_and_answers_nothing_if_it_fails() -> None:
+    steps: list[str] = []
+
+    def handle(received: Received) -> None:
+        steps.append(f"handled {received.json()['n']}")
+        if received.json()["n"] == 2:
+            raise RuntimeError("the merchant's handler failed")
+
+    with NotifyReceiver(handle=handle) as merchant:
+        first = loopback.post(merchant.url, json={"n": 1, "resp_time": "20261207000000"})
+        steps.append("answered")
+        with pytest.raises(httpx.RemoteProtocolError):
+            loopback.post(merchant.url, json={"n": 2, "resp_time": "20261207000000"})
+        assert len(merchant.wait(2)) == 2  # (both recorded, the failed one too)
+    assert first.json()["code"] == "000000"  # (a v1 body: the v1 ack)
+    assert steps == ["handled 1", "answered", "handled 2"]
 
 
 def test_the_receiver_acknowledges_a_v3_notify_in_the_v3_dialect(
