@@ -60,10 +60,10 @@ class JsonFloat(float):
 def strict_json(text: str) -> Any:
     """``json.loads`` holding to JSON: no NaN or Infinity, no number too large for a float or
     of more than 100 digits, nothing nested more than ``MAX_NESTING`` deep (a ValueError, not
-    a RecursionError, however deep), no key
-    twice in one object (the last one won: ``{"total_amount":100,"total_amount":1}`` made a
-    1-fen order) and no lone surrogate (``"\\ud800"`` is no character: it cannot be stored,
-    hashed or sent, and was a 500). Each ValueError names the field."""
+    a RecursionError, however deep), no key twice in one object (the last one won:
+    ``{"total_amount":100,"total_amount":1}`` made a 1-fen order) and no lone surrogate
+    (``"\\ud800"`` is no character: it cannot be stored, hashed or sent, and was a 500). Each
+    ValueError names the field."""
     try:
         value = json.loads(
             text,
