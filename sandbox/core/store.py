@@ -36,6 +36,7 @@ class Store:
         self._depth = 0
         self._writes = 0
         self._checkpointing = False
+        self._checkpointer: threading.Thread | None = None
         try:
             if self.path != ":memory:":
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -93,9 +94,10 @@ class Store:
             return
         self._writes = 0
         self._checkpointing = True
-        threading.Thread(
+        self._checkpointer = threading.Thread(
             target=self._checkpoint, name="lakala-sandbox-checkpoint", daemon=True
-        ).start()
+        )
+        self._checkpointer.start()
 
     def _checkpoint(self) -> None:
         """Copy what the log holds into the database file, on a connection of its own, beside
@@ -194,5 +196,10 @@ class Store:
                 conn.execute("DELETE FROM sqlite_sequence")
 
     def close(self) -> None:
+        """Close the store, after a checkpoint in progress: its connection holds the files too,
+        and its last pass waits for the lock taken here."""
+        checkpointer = self._checkpointer
+        if checkpointer is not None:
+            checkpointer.join(10)
         with self.lock:
             self.conn.close()

@@ -16,6 +16,7 @@ import pytest
 from sandbox.client.transport import InProcessTransport
 from sandbox.core.keys import PLATFORM_KEY
 from sandbox.core.settings import Settings
+from sandbox.core.store import CHECKPOINT_EVERY
 from sandbox.runtime import Sandbox
 from sandbox.scenarios.files import ScenarioFileError
 from sandbox.server.app import create_app
@@ -56,6 +57,15 @@ def test_a_closed_sandbox_holds_no_file_of_its_data_directory(tmp_path: Path) ->
     with pytest.raises(sqlite3.ProgrammingError):
         sb.store.execute("SELECT 1")
     sb.close()  # a second close does nothing
+
+
+def test_a_sandbox_closed_as_its_store_checkpoints_holds_no_file(tmp_path: Path) -> None:
+    app = make_app(data_dir=str(tmp_path / "data"), strict_responses=False)
+    with httpx.Client(transport=InProcessTransport(app), base_url="http://t") as http:
+        for n in range(CHECKPOINT_EVERY):  # enough writes to start a checkpoint on its thread
+            create(http, f"CHECKPOINT-{n}")
+    app.state.sandbox.close()  # at once: it waits for the checkpoint and its connection
+    assert open_files(tmp_path) == []
 
 
 def test_a_served_sandbox_lets_its_files_go_at_shutdown(tmp_path: Path) -> None:
