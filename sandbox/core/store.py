@@ -9,7 +9,8 @@ own automatic checkpoint ran in whichever commit crossed 1,000 log pages, about 
 create, and stalled the server's event loop (and every request in flight) for that fsync, 5 to
 30 ms on a quiet disk and far more on a busy one. A commit is as durable as before: it is in the
 log, which survives the process. Once the log is large, a checkpoint makes it start over, holding
-commits back for the last few milliseconds of its copying (see ``_checkpoint``).
+commits back for the last few milliseconds of its copying (see ``_checkpoint``); a log a burst of
+writes left larger than ``LOG_LIMIT`` (a reset of many orders) is then cut back to it.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from sandbox.core.schema import MIGRATIONS, SCHEMA_VERSION, TABLES
 
 CHECKPOINT_EVERY = 100  # writes (commits and single statements) between two checkpoints
 RESTART_AFTER = 4096  # pages in the log (16 MiB) past which a checkpoint starts it over
+LOG_LIMIT = 32 * 1024 * 1024  # bytes: a log left larger (by a reset, say) is cut back to this
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,7 @@ class Store:
                 self.conn.execute("PRAGMA journal_mode=WAL")
                 self.conn.execute("PRAGMA synchronous=NORMAL")
                 self.conn.execute("PRAGMA wal_autocheckpoint=0")  # see _written
+                self.conn.execute(f"PRAGMA journal_size_limit={LOG_LIMIT}")
         except (OSError, sqlite3.Error) as exc:
             if hasattr(self, "conn"):
                 self.conn.close()

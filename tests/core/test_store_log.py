@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 
 from sandbox.client.transport import InProcessTransport
-from sandbox.core.store import RESTART_AFTER
+from sandbox.core.store import LOG_LIMIT, RESTART_AFTER, Store
 from sandbox.runtime import DB_FILE
 from sandbox.wire.vocabulary import V1_COUNTER_PREFIX as V1
 from tests.conftest import make_app
@@ -50,3 +50,30 @@ def test_the_log_starts_over_while_creates_keep_coming_and_every_order_stays(
             assert found["code"] == "000000", found
             assert found["resp_data"]["out_order_no"] == f"LOG-{n}"
     assert again.state.sandbox.engine.count() == CREATES
+
+
+def test_a_log_a_burst_left_large_is_cut_back_once_it_starts_over(tmp_path: Path) -> None:
+    """A reset of tens of thousands of orders writes its pages to the log in one transaction;
+    the log file stays that large only until it next starts over (here the burst is one
+    transaction of large values, and small writes come after it as orders would)."""
+    store = Store(tmp_path / DB_FILE)
+    log = tmp_path / (DB_FILE + "-wal")
+    try:
+        with store.transaction() as conn:
+            for n in range(LOG_LIMIT // 100_000 + 50):  # about 5 MB past the limit
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES (?, ?)", (f"burst-{n}", "x" * 100_000)
+                )
+        assert log.stat().st_size > LOG_LIMIT
+        deadline = time.monotonic() + 30
+        n = 0
+        while log.stat().st_size > LOG_LIMIT and time.monotonic() < deadline:
+            store.set_meta(f"small-{n % 50}", str(n))
+            n += 1
+            time.sleep(0.001)
+        size = log.stat().st_size
+        assert size <= LOG_LIMIT, f"the log still {size:,} bytes after {n:,} writes"
+        assert store.get_meta("small-0") is not None  # (what was written is there)
+        assert len(store.execute("SELECT key FROM meta WHERE key LIKE 'burst-%'")) > 300
+    finally:
+        store.close()
