@@ -21,16 +21,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import HEADER, RequestFactory, Served, load, machine  # noqa: E402
+from bench.common import HEADER, RequestFactory, Served, beijing, load, machine  # noqa: E402
 from sandbox.core.keys import MERCHANT_KEY  # noqa: E402
 from sandbox.wire import signing  # noqa: E402
 
 V1 = "/api/v1/payment/lakala/counter/"
 V3 = "/api/v3/ccss/counter/order/"
-
-
-def beijing(offset: float = 0) -> str:
-    return time.strftime("%Y%m%d%H%M%S", time.gmtime(time.time() + 8 * 3600 + offset))
 
 
 def signing_ceiling(seconds: float = 3.0) -> float:

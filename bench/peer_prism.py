@@ -20,7 +20,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import HEADER, Served, load, machine  # noqa: E402
+from bench.common import HEADER, Served, beijing, load, machine  # noqa: E402
 from tests.servers import free_port  # noqa: E402
 
 V1 = "/api/v1/payment/lakala/counter/"
@@ -47,10 +47,6 @@ def ensure_prism() -> Path:
             timeout=900,
         )
     return PRISM
-
-
-def beijing(offset: float = 0) -> str:
-    return time.strftime("%Y%m%d%H%M%S", time.gmtime(time.time() + 8 * 3600 + offset))
 
 
 def main() -> int:

@@ -26,17 +26,22 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import RequestFactory, Result, Served, echo_server, load, machine  # noqa: E402
+from bench.common import (  # noqa: E402
+    RequestFactory,
+    Result,
+    Served,
+    beijing,
+    echo_server,
+    load,
+    machine,
+    order_fields,
+)
 from sandbox.core.keys import MERCHANT_KEY  # noqa: E402
 from sandbox.wire import signing  # noqa: E402
 
 V1 = "/api/v1/payment/lakala/counter/"
 V3 = "/api/v3/ccss/counter/order/"
 APPID, SERIAL, MERCHANT = "OP00000003", "00dfba8194c41b84cf", "82229007392000A"
-
-
-def beijing(offset: float = 0) -> str:
-    return time.strftime("%Y%m%d%H%M%S", time.gmtime(time.time() + 8 * 3600 + offset))
 
 
 def line(result: Result, echo: Result | None) -> str:
@@ -60,18 +65,10 @@ def main() -> int:
     args = parser.parse_args()
     print(f"machine: {machine()}")
     run_id = str(int(time.time()))
-    expires = beijing(7 * 86400)
-    body = {
-        "total_amount": 100,
-        "order_info": "bench",
-        "notify_url": "http://127.0.0.1:9/notify",
-        "order_efficient_time": expires,
-    }
-    created = [0]
+    body = order_fields()
 
     def v1_create(prefix: str):  # type: ignore[no-untyped-def]
         def make(n: int) -> tuple[str, bytes, dict[str, str]]:
-            created[0] = max(created[0], n + 1)
             order = {"out_order_no": f"B{run_id}{prefix}{n}", **body}
             return V1 + "create", json.dumps(order).encode(), {}
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import Served, load, machine  # noqa: E402
+from bench.common import Served, load, machine, order_fields  # noqa: E402
 from sandbox.runtime import DB_FILE  # noqa: E402
 from sandbox.wire.vocabulary import V1_COUNTER_PREFIX as V1  # noqa: E402
 
@@ -36,13 +36,7 @@ def main() -> None:
     args = parser.parse_args()
     fills = [int(n) for n in args.fills.split(",") if n.strip()]
     print(f"machine: {machine()}")
-    expires = time.strftime("%Y%m%d%H%M%S", time.gmtime(time.time() + 8 * 3600 + 7 * 86400))
-    body = {
-        "total_amount": 100,
-        "order_info": "bench",
-        "notify_url": "http://127.0.0.1:9/notify",
-        "order_efficient_time": expires,
-    }
+    body = order_fields()
     run_id = str(int(time.time()))
 
     def creates(prefix: str):  # type: ignore[no-untyped-def]
