@@ -37,8 +37,7 @@ class Store:
         self.lock = threading.RLock()
         self._depth = 0
         self._writes = 0
-        self._checkpointing = False
-        self._checkpointer: threading.Thread | None = None
+        self._checkpointer: threading.Thread | None = None  # the latest checkpoint's thread
         try:
             if self.path != ":memory:":
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -93,10 +92,11 @@ class Store:
     def _written(self) -> None:
         """Count a write (under the lock); every ``CHECKPOINT_EVERY``, checkpoint off-thread."""
         self._writes += 1
-        if self._writes < CHECKPOINT_EVERY or self._checkpointing or self.path == ":memory:":
+        if self._writes < CHECKPOINT_EVERY or self.path == ":memory:":
             return
+        if self._checkpointer is not None and self._checkpointer.is_alive():
+            return  # (the next write tries again)
         self._writes = 0
-        self._checkpointing = True
         self._checkpointer = threading.Thread(
             target=self._checkpoint, name="lakala-sandbox-checkpoint", daemon=True
         )
@@ -124,8 +124,6 @@ class Store:
                 conn.close()
         except sqlite3.Error as exc:  # (the next one tries again; closing checkpoints anyway)
             log.debug("checkpoint of %s failed: %s", self.path, exc)
-        finally:
-            self._checkpointing = False
 
     def _bring_up_to_date(self) -> None:
         """Make the tables of ``schema.py``: an older store is migrated first, step by step; a
