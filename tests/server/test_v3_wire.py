@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from cryptography import x509
+from starlette.applications import Starlette
 
 from sandbox.client.transport import InProcessTransport
 from sandbox.runtime import Sandbox
@@ -267,7 +269,7 @@ def test_fields_as_the_official_sdk_sends_them_are_accepted(
 
 
 def test_answers_signed_alone_or_among_others_all_verify(
-    http: httpx.Client, sb: Sandbox, monkeypatch: pytest.MonkeyPatch
+    app: Starlette, http: httpx.Client, sb: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A v3 call with no other in progress is signed on the loop (no hand-over to a signing
     thread); calls made at once hand their signatures over, so the loop serves the others
@@ -286,14 +288,24 @@ def test_answers_signed_alone_or_among_others_all_verify(
     verify_v3_response(alone, cert)
     assert handed_over == []
 
-    barrier = threading.Barrier(6, timeout=30)
+    # Six threads' calls, let into the app together: threads started at once may still reach
+    # it one after another on a busy machine, each then alone, and rightly signed on the loop.
+    arrived, everyone = [0], asyncio.Event()
 
-    def create(i: int) -> httpx.Response:
-        barrier.wait()
-        return v3_post(http, sb, "special_create", v3_req_data(sb, f"V3-AT-ONCE-{i}"))
+    async def together(scope: Any, receive: Any, send: Any) -> None:
+        arrived[0] += 1
+        if arrived[0] == 6:
+            everyone.set()
+        await asyncio.wait_for(everyone.wait(), 30)
+        await app(scope, receive, send)
 
-    with ThreadPoolExecutor(max_workers=6) as pool:
-        answers = list(pool.map(create, range(6), timeout=60))
+    with httpx.Client(transport=InProcessTransport(together), base_url=http.base_url) as gated:
+
+        def create(i: int) -> httpx.Response:
+            return v3_post(gated, sb, "special_create", v3_req_data(sb, f"V3-AT-ONCE-{i}"))
+
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            answers = list(pool.map(create, range(6), timeout=60))
     for i, answer in enumerate(answers):
         verify_v3_response(answer, cert)
         assert answer.json()["resp_data"]["out_order_no"] == f"V3-AT-ONCE-{i}"
